@@ -1,0 +1,913 @@
+//! Typed message contents (G.988 Annex A, baseline A.3 and extended A.2), parsed with nom and
+//! written by the mirror-image emitter.
+//!
+//! The contents of a baseline frame are 32 bytes: the typed fields, then zero padding. Padding
+//! is ignored on parse and written as zero on emit (G.988 11.2: "unused bytes set to 0"), so
+//! a frame re-emits byte-identically whenever its padding was zero, as every frame of a
+//! conforming sender's is. The contents of an extended frame are exactly as long as its length
+//! field: a byte left over after the typed fields is an error.
+//!
+//! No-panic promise: every parser here bounds each length before it takes, and every writer
+//! is given a buffer of [`Contents::encoded_len`] bytes (or the 32-byte baseline area), checked
+//! by its caller before writing.
+
+use std::borrow::Cow;
+
+use nom::IResult;
+use nom::number::complete::{be_u8, be_u16, be_u32};
+use smallvec::SmallVec;
+
+use crate::error::{EmitError, ParseErrorKind};
+use crate::frame::Format;
+use crate::ids::{MeClass, MeId};
+use crate::message_type::MessageType;
+use crate::result::ResultCode;
+use crate::software_image::SoftwareImageAttributes;
+
+/// Bytes of contents in a baseline frame.
+pub const BASELINE_CONTENTS_LEN: usize = 32;
+/// Largest contents of an extended frame (G.988 11.2: 1980-byte frame less header, length, MIC).
+pub const EXTENDED_MAX_CONTENTS_LEN: usize = 1966;
+/// Data bytes of one baseline Download section (32 bytes less the section number).
+pub const BASELINE_SECTION_DATA_LEN: usize = 31;
+/// Largest data of one extended Download section.
+pub const EXTENDED_MAX_SECTION_DATA_LEN: usize = EXTENDED_MAX_CONTENTS_LEN - 1;
+/// Attribute value bytes of a baseline Get response (A.3.9: bytes 4..28 of contents).
+pub const BASELINE_GET_VALUES_LEN: usize = 25;
+/// Attribute value bytes of a baseline attribute value change (A.3.17: 32 less the mask).
+pub const BASELINE_AVC_VALUES_LEN: usize = 30;
+
+/// A list of software image ME instances (`slot << 8 | image`), as Start and End software
+/// download carry them ("number of circuit packs to be updated in parallel" and their ids).
+pub type InstanceList = SmallVec<[u16; 2]>;
+
+/// One instance's own result, as Start and End software download responses carry them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceResult {
+    /// The software image ME instance.
+    pub me_instance: u16,
+    /// Its result.
+    pub result: ResultCode,
+}
+
+/// Per-instance results of a response.
+pub type InstanceResults = SmallVec<[InstanceResult; 2]>;
+
+/// Start software download request (A.3.19 / A.2.19).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartSoftwareDownloadRequest {
+    /// "Window size − 1": the OLT's proposed sections per window, less one.
+    pub window_size_minus_one: u8,
+    /// Image size in bytes.
+    pub image_size: u32,
+    /// The software image instances to download into, updated in parallel.
+    pub instances: InstanceList,
+}
+
+impl StartSoftwareDownloadRequest {
+    /// Sections per window (1..=256).
+    pub fn window_size(&self) -> u16 {
+        u16::from(self.window_size_minus_one) + 1
+    }
+}
+
+/// Start software download response (A.3.39 / A.2.39).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartSoftwareDownloadResponse {
+    /// The result for the download as a whole.
+    pub result: ResultCode,
+    /// "Window size − 1" the ONU accepts: equal to or lower than the OLT's; the OLT adopts it.
+    pub window_size_minus_one: u8,
+    /// Per-instance results.
+    pub instances: InstanceResults,
+}
+
+impl StartSoftwareDownloadResponse {
+    /// Sections per window (1..=256).
+    pub fn window_size(&self) -> u16 {
+        u16::from(self.window_size_minus_one) + 1
+    }
+}
+
+/// Download section request (A.3.20 / A.2.20). Only the last section of a window has AR set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownloadSectionRequest<'a> {
+    /// Section number within its window; restarts at 0 with every window.
+    pub section_number: u8,
+    /// The image bytes of this section: 31 on a baseline frame (the image's last section is
+    /// zero padded), up to 1965 on an extended one.
+    pub data: Cow<'a, [u8]>,
+}
+
+/// Download section response (A.3.40 / A.2.40): the answer to a window's AR section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DownloadSectionResponse {
+    /// Success when the window is complete; processing error when a section is missing.
+    pub result: ResultCode,
+    /// The section number being acknowledged.
+    pub section_number: u8,
+}
+
+/// End software download request (A.3.21 / A.2.21).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndSoftwareDownloadRequest {
+    /// CRC-32/BZIP2 of the whole image (0xFFFFFFFF with size 0 is the abort convention).
+    pub crc: u32,
+    /// Image size in bytes.
+    pub image_size: u32,
+    /// The software image instances the download went into.
+    pub instances: InstanceList,
+}
+
+impl EndSoftwareDownloadRequest {
+    /// True for the abort convention of open OLT stacks: image size 0 and CRC 0xFFFFFFFF.
+    pub fn is_abort(&self) -> bool {
+        self.image_size == 0 && self.crc == 0xFFFF_FFFF
+    }
+}
+
+/// End software download response (A.3.41 / A.2.41).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndSoftwareDownloadResponse {
+    /// The result; device busy means "still writing flash, ask again".
+    pub result: ResultCode,
+    /// Per-instance results.
+    pub instances: InstanceResults,
+}
+
+/// Activate software request (A.3.22 / A.2.22).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActivateSoftwareRequest {
+    /// Activate flags: 0 unconditionally, 1 only if no voice call is in progress, 2 only if no
+    /// emergency call is in progress (other values are kept as received).
+    pub activate_flags: u8,
+}
+
+/// Reboot request (A.3.25 / A.2.25).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RebootRequest {
+    /// Reboot condition: 0 unconditionally, 1 only if no voice call is in progress, 2 only if
+    /// no emergency call is in progress (G.988 A.3.25; other values are kept as received).
+    pub reboot_condition: u8,
+}
+
+/// Get request (A.3.9 / A.2.9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GetRequest {
+    /// The attributes asked for (bit 16 = attribute 1).
+    pub attribute_mask: u16,
+}
+
+/// Attribute values as a Get response or an attribute value change carries them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttributeValues<'a> {
+    /// Values of the Software image ME (class 7), decoded by mask.
+    SoftwareImage(SoftwareImageAttributes),
+    /// Values of any other ME, or values that do not decode as class 7: the mask and the value
+    /// bytes as they stand (on a baseline frame, the whole value area, padding included).
+    Raw {
+        /// The attribute mask.
+        attribute_mask: u16,
+        /// The value bytes.
+        values: Cow<'a, [u8]>,
+    },
+}
+
+impl AttributeValues<'_> {
+    /// The attribute mask of these values.
+    pub fn attribute_mask(&self) -> u16 {
+        match self {
+            AttributeValues::SoftwareImage(a) => a.mask(),
+            AttributeValues::Raw { attribute_mask, .. } => *attribute_mask,
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        match self {
+            AttributeValues::SoftwareImage(a) => a.encoded_len(),
+            AttributeValues::Raw { values, .. } => values.len(),
+        }
+    }
+
+    fn write(&self, out: &mut [u8]) {
+        match self {
+            AttributeValues::SoftwareImage(a) => {
+                a.encode(out);
+            }
+            AttributeValues::Raw { values, .. } => out[..values.len()].copy_from_slice(values),
+        }
+    }
+
+    fn into_owned(self) -> AttributeValues<'static> {
+        match self {
+            AttributeValues::SoftwareImage(a) => AttributeValues::SoftwareImage(a),
+            AttributeValues::Raw {
+                attribute_mask,
+                values,
+            } => AttributeValues::Raw {
+                attribute_mask,
+                values: Cow::Owned(values.into_owned()),
+            },
+        }
+    }
+
+    /// Decodes values of `me`'s class: typed for class 7 when they decode and nothing is lost
+    /// (the rest of a baseline area is zero, an extended area has nothing left), else raw.
+    fn decode(me: MeId, format: Format, attribute_mask: u16, bytes: &[u8]) -> AttributeValues<'_> {
+        if me.class == MeClass::SOFTWARE_IMAGE {
+            if let Some((attrs, used)) = SoftwareImageAttributes::decode(attribute_mask, bytes) {
+                let rest = &bytes[used..];
+                let lossless = match format {
+                    Format::Baseline => rest.iter().all(|&b| b == 0),
+                    Format::Extended => rest.is_empty(),
+                };
+                if lossless {
+                    return AttributeValues::SoftwareImage(attrs);
+                }
+            }
+        }
+        AttributeValues::Raw {
+            attribute_mask,
+            values: Cow::Borrowed(bytes),
+        }
+    }
+}
+
+/// Get response (A.3.29 / A.2.29).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GetResponse<'a> {
+    /// The result.
+    pub result: ResultCode,
+    /// The values returned, with their mask.
+    pub attributes: AttributeValues<'a>,
+    /// Optional-attribute mask: attributes not supported (meaningful with result 9).
+    pub optional_attribute_mask: u16,
+    /// Attribute execution mask: attributes that failed (meaningful with result 9).
+    pub attribute_execution_mask: u16,
+}
+
+/// Attribute value change notification (A.3.17 / A.2.17), sent by the ONU on its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttributeValueChange<'a> {
+    /// The changed attributes' new values, with their mask.
+    pub attributes: AttributeValues<'a>,
+}
+
+/// A message this lab has no typed form for: its action and AK bit, and its contents as they
+/// stand (on a baseline frame, all 32 bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtherMessage<'a> {
+    /// The action.
+    pub message_type: MessageType,
+    /// The AK bit: true for a response.
+    pub ak: bool,
+    /// The raw contents.
+    pub contents: Cow<'a, [u8]>,
+}
+
+/// The typed contents of an OMCI message. The variant fixes the message type and the AK bit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // every variant is the G.988 message of the same name
+pub enum Contents<'a> {
+    StartSoftwareDownloadRequest(StartSoftwareDownloadRequest),
+    StartSoftwareDownloadResponse(StartSoftwareDownloadResponse),
+    DownloadSectionRequest(DownloadSectionRequest<'a>),
+    DownloadSectionResponse(DownloadSectionResponse),
+    EndSoftwareDownloadRequest(EndSoftwareDownloadRequest),
+    EndSoftwareDownloadResponse(EndSoftwareDownloadResponse),
+    ActivateSoftwareRequest(ActivateSoftwareRequest),
+    ActivateSoftwareResponse {
+        result: ResultCode,
+    },
+    CommitSoftwareRequest,
+    CommitSoftwareResponse {
+        result: ResultCode,
+    },
+    GetRequest(GetRequest),
+    GetResponse(GetResponse<'a>),
+    MibResetRequest,
+    MibResetResponse {
+        result: ResultCode,
+    },
+    RebootRequest(RebootRequest),
+    RebootResponse {
+        result: ResultCode,
+    },
+    AttributeValueChange(AttributeValueChange<'a>),
+    /// Any other message, kept raw.
+    Other(OtherMessage<'a>),
+}
+
+impl<'a> Contents<'a> {
+    /// The action this contents belongs to.
+    pub fn message_type(&self) -> MessageType {
+        use Contents::*;
+        match self {
+            StartSoftwareDownloadRequest(_) | StartSoftwareDownloadResponse(_) => {
+                MessageType::StartSoftwareDownload
+            }
+            DownloadSectionRequest(_) | DownloadSectionResponse(_) => MessageType::DownloadSection,
+            EndSoftwareDownloadRequest(_) | EndSoftwareDownloadResponse(_) => {
+                MessageType::EndSoftwareDownload
+            }
+            ActivateSoftwareRequest(_) | ActivateSoftwareResponse { .. } => {
+                MessageType::ActivateSoftware
+            }
+            CommitSoftwareRequest | CommitSoftwareResponse { .. } => MessageType::CommitSoftware,
+            GetRequest(_) | GetResponse(_) => MessageType::Get,
+            MibResetRequest | MibResetResponse { .. } => MessageType::MibReset,
+            RebootRequest(_) | RebootResponse { .. } => MessageType::Reboot,
+            AttributeValueChange(_) => MessageType::AttributeValueChange,
+            Other(o) => o.message_type,
+        }
+    }
+
+    /// The AK bit: true for a response.
+    pub fn ak(&self) -> bool {
+        use Contents::*;
+        match self {
+            StartSoftwareDownloadResponse(_)
+            | DownloadSectionResponse(_)
+            | EndSoftwareDownloadResponse(_)
+            | ActivateSoftwareResponse { .. }
+            | CommitSoftwareResponse { .. }
+            | GetResponse(_)
+            | MibResetResponse { .. }
+            | RebootResponse { .. } => true,
+            Other(o) => o.ak,
+            _ => false,
+        }
+    }
+
+    /// The result of a response, `None` for requests, notifications and raw messages.
+    pub fn result(&self) -> Option<ResultCode> {
+        use Contents::*;
+        match self {
+            StartSoftwareDownloadResponse(r) => Some(r.result),
+            DownloadSectionResponse(r) => Some(r.result),
+            EndSoftwareDownloadResponse(r) => Some(r.result),
+            GetResponse(r) => Some(r.result),
+            ActivateSoftwareResponse { result }
+            | CommitSoftwareResponse { result }
+            | MibResetResponse { result }
+            | RebootResponse { result } => Some(*result),
+            _ => None,
+        }
+    }
+
+    /// A short name: the G.988 message type and "request", "response" or "notification".
+    pub fn kind_name(&self) -> &'static str {
+        use Contents::*;
+        match self {
+            StartSoftwareDownloadRequest(_) => "Start software download request",
+            StartSoftwareDownloadResponse(_) => "Start software download response",
+            DownloadSectionRequest(_) => "Download section request",
+            DownloadSectionResponse(_) => "Download section response",
+            EndSoftwareDownloadRequest(_) => "End software download request",
+            EndSoftwareDownloadResponse(_) => "End software download response",
+            ActivateSoftwareRequest(_) => "Activate software request",
+            ActivateSoftwareResponse { .. } => "Activate software response",
+            CommitSoftwareRequest => "Commit software request",
+            CommitSoftwareResponse { .. } => "Commit software response",
+            GetRequest(_) => "Get request",
+            GetResponse(_) => "Get response",
+            MibResetRequest => "MIB reset request",
+            MibResetResponse { .. } => "MIB reset response",
+            RebootRequest(_) => "Reboot request",
+            RebootResponse { .. } => "Reboot response",
+            AttributeValueChange(_) => "Attribute value change notification",
+            Other(o) if o.message_type.is_notification() && !o.ak => "notification",
+            Other(o) if o.ak => "response",
+            Other(_) => "request",
+        }
+    }
+
+    /// The full name: [`Contents::kind_name`], with the message type spelled out for messages
+    /// kept raw ("Set request", "MIB upload response").
+    pub fn describe(&self) -> Cow<'static, str> {
+        match self {
+            Contents::Other(o) => Cow::Owned(format!("{} {}", o.message_type, self.kind_name())),
+            typed => Cow::Borrowed(typed.kind_name()),
+        }
+    }
+
+    /// The same contents owning all their bytes.
+    pub fn into_owned(self) -> Contents<'static> {
+        use Contents::*;
+        match self {
+            StartSoftwareDownloadRequest(m) => StartSoftwareDownloadRequest(m),
+            StartSoftwareDownloadResponse(m) => StartSoftwareDownloadResponse(m),
+            DownloadSectionRequest(m) => DownloadSectionRequest(self::DownloadSectionRequest {
+                section_number: m.section_number,
+                data: Cow::Owned(m.data.into_owned()),
+            }),
+            DownloadSectionResponse(m) => DownloadSectionResponse(m),
+            EndSoftwareDownloadRequest(m) => EndSoftwareDownloadRequest(m),
+            EndSoftwareDownloadResponse(m) => EndSoftwareDownloadResponse(m),
+            ActivateSoftwareRequest(m) => ActivateSoftwareRequest(m),
+            ActivateSoftwareResponse { result } => ActivateSoftwareResponse { result },
+            CommitSoftwareRequest => CommitSoftwareRequest,
+            CommitSoftwareResponse { result } => CommitSoftwareResponse { result },
+            GetRequest(m) => GetRequest(m),
+            GetResponse(m) => GetResponse(self::GetResponse {
+                result: m.result,
+                attributes: m.attributes.into_owned(),
+                optional_attribute_mask: m.optional_attribute_mask,
+                attribute_execution_mask: m.attribute_execution_mask,
+            }),
+            MibResetRequest => MibResetRequest,
+            MibResetResponse { result } => MibResetResponse { result },
+            RebootRequest(m) => RebootRequest(m),
+            RebootResponse { result } => RebootResponse { result },
+            AttributeValueChange(m) => AttributeValueChange(self::AttributeValueChange {
+                attributes: m.attributes.into_owned(),
+            }),
+            Other(o) => Other(OtherMessage {
+                message_type: o.message_type,
+                ak: o.ak,
+                contents: Cow::Owned(o.contents.into_owned()),
+            }),
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Parsing
+
+    /// Parses the contents of a message whose header said `message_type`, `ak` and `me`.
+    /// `contents` is the 32-byte area of a baseline frame or the exact contents of an extended
+    /// one.
+    pub(crate) fn parse(
+        message_type: MessageType,
+        ak: bool,
+        me: MeId,
+        format: Format,
+        contents: &'a [u8],
+    ) -> Result<Self, NomError> {
+        let (rest, parsed) = parse_typed(message_type, ak, me, format, contents)?;
+        if format == Format::Extended && !rest.is_empty() {
+            return Err(NomError {
+                at: addr(rest),
+                kind: ParseErrorKind::TrailingContents {
+                    count: rest.len(),
+                    message: parsed.kind_name(),
+                },
+            });
+        }
+        Ok(parsed)
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Emitting
+
+    /// Bytes these contents take in an extended frame (a baseline frame always has 32), or why
+    /// they do not fit `format`.
+    pub fn encoded_len(&self, format: Format) -> Result<usize, EmitError> {
+        use Contents::*;
+        let (len, limit): (usize, Option<(usize, &str)>) = match self {
+            StartSoftwareDownloadRequest(m) => (6 + 2 * m.instances.len(), None),
+            StartSoftwareDownloadResponse(m) => (3 + 3 * m.instances.len(), None),
+            DownloadSectionRequest(m) => (
+                1 + m.data.len(),
+                Some((BASELINE_SECTION_DATA_LEN, "download section data")),
+            ),
+            DownloadSectionResponse(_) => (2, None),
+            EndSoftwareDownloadRequest(m) => (9 + 2 * m.instances.len(), None),
+            EndSoftwareDownloadResponse(m) => (2 + 3 * m.instances.len(), None),
+            ActivateSoftwareRequest(_) | RebootRequest(_) => (1, None),
+            ActivateSoftwareResponse { .. }
+            | CommitSoftwareResponse { .. }
+            | MibResetResponse { .. }
+            | RebootResponse { .. } => (1, None),
+            CommitSoftwareRequest | MibResetRequest => (0, None),
+            GetRequest(_) => (2, None),
+            GetResponse(m) => (
+                7 + m.attributes.encoded_len(),
+                Some((BASELINE_GET_VALUES_LEN, "get response attribute values")),
+            ),
+            AttributeValueChange(m) => (
+                2 + m.attributes.encoded_len(),
+                Some((BASELINE_AVC_VALUES_LEN, "attribute value change values")),
+            ),
+            Other(o) => (o.contents.len(), None),
+        };
+        let too_long = |max: usize, what: &'static str, needed: usize| EmitError::ContentsTooLong {
+            message: what,
+            format: format.name(),
+            needed,
+            max,
+        };
+        let instances = instance_count(self);
+        if instances > 255 {
+            return Err(EmitError::FieldOutOfRange {
+                field: "number of instances",
+                value: instances,
+                allowed: "0..=255",
+            });
+        }
+        match format {
+            Format::Baseline => {
+                if let Some((max_values, what)) = limit {
+                    let values = match self {
+                        DownloadSectionRequest(m) => m.data.len(),
+                        GetResponse(m) => m.attributes.encoded_len(),
+                        AttributeValueChange(m) => m.attributes.encoded_len(),
+                        _ => 0,
+                    };
+                    if values > max_values {
+                        return Err(too_long(max_values, what, values));
+                    }
+                }
+                if len > BASELINE_CONTENTS_LEN {
+                    return Err(too_long(BASELINE_CONTENTS_LEN, self.kind_name(), len));
+                }
+                Ok(BASELINE_CONTENTS_LEN)
+            }
+            Format::Extended => {
+                if len > EXTENDED_MAX_CONTENTS_LEN {
+                    return Err(too_long(EXTENDED_MAX_CONTENTS_LEN, self.kind_name(), len));
+                }
+                Ok(len)
+            }
+        }
+    }
+
+    /// Writes the contents into `out`: the zeroed 32-byte area of a baseline frame, or exactly
+    /// [`Contents::encoded_len`] bytes of an extended one. Callers check `encoded_len` first.
+    pub(crate) fn write(&self, format: Format, out: &mut [u8]) {
+        use Contents::*;
+        let mut w = Writer { out, at: 0 };
+        match self {
+            StartSoftwareDownloadRequest(m) => {
+                w.u8(m.window_size_minus_one);
+                w.u32(m.image_size);
+                w.instances(&m.instances);
+            }
+            StartSoftwareDownloadResponse(m) => {
+                w.u8(m.result.as_u8());
+                w.u8(m.window_size_minus_one);
+                w.instance_results(&m.instances);
+            }
+            DownloadSectionRequest(m) => {
+                w.u8(m.section_number);
+                w.bytes(&m.data);
+            }
+            DownloadSectionResponse(m) => {
+                w.u8(m.result.as_u8());
+                w.u8(m.section_number);
+            }
+            EndSoftwareDownloadRequest(m) => {
+                w.u32(m.crc);
+                w.u32(m.image_size);
+                w.instances(&m.instances);
+            }
+            EndSoftwareDownloadResponse(m) => {
+                w.u8(m.result.as_u8());
+                w.instance_results(&m.instances);
+            }
+            ActivateSoftwareRequest(m) => w.u8(m.activate_flags),
+            RebootRequest(m) => w.u8(m.reboot_condition),
+            ActivateSoftwareResponse { result }
+            | CommitSoftwareResponse { result }
+            | MibResetResponse { result }
+            | RebootResponse { result } => w.u8(result.as_u8()),
+            CommitSoftwareRequest | MibResetRequest => {}
+            GetRequest(m) => w.u16(m.attribute_mask),
+            GetResponse(m) => {
+                w.u8(m.result.as_u8());
+                w.u16(m.attributes.attribute_mask());
+                match format {
+                    Format::Baseline => {
+                        m.attributes
+                            .write(&mut w.out[3..3 + BASELINE_GET_VALUES_LEN]);
+                        w.at = 3 + BASELINE_GET_VALUES_LEN;
+                        w.u16(m.optional_attribute_mask);
+                        w.u16(m.attribute_execution_mask);
+                    }
+                    Format::Extended => {
+                        w.u16(m.optional_attribute_mask);
+                        w.u16(m.attribute_execution_mask);
+                        let n = m.attributes.encoded_len();
+                        m.attributes.write(&mut w.out[w.at..w.at + n]);
+                    }
+                }
+            }
+            AttributeValueChange(m) => {
+                w.u16(m.attributes.attribute_mask());
+                let n = m.attributes.encoded_len();
+                m.attributes.write(&mut w.out[w.at..w.at + n]);
+            }
+            Other(o) => w.bytes(&o.contents),
+        }
+    }
+}
+
+fn instance_count(c: &Contents<'_>) -> usize {
+    match c {
+        Contents::StartSoftwareDownloadRequest(m) => m.instances.len(),
+        Contents::StartSoftwareDownloadResponse(m) => m.instances.len(),
+        Contents::EndSoftwareDownloadRequest(m) => m.instances.len(),
+        Contents::EndSoftwareDownloadResponse(m) => m.instances.len(),
+        _ => 0,
+    }
+}
+
+/// A cursor over the output; every write is within bounds checked by `encoded_len`.
+struct Writer<'o> {
+    out: &'o mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn bytes(&mut self, b: &[u8]) {
+        self.out[self.at..self.at + b.len()].copy_from_slice(b);
+        self.at += b.len();
+    }
+    fn u8(&mut self, v: u8) {
+        self.bytes(&[v]);
+    }
+    fn u16(&mut self, v: u16) {
+        self.bytes(&v.to_be_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_be_bytes());
+    }
+    fn instances(&mut self, ids: &[u16]) {
+        self.u8(ids.len() as u8);
+        for id in ids {
+            self.u16(*id);
+        }
+    }
+    fn instance_results(&mut self, rs: &[InstanceResult]) {
+        self.u8(rs.len() as u8);
+        for r in rs {
+            self.u16(r.me_instance);
+            self.u8(r.result.as_u8());
+        }
+    }
+}
+
+// --------------------------------------------------------------------------------------------
+// nom parsers
+
+/// The nom error of this crate: where (as an address into the frame, turned into an offset by
+/// the frame parser) and why.
+#[derive(Debug)]
+pub(crate) struct NomError {
+    pub(crate) at: usize,
+    pub(crate) kind: ParseErrorKind,
+}
+
+impl<'a> nom::error::ParseError<&'a [u8]> for NomError {
+    fn from_error_kind(input: &'a [u8], _kind: nom::error::ErrorKind) -> Self {
+        NomError {
+            at: addr(input),
+            kind: ParseErrorKind::ContentsTruncated { field: "contents" },
+        }
+    }
+    fn append(_: &'a [u8], _: nom::error::ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+impl From<nom::Err<NomError>> for NomError {
+    fn from(e: nom::Err<NomError>) -> Self {
+        match e {
+            nom::Err::Error(e) | nom::Err::Failure(e) => e,
+            // Only complete parsers are used, which never ask for more input.
+            nom::Err::Incomplete(_) => NomError {
+                at: 0,
+                kind: ParseErrorKind::ContentsTruncated { field: "contents" },
+            },
+        }
+    }
+}
+
+type PResult<'a, T> = IResult<&'a [u8], T, NomError>;
+
+pub(crate) fn addr(s: &[u8]) -> usize {
+    s.as_ptr() as usize
+}
+
+/// Names the field a truncation happened in.
+fn named<'a, T>(
+    field: &'static str,
+    mut p: impl FnMut(&'a [u8]) -> PResult<'a, T>,
+) -> impl FnMut(&'a [u8]) -> PResult<'a, T> {
+    move |i| {
+        p(i).map_err(|e| {
+            e.map(|mut e| {
+                if let ParseErrorKind::ContentsTruncated { field: f } = &mut e.kind {
+                    *f = field;
+                }
+                e
+            })
+        })
+    }
+}
+
+fn u8_<'a>(field: &'static str) -> impl FnMut(&'a [u8]) -> PResult<'a, u8> {
+    named(field, be_u8)
+}
+fn u16_<'a>(field: &'static str) -> impl FnMut(&'a [u8]) -> PResult<'a, u16> {
+    named(field, be_u16)
+}
+fn u32_<'a>(field: &'static str) -> impl FnMut(&'a [u8]) -> PResult<'a, u32> {
+    named(field, be_u32)
+}
+fn result_(i: &[u8]) -> PResult<'_, ResultCode> {
+    let (i, r) = u8_("result")(i)?;
+    Ok((i, ResultCode::from_u8(r)))
+}
+
+fn take_<'a>(field: &'static str, n: usize) -> impl FnMut(&'a [u8]) -> PResult<'a, &'a [u8]> {
+    named(field, nom::bytes::complete::take(n))
+}
+
+fn instance_list(i: &[u8]) -> PResult<'_, InstanceList> {
+    let (mut i, n) = u8_("number of instances")(i)?;
+    let mut ids = InstanceList::new();
+    for _ in 0..n {
+        let (rest, id) = u16_("software image ME id")(i)?;
+        ids.push(id);
+        i = rest;
+    }
+    Ok((i, ids))
+}
+
+fn instance_results(i: &[u8]) -> PResult<'_, InstanceResults> {
+    let (mut i, n) = u8_("number of instances")(i)?;
+    let mut out = InstanceResults::new();
+    for _ in 0..n {
+        let (rest, me_instance) = u16_("software image ME id")(i)?;
+        let (rest, result) = result_(rest)?;
+        out.push(InstanceResult {
+            me_instance,
+            result,
+        });
+        i = rest;
+    }
+    Ok((i, out))
+}
+
+fn parse_typed<'a>(
+    message_type: MessageType,
+    ak: bool,
+    me: MeId,
+    format: Format,
+    c: &'a [u8],
+) -> PResult<'a, Contents<'a>> {
+    use Contents as C;
+    use MessageType as T;
+    Ok(match (message_type, ak) {
+        (T::StartSoftwareDownload, false) => {
+            let (i, window_size_minus_one) = u8_("window size - 1")(c)?;
+            let (i, image_size) = u32_("image size")(i)?;
+            let (i, instances) = instance_list(i)?;
+            (
+                i,
+                C::StartSoftwareDownloadRequest(StartSoftwareDownloadRequest {
+                    window_size_minus_one,
+                    image_size,
+                    instances,
+                }),
+            )
+        }
+        (T::StartSoftwareDownload, true) => {
+            let (i, result) = result_(c)?;
+            let (i, window_size_minus_one) = u8_("window size - 1")(i)?;
+            let (i, instances) = instance_results(i)?;
+            (
+                i,
+                C::StartSoftwareDownloadResponse(StartSoftwareDownloadResponse {
+                    result,
+                    window_size_minus_one,
+                    instances,
+                }),
+            )
+        }
+        (T::DownloadSection, false) => {
+            let (data, section_number) = u8_("download section number")(c)?;
+            let (i, data) = take_("download section data", data.len())(data)?;
+            (
+                i,
+                C::DownloadSectionRequest(DownloadSectionRequest {
+                    section_number,
+                    data: Cow::Borrowed(data),
+                }),
+            )
+        }
+        (T::DownloadSection, true) => {
+            let (i, result) = result_(c)?;
+            let (i, section_number) = u8_("download section number")(i)?;
+            (
+                i,
+                C::DownloadSectionResponse(DownloadSectionResponse {
+                    result,
+                    section_number,
+                }),
+            )
+        }
+        (T::EndSoftwareDownload, false) => {
+            let (i, crc) = u32_("CRC-32")(c)?;
+            let (i, image_size) = u32_("image size")(i)?;
+            let (i, instances) = instance_list(i)?;
+            (
+                i,
+                C::EndSoftwareDownloadRequest(EndSoftwareDownloadRequest {
+                    crc,
+                    image_size,
+                    instances,
+                }),
+            )
+        }
+        (T::EndSoftwareDownload, true) => {
+            let (i, result) = result_(c)?;
+            let (i, instances) = instance_results(i)?;
+            (
+                i,
+                C::EndSoftwareDownloadResponse(EndSoftwareDownloadResponse { result, instances }),
+            )
+        }
+        (T::ActivateSoftware, false) => {
+            let (i, activate_flags) = u8_("activate flags")(c)?;
+            (
+                i,
+                C::ActivateSoftwareRequest(ActivateSoftwareRequest { activate_flags }),
+            )
+        }
+        (T::ActivateSoftware, true) => {
+            let (i, result) = result_(c)?;
+            (i, C::ActivateSoftwareResponse { result })
+        }
+        (T::CommitSoftware, false) => (c, C::CommitSoftwareRequest),
+        (T::CommitSoftware, true) => {
+            let (i, result) = result_(c)?;
+            (i, C::CommitSoftwareResponse { result })
+        }
+        (T::Get, false) => {
+            let (i, attribute_mask) = u16_("attribute mask")(c)?;
+            (i, C::GetRequest(GetRequest { attribute_mask }))
+        }
+        (T::Get, true) => {
+            let (i, result) = result_(c)?;
+            let (i, attribute_mask) = u16_("attribute mask")(i)?;
+            let (i, values, optional_attribute_mask, attribute_execution_mask) = match format {
+                Format::Baseline => {
+                    let (i, values) = take_("attribute values", BASELINE_GET_VALUES_LEN)(i)?;
+                    let (i, opt) = u16_("optional-attribute mask")(i)?;
+                    let (i, exec) = u16_("attribute execution mask")(i)?;
+                    (i, values, opt, exec)
+                }
+                Format::Extended => {
+                    let (i, opt) = u16_("optional-attribute mask")(i)?;
+                    let (values, exec) = u16_("attribute execution mask")(i)?;
+                    let (i, values) = take_("attribute values", values.len())(values)?;
+                    (i, values, opt, exec)
+                }
+            };
+            (
+                i,
+                C::GetResponse(GetResponse {
+                    result,
+                    attributes: AttributeValues::decode(me, format, attribute_mask, values),
+                    optional_attribute_mask,
+                    attribute_execution_mask,
+                }),
+            )
+        }
+        (T::MibReset, false) => (c, C::MibResetRequest),
+        (T::MibReset, true) => {
+            let (i, result) = result_(c)?;
+            (i, C::MibResetResponse { result })
+        }
+        (T::Reboot, false) => {
+            let (i, reboot_condition) = u8_("reboot condition")(c)?;
+            (i, C::RebootRequest(RebootRequest { reboot_condition }))
+        }
+        (T::Reboot, true) => {
+            let (i, result) = result_(c)?;
+            (i, C::RebootResponse { result })
+        }
+        (T::AttributeValueChange, false) => {
+            let (values, attribute_mask) = u16_("attribute mask")(c)?;
+            let (i, values) = take_("attribute values", values.len())(values)?;
+            (
+                i,
+                C::AttributeValueChange(AttributeValueChange {
+                    attributes: AttributeValues::decode(me, format, attribute_mask, values),
+                }),
+            )
+        }
+        (message_type, ak) => {
+            let (i, raw) = take_("contents", c.len())(c)?;
+            (
+                i,
+                C::Other(OtherMessage {
+                    message_type,
+                    ak,
+                    contents: Cow::Borrowed(raw),
+                }),
+            )
+        }
+    })
+}

@@ -1,0 +1,370 @@
+//! Properties of the codec over generated input: parse(emit(m)) == m for every message in
+//! both formats and under every extended trailer; the JSON form round-trips; arbitrary bytes
+//! never panic any entry point; any single flipped bit of a baseline frame is caught.
+
+use std::borrow::Cow;
+
+use omci_codec::contents::*;
+use omci_codec::json::{from_json, to_json};
+use omci_codec::pcap::parse_ethernet;
+use omci_codec::software_image::SoftwareImageAttributes;
+use omci_codec::{
+    Codec, Decoded, ExtendedTrailer, Format, Header, Integrity, MeClass, MeId, Message,
+    MessageType, MicKey, ResultCode, Tci,
+};
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+fn result() -> impl Strategy<Value = ResultCode> {
+    any::<u8>().prop_map(ResultCode::from_u8)
+}
+
+fn instances(max: usize) -> impl Strategy<Value = InstanceList> {
+    vec(any::<u16>(), 0..=max).prop_map(|v| v.into_iter().collect())
+}
+
+fn instance_results(max: usize) -> impl Strategy<Value = InstanceResults> {
+    vec((any::<u16>(), result()), 0..=max).prop_map(|v| {
+        v.into_iter()
+            .map(|(me_instance, result)| InstanceResult {
+                me_instance,
+                result,
+            })
+            .collect()
+    })
+}
+
+/// Software image attributes whose values fit `max` bytes.
+fn software_image_attributes(max: usize) -> impl Strategy<Value = SoftwareImageAttributes> {
+    (
+        proptest::option::of(any::<[u8; 14]>()),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(any::<[u8; 25]>()),
+        proptest::option::of(any::<[u8; 16]>()),
+    )
+        .prop_map(
+            |(version, c, a, v, product_code, image_hash)| SoftwareImageAttributes {
+                version,
+                is_committed: c,
+                is_active: a,
+                is_valid: v,
+                product_code,
+                image_hash,
+            },
+        )
+        .prop_filter("fits the value area", move |a| a.encoded_len() <= max)
+}
+
+/// Attribute values of a class-7 or other ME: typed values for class 7, raw for others (on a
+/// baseline frame the raw area is all `area` bytes, as a parse gives it).
+fn attribute_values(
+    format: Format,
+    area: usize,
+) -> impl Strategy<Value = (MeClass, AttributeValues<'static>)> {
+    let raw_len = match format {
+        Format::Baseline => area..=area,
+        Format::Extended => 0..=200,
+    };
+    prop_oneof![
+        software_image_attributes(area)
+            .prop_map(|a| (MeClass::SOFTWARE_IMAGE, AttributeValues::SoftwareImage(a))),
+        (
+            any::<u16>().prop_filter("not class 7", |c| *c != 7),
+            any::<u16>(),
+            vec(any::<u8>(), raw_len)
+        )
+            .prop_map(|(class, attribute_mask, values)| (
+                MeClass(class),
+                AttributeValues::Raw {
+                    attribute_mask,
+                    values: Cow::Owned(values)
+                }
+            )),
+    ]
+}
+
+/// Message types and AK bits that have no typed form.
+fn untyped() -> impl Strategy<Value = (MessageType, bool)> {
+    (0u8..32, any::<bool>())
+        .prop_map(|(code, ak)| (MessageType::from_code(code), ak))
+        .prop_filter("no typed form", |(mt, ak)| {
+            use MessageType::*;
+            !matches!(
+                (mt, ak),
+                (
+                    StartSoftwareDownload
+                        | DownloadSection
+                        | EndSoftwareDownload
+                        | ActivateSoftware
+                        | CommitSoftware
+                        | Get
+                        | MibReset
+                        | Reboot,
+                    _
+                ) | (AttributeValueChange, false)
+            )
+        })
+}
+
+/// Contents that fit `format`, with the ME class they need (None: any class).
+fn contents(format: Format) -> BoxedStrategy<(Option<MeClass>, Contents<'static>)> {
+    let base = format == Format::Baseline;
+    let pick = |b: usize, e: usize| if base { b } else { e };
+    let any_class = |c: Contents<'static>| (None, c);
+    let section_len = if base { 31..=31 } else { 0..=1965 };
+    let other_len = if base { 32..=32 } else { 0..=300 };
+    prop_oneof![
+        (any::<u8>(), any::<u32>(), instances(pick(13, 255))).prop_map(move |(w, s, i)| any_class(
+            Contents::StartSoftwareDownloadRequest(StartSoftwareDownloadRequest {
+                window_size_minus_one: w,
+                image_size: s,
+                instances: i
+            })
+        )),
+        (result(), any::<u8>(), instance_results(pick(9, 255))).prop_map(move |(r, w, i)| {
+            any_class(Contents::StartSoftwareDownloadResponse(
+                StartSoftwareDownloadResponse {
+                    result: r,
+                    window_size_minus_one: w,
+                    instances: i,
+                },
+            ))
+        }),
+        (any::<u8>(), vec(any::<u8>(), section_len)).prop_map(move |(n, d)| any_class(
+            Contents::DownloadSectionRequest(DownloadSectionRequest {
+                section_number: n,
+                data: Cow::Owned(d)
+            })
+        )),
+        (result(), any::<u8>()).prop_map(move |(r, n)| any_class(
+            Contents::DownloadSectionResponse(DownloadSectionResponse {
+                result: r,
+                section_number: n
+            })
+        )),
+        (any::<u32>(), any::<u32>(), instances(pick(11, 255))).prop_map(move |(c, s, i)| {
+            any_class(Contents::EndSoftwareDownloadRequest(
+                EndSoftwareDownloadRequest {
+                    crc: c,
+                    image_size: s,
+                    instances: i,
+                },
+            ))
+        }),
+        (result(), instance_results(pick(10, 255))).prop_map(move |(r, i)| any_class(
+            Contents::EndSoftwareDownloadResponse(EndSoftwareDownloadResponse {
+                result: r,
+                instances: i
+            })
+        )),
+        any::<u8>().prop_map(move |f| any_class(Contents::ActivateSoftwareRequest(
+            ActivateSoftwareRequest { activate_flags: f }
+        ))),
+        result().prop_map(move |r| any_class(Contents::ActivateSoftwareResponse { result: r })),
+        Just(any_class(Contents::CommitSoftwareRequest)),
+        result().prop_map(move |r| any_class(Contents::CommitSoftwareResponse { result: r })),
+        any::<u16>()
+            .prop_map(move |m| any_class(Contents::GetRequest(GetRequest { attribute_mask: m }))),
+        (
+            result(),
+            attribute_values(format, BASELINE_GET_VALUES_LEN),
+            any::<u16>(),
+            any::<u16>()
+        )
+            .prop_map(move |(r, (class, a), o, x)| (
+                Some(class),
+                Contents::GetResponse(GetResponse {
+                    result: r,
+                    attributes: a,
+                    optional_attribute_mask: o,
+                    attribute_execution_mask: x
+                })
+            )),
+        Just(any_class(Contents::MibResetRequest)),
+        result().prop_map(move |r| any_class(Contents::MibResetResponse { result: r })),
+        any::<u8>().prop_map(move |c| any_class(Contents::RebootRequest(RebootRequest {
+            reboot_condition: c
+        }))),
+        result().prop_map(move |r| any_class(Contents::RebootResponse { result: r })),
+        attribute_values(format, BASELINE_AVC_VALUES_LEN).prop_map(move |(class, a)| (
+            Some(class),
+            Contents::AttributeValueChange(AttributeValueChange { attributes: a })
+        )),
+        (untyped(), vec(any::<u8>(), other_len)).prop_map(move |((mt, ak), c)| any_class(
+            Contents::Other(OtherMessage {
+                message_type: mt,
+                ak,
+                contents: Cow::Owned(c)
+            })
+        )),
+    ]
+    .boxed()
+}
+
+fn message() -> impl Strategy<Value = Message<'static>> {
+    prop_oneof![message_in(Format::Baseline), message_in(Format::Extended)]
+}
+
+fn message_in(format: Format) -> impl Strategy<Value = Message<'static>> {
+    {
+        (
+            any::<u16>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<u16>(),
+            any::<u16>(),
+            contents(format),
+        )
+            .prop_map(
+                move |(tci, ar, db, class, instance, (need_class, contents))| {
+                    let class = need_class.unwrap_or(MeClass(class));
+                    Message {
+                        tci: Tci(tci),
+                        ar,
+                        db,
+                        format,
+                        me: MeId::new(class, instance),
+                        contents,
+                    }
+                },
+            )
+    }
+}
+
+fn trailer() -> impl Strategy<Value = ExtendedTrailer> {
+    prop_oneof![
+        Just(ExtendedTrailer::None),
+        Just(ExtendedTrailer::Crc32),
+        any::<[u8; 16]>().prop_map(|k| ExtendedTrailer::Mic(MicKey(k))),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parse_of_emit_is_identity(m in message(), t in trailer()) {
+        let codec = Codec::new(t);
+        let len = codec.buffer_len(&m).unwrap();
+        let mut buf = vec![0xa5u8; len + 3];
+        prop_assert_eq!(codec.emit(&m, &mut buf).unwrap(), len);
+        let back = codec.parse(&buf[..len]).unwrap();
+        prop_assert_eq!(&back, &m);
+        // And emitting what was parsed writes the same bytes again.
+        prop_assert_eq!(codec.to_vec(&back).unwrap(), buf[..len].to_vec());
+        // Too small a buffer is an error, never a panic or a partial frame.
+        prop_assert!(codec.emit(&m, &mut buf[..len - 1]).is_err());
+    }
+
+    #[test]
+    fn json_round_trips(m in message()) {
+        let codec = Codec::default();
+        let integrity = if m.format == Format::Baseline { Integrity::CrcOk } else { Integrity::Absent };
+        let v = to_json(&Decoded { message: m.clone(), integrity });
+        let text = v.to_string();
+        let reread: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let back = from_json(&reread).unwrap();
+        prop_assert_eq!(&back.message, &m);
+        prop_assert_eq!(codec.to_vec(&back.message).unwrap(), codec.to_vec(&m).unwrap());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..2100), t in trailer()) {
+        let codec = Codec::new(t);
+        let _ = Header::parse(&bytes);
+        let _ = parse_ethernet(&bytes);
+        if let Ok(d) = codec.decode(&bytes) {
+            // Whatever decodes re-emits, and re-parses to the same message.
+            let again = codec.to_vec(&d.message).unwrap();
+            prop_assert_eq!(codec.decode(&again).unwrap().message, d.message);
+        }
+    }
+
+    #[test]
+    fn frame_shaped_bytes_never_panic(
+        mut bytes in vec(any::<u8>(), 48..=48),
+        device in prop_oneof![Just(0x0Au8), Just(0x0B)],
+        len in 0u16..2000,
+        t in trailer(),
+    ) {
+        // Random bytes that pass the header checks reach every contents parser.
+        bytes[3] = device;
+        bytes[8..10].copy_from_slice(&len.to_be_bytes());
+        bytes[40..44].copy_from_slice(&[0, 0, 0, 0x28]);
+        let codec = Codec::new(t);
+        if let Ok(d) = codec.decode(&bytes) {
+            let again = codec.to_vec(&d.message).unwrap();
+            prop_assert_eq!(codec.decode(&again).unwrap().message, d.message);
+        }
+        if let Err(e) = codec.decode(&bytes) {
+            prop_assert!(e.offset <= bytes.len());
+        }
+    }
+
+    #[test]
+    fn every_single_bit_error_in_a_baseline_frame_is_caught(
+        m in message_in(Format::Baseline),
+        bit in 0usize..384,
+    ) {
+        let mut frame = Codec::default().to_vec(&m).unwrap();
+        frame[bit / 8] ^= 1 << (bit % 8);
+        prop_assert!(Codec::default().parse(&frame).is_err());
+    }
+
+    #[test]
+    fn json_of_arbitrary_values_never_panics(v in json_value()) {
+        let _ = from_json(&v);
+    }
+}
+
+/// JSON objects with the keys `from_json` reads, and values of every JSON kind.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<u32>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        "[0-9a-f]{0,70}".prop_map(serde_json::Value::from),
+        prop_oneof![
+            Just("baseline"),
+            Just("extended"),
+            Just("Get"),
+            Just("Download section")
+        ]
+        .prop_map(serde_json::Value::from),
+    ];
+    let keys = prop_oneof![
+        Just("tci"),
+        Just("message_type"),
+        Just("message_type_code"),
+        Just("ak"),
+        Just("ar"),
+        Just("device_id"),
+        Just("me_class"),
+        Just("me_instance"),
+        Just("window_size"),
+        Just("image_size"),
+        Just("instances"),
+        Just("data"),
+        Just("section_number"),
+        Just("result"),
+        Just("attributes"),
+        Just("attribute_values"),
+        Just("attribute_mask"),
+        Just("contents"),
+        Just("crc"),
+        Just("version"),
+    ];
+    let value = leaf.prop_recursive(2, 16, 4, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            proptest::collection::btree_map("[a-z_]{1,12}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    });
+    proptest::collection::btree_map(keys, value, 0..12).prop_map(|m| {
+        serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    })
+}
