@@ -226,7 +226,7 @@ impl<'a> Message<'a> {
     }
 }
 
-/// An AES-128 key for the extended-message integrity check (OMCI_IK of G.987.3 clause 15.5.2).
+/// An AES-128 key for the extended-message integrity check (the OMCI_IK of ITU-T G.987.3).
 #[derive(Clone, PartialEq, Eq)]
 pub struct MicKey(pub [u8; 16]);
 
@@ -238,7 +238,7 @@ impl std::fmt::Debug for MicKey {
 
 impl MicKey {
     /// MIC = the first 4 bytes of AES-CMAC(OMCI_IK, C_dir || frame up to the MIC), where C_dir
-    /// is 0x01 downstream (OLT to ONU) and 0x02 upstream (G.987.3 clause 14.3.2).
+    /// is 0x01 downstream (OLT to ONU) and 0x02 upstream (ITU-T G.987.3, OMCI integrity).
     pub fn mic(&self, upstream: bool, frame: &[u8]) -> u32 {
         let mut mac = <Cmac<Aes128> as cmac::digest::KeyInit>::new(&self.0.into());
         mac.update(&[if upstream { 0x02 } else { 0x01 }]);
@@ -357,21 +357,21 @@ impl Codec {
     }
 
     /// Parses a frame and insists that its trailer is right: what a receiver does.
+    ///
+    /// The trailer is judged before the contents: a frame with a bad CRC or MIC is always
+    /// [`ParseErrorKind::BadCrc`] / [`ParseErrorKind::BadMic`] (drop it), never a contents
+    /// error that a receiver would answer.
     pub fn parse<'a>(&self, bytes: &'a [u8]) -> Result<Message<'a>, ParseError> {
-        let decoded = self.decode(bytes)?;
-        match decoded.integrity.error() {
-            None => Ok(decoded.message),
-            Some(kind) => Err(ParseError {
-                kind,
-                offset: bytes.len() - 4,
-                header: Some(decoded.message.header()),
-            }),
-        }
+        self.decode_inner(bytes, true).map(|d| d.message)
     }
 
     /// Parses a frame and reports what its trailer said without rejecting a mismatch: what an
     /// analyser does.
     pub fn decode<'a>(&self, bytes: &'a [u8]) -> Result<Decoded<'a>, ParseError> {
+        self.decode_inner(bytes, false)
+    }
+
+    fn decode_inner<'a>(&self, bytes: &'a [u8], strict: bool) -> Result<Decoded<'a>, ParseError> {
         let (header, format) = parse_header(bytes).map_err(|kind| ParseError {
             offset: match kind {
                 ParseErrorKind::BadDeviceId(_) => 3,
@@ -488,6 +488,11 @@ impl Codec {
                 (&bytes[EXTENDED_HEADER_LEN..end], integrity)
             }
         };
+        if strict {
+            if let Some(kind) = integrity.error() {
+                return Err(fail(kind, bytes.len() - 4));
+            }
+        }
         let contents = Contents::parse(
             header.message_type,
             header.ak,
@@ -592,3 +597,49 @@ const _: () = assert!(
     EXTENDED_HEADER_LEN + contents::EXTENDED_MAX_CONTENTS_LEN + 4 == EXTENDED_MAX_LEN,
     "G.988: an extended frame is at most 1980 bytes"
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A baseline Start request whose instance count (20) cannot fit the frame.
+    fn overfull_start(good_crc: bool) -> Vec<u8> {
+        let mut f = vec![0u8; 48];
+        f[..14].copy_from_slice(&[0, 4, 0x53, 0x0a, 0, 7, 0, 1, 0xff, 0, 0x0f, 0x42, 0x40, 20]);
+        f[40..44].copy_from_slice(&BASELINE_TRAILER_PREFIX);
+        let crc = crc32_bzip2(&f[..44]) ^ u32::from(!good_crc);
+        f[44..].copy_from_slice(&crc.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn contents_errors_are_answered_with_parameter_error() {
+        let e = parse(&overfull_start(true)).unwrap_err();
+        assert_eq!(e.result_code(), Some(crate::ResultCode::ParameterError));
+        assert_eq!(e.header.unwrap().tci, Tci(4));
+    }
+
+    #[test]
+    fn a_bad_crc_is_dropped_even_when_the_contents_are_bad_too() {
+        let e = parse(&overfull_start(false)).unwrap_err();
+        assert!(matches!(e.kind, ParseErrorKind::BadCrc { .. }), "{e}");
+        assert_eq!(e.result_code(), None);
+        assert_eq!(e.offset, 44);
+    }
+
+    #[test]
+    fn header_errors_have_no_header() {
+        let mut f = overfull_start(true);
+        f[3] = 0x0c;
+        let e = parse(&f).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::BadDeviceId(0x0c));
+        assert_eq!((e.offset, e.header, e.result_code()), (3, None, None));
+    }
+
+    #[test]
+    fn mic_direction_follows_the_message() {
+        let key = MicKey([7; 16]);
+        let frame = [0u8; 12];
+        assert_ne!(key.mic(true, &frame), key.mic(false, &frame));
+    }
+}

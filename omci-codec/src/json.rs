@@ -235,6 +235,41 @@ const COMMON: &[&str] = &[
     "abort",
 ];
 
+/// Every contents field some message has: a key outside this list and [`COMMON`] is a typo.
+const CONTENTS_FIELDS: &[&str] = &[
+    "window_size",
+    "image_size",
+    "instances",
+    "section_number",
+    "data",
+    "crc",
+    "result",
+    "activate_flags",
+    "reboot_condition",
+    "attribute_mask",
+    "attributes",
+    "attribute_values",
+    "optional_attribute_mask",
+    "attribute_execution_mask",
+    "contents",
+];
+
+/// The first key no message has, with the nearest real field name as a suggestion.
+fn unknown_key(map: &Map<String, Value>) -> Option<JsonError> {
+    let key = map
+        .keys()
+        .find(|k| !COMMON.contains(&k.as_str()) && !CONTENTS_FIELDS.contains(&k.as_str()))?;
+    let nearest = COMMON
+        .iter()
+        .chain(CONTENTS_FIELDS)
+        .map(|f| (strsim::levenshtein(key, f), *f))
+        .min()
+        .filter(|(d, _)| *d <= 3)
+        .map(|(_, f)| format!(" (did you mean `{f}`?)"))
+        .unwrap_or_default();
+    Some(err(key, format!("unknown field{nearest}")))
+}
+
 /// An object being read, remembering which keys were used.
 struct Reader<'v> {
     map: &'v Map<String, Value>,
@@ -457,6 +492,9 @@ pub fn from_json(v: &Value) -> Result<JsonFrame, JsonError> {
     let map = v
         .as_object()
         .ok_or_else(|| err("(frame)", "expected a JSON object"))?;
+    if let Some(typo) = unknown_key(map) {
+        return Err(typo);
+    }
     let mut r = Reader {
         map,
         used: Vec::new(),

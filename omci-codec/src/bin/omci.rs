@@ -161,11 +161,11 @@ fn usage_error(e: clap::Error) -> ExitCode {
     let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("invalid usage");
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    let tip = lines
-        .find(|l| l.starts_with("tip:"))
-        .map(|t| format!("; {t}"))
-        .unwrap_or_default();
-    eprintln!("omci: {first}{tip} (see omci --help)");
+    let extra: String = lines
+        .filter(|l| l.starts_with("tip:") || l.starts_with("[possible values"))
+        .map(|l| format!("; {}", l.trim_start_matches('[').trim_end_matches(']')))
+        .collect();
+    eprintln!("omci: {first}{extra} (see omci --help)");
     ExitCode::from(2)
 }
 

@@ -1,0 +1,234 @@
+//! The `omci` tool as a user runs it: the vectors through `decode --json`, back through
+//! `encode`, a capture through `pcap`, and the errors a user can make.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use omci_codec::OnuId;
+use omci_codec::pcap::{CaptureWriter, Direction, Peer};
+use serde_json::Value;
+
+fn omci(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_omci"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("omci runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn vector_hex(file: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(file);
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split('\t').nth(1).unwrap().to_string())
+        .collect()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn decode_json_prints_the_named_fields_for_every_vector() {
+    for (file, device, crc) in [
+        ("omci-baseline-frames.tsv", "baseline", Value::Bool(true)),
+        ("omci-extended-frames.tsv", "extended", Value::Null),
+    ] {
+        let hex = vector_hex(file);
+        let out = omci(&["decode", "--json"], &hex.join("\n"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let objects = json_lines(&out);
+        assert_eq!(objects.len(), hex.len());
+        for o in &objects {
+            for key in [
+                "tci",
+                "message_type",
+                "ar",
+                "ak",
+                "device_id",
+                "me_class",
+                "me_instance",
+                "crc_ok",
+            ] {
+                assert!(o.get(key).is_some(), "{key} missing in {o}");
+            }
+            assert_eq!(o["device_id"], device);
+            assert_eq!(o["crc_ok"], crc);
+            assert!(o["message_type"].as_str().unwrap().len() > 2);
+        }
+        // Typed contents carry G.988 field names.
+        let has = |k: &str| objects.iter().any(|o| o.get(k).is_some());
+        for k in ["window_size", "image_size", "crc", "result", "activate_flags"] {
+            assert!(has(k), "{file}: no frame has {k}");
+        }
+        if device == "baseline" {
+            assert!(has("section_number"));
+        }
+    }
+}
+
+#[test]
+fn decode_then_encode_reproduces_the_input() {
+    for file in ["omci-baseline-frames.tsv", "omci-extended-frames.tsv"] {
+        let hex = vector_hex(file);
+        let decoded = omci(&["decode", "--json"], &hex.join("\n"));
+        let encoded = omci(&["encode"], &String::from_utf8(decoded.stdout).unwrap());
+        assert!(encoded.status.success(), "{}", String::from_utf8_lossy(&encoded.stderr));
+        let lines: Vec<String> = String::from_utf8(encoded.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(lines, hex, "{file}");
+    }
+}
+
+#[test]
+fn extended_frames_with_a_crc_trailer_round_trip_too() {
+    let start = "0004530b000700010008ff000f4240010001";
+    // Make a CRC-trailed frame with the tool itself, then decode it by auto-detection.
+    let json = omci(&["decode", "--json", start], "");
+    let with_crc = String::from_utf8(json.stdout)
+        .unwrap()
+        .replace("\"crc_ok\":null", "\"crc_ok\":true");
+    let framed = omci(&["encode"], &with_crc);
+    let hex = String::from_utf8(framed.stdout).unwrap().trim().to_string();
+    assert_eq!(hex.len(), start.len() + 8);
+    let back = json_lines(&omci(&["decode", "--json", &hex], ""));
+    assert_eq!(back[0]["crc_ok"], true);
+    assert_eq!(back[0]["window_size"], 256);
+}
+
+#[test]
+fn a_frame_that_does_not_decode_names_offset_and_reason() {
+    let out = omci(
+        &["decode", "--json"],
+        "0004530a0007\n0004530c00070001ff000f424001000100000000000000000000000000000000000000000000000000000028f4e43110\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let objects = json_lines(&out);
+    assert_eq!(objects.len(), 2);
+    assert_eq!(objects[0]["input"], 1);
+    assert!(objects[0]["error"].as_str().unwrap().contains("truncated"));
+    assert_eq!(objects[0]["offset"], 6);
+    assert_eq!(objects[1]["offset"], 3);
+    assert!(objects[1]["error"].as_str().unwrap().contains("device identifier"));
+}
+
+#[test]
+fn a_bad_crc_is_shown_and_fails_the_run() {
+    let mut hex = vector_hex("omci-baseline-frames.tsv")[0].clone();
+    hex.replace_range(hex.len() - 2.., "00");
+    let out = omci(&["decode", "--json", &hex], "");
+    assert_eq!(out.status.code(), Some(1));
+    let o = &json_lines(&out)[0];
+    assert_eq!(o["crc_ok"], false);
+    assert_eq!(o["window_size"], 256);
+    let text = omci(&["decode", &hex], "");
+    assert!(String::from_utf8(text.stdout).unwrap().contains("CRC-32 BAD"));
+}
+
+#[test]
+fn contents_errors_carry_the_result_code_an_onu_answers() {
+    // A Start request claiming 20 instances cannot fit a baseline frame: parameter error (3).
+    let mut frame = hex::decode(&vector_hex("omci-baseline-frames.tsv")[0]).unwrap();
+    frame[13] = 20;
+    let crc = omci_codec::crc::crc32_bzip2(&frame[..44]);
+    frame[44..].copy_from_slice(&crc.to_be_bytes());
+    let out = omci(&["decode", "--json", &hex::encode(&frame)], "");
+    assert_eq!(out.status.code(), Some(1));
+    let o = &json_lines(&out)[0];
+    assert_eq!(o["result_code"], 3, "{o}");
+    assert_eq!(o["tci"], 4);
+    assert!(o["error"].as_str().unwrap().contains("software image ME id"), "{o}");
+}
+
+#[test]
+fn encode_names_the_line_and_field_at_fault() {
+    let out = omci(
+        &["encode"],
+        "{\"tci\":1,\"message_type\":\"Start software download\",\"device_id\":\"baseline\",\"me_class\":7,\"me_instance\":1,\"window_size\":300,\"image_size\":5,\"instances\":[1]}\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("line 1"), "{err}");
+    assert!(err.contains("window_size"), "{err}");
+    let typo = omci(
+        &["encode"],
+        "{\"tci\":1,\"message_type\":\"Get\",\"device_id\":\"baseline\",\"me_class\":7,\"me_instance\":1,\"atribute_mask\":1}\n",
+    );
+    let err = String::from_utf8(typo.stderr).unwrap();
+    assert!(err.contains("`atribute_mask`: unknown field (did you mean `attribute_mask`?)"), "{err}");
+}
+
+#[test]
+fn a_mistyped_flag_is_one_line_and_exit_2() {
+    let out = omci(&["decode", "--jsn"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("--jsn") && err.contains("--json"), "{err}");
+    let bad_value = omci(&["decode", "--extended-trailer", "sha1"], "");
+    assert_eq!(bad_value.status.code(), Some(2));
+    let err = String::from_utf8(bad_value.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("auto") && err.contains("crc32"), "names allowed values: {err}");
+}
+
+#[test]
+fn pcap_decodes_frames_with_time_and_direction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("download.pcap");
+    let hex = vector_hex("omci-baseline-frames.tsv");
+    let start = hex::decode(&hex[22]).unwrap(); // mini-start-req
+    let resp = hex::decode(&hex[23]).unwrap(); // mini-start-resp
+    let section = hex::decode(&hex[24]).unwrap(); // mini-w0-sec0
+    let mut w = CaptureWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    let t0 = Duration::from_secs(1_700_000_000);
+    w.write(t0, Direction::Downstream, Peer::Onu(OnuId(5)), &start)
+        .unwrap();
+    w.write(t0 + Duration::from_millis(3), Direction::Upstream, Peer::Onu(OnuId(5)), &resp)
+        .unwrap();
+    w.write(t0 + Duration::from_millis(5), Direction::Downstream, Peer::Multicast, &section)
+        .unwrap();
+    drop(w);
+
+    let out = omci(&["pcap", path.to_str().unwrap(), "--json"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let o = json_lines(&out);
+    assert_eq!(o.len(), 3);
+    assert_eq!(o[0]["direction"], "downstream");
+    assert_eq!(o[0]["peer"], "onu-5");
+    assert_eq!(o[0]["message"], "Start software download request");
+    assert_eq!(o[1]["direction"], "upstream");
+    assert_eq!(o[1]["time_s"], 0.003);
+    assert_eq!(o[2]["peer"], "multicast");
+    assert_eq!(o[2]["section_number"], 0);
+
+    let text = omci(&["pcap", path.to_str().unwrap()], "");
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("OLT -> onu-5"), "{text}");
+    assert!(text.contains("onu-5 -> OLT"), "{text}");
+    assert!(text.contains("3 OMCI frames, 0 other packets skipped"), "{text}");
+
+    let missing = omci(&["pcap", "/nonexistent/x.pcap"], "");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8(missing.stderr).unwrap().contains("/nonexistent/x.pcap"));
+}
