@@ -57,13 +57,13 @@ fn frames() -> Vec<(&'static str, Message<'static>, Codec)> {
                 me,
                 Contents::GetResponse(GetResponse {
                     result: ResultCode::Success,
-                    attributes: AttributeValues::SoftwareImage(SoftwareImageAttributes {
+                    attributes: AttributeValues::SoftwareImage(Box::new(SoftwareImageAttributes {
                         version: Some(string_attribute("V2.1.0").unwrap()),
                         is_committed: Some(false),
                         is_active: Some(false),
                         is_valid: Some(true),
                         ..Default::default()
-                    }),
+                    })),
                     optional_attribute_mask: 0,
                     attribute_execution_mask: 0,
                 }),

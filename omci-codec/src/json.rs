@@ -419,7 +419,7 @@ impl<'v> Reader<'v> {
                         ));
                     }
                 }
-                Ok(AttributeValues::SoftwareImage(attrs))
+                Ok(AttributeValues::SoftwareImage(Box::new(attrs)))
             }
             (None, Some(_)) => Ok(AttributeValues::Raw {
                 attribute_mask: self.uint("attribute_mask", 0xFFFF)? as u16,

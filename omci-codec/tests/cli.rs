@@ -28,7 +28,9 @@ fn omci(args: &[&str], stdin: &str) -> Output {
 }
 
 fn vector_hex(file: &str) -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(file);
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -53,7 +55,11 @@ fn decode_json_prints_the_named_fields_for_every_vector() {
     ] {
         let hex = vector_hex(file);
         let out = omci(&["decode", "--json"], &hex.join("\n"));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let objects = json_lines(&out);
         assert_eq!(objects.len(), hex.len());
         for o in &objects {
@@ -75,7 +81,13 @@ fn decode_json_prints_the_named_fields_for_every_vector() {
         }
         // Typed contents carry G.988 field names.
         let has = |k: &str| objects.iter().any(|o| o.get(k).is_some());
-        for k in ["window_size", "image_size", "crc", "result", "activate_flags"] {
+        for k in [
+            "window_size",
+            "image_size",
+            "crc",
+            "result",
+            "activate_flags",
+        ] {
             assert!(has(k), "{file}: no frame has {k}");
         }
         if device == "baseline" {
@@ -90,7 +102,11 @@ fn decode_then_encode_reproduces_the_input() {
         let hex = vector_hex(file);
         let decoded = omci(&["decode", "--json"], &hex.join("\n"));
         let encoded = omci(&["encode"], &String::from_utf8(decoded.stdout).unwrap());
-        assert!(encoded.status.success(), "{}", String::from_utf8_lossy(&encoded.stderr));
+        assert!(
+            encoded.status.success(),
+            "{}",
+            String::from_utf8_lossy(&encoded.stderr)
+        );
         let lines: Vec<String> = String::from_utf8(encoded.stdout)
             .unwrap()
             .lines()
@@ -129,7 +145,12 @@ fn a_frame_that_does_not_decode_names_offset_and_reason() {
     assert!(objects[0]["error"].as_str().unwrap().contains("truncated"));
     assert_eq!(objects[0]["offset"], 6);
     assert_eq!(objects[1]["offset"], 3);
-    assert!(objects[1]["error"].as_str().unwrap().contains("device identifier"));
+    assert!(
+        objects[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("device identifier")
+    );
 }
 
 #[test]
@@ -142,7 +163,11 @@ fn a_bad_crc_is_shown_and_fails_the_run() {
     assert_eq!(o["crc_ok"], false);
     assert_eq!(o["window_size"], 256);
     let text = omci(&["decode", &hex], "");
-    assert!(String::from_utf8(text.stdout).unwrap().contains("CRC-32 BAD"));
+    assert!(
+        String::from_utf8(text.stdout)
+            .unwrap()
+            .contains("CRC-32 BAD")
+    );
 }
 
 #[test]
@@ -157,7 +182,13 @@ fn contents_errors_carry_the_result_code_an_onu_answers() {
     let o = &json_lines(&out)[0];
     assert_eq!(o["result_code"], 3, "{o}");
     assert_eq!(o["tci"], 4);
-    assert!(o["error"].as_str().unwrap().contains("software image ME id"), "{o}");
+    assert!(
+        o["error"]
+            .as_str()
+            .unwrap()
+            .contains("software image ME id"),
+        "{o}"
+    );
 }
 
 #[test]
@@ -175,7 +206,10 @@ fn encode_names_the_line_and_field_at_fault() {
         "{\"tci\":1,\"message_type\":\"Get\",\"device_id\":\"baseline\",\"me_class\":7,\"me_instance\":1,\"atribute_mask\":1}\n",
     );
     let err = String::from_utf8(typo.stderr).unwrap();
-    assert!(err.contains("`atribute_mask`: unknown field (did you mean `attribute_mask`?)"), "{err}");
+    assert!(
+        err.contains("`atribute_mask`: unknown field (did you mean `attribute_mask`?)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -189,7 +223,10 @@ fn a_mistyped_flag_is_one_line_and_exit_2() {
     assert_eq!(bad_value.status.code(), Some(2));
     let err = String::from_utf8(bad_value.stderr).unwrap();
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.contains("auto") && err.contains("crc32"), "names allowed values: {err}");
+    assert!(
+        err.contains("auto") && err.contains("crc32"),
+        "names allowed values: {err}"
+    );
 }
 
 #[test]
@@ -204,14 +241,28 @@ fn pcap_decodes_frames_with_time_and_direction() {
     let t0 = Duration::from_secs(1_700_000_000);
     w.write(t0, Direction::Downstream, Peer::Onu(OnuId(5)), &start)
         .unwrap();
-    w.write(t0 + Duration::from_millis(3), Direction::Upstream, Peer::Onu(OnuId(5)), &resp)
-        .unwrap();
-    w.write(t0 + Duration::from_millis(5), Direction::Downstream, Peer::Multicast, &section)
-        .unwrap();
+    w.write(
+        t0 + Duration::from_millis(3),
+        Direction::Upstream,
+        Peer::Onu(OnuId(5)),
+        &resp,
+    )
+    .unwrap();
+    w.write(
+        t0 + Duration::from_millis(5),
+        Direction::Downstream,
+        Peer::Multicast,
+        &section,
+    )
+    .unwrap();
     drop(w);
 
     let out = omci(&["pcap", path.to_str().unwrap(), "--json"], "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let o = json_lines(&out);
     assert_eq!(o.len(), 3);
     assert_eq!(o[0]["direction"], "downstream");
@@ -226,9 +277,16 @@ fn pcap_decodes_frames_with_time_and_direction() {
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.contains("OLT -> onu-5"), "{text}");
     assert!(text.contains("onu-5 -> OLT"), "{text}");
-    assert!(text.contains("3 OMCI frames, 0 other packets skipped"), "{text}");
+    assert!(
+        text.contains("3 OMCI frames, 0 other packets skipped"),
+        "{text}"
+    );
 
     let missing = omci(&["pcap", "/nonexistent/x.pcap"], "");
     assert_eq!(missing.status.code(), Some(1));
-    assert!(String::from_utf8(missing.stderr).unwrap().contains("/nonexistent/x.pcap"));
+    assert!(
+        String::from_utf8(missing.stderr)
+            .unwrap()
+            .contains("/nonexistent/x.pcap")
+    );
 }

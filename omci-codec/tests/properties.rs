@@ -68,8 +68,10 @@ fn attribute_values(
         Format::Extended => 0..=200,
     };
     prop_oneof![
-        software_image_attributes(area)
-            .prop_map(|a| (MeClass::SOFTWARE_IMAGE, AttributeValues::SoftwareImage(a))),
+        software_image_attributes(area).prop_map(|a| (
+            MeClass::SOFTWARE_IMAGE,
+            AttributeValues::SoftwareImage(Box::new(a))
+        )),
         (
             any::<u16>().prop_filter("not class 7", |c| *c != 7),
             any::<u16>(),
