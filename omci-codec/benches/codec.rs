@@ -107,10 +107,22 @@ fn bench(c: &mut Criterion) {
         });
         group.finish();
     }
-    let frame = vec![0x5au8; 44];
-    c.bench_function("crc32_bzip2_44_bytes", |b| {
-        b.iter(|| black_box(omci_codec::crc::crc32_bzip2(black_box(&frame))))
-    });
+    // Where the SIMD engine starts to pay (SIMD_THRESHOLD), against the crate's own loop.
+    use omci_codec::crc::{CRC32_BZIP2, crc32_bzip2_simd, crc32_bzip2_sliced};
+    let mut group = c.benchmark_group("crc32_bzip2");
+    for len in [44usize, 128, 192, 256, 512, 1975] {
+        let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        group.bench_function(format!("sliced/{len}"), |b| {
+            b.iter(|| black_box(crc32_bzip2_sliced(black_box(&data))))
+        });
+        group.bench_function(format!("simd/{len}"), |b| {
+            b.iter(|| black_box(crc32_bzip2_simd(black_box(&data))))
+        });
+        group.bench_function(format!("crc_crate/{len}"), |b| {
+            b.iter(|| black_box(CRC32_BZIP2.checksum(black_box(&data))))
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -215,16 +215,16 @@ impl AttributeValues<'_> {
     /// Decodes values of `me`'s class: typed for class 7 when they decode and nothing is lost
     /// (the rest of a baseline area is zero, an extended area has nothing left), else raw.
     fn decode(me: MeId, format: Format, attribute_mask: u16, bytes: &[u8]) -> AttributeValues<'_> {
-        if me.class == MeClass::SOFTWARE_IMAGE {
-            if let Some((attrs, used)) = SoftwareImageAttributes::decode(attribute_mask, bytes) {
-                let rest = &bytes[used..];
-                let lossless = match format {
-                    Format::Baseline => rest.iter().all(|&b| b == 0),
-                    Format::Extended => rest.is_empty(),
-                };
-                if lossless {
-                    return AttributeValues::SoftwareImage(Box::new(attrs));
-                }
+        if me.class == MeClass::SOFTWARE_IMAGE
+            && let Some((attrs, used)) = SoftwareImageAttributes::decode(attribute_mask, bytes)
+        {
+            let rest = &bytes[used..];
+            let lossless = match format {
+                Format::Baseline => rest.iter().all(|&b| b == 0),
+                Format::Extended => rest.is_empty(),
+            };
+            if lossless {
+                return AttributeValues::SoftwareImage(Box::new(attrs));
             }
         }
         AttributeValues::Raw {

@@ -507,14 +507,20 @@ pub fn from_json(v: &Value) -> Result<JsonFrame, JsonError> {
                 .filter(|c| *c < 32)
                 .ok_or_else(|| err("message_type_code", format!("{code} is not 0..=31")))?;
             let mt = MessageType::from_code(code as u8);
-            if let Some(name) = map.get("message_type").and_then(Value::as_str) {
-                if let Some(named) = MessageType::from_name(name) {
-                    if named != mt {
-                        return Err(err(
-                            "message_type",
-                            format!("{name:?} disagrees with message_type_code {code}"),
-                        ));
-                    }
+            if let Some(name) = map.get("message_type").filter(|v| !v.is_null()) {
+                let name = name
+                    .as_str()
+                    .ok_or_else(|| err("message_type", "expected a G.988 message type name"))?;
+                // The decoder writes "Unknown (n)" for a code G.988 gives no name.
+                let agrees = match MessageType::from_name(name) {
+                    Some(named) => named == mt,
+                    None => name == format!("Unknown ({code})"),
+                };
+                if !agrees {
+                    return Err(err(
+                        "message_type",
+                        format!("{name:?} disagrees with message_type_code {code}"),
+                    ));
                 }
             }
             mt
