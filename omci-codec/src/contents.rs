@@ -32,7 +32,7 @@ pub const EXTENDED_MAX_CONTENTS_LEN: usize = 1966;
 pub const BASELINE_SECTION_DATA_LEN: usize = 31;
 /// Largest data of one extended Download section.
 pub const EXTENDED_MAX_SECTION_DATA_LEN: usize = EXTENDED_MAX_CONTENTS_LEN - 1;
-/// Attribute value bytes of a baseline Get response (A.3.9: bytes 4..28 of contents).
+/// Attribute value bytes of a baseline Get response (A.3.29: bytes 3..28 of contents).
 pub const BASELINE_GET_VALUES_LEN: usize = 25;
 /// Attribute value bytes of a baseline attribute value change (A.3.17: 32 less the mask).
 pub const BASELINE_AVC_VALUES_LEN: usize = 30;
@@ -463,74 +463,116 @@ impl<'a> Contents<'a> {
 
     /// Bytes these contents take in an extended frame (a baseline frame always has 32), or why
     /// they do not fit `format`.
+    ///
+    /// A baseline frame's fixed-size fields must have exactly their size: Download section
+    /// data 31 bytes (pad the image's last section with zeros), raw Get response values 25,
+    /// raw attribute value change values 30, raw contents 32. Emit never pads on its own, so
+    /// that what is parsed back is what was given.
     pub fn encoded_len(&self, format: Format) -> Result<usize, EmitError> {
         use Contents::*;
-        let (len, limit): (usize, Option<(usize, &str)>) = match self {
-            StartSoftwareDownloadRequest(m) => (6 + 2 * m.instances.len(), None),
-            StartSoftwareDownloadResponse(m) => (3 + 3 * m.instances.len(), None),
-            DownloadSectionRequest(m) => (
-                1 + m.data.len(),
-                Some((BASELINE_SECTION_DATA_LEN, "download section data")),
-            ),
-            DownloadSectionResponse(_) => (2, None),
-            EndSoftwareDownloadRequest(m) => (9 + 2 * m.instances.len(), None),
-            EndSoftwareDownloadResponse(m) => (2 + 3 * m.instances.len(), None),
-            ActivateSoftwareRequest(_) | RebootRequest(_) => (1, None),
+        let baseline = format == Format::Baseline;
+        let exact = |field: &'static str, len: usize, size: usize, allowed: &'static str| {
+            if baseline && len != size {
+                Err(EmitError::FieldOutOfRange {
+                    field,
+                    value: len,
+                    allowed,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        let count = |n: usize| {
+            if n > 255 {
+                Err(EmitError::FieldOutOfRange {
+                    field: "number of instances",
+                    value: n,
+                    allowed: "0..=255",
+                })
+            } else {
+                Ok(n)
+            }
+        };
+        let values = |a: &AttributeValues<'_>, size: usize, allowed: &'static str| match a {
+            AttributeValues::Raw { values, .. } => {
+                exact("attribute values", values.len(), size, allowed).map(|()| values.len())
+            }
+            AttributeValues::SoftwareImage(s) if baseline && s.encoded_len() > size => {
+                Err(EmitError::ContentsTooLong {
+                    message: "software image attribute values",
+                    format: format.name(),
+                    needed: s.encoded_len(),
+                    max: size,
+                })
+            }
+            AttributeValues::SoftwareImage(s) => Ok(s.encoded_len()),
+        };
+        let len = match self {
+            StartSoftwareDownloadRequest(m) => 6 + 2 * count(m.instances.len())?,
+            StartSoftwareDownloadResponse(m) => 3 + 3 * count(m.instances.len())?,
+            DownloadSectionRequest(m) => {
+                exact(
+                    "download section data",
+                    m.data.len(),
+                    BASELINE_SECTION_DATA_LEN,
+                    "exactly 31 bytes on a baseline frame (pad the image's last section with zeros)",
+                )?;
+                if m.data.is_empty() {
+                    return Err(EmitError::FieldOutOfRange {
+                        field: "download section data",
+                        value: 0,
+                        allowed: "1..=1965 bytes",
+                    });
+                }
+                1 + m.data.len()
+            }
+            DownloadSectionResponse(_) => 2,
+            EndSoftwareDownloadRequest(m) => 9 + 2 * count(m.instances.len())?,
+            EndSoftwareDownloadResponse(m) => 2 + 3 * count(m.instances.len())?,
+            ActivateSoftwareRequest(_) | RebootRequest(_) => 1,
             ActivateSoftwareResponse { .. }
             | CommitSoftwareResponse { .. }
             | MibResetResponse { .. }
-            | RebootResponse { .. } => (1, None),
-            CommitSoftwareRequest | MibResetRequest => (0, None),
-            GetRequest(_) => (2, None),
-            GetResponse(m) => (
-                7 + m.attributes.encoded_len(),
-                Some((BASELINE_GET_VALUES_LEN, "get response attribute values")),
-            ),
-            AttributeValueChange(m) => (
-                2 + m.attributes.encoded_len(),
-                Some((BASELINE_AVC_VALUES_LEN, "attribute value change values")),
-            ),
-            Other(o) => (o.contents.len(), None),
+            | RebootResponse { .. } => 1,
+            CommitSoftwareRequest | MibResetRequest => 0,
+            GetRequest(_) => 2,
+            GetResponse(m) => {
+                7 + values(
+                    &m.attributes,
+                    BASELINE_GET_VALUES_LEN,
+                    "exactly 25 bytes of raw values on a baseline frame",
+                )?
+            }
+            AttributeValueChange(m) => {
+                2 + values(
+                    &m.attributes,
+                    BASELINE_AVC_VALUES_LEN,
+                    "exactly 30 bytes of raw values on a baseline frame",
+                )?
+            }
+            Other(o) => {
+                exact(
+                    "contents",
+                    o.contents.len(),
+                    BASELINE_CONTENTS_LEN,
+                    "exactly 32 bytes of raw contents on a baseline frame",
+                )?;
+                o.contents.len()
+            }
         };
-        let too_long = |max: usize, what: &'static str, needed: usize| EmitError::ContentsTooLong {
-            message: what,
-            format: format.name(),
-            needed,
-            max,
+        let max = match format {
+            Format::Baseline => BASELINE_CONTENTS_LEN,
+            Format::Extended => EXTENDED_MAX_CONTENTS_LEN,
         };
-        let instances = instance_count(self);
-        if instances > 255 {
-            return Err(EmitError::FieldOutOfRange {
-                field: "number of instances",
-                value: instances,
-                allowed: "0..=255",
+        if len > max {
+            return Err(EmitError::ContentsTooLong {
+                message: self.kind_name(),
+                format: format.name(),
+                needed: len,
+                max,
             });
         }
-        match format {
-            Format::Baseline => {
-                if let Some((max_values, what)) = limit {
-                    let values = match self {
-                        DownloadSectionRequest(m) => m.data.len(),
-                        GetResponse(m) => m.attributes.encoded_len(),
-                        AttributeValueChange(m) => m.attributes.encoded_len(),
-                        _ => 0,
-                    };
-                    if values > max_values {
-                        return Err(too_long(max_values, what, values));
-                    }
-                }
-                if len > BASELINE_CONTENTS_LEN {
-                    return Err(too_long(BASELINE_CONTENTS_LEN, self.kind_name(), len));
-                }
-                Ok(BASELINE_CONTENTS_LEN)
-            }
-            Format::Extended => {
-                if len > EXTENDED_MAX_CONTENTS_LEN {
-                    return Err(too_long(EXTENDED_MAX_CONTENTS_LEN, self.kind_name(), len));
-                }
-                Ok(len)
-            }
-        }
+        Ok(if baseline { BASELINE_CONTENTS_LEN } else { len })
     }
 
     /// Writes the contents into `out`: the zeroed 32-byte area of a baseline frame, or exactly
@@ -600,16 +642,6 @@ impl<'a> Contents<'a> {
             }
             Other(o) => w.bytes(&o.contents),
         }
-    }
-}
-
-fn instance_count(c: &Contents<'_>) -> usize {
-    match c {
-        Contents::StartSoftwareDownloadRequest(m) => m.instances.len(),
-        Contents::StartSoftwareDownloadResponse(m) => m.instances.len(),
-        Contents::EndSoftwareDownloadRequest(m) => m.instances.len(),
-        Contents::EndSoftwareDownloadResponse(m) => m.instances.len(),
-        _ => 0,
     }
 }
 
@@ -725,6 +757,12 @@ fn take_<'a>(field: &'static str, n: usize) -> impl FnMut(&'a [u8]) -> PResult<'
     named(field, nom::bytes::complete::take(n))
 }
 
+/// All that is left: a field that runs to the end of the contents. Returns (rest, field), the
+/// rest being empty, like a nom parser.
+fn rest(i: &[u8]) -> (&[u8], &[u8]) {
+    (&i[i.len()..], i)
+}
+
 fn instance_list(i: &[u8]) -> PResult<'_, InstanceList> {
     let (mut i, n) = u8_("number of instances")(i)?;
     let mut ids = InstanceList::new();
@@ -790,7 +828,17 @@ fn parse_typed<'a>(
         }
         (T::DownloadSection, false) => {
             let (data, section_number) = u8_("download section number")(c)?;
-            let (i, data) = take_("download section data", data.len())(data)?;
+            if data.is_empty() {
+                return Err(nom::Err::Failure(NomError {
+                    at: addr(data),
+                    kind: ParseErrorKind::FieldOutOfRange {
+                        field: "download section data",
+                        value: 0,
+                        allowed: "1..=1965 bytes",
+                    },
+                }));
+            }
+            let (i, data) = rest(data);
             (
                 i,
                 C::DownloadSectionRequest(DownloadSectionRequest {
@@ -864,7 +912,7 @@ fn parse_typed<'a>(
                 Format::Extended => {
                     let (i, opt) = u16_("optional-attribute mask")(i)?;
                     let (values, exec) = u16_("attribute execution mask")(i)?;
-                    let (i, values) = take_("attribute values", values.len())(values)?;
+                    let (i, values) = rest(values);
                     (i, values, opt, exec)
                 }
             };
@@ -893,7 +941,7 @@ fn parse_typed<'a>(
         }
         (T::AttributeValueChange, false) => {
             let (values, attribute_mask) = u16_("attribute mask")(c)?;
-            let (i, values) = take_("attribute values", values.len())(values)?;
+            let (i, values) = rest(values);
             (
                 i,
                 C::AttributeValueChange(AttributeValueChange {
@@ -902,7 +950,7 @@ fn parse_typed<'a>(
             )
         }
         (message_type, ak) => {
-            let (i, raw) = take_("contents", c.len())(c)?;
+            let (i, raw) = rest(c);
             (
                 i,
                 C::Other(OtherMessage {

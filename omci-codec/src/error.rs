@@ -17,10 +17,15 @@ pub struct ParseError {
 
 impl ParseError {
     /// The G.988 result an ONU answers a frame with that failed this way, or `None` when the
-    /// frame must be dropped without a response (G.988 clause 11.2: a frame whose trailer or
-    /// header cannot be trusted is discarded; the OLT's timeout recovers).
+    /// frame must be dropped without a response: a frame whose trailer or header cannot be
+    /// trusted (the OLT's timeout recovers), and any frame that asked for no answer (a
+    /// response, a notification, or a request without AR such as a window's inner Download
+    /// section, whose loss the window's AR section reports).
     pub fn result_code(&self) -> Option<ResultCode> {
-        self.header.as_ref()?;
+        let h = self.header.as_ref()?;
+        if h.ak || h.message_type.is_notification() || !h.ar {
+            return None;
+        }
         self.kind.result_code()
     }
 }

@@ -22,7 +22,7 @@
 use aes::Aes128;
 use cmac::{Cmac, Mac};
 
-use crate::contents::{self, Contents, EXTENDED_MAX_CONTENTS_LEN, addr};
+use crate::contents::{self, AttributeValues, Contents, EXTENDED_MAX_CONTENTS_LEN, addr};
 use crate::crc::crc32_bzip2;
 use crate::error::{EmitError, ParseError, ParseErrorKind};
 use crate::ids::{MeClass, MeId, Tci};
@@ -98,15 +98,7 @@ pub struct Header {
 impl Header {
     /// Reads the header from the front of a frame.
     pub fn parse(bytes: &[u8]) -> Result<Header, ParseError> {
-        let (h, _) = parse_header(bytes).map_err(|kind| ParseError {
-            offset: match kind {
-                ParseErrorKind::BadDeviceId(_) => 3,
-                _ => bytes.len(),
-            },
-            kind,
-            header: None,
-        })?;
-        Ok(h)
+        parse_header(bytes)
     }
 
     /// The message type byte: DB, AR, AK and the action.
@@ -118,15 +110,22 @@ impl Header {
     }
 }
 
-fn parse_header(bytes: &[u8]) -> Result<(Header, Format), ParseErrorKind> {
+fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
     // nom would add nothing over fixed offsets here; every read is after this length check.
+    let fail = |kind, offset| ParseError {
+        kind,
+        offset,
+        header: None,
+    };
     if bytes.len() < HEADER_LEN {
-        return Err(ParseErrorKind::Truncated {
+        let kind = ParseErrorKind::Truncated {
             needed: HEADER_LEN,
             available: bytes.len(),
-        });
+        };
+        return Err(fail(kind, bytes.len()));
     }
-    let format = Format::from_device_id(bytes[3]).ok_or(ParseErrorKind::BadDeviceId(bytes[3]))?;
+    let format = Format::from_device_id(bytes[3])
+        .ok_or_else(|| fail(ParseErrorKind::BadDeviceId(bytes[3]), 3))?;
     let mt = bytes[2];
     let header = Header {
         tci: Tci(u16::from_be_bytes([bytes[0], bytes[1]])),
@@ -140,7 +139,7 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, Format), ParseErrorKind> {
             u16::from_be_bytes([bytes[6], bytes[7]]),
         ),
     };
-    Ok((header, format))
+    Ok(header)
 }
 
 /// One OMCI message: header fields and typed contents.
@@ -427,20 +426,13 @@ impl Codec {
     /// Checks everything but the contents: header, lengths, trailer.
     #[inline(always)]
     fn check_frame<'a>(&self, bytes: &'a [u8]) -> Result<Checked<'a>, ParseError> {
-        let (header, format) = parse_header(bytes).map_err(|kind| ParseError {
-            offset: match kind {
-                ParseErrorKind::BadDeviceId(_) => 3,
-                _ => bytes.len(),
-            },
-            kind,
-            header: None,
-        })?;
+        let header = parse_header(bytes)?;
         let fail = |kind, offset| ParseError {
             kind,
             offset,
             header: Some(header),
         };
-        let (contents_area, integrity) = match format {
+        let (contents_area, integrity) = match header.format {
             Format::Baseline => {
                 if bytes.len() < BASELINE_LEN {
                     return Err(fail(
@@ -552,6 +544,20 @@ impl Codec {
 
     /// Bytes `message` takes on the wire, or why it cannot be written.
     pub fn buffer_len(&self, message: &Message<'_>) -> Result<usize, EmitError> {
+        let typed_values = match &message.contents {
+            Contents::GetResponse(g) => Some(&g.attributes),
+            Contents::AttributeValueChange(a) => Some(&a.attributes),
+            _ => None,
+        };
+        if let Some(AttributeValues::SoftwareImage(_)) = typed_values
+            && message.me.class != MeClass::SOFTWARE_IMAGE
+        {
+            return Err(EmitError::FieldOutOfRange {
+                field: "attributes",
+                value: usize::from(message.me.class.0),
+                allowed: "typed Software image attributes on ME class 7 only",
+            });
+        }
         let contents_len = message.contents.encoded_len(message.format)?;
         Ok(match message.format {
             Format::Baseline => BASELINE_LEN,
@@ -561,11 +567,7 @@ impl Codec {
 
     /// Writes `message` to the front of `buf`, trailer filled in; returns the bytes written.
     pub fn emit(&self, message: &Message<'_>, buf: &mut [u8]) -> Result<usize, EmitError> {
-        let contents_len = message.contents.encoded_len(message.format)?;
-        let total = match message.format {
-            Format::Baseline => BASELINE_LEN,
-            Format::Extended => EXTENDED_HEADER_LEN + contents_len + self.extended_trailer.len(),
-        };
+        let total = self.buffer_len(message)?;
         if buf.len() < total {
             return Err(EmitError::BufferTooSmall {
                 needed: total,
@@ -590,7 +592,8 @@ impl Codec {
                 buf[44..48].copy_from_slice(&crc.to_be_bytes());
             }
             Format::Extended => {
-                // encoded_len bounded contents_len by 1966, so it fits in u16.
+                // buffer_len bounded the contents by 1966 bytes, so the length fits in u16.
+                let contents_len = total - EXTENDED_HEADER_LEN - self.extended_trailer.len();
                 buf[8..10].copy_from_slice(&(contents_len as u16).to_be_bytes());
                 let end = EXTENDED_HEADER_LEN + contents_len;
                 message
@@ -675,9 +678,61 @@ mod tests {
     }
 
     #[test]
-    fn mic_direction_follows_the_message() {
-        let key = MicKey([7; 16]);
-        let frame = [0u8; 12];
-        assert_ne!(key.mic(true, &frame), key.mic(false, &frame));
+    fn mic_known_answers() {
+        // AES-CMAC(key, C || frame) truncated to 4 bytes, computed independently (Python's
+        // `cryptography`, which reproduces RFC 4493 example 2 with this key).
+        let key = MicKey([
+            0x2b, 0x7e, 0x15, 0x16, 0x28, 0xae, 0xd2, 0xa6, 0xab, 0xf7, 0x15, 0x88, 0x09, 0xcf,
+            0x4f, 0x3c,
+        ]);
+        let commit_req = [0x00, 0x11, 0x57, 0x0b, 0x00, 0x07, 0x00, 0x01, 0x00, 0x00];
+        let commit_resp = [
+            0x00, 0xaa, 0x37, 0x0b, 0x00, 0x07, 0x00, 0x01, 0x00, 0x01, 0x06,
+        ];
+        assert_eq!(key.mic(false, &commit_req), 0x389c_8f0f);
+        assert_eq!(key.mic(true, &commit_resp), 0x8661_b541);
+        // And through the codec: the direction follows the message.
+        let codec = Codec::new(ExtendedTrailer::Mic(key));
+        let req = codec.to_vec(&parse_ext(&commit_req)).unwrap();
+        assert_eq!(req[10..], 0x389c_8f0fu32.to_be_bytes());
+        let resp = codec.to_vec(&parse_ext(&commit_resp)).unwrap();
+        assert_eq!(resp[11..], 0x8661_b541u32.to_be_bytes());
+        assert!(codec.parse(&resp).is_ok());
+        let mut tampered = resp.clone();
+        tampered[10] = 0;
+        assert!(matches!(
+            codec.parse(&tampered).unwrap_err().kind,
+            ParseErrorKind::BadMic { .. }
+        ));
+    }
+
+    fn parse_ext(bytes: &[u8]) -> Message<'_> {
+        Codec::new(ExtendedTrailer::None).parse(bytes).unwrap()
+    }
+
+    #[test]
+    fn only_requests_that_ask_for_an_answer_get_one() {
+        // An extended Download section without data is malformed (parameter error) ...
+        let with_ar = [0, 8, 0x54, 0x0b, 0, 7, 0, 1, 0, 1, 0x05];
+        let e = Codec::default().parse(&with_ar).unwrap_err();
+        assert!(
+            matches!(e.kind, ParseErrorKind::FieldOutOfRange { .. }),
+            "{e}"
+        );
+        assert_eq!(e.result_code(), Some(crate::ResultCode::ParameterError));
+        // ... but one inside a window (AR clear) gets no answer: the window's AR section will.
+        let no_ar = [0, 8, 0x14, 0x0b, 0, 7, 0, 1, 0, 1, 0x05];
+        assert_eq!(
+            Codec::default().parse(&no_ar).unwrap_err().result_code(),
+            None
+        );
+        // Nor does a malformed response: an ONU's answer is never answered.
+        let bad_resp = [0, 8, 0x34, 0x0b, 0, 7, 0, 1, 0, 0];
+        let e = Codec::default().parse(&bad_resp).unwrap_err();
+        assert!(
+            matches!(e.kind, ParseErrorKind::ContentsTruncated { .. }),
+            "{e}"
+        );
+        assert_eq!(e.result_code(), None);
     }
 }

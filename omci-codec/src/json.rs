@@ -20,7 +20,8 @@ use std::borrow::Cow;
 use serde_json::{Map, Value, json};
 
 use crate::contents::{
-    ActivateSoftwareRequest, AttributeValueChange, AttributeValues, Contents,
+    ActivateSoftwareRequest, AttributeValueChange, AttributeValues, BASELINE_AVC_VALUES_LEN,
+    BASELINE_CONTENTS_LEN, BASELINE_GET_VALUES_LEN, BASELINE_SECTION_DATA_LEN, Contents,
     DownloadSectionRequest, DownloadSectionResponse, EndSoftwareDownloadRequest,
     EndSoftwareDownloadResponse, GetRequest, GetResponse, InstanceList, InstanceResult,
     InstanceResults, OtherMessage, RebootRequest, StartSoftwareDownloadRequest,
@@ -389,7 +390,11 @@ impl<'v> Reader<'v> {
             .collect()
     }
 
-    fn attributes(&mut self, me: MeId) -> Result<AttributeValues<'static>, JsonError> {
+    fn attributes(
+        &mut self,
+        me: MeId,
+        pad: impl Fn(Vec<u8>) -> Vec<u8>,
+    ) -> Result<AttributeValues<'static>, JsonError> {
         let mask = self.get("attribute_mask").map(|_| ());
         let typed = self.get("attributes");
         let raw = self.get("attribute_values");
@@ -423,11 +428,11 @@ impl<'v> Reader<'v> {
             }
             (None, Some(_)) => Ok(AttributeValues::Raw {
                 attribute_mask: self.uint("attribute_mask", 0xFFFF)? as u16,
-                values: Cow::Owned(self.hex("attribute_values")?),
+                values: Cow::Owned(pad(self.hex("attribute_values")?)),
             }),
             (None, None) => Ok(AttributeValues::Raw {
                 attribute_mask: self.uint_or("attribute_mask", 0xFFFF, 0)? as u16,
-                values: Cow::Owned(Vec::new()),
+                values: Cow::Owned(pad(Vec::new())),
             }),
         }
     }
@@ -553,13 +558,15 @@ pub fn from_json(v: &Value) -> Result<JsonFrame, JsonError> {
         MeClass(r.uint("me_class", 0xFFFF)? as u16),
         r.uint("me_instance", 0xFFFF)? as u16,
     );
-    let contents = read_contents(&mut r, message_type, ak, me)?;
+    let contents = read_contents(&mut r, message_type, ak, me, format)?;
     let default_ar = !ak && !message_type.is_notification();
     let ar = r.boolean_or("ar", default_ar)?;
     let db = r.boolean_or("db", false)?;
-    let trailer = if map.get("mic_ok").is_some_and(|v| !v.is_null()) {
+    let trailer = if format == Format::Baseline {
+        JsonTrailer::None
+    } else if map.get("mic_ok").is_some_and(|v| !v.is_null()) {
         JsonTrailer::Mic
-    } else if format == Format::Extended && map.get("crc_ok").is_some_and(|v| !v.is_null()) {
+    } else if map.get("crc_ok").is_some_and(|v| !v.is_null()) {
         JsonTrailer::Crc32
     } else {
         JsonTrailer::None
@@ -583,8 +590,17 @@ fn read_contents(
     message_type: MessageType,
     ak: bool,
     me: MeId,
+    format: Format,
 ) -> Result<Contents<'static>, JsonError> {
     use MessageType as T;
+    // A baseline frame's fixed-size fields are zero padded: a person writing JSON need not
+    // count bytes (longer than the field is still an error, reported by the emitter).
+    let pad = |mut bytes: Vec<u8>, size: usize| {
+        if format == Format::Baseline && bytes.len() < size {
+            bytes.resize(size, 0);
+        }
+        bytes
+    };
     Ok(match (message_type, ak) {
         (T::StartSoftwareDownload, false) => {
             Contents::StartSoftwareDownloadRequest(StartSoftwareDownloadRequest {
@@ -602,7 +618,7 @@ fn read_contents(
         }
         (T::DownloadSection, false) => Contents::DownloadSectionRequest(DownloadSectionRequest {
             section_number: r.uint("section_number", 255)? as u8,
-            data: Cow::Owned(r.hex("data")?),
+            data: Cow::Owned(pad(r.hex("data")?, BASELINE_SECTION_DATA_LEN)),
         }),
         (T::DownloadSection, true) => Contents::DownloadSectionResponse(DownloadSectionResponse {
             result: r.result()?,
@@ -640,7 +656,7 @@ fn read_contents(
             result: r.result()?,
             optional_attribute_mask: r.uint_or("optional_attribute_mask", 0xFFFF, 0)? as u16,
             attribute_execution_mask: r.uint_or("attribute_execution_mask", 0xFFFF, 0)? as u16,
-            attributes: r.attributes(me)?,
+            attributes: r.attributes(me, |v| pad(v, BASELINE_GET_VALUES_LEN))?,
         }),
         (T::MibReset, false) => Contents::MibResetRequest,
         (T::MibReset, true) => Contents::MibResetResponse {
@@ -653,12 +669,12 @@ fn read_contents(
             result: r.result()?,
         },
         (T::AttributeValueChange, false) => Contents::AttributeValueChange(AttributeValueChange {
-            attributes: r.attributes(me)?,
+            attributes: r.attributes(me, |v| pad(v, BASELINE_AVC_VALUES_LEN))?,
         }),
         (message_type, ak) => Contents::Other(OtherMessage {
             message_type,
             ak,
-            contents: Cow::Owned(r.hex("contents")?),
+            contents: Cow::Owned(pad(r.hex("contents")?, BASELINE_CONTENTS_LEN)),
         }),
     })
 }

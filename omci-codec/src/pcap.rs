@@ -21,8 +21,9 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
-use pcap_file::{DataLink, PcapError};
+use pcap_file::{DataLink, PcapError, TsResolution};
 
 use crate::ids::OnuId;
 
@@ -198,41 +199,99 @@ impl<W: Write> CaptureWriter<W> {
 pub struct CapturedPacket {
     /// Time stamp (since the Unix epoch, by pcap convention).
     pub timestamp: Duration,
-    /// The Ethernet frame.
+    /// True when the packet's link type is Ethernet (the only one that carries OMCI here).
+    pub ethernet: bool,
+    /// The link-layer frame.
     pub data: Vec<u8>,
 }
 
-/// Reads every packet of a pcap or pcapng file (told apart by their magic numbers).
-pub fn read_capture<R: Read>(mut reader: R) -> Result<Vec<CapturedPacket>, PcapError> {
+/// What could be read from a capture file.
+#[derive(Debug, Default)]
+pub struct Capture {
+    /// Every packet read, in file order.
+    pub packets: Vec<CapturedPacket>,
+    /// Why reading stopped before the end of the file, if it did: the packets before the fault
+    /// are kept.
+    pub stopped: Option<String>,
+}
+
+/// Reads the packets of a pcap or pcapng file (told apart by their magic numbers). Fails only
+/// when the file's own header cannot be read; a damaged record later on ends the reading and
+/// is reported in [`Capture::stopped`].
+pub fn read_capture<R: Read>(mut reader: R) -> Result<Capture, PcapError> {
     let mut bytes = Vec::new();
     reader.read_to_end(&mut bytes).map_err(PcapError::IoError)?;
-    let mut out = Vec::new();
+    let mut capture = Capture::default();
     if bytes.starts_with(&[0x0A, 0x0D, 0x0D, 0x0A]) {
         let mut ng = PcapNgReader::new(&bytes[..])?;
         while let Some(block) = ng.next_block() {
-            match block? {
-                Block::EnhancedPacket(p) => out.push(CapturedPacket {
-                    timestamp: p.timestamp,
-                    data: p.data.into_owned(),
-                }),
-                Block::SimplePacket(p) => out.push(CapturedPacket {
-                    timestamp: Duration::ZERO,
-                    data: p.data.into_owned(),
-                }),
-                _ => {}
-            }
+            let (interface, ticks, data) = match block {
+                Err(e) => {
+                    capture.stopped = Some(e.to_string());
+                    break;
+                }
+                // pcap-file reads the raw time stamp as nanoseconds whatever the interface's
+                // resolution; the raw ticks are rescaled below.
+                Ok(Block::EnhancedPacket(p)) => (
+                    Some(p.interface_id),
+                    p.timestamp.as_nanos(),
+                    p.data.into_owned(),
+                ),
+                Ok(Block::SimplePacket(p)) => (Some(0), 0, p.data.into_owned()),
+                Ok(_) => continue,
+            };
+            let iface = interface.and_then(|i| ng.interfaces().get(i as usize));
+            let resolution = iface
+                .and_then(|i| {
+                    i.options.iter().find_map(|o| match o {
+                        InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
+                        _ => None,
+                    })
+                })
+                .unwrap_or(6);
+            capture.packets.push(CapturedPacket {
+                timestamp: ticks_to_duration(ticks, resolution),
+                ethernet: iface.is_some_and(|i| i.linktype == DataLink::ETHERNET),
+                data,
+            });
         }
     } else {
         let mut pcap = PcapReader::new(&bytes[..])?;
-        while let Some(packet) = pcap.next_packet() {
-            let packet = packet?;
-            out.push(CapturedPacket {
-                timestamp: packet.timestamp,
-                data: packet.data.into_owned(),
-            });
+        let header = pcap.header();
+        let frac_ns = match header.ts_resolution {
+            TsResolution::MicroSecond => 1_000,
+            TsResolution::NanoSecond => 1,
+        };
+        // Raw records: a capture made with a snap length shorter than its packets is still read.
+        while let Some(packet) = pcap.next_raw_packet() {
+            match packet {
+                Ok(p) => capture.packets.push(CapturedPacket {
+                    timestamp: Duration::from_secs(u64::from(p.ts_sec))
+                        + Duration::from_nanos(u64::from(p.ts_frac) * frac_ns),
+                    ethernet: header.datalink == DataLink::ETHERNET,
+                    data: p.data.into_owned(),
+                }),
+                Err(e) => {
+                    capture.stopped = Some(e.to_string());
+                    break;
+                }
+            }
         }
     }
-    Ok(out)
+    Ok(capture)
+}
+
+/// A pcapng time stamp in units of its interface's `if_tsresol`: 10^-r seconds, or 2^-r when
+/// the top bit of r is set.
+fn ticks_to_duration(ticks: u128, resolution: u8) -> Duration {
+    let nanos = if resolution & 0x80 != 0 {
+        ticks.saturating_mul(1_000_000_000) >> u32::from(resolution & 0x7F).min(127)
+    } else if resolution <= 9 {
+        ticks.saturating_mul(10u128.pow(9 - u32::from(resolution)))
+    } else {
+        ticks / 10u128.pow(u32::from(resolution).min(38) - 9)
+    };
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -285,12 +344,45 @@ mod tests {
         )
         .unwrap();
         let bytes = w.into_inner();
-        let packets = read_capture(&bytes[..]).unwrap();
+        let capture = read_capture(&bytes[..]).unwrap();
+        assert_eq!(capture.stopped, None);
+        let packets = capture.packets;
         assert_eq!(packets.len(), 2);
+        assert!(packets.iter().all(|p| p.ethernet));
         assert_eq!(packets[0].timestamp, Duration::from_micros(1_500_000));
         let second = parse_ethernet(&packets[1].data).unwrap();
         assert_eq!(second.peer, Some(Peer::Onu(OnuId(3))));
         assert_eq!(second.omci, &[4, 5]);
+    }
+
+    #[test]
+    fn a_damaged_record_keeps_what_came_before() {
+        let mut w = CaptureWriter::new(Vec::new()).unwrap();
+        for i in 0..3u8 {
+            w.write(
+                Duration::from_secs(1),
+                Direction::Upstream,
+                Peer::Onu(OnuId(1)),
+                &[i; 48],
+            )
+            .unwrap();
+        }
+        let mut bytes = w.into_inner();
+        bytes.truncate(bytes.len() - 10);
+        let capture = read_capture(&bytes[..]).unwrap();
+        assert_eq!(capture.packets.len(), 2);
+        assert!(capture.stopped.is_some());
+    }
+
+    #[test]
+    fn pcapng_resolutions() {
+        assert_eq!(ticks_to_duration(1_500_000, 6), Duration::from_millis(1500));
+        assert_eq!(ticks_to_duration(1_500, 3), Duration::from_millis(1500));
+        assert_eq!(ticks_to_duration(7, 9), Duration::from_nanos(7));
+        assert_eq!(
+            ticks_to_duration(3 << 20, 0x80 | 20),
+            Duration::from_secs(3)
+        );
     }
 
     #[test]

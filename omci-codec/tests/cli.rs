@@ -77,7 +77,14 @@ fn decode_json_prints_the_named_fields_for_every_vector() {
             }
             assert_eq!(o["device_id"], device);
             assert_eq!(o["crc_ok"], crc);
-            assert!(o["message_type"].as_str().unwrap().len() > 2);
+            let name = o["message_type"].as_str().unwrap();
+            let code = o["message_type_code"].as_u64().unwrap();
+            let known = omci_codec::MessageType::from_name(name);
+            assert!(
+                known.is_some_and(|mt| u64::from(mt.code()) == code)
+                    || name == format!("Unknown ({code})"),
+                "{name} / {code}"
+            );
         }
         // Typed contents carry G.988 field names.
         let has = |k: &str| objects.iter().any(|o| o.get(k).is_some());
@@ -212,6 +219,27 @@ fn encode_names_the_line_and_field_at_fault() {
     );
 }
 
+fn one_line_exit_2(args: &[&str], must_name: &[&str]) {
+    let out = omci(args, "");
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    for word in must_name {
+        assert!(err.contains(word), "{args:?} should name {word}: {err}");
+    }
+}
+
+#[test]
+fn every_usage_error_is_one_line_naming_what_is_wrong() {
+    one_line_exit_2(&["pcap"], &["<FILE>"]);
+    one_line_exit_2(&[], &["decode", "encode", "pcap"]);
+    one_line_exit_2(
+        &["decode", "--extended-trailer", "mic", "00"],
+        &["--mic-key"],
+    );
+    one_line_exit_2(&["frob"], &["frob"]);
+}
+
 #[test]
 fn a_mistyped_flag_is_one_line_and_exit_2() {
     let out = omci(&["decode", "--jsn"], "");
@@ -282,6 +310,27 @@ fn pcap_decodes_frames_with_time_and_direction() {
         "{text}"
     );
 
+    let damaged = dir.path().join("damaged.pcap");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.truncate(bytes.len() - 5);
+    std::fs::write(&damaged, bytes).unwrap();
+    let out = omci(&["pcap", damaged.to_str().unwrap(), "--json"], "");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a damaged capture fails the run"
+    );
+    assert_eq!(
+        json_lines(&out).len(),
+        2,
+        "the frames before the damage are shown"
+    );
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("damaged after packet 2")
+    );
+
     let missing = omci(&["pcap", "/nonexistent/x.pcap"], "");
     assert_eq!(missing.status.code(), Some(1));
     assert!(
@@ -289,4 +338,97 @@ fn pcap_decodes_frames_with_time_and_direction() {
             .unwrap()
             .contains("/nonexistent/x.pcap")
     );
+}
+
+#[test]
+fn pcapng_time_stamps_follow_the_interface_resolution() {
+    use pcap_file::DataLink;
+    use pcap_file::pcapng::PcapNgWriter;
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("download.pcapng");
+    let hex = vector_hex("omci-baseline-frames.tsv");
+    let start = hex::decode(&hex[22]).unwrap();
+    let mut w = PcapNgWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    // The default interface resolution is microseconds (if_tsresol absent).
+    w.write_pcapng_block(InterfaceDescriptionBlock {
+        linktype: DataLink::ETHERNET,
+        snaplen: 0,
+        options: vec![],
+    })
+    .unwrap();
+    for (i, ticks) in [1_700_000_000_000_000u64, 1_700_000_000_002_500]
+        .into_iter()
+        .enumerate()
+    {
+        let frame = omci_codec::pcap::ethernet_frame(
+            if i == 0 {
+                Direction::Downstream
+            } else {
+                Direction::Upstream
+            },
+            Peer::Onu(OnuId(2)),
+            &start,
+        );
+        w.write_pcapng_block(EnhancedPacketBlock {
+            interface_id: 0,
+            // pcap-file writes this value's nanoseconds as the raw tick count.
+            timestamp: Duration::from_nanos(ticks),
+            original_len: frame.len() as u32,
+            data: frame.into(),
+            options: vec![],
+        })
+        .unwrap();
+    }
+    drop(w);
+    let out = omci(&["pcap", path.to_str().unwrap(), "--json"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let o = json_lines(&out);
+    assert_eq!(o[0]["timestamp_us"], 1_700_000_000_000_000u64);
+    assert_eq!(o[1]["time_s"], 0.0025);
+    assert_eq!(o[1]["peer"], "onu-2");
+}
+
+#[test]
+fn ethernet_padding_is_cut_from_short_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("padded.pcap");
+    // An extended Activate request (11 bytes) without trailer, and one with a CRC-32 trailer,
+    // each padded to Ethernet's 60 bytes as a real link would.
+    let plain = hex::decode("0009560b00070001000102").unwrap();
+    let mut with_crc = plain.clone();
+    with_crc.extend_from_slice(&omci_codec::crc::crc32_bzip2(&plain).to_be_bytes());
+    let mut w = pcap_file::pcap::PcapWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    for omci_frame in [&plain, &with_crc] {
+        let mut frame = omci_codec::pcap::ethernet_frame(
+            Direction::Downstream,
+            Peer::Onu(OnuId(9)),
+            omci_frame,
+        );
+        frame.resize(60, 0);
+        w.write_packet(&pcap_file::pcap::PcapPacket::new(
+            Duration::ZERO,
+            60,
+            &frame,
+        ))
+        .unwrap();
+    }
+    drop(w);
+    let out = omci(&["pcap", path.to_str().unwrap(), "--json"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let o = json_lines(&out);
+    assert_eq!(o[0]["crc_ok"], Value::Null);
+    assert_eq!(o[0]["activate_flags"], 2);
+    assert_eq!(o[1]["crc_ok"], true);
+    assert_eq!(o[1]["activate_flags"], 2);
 }

@@ -12,12 +12,14 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use omci_codec::json::{JsonTrailer, from_json, to_json};
-use omci_codec::pcap::{Direction, Peer, omci_frame_len, parse_ethernet, read_capture};
+use omci_codec::pcap::{
+    Direction, ETHERNET_MIN_LEN, Peer, omci_frame_len, parse_ethernet, read_capture,
+};
 use omci_codec::render::render_decoded;
-use omci_codec::{Codec, ExtendedTrailer, MicKey, ParseError};
+use omci_codec::{Codec, Decoded, ExtendedTrailer, MicKey, ParseError};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -67,7 +69,8 @@ struct TrailerArgs {
     #[arg(long, value_enum, default_value_t = TrailerChoice::Auto)]
     extended_trailer: TrailerChoice,
     /// AES-128 key (32 hex digits) for the G.987.3 message integrity check of extended frames.
-    #[arg(long, value_name = "HEX", value_parser = parse_mic_key)]
+    #[arg(long, value_name = "HEX", value_parser = parse_mic_key,
+          required_if_eq("extended_trailer", "mic"))]
     mic_key: Option<MicKey>,
 }
 
@@ -93,11 +96,15 @@ fn parse_mic_key(s: &str) -> Result<MicKey, String> {
 
 impl TrailerArgs {
     /// The codec for one frame: fixed by the flags, or by the frame's length under `auto`.
-    fn codec_for(&self, frame: &[u8]) -> Result<Codec> {
+    fn codec_for(&self, frame: &[u8]) -> Codec {
         let trailer = match self.extended_trailer {
             TrailerChoice::None => ExtendedTrailer::None,
             TrailerChoice::Crc32 => ExtendedTrailer::Crc32,
-            TrailerChoice::Mic => ExtendedTrailer::Mic(self.require_key()?),
+            // clap requires --mic-key with `mic`.
+            TrailerChoice::Mic => self
+                .mic_key
+                .clone()
+                .map_or(ExtendedTrailer::None, ExtendedTrailer::Mic),
             TrailerChoice::Auto => match omci_frame_len(frame, 0) {
                 Some(n) if frame.get(3) == Some(&0x0B) && frame.len() == n + 4 => {
                     match &self.mic_key {
@@ -115,14 +122,43 @@ impl TrailerArgs {
                 _ => ExtendedTrailer::None,
             },
         };
-        Ok(Codec::new(trailer))
+        Codec::new(trailer)
     }
 
-    fn require_key(&self) -> Result<MicKey> {
-        match &self.mic_key {
-            Some(k) => Ok(k.clone()),
-            None => bail!("--extended-trailer mic needs --mic-key"),
+    /// The OMCI frame of an Ethernet payload, Ethernet padding cut off. Only a frame shorter
+    /// than Ethernet's minimum (60 bytes) was padded; for an extended frame under `auto`, four
+    /// bytes past the contents are kept only if they are a CRC-32 or MIC that checks.
+    fn unpad<'a>(&self, omci: &'a [u8], ethernet_len: usize) -> &'a [u8] {
+        let Some(n) = omci_frame_len(omci, 0) else {
+            return omci;
+        };
+        if ethernet_len > ETHERNET_MIN_LEN || omci.len() <= n {
+            return omci;
         }
+        let keep = if omci[3] == 0x0A {
+            n
+        } else {
+            match self.extended_trailer {
+                TrailerChoice::None => n,
+                TrailerChoice::Crc32 | TrailerChoice::Mic => n + 4,
+                TrailerChoice::Auto => {
+                    let with_trailer = &omci[..(n + 4).min(omci.len())];
+                    let checks = |t: ExtendedTrailer| Codec::new(t).parse(with_trailer).is_ok();
+                    if with_trailer.len() == n + 4
+                        && (checks(ExtendedTrailer::Crc32)
+                            || self
+                                .mic_key
+                                .clone()
+                                .is_some_and(|k| checks(ExtendedTrailer::Mic(k))))
+                    {
+                        n + 4
+                    } else {
+                        n
+                    }
+                }
+            }
+        };
+        &omci[..keep.min(omci.len())]
     }
 }
 
@@ -134,6 +170,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        // The reader went away (`omci decode ... | head`): not an error of ours.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("omci: {e:#}");
             ExitCode::from(1)
@@ -141,31 +179,52 @@ fn main() -> ExitCode {
     }
 }
 
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Help and version go to standard output as clap writes them; a usage error is one line
-/// naming the fault (and clap's suggestion, if it has one), with exit status 2.
+/// naming the fault (the argument, clap's suggestion, the allowed values), with exit status 2.
 fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
-        || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    {
-        let _ = e.print();
-        return ExitCode::from(
-            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                2
-            } else {
-                0
-            },
-        );
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprintln!("omci: a subcommand is required: decode, encode or pcap (see omci --help)");
+            return ExitCode::from(2);
+        }
+        _ => {}
     }
     let rendered = e.render().to_string();
-    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("invalid usage");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let extra: String = lines
-        .filter(|l| l.starts_with("tip:") || l.starts_with("[possible values"))
-        .map(|l| format!("; {}", l.trim_start_matches('[').trim_end_matches(']')))
+    // clap writes the fault, then indented continuation lines (a missing argument's name),
+    // tips and allowed values, then a usage block: keep everything before the usage block.
+    let parts: Vec<String> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.strip_prefix("error: ")
+                .unwrap_or(l)
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string()
+        })
         .collect();
-    eprintln!("omci: {first}{extra} (see omci --help)");
+    let line = parts
+        .iter()
+        .fold(String::new(), |line, part| match line.as_str() {
+            "" => part.clone(),
+            l if l.ends_with(':') => format!("{l} {part}"),
+            l => format!("{l}; {part}"),
+        });
+    eprintln!("omci: {line} (see omci --help)");
     ExitCode::from(2)
 }
 
@@ -174,16 +233,13 @@ fn run(cli: Cli) -> Result<bool> {
     let mut out = BufWriter::new(stdout.lock());
     let ok = match cli.command {
         Command::Decode { json, trailer, hex } => {
-            let inputs: Vec<String> = if hex.is_empty() {
-                io::stdin()
-                    .lock()
-                    .lines()
-                    .collect::<io::Result<_>>()
-                    .context("reading standard input")?
+            if hex.is_empty() {
+                // One frame per line, each printed as soon as it is read.
+                let lines = io::stdin().lock().lines();
+                decode_all(lines, json, &trailer, &mut out)?
             } else {
-                hex
-            };
-            decode_all(&inputs, json, &trailer, &mut out)?
+                decode_all(hex.into_iter().map(Ok), json, &trailer, &mut out)?
+            }
         }
         Command::Encode { trailer } => encode_all(&trailer, &mut out)?,
         Command::Pcap {
@@ -215,8 +271,15 @@ fn error_json(input: usize, e: &ParseError) -> Value {
         "result_code": e.result_code().map(|r| r.as_u8()),
     });
     if let Some(h) = &e.header {
+        // The same names as a decoded frame's.
         v["tci"] = json!(h.tci.0);
-        v["message_type"] = json!(h.message_type.to_string());
+        v["message_type"] = json!(h.message_type.name().map_or_else(
+            || format!("Unknown ({})", h.message_type.code()),
+            str::to_string
+        ));
+        v["message_type_code"] = json!(h.message_type.code());
+        v["ar"] = json!(h.ar);
+        v["ak"] = json!(h.ak);
         v["device_id"] = json!(h.format.name());
         v["me_class"] = json!(h.me.class.0);
         v["me_instance"] = json!(h.me.instance);
@@ -224,8 +287,12 @@ fn error_json(input: usize, e: &ParseError) -> Value {
     v
 }
 
+fn integrity_ok(d: &Decoded<'_>) -> bool {
+    d.integrity.crc_ok() != Some(false) && d.integrity.mic_ok() != Some(false)
+}
+
 fn decode_all(
-    inputs: &[String],
+    inputs: impl Iterator<Item = io::Result<String>>,
     as_json: bool,
     trailer: &TrailerArgs,
     out: &mut impl Write,
@@ -233,6 +300,7 @@ fn decode_all(
     let mut all_ok = true;
     let mut n = 0usize;
     for line in inputs {
+        let line = line.context("reading standard input")?;
         let text = line.trim();
         if text.is_empty() || text.starts_with('#') {
             continue;
@@ -243,28 +311,24 @@ fn decode_all(
             Err(reason) => {
                 all_ok = false;
                 if as_json {
-                    writeln!(
-                        out,
-                        "{}",
-                        json!({"input": n, "error": reason, "offset": null})
-                    )?;
+                    let v =
+                        json!({"input": n, "error": reason, "offset": null, "result_code": null});
+                    writeln!(out, "{v}")?;
                 } else {
                     writeln!(out, "frame {n}: {reason}\n")?;
                 }
                 continue;
             }
         };
-        let codec = trailer.codec_for(&bytes)?;
+        let codec = trailer.codec_for(&bytes);
         match codec.decode(&bytes) {
             Ok(decoded) => {
-                let good = decoded.integrity.crc_ok() != Some(false)
-                    && decoded.integrity.mic_ok() != Some(false);
+                let good = integrity_ok(&decoded);
                 all_ok &= good;
                 if as_json {
                     let mut v = to_json(&decoded);
-                    // A frame whose padding was not zero does not re-emit identically.
-                    let canonical = codec.to_vec(&decoded.message).ok().as_deref() == Some(&bytes);
-                    if !canonical {
+                    // A good frame whose padding was not zero does not re-emit identically.
+                    if good && codec.to_vec(&decoded.message).ok().as_deref() != Some(&bytes[..]) {
                         v["canonical"] = json!(false);
                     }
                     writeln!(out, "{v}")?;
@@ -281,6 +345,7 @@ fn decode_all(
                 }
             }
         }
+        out.flush()?;
     }
     Ok(all_ok)
 }
@@ -289,7 +354,7 @@ fn encode_all(trailer: &TrailerArgs, out: &mut impl Write) -> Result<bool> {
     let mut all_ok = true;
     for (i, line) in io::stdin().lock().lines().enumerate() {
         let line = line.context("reading standard input")?;
-        if line.trim().is_empty() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
         let result = serde_json::from_str::<Value>(&line)
@@ -304,7 +369,10 @@ fn encode_all(trailer: &TrailerArgs, out: &mut impl Write) -> Result<bool> {
                         ExtendedTrailer::Crc32
                     }
                     (TrailerChoice::Mic, _) | (TrailerChoice::Auto, JsonTrailer::Mic) => {
-                        ExtendedTrailer::Mic(trailer.require_key().map_err(|e| e.to_string())?)
+                        match &trailer.mic_key {
+                            Some(key) => ExtendedTrailer::Mic(key.clone()),
+                            None => return Err("mic_ok is set: give --mic-key".to_string()),
+                        }
                     }
                 };
                 Codec::new(ext)
@@ -331,35 +399,31 @@ fn pcap(
 ) -> Result<bool> {
     let reader =
         std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let packets = read_capture(io::BufReader::new(reader))
+    let capture = read_capture(io::BufReader::new(reader))
         .with_context(|| format!("reading {} as pcap or pcapng", file.display()))?;
+    let packets = &capture.packets;
     let first = packets.first().map(|p| p.timestamp).unwrap_or_default();
-    let mut all_ok = true;
-    let mut skipped = 0usize;
-    let mut frames = 0usize;
+    let mut all_ok = capture.stopped.is_none();
+    let (mut frames, mut not_omci, mut not_ethernet) = (0usize, 0usize, 0usize);
     for (index, packet) in packets.iter().enumerate() {
+        if !packet.ethernet {
+            not_ethernet += 1;
+            continue;
+        }
         let Some(eth) = parse_ethernet(&packet.data) else {
-            skipped += 1;
+            not_omci += 1;
             continue;
         };
         frames += 1;
-        // A short frame on a real link is padded to 60 bytes: cut the padding off.
-        let mut omci = eth.omci;
-        if let Some(n) = omci_frame_len(omci, 0) {
-            let with_trailer = n + 4;
-            if omci.len() > with_trailer && packet.data.len() <= 60 {
-                omci = &omci[..with_trailer.min(omci.len())];
-            }
-        }
+        let omci = trailer.unpad(eth.omci, packet.data.len());
         let direction = eth.direction.map(Direction::name);
         let peer = match eth.peer {
             Some(Peer::Onu(onu)) => Some(onu.to_string()),
             Some(Peer::Multicast) => Some("multicast".to_string()),
             None => None,
         };
-        let ts = packet.timestamp.as_secs_f64();
         let rel = packet.timestamp.saturating_sub(first).as_secs_f64();
-        let codec = trailer.codec_for(omci)?;
+        let codec = trailer.codec_for(omci);
         let decoded = codec.decode(omci);
         if as_json {
             let mut v = match &decoded {
@@ -367,7 +431,7 @@ fn pcap(
                 Err(e) => error_json(frames, e),
             };
             v["packet"] = json!(index + 1);
-            v["timestamp"] = json!(ts);
+            v["timestamp_us"] = json!(packet.timestamp.as_micros() as u64);
             v["time_s"] = json!(rel);
             v["direction"] = json!(direction);
             v["peer"] = json!(peer);
@@ -391,19 +455,28 @@ fn pcap(
                 Err(e) => writeln!(out, "  does not decode: {e}\n")?,
             }
         }
-        match decoded {
-            Ok(d) => {
-                all_ok &= d.integrity.crc_ok() != Some(false) && d.integrity.mic_ok() != Some(false)
-            }
-            Err(_) => all_ok = false,
-        }
+        all_ok &= decoded.as_ref().is_ok_and(integrity_ok);
     }
     if !as_json {
         writeln!(
             out,
-            "{frames} OMCI frames, {skipped} other packets skipped, {} packets in all",
+            "{frames} OMCI frames, {not_omci} other packets skipped, {} packets in all",
             packets.len()
         )?;
+    }
+    out.flush()?;
+    if not_ethernet > 0 {
+        eprintln!(
+            "omci pcap: {not_ethernet} packets of a link type other than Ethernet skipped \
+             (OMCI is read from Ethernet frames of EtherType 0x88B5)"
+        );
+    }
+    if let Some(why) = &capture.stopped {
+        eprintln!(
+            "omci pcap: {} is damaged after packet {}: {why}",
+            file.display(),
+            packets.len()
+        );
     }
     Ok(all_ok)
 }
