@@ -92,3 +92,37 @@ impl fmt::Display for OnuId {
         write!(f, "onu-{}", self.0)
     }
 }
+
+/// GEM port identifier (G.984.3 clause 8.3: 12 bits on GPON). In this lab's transport envelope
+/// it says which channel a frame travels on: an ONU's OMCC port, or the shared multicast
+/// download port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct GemPort(pub u16);
+
+impl GemPort {
+    /// The shared downstream port the multicast software download uses (a lab choice).
+    pub const MULTICAST_DOWNLOAD: GemPort = GemPort(4000);
+
+    /// The OMCC port of an ONU: by default equal to its ONU-ID (G.984.3 clause 10.2).
+    pub const fn omcc(onu: OnuId) -> GemPort {
+        GemPort(onu.0)
+    }
+}
+
+impl fmt::Display for GemPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "gem-{}", self.0)
+    }
+}
+
+/// Absolute number of a software download window, counted from 0 at the image's first byte.
+/// G.988 restarts section numbers in every window and never numbers windows; this lab's
+/// transport envelope carries this number so that a repeated window is recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct WindowNo(pub u32);
+
+impl fmt::Display for WindowNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "window {}", self.0)
+    }
+}

@@ -16,6 +16,8 @@
 //! - [`crc`]: CRC-32/BZIP2, for trailers, images and windows.
 //! - [`render`] and [`json`]: a protocol-analyser view of a message, and its JSON form.
 //! - [`pcap`]: OMCI frames in Ethernet captures (EtherType 0x88B5).
+//! - [`envelope`]: the 16-byte envelope that stands for the GEM layer when the lab carries a
+//!   frame in a UDP datagram (ONU-ID, GEM port, and the multicast download's window fields).
 //!
 //! ## Example
 //! ```
@@ -39,6 +41,7 @@
 
 pub mod contents;
 pub mod crc;
+pub mod envelope;
 pub mod error;
 pub mod frame;
 pub mod ids;
@@ -50,11 +53,12 @@ pub mod result;
 pub mod software_image;
 
 pub use contents::Contents;
+pub use envelope::{Envelope, EnvelopeError};
 pub use error::{EmitError, ParseError, ParseErrorKind};
 pub use frame::{
     Codec, Decoded, ExtendedTrailer, Format, Header, Integrity, Message, MicKey, emit, parse,
 };
-pub use ids::{MeClass, MeId, OnuId, Tci};
+pub use ids::{GemPort, MeClass, MeId, OnuId, Tci, WindowNo};
 pub use message_type::MessageType;
 pub use result::ResultCode;
 pub use software_image::{SoftwareImageAttributes, SoftwareImageId};

@@ -1,0 +1,479 @@
+//! The firmware image format of this lab's ONUs (docs/image-format.md).
+//!
+//! An image is what the OLT downloads into a software image slot, byte for byte:
+//!
+//! ```text
+//!   0..8    magic "OMCIIMG1"
+//!   8..10   format version: 1
+//!  10..12   header length: 128
+//!  12..44   device model, UTF-8, NUL padded (32 bytes)
+//!  44..58   version, NUL padded (14 bytes: the Software image ME's version attribute)
+//!  58..62   anti-rollback (security) version
+//!  62       flags: bit 0 = this image fails to boot (a test image)
+//!  63       reserved, 0
+//!  64..72   payload length
+//!  72..104  SHA-256 of the payload
+//! 104..112  build number
+//! 112..128  reserved, 0
+//! 128..     payload
+//! then      Ed25519 signature (64 bytes) over header and payload
+//! ```
+//!
+//! All integers are big-endian. An ONU sets "is valid" only when the download's CRC matches
+//! and [`verify`] passes: magic and lengths, model, anti-rollback floor, payload SHA-256 and
+//! signature against the ONU's provisioned public key.
+
+use std::fmt;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+/// The first eight bytes of every image.
+pub const MAGIC: [u8; 8] = *b"OMCIIMG1";
+/// The format version this code writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Bytes of the header.
+pub const HEADER_LEN: usize = 128;
+/// Bytes of the signature after the payload.
+pub const SIGNATURE_LEN: usize = 64;
+/// Bytes of the model field.
+pub const MODEL_LEN: usize = 32;
+/// Bytes of the version field (the Software image ME's version attribute).
+pub const VERSION_LEN: usize = 14;
+/// Header flag: the image is built to fail its boot (for rehearsing a bad release).
+pub const FLAG_FAILS_TO_BOOT: u8 = 0x01;
+
+/// The header's fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageHeader {
+    /// The device model the image is for; an ONU of another model refuses it.
+    pub model: String,
+    /// The version string, at most 14 bytes: what the Software image ME reports.
+    pub version: String,
+    /// Anti-rollback (security) version: an ONU refuses an image below its floor.
+    pub security_version: u32,
+    /// A test image that fails to boot.
+    pub fails_to_boot: bool,
+    /// Payload length in bytes.
+    pub payload_len: u64,
+    /// SHA-256 of the payload.
+    pub payload_sha256: [u8; 32],
+    /// Build number.
+    pub build: u64,
+}
+
+impl ImageHeader {
+    /// The 128 header bytes.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[0..8].copy_from_slice(&MAGIC);
+        h[8..10].copy_from_slice(&FORMAT_VERSION.to_be_bytes());
+        h[10..12].copy_from_slice(&(HEADER_LEN as u16).to_be_bytes());
+        let model = self.model.as_bytes();
+        h[12..12 + model.len().min(MODEL_LEN)]
+            .copy_from_slice(&model[..model.len().min(MODEL_LEN)]);
+        let version = self.version.as_bytes();
+        let n = version.len().min(VERSION_LEN);
+        h[44..44 + n].copy_from_slice(&version[..n]);
+        h[58..62].copy_from_slice(&self.security_version.to_be_bytes());
+        h[62] = if self.fails_to_boot {
+            FLAG_FAILS_TO_BOOT
+        } else {
+            0
+        };
+        h[64..72].copy_from_slice(&self.payload_len.to_be_bytes());
+        h[72..104].copy_from_slice(&self.payload_sha256);
+        h[104..112].copy_from_slice(&self.build.to_be_bytes());
+        h
+    }
+
+    /// Reads a header from the front of an image.
+    pub fn parse(bytes: &[u8]) -> Result<ImageHeader, ImageError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(ImageError::Truncated {
+                len: bytes.len() as u64,
+            });
+        }
+        if bytes[0..8] != MAGIC {
+            return Err(ImageError::BadMagic);
+        }
+        let format = u16::from_be_bytes([bytes[8], bytes[9]]);
+        let header_len = u16::from_be_bytes([bytes[10], bytes[11]]);
+        if format != FORMAT_VERSION || usize::from(header_len) != HEADER_LEN {
+            return Err(ImageError::UnsupportedFormat { format, header_len });
+        }
+        let text = |b: &[u8]| -> Result<String, ImageError> {
+            let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+            String::from_utf8(b[..end].to_vec()).map_err(|_| ImageError::BadText)
+        };
+        let mut sha = [0u8; 32];
+        sha.copy_from_slice(&bytes[72..104]);
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i..i + 8]);
+            u64::from_be_bytes(b)
+        };
+        Ok(ImageHeader {
+            model: text(&bytes[12..44])?,
+            version: text(&bytes[44..58])?,
+            security_version: u32::from_be_bytes([bytes[58], bytes[59], bytes[60], bytes[61]]),
+            fails_to_boot: bytes[62] & FLAG_FAILS_TO_BOOT != 0,
+            payload_len: u64_at(64),
+            payload_sha256: sha,
+            build: u64_at(104),
+        })
+    }
+
+    /// Total image size: header, payload and signature.
+    pub fn image_len(&self) -> u64 {
+        HEADER_LEN as u64 + self.payload_len + SIGNATURE_LEN as u64
+    }
+
+    /// The version as the 14-byte Software image attribute.
+    pub fn version_attribute(&self) -> [u8; VERSION_LEN] {
+        let mut v = [0u8; VERSION_LEN];
+        let b = self.version.as_bytes();
+        let n = b.len().min(VERSION_LEN);
+        v[..n].copy_from_slice(&b[..n]);
+        v
+    }
+}
+
+/// What building an image needs.
+#[derive(Clone, Debug)]
+pub struct BuildSpec {
+    /// Device model, at most 32 bytes.
+    pub model: String,
+    /// Version, at most 14 bytes.
+    pub version: String,
+    /// Anti-rollback version.
+    pub security_version: u32,
+    /// Build number.
+    pub build: u64,
+    /// Build an image that fails to boot.
+    pub fails_to_boot: bool,
+}
+
+/// Why an image was refused. Each check of [`verify`] has its own reason.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    /// Shorter than a header plus a signature.
+    #[error("image of {len} bytes is too short to hold a header and a signature")]
+    Truncated {
+        /// The image length.
+        len: u64,
+    },
+    /// Not this format's magic.
+    #[error("not an image of this lab (bad magic)")]
+    BadMagic,
+    /// A format version or header length this code does not read.
+    #[error("unsupported image format {format} with a {header_len}-byte header")]
+    UnsupportedFormat {
+        /// Format version.
+        format: u16,
+        /// Header length.
+        header_len: u16,
+    },
+    /// Model or version not UTF-8.
+    #[error("model or version is not UTF-8")]
+    BadText,
+    /// Header length + payload length + signature != image length.
+    #[error("header says {expected} bytes, the image has {actual}")]
+    LengthMismatch {
+        /// What the header implies.
+        expected: u64,
+        /// What there is.
+        actual: u64,
+    },
+    /// Built for another device model.
+    #[error("image is for model {image:?}, this ONU is {device:?}")]
+    WrongModel {
+        /// The image's model.
+        image: String,
+        /// The device's.
+        device: String,
+    },
+    /// Below the anti-rollback floor: a downgrade.
+    #[error("security version {image} is below this ONU's anti-rollback floor {floor}")]
+    Downgrade {
+        /// The image's security version.
+        image: u32,
+        /// The ONU's floor.
+        floor: u32,
+    },
+    /// The payload does not hash to the header's SHA-256.
+    #[error("payload SHA-256 does not match the header")]
+    HashMismatch,
+    /// The signature does not verify with the ONU's public key.
+    #[error("signature does not verify with this ONU's public key")]
+    BadSignature,
+    /// Invalid text for a model or version when building.
+    #[error("{field} {value:?} is longer than {max} bytes")]
+    FieldTooLong {
+        /// The field.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// Its maximum.
+        max: usize,
+    },
+}
+
+/// What verification needs to know about the device.
+#[derive(Clone, Debug)]
+pub struct DevicePolicy {
+    /// The device's model.
+    pub model: String,
+    /// The lowest security version the device accepts.
+    pub anti_rollback_floor: u32,
+    /// The key release images are signed with.
+    pub public_key: VerifyingKey,
+}
+
+/// Builds a signed image around `payload`.
+pub fn build(spec: &BuildSpec, payload: &[u8], key: &SigningKey) -> Result<Vec<u8>, ImageError> {
+    for (field, value, max) in [
+        ("model", &spec.model, MODEL_LEN),
+        ("version", &spec.version, VERSION_LEN),
+    ] {
+        if value.len() > max {
+            return Err(ImageError::FieldTooLong {
+                field,
+                value: value.clone(),
+                max,
+            });
+        }
+    }
+    let header = ImageHeader {
+        model: spec.model.clone(),
+        version: spec.version.clone(),
+        security_version: spec.security_version,
+        fails_to_boot: spec.fails_to_boot,
+        payload_len: payload.len() as u64,
+        payload_sha256: Sha256::digest(payload).into(),
+        build: spec.build,
+    };
+    let mut image = Vec::with_capacity(header.image_len() as usize);
+    image.extend_from_slice(&header.to_bytes());
+    image.extend_from_slice(payload);
+    let signature = key.sign(&image);
+    image.extend_from_slice(&signature.to_bytes());
+    Ok(image)
+}
+
+/// `len` bytes of deterministic, incompressible payload: SHA-256 in counter mode over `seed`.
+/// The same seed and length always give the same bytes, so a scenario needs no payload file.
+pub fn deterministic_payload(seed: &str, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    let mut counter = 0u64;
+    while out.len() < len {
+        let mut h = Sha256::new();
+        h.update(seed.as_bytes());
+        h.update(counter.to_be_bytes());
+        out.extend_from_slice(&h.finalize());
+        counter += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// Everything [`verify`] found, for `onu image inspect`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inspection {
+    /// The header.
+    pub header: ImageHeader,
+    /// Whether the payload hashes to the header's SHA-256.
+    pub hash_ok: bool,
+    /// Whether the signature verifies (None when no key was given).
+    pub signature_ok: Option<bool>,
+    /// SHA-256 of the whole image file (the manifest's checksum).
+    pub file_sha256: [u8; 32],
+}
+
+/// Reads an image and checks what can be checked without a device: lengths, hash, and the
+/// signature when a key is given.
+pub fn inspect(image: &[u8], key: Option<&VerifyingKey>) -> Result<Inspection, ImageError> {
+    let header = ImageHeader::parse(image)?;
+    check_length(&header, image.len() as u64)?;
+    let payload_end = HEADER_LEN + header.payload_len as usize;
+    let hash_ok = Sha256::digest(&image[HEADER_LEN..payload_end])[..] == header.payload_sha256;
+    let signature_ok = key.map(|k| signature_ok(image, payload_end, k));
+    Ok(Inspection {
+        header,
+        hash_ok,
+        signature_ok,
+        file_sha256: Sha256::digest(image).into(),
+    })
+}
+
+fn check_length(header: &ImageHeader, actual: u64) -> Result<(), ImageError> {
+    let expected = header.image_len();
+    if expected != actual {
+        return Err(ImageError::LengthMismatch { expected, actual });
+    }
+    Ok(())
+}
+
+fn signature_ok(image: &[u8], payload_end: usize, key: &VerifyingKey) -> bool {
+    let mut sig = [0u8; SIGNATURE_LEN];
+    sig.copy_from_slice(&image[payload_end..payload_end + SIGNATURE_LEN]);
+    key.verify(&image[..payload_end], &Signature::from_bytes(&sig))
+        .is_ok()
+}
+
+/// The device's checks, in order: header and lengths, model, anti-rollback floor, payload
+/// SHA-256, signature. Returns the header of an image that passes them all.
+pub fn verify(image: &[u8], policy: &DevicePolicy) -> Result<ImageHeader, ImageError> {
+    if image.len() < HEADER_LEN + SIGNATURE_LEN {
+        return Err(ImageError::Truncated {
+            len: image.len() as u64,
+        });
+    }
+    let header = ImageHeader::parse(image)?;
+    check_length(&header, image.len() as u64)?;
+    if header.model != policy.model {
+        return Err(ImageError::WrongModel {
+            image: header.model,
+            device: policy.model.clone(),
+        });
+    }
+    if header.security_version < policy.anti_rollback_floor {
+        return Err(ImageError::Downgrade {
+            image: header.security_version,
+            floor: policy.anti_rollback_floor,
+        });
+    }
+    let payload_end = HEADER_LEN + header.payload_len as usize;
+    if Sha256::digest(&image[HEADER_LEN..payload_end])[..] != header.payload_sha256 {
+        return Err(ImageError::HashMismatch);
+    }
+    if !signature_ok(image, payload_end, &policy.public_key) {
+        return Err(ImageError::BadSignature);
+    }
+    Ok(header)
+}
+
+impl fmt::Display for ImageHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "model:            {}", self.model)?;
+        writeln!(f, "version:          {}", self.version)?;
+        writeln!(f, "security version: {}", self.security_version)?;
+        writeln!(f, "build:            {}", self.build)?;
+        writeln!(
+            f,
+            "fails to boot:    {}",
+            if self.fails_to_boot {
+                "yes (test image)"
+            } else {
+                "no"
+            }
+        )?;
+        writeln!(f, "payload:          {} bytes", self.payload_len)?;
+        write!(f, "payload SHA-256:  {}", hex::encode(self.payload_sha256))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn spec() -> BuildSpec {
+        BuildSpec {
+            model: "LAB-ONU-1".into(),
+            version: "V2.0.0".into(),
+            security_version: 5,
+            build: 42,
+            fails_to_boot: false,
+        }
+    }
+
+    fn policy() -> DevicePolicy {
+        DevicePolicy {
+            model: "LAB-ONU-1".into(),
+            anti_rollback_floor: 3,
+            public_key: key(1).verifying_key(),
+        }
+    }
+
+    #[test]
+    fn a_built_image_verifies_and_reads_back() {
+        let payload = deterministic_payload("x", 1000);
+        let image = build(&spec(), &payload, &key(1)).unwrap();
+        assert_eq!(image.len(), 128 + 1000 + 64);
+        let h = verify(&image, &policy()).unwrap();
+        assert_eq!(h.version, "V2.0.0");
+        assert_eq!(h.build, 42);
+        assert_eq!(&h.version_attribute()[..6], b"V2.0.0");
+        let i = inspect(&image, Some(&key(1).verifying_key())).unwrap();
+        assert!(i.hash_ok && i.signature_ok == Some(true));
+    }
+
+    #[test]
+    fn every_check_refuses_its_fault() {
+        let image = build(&spec(), &deterministic_payload("x", 100), &key(1)).unwrap();
+        let mut p = policy();
+        p.model = "OTHER".into();
+        assert!(matches!(
+            verify(&image, &p),
+            Err(ImageError::WrongModel { .. })
+        ));
+        let mut p = policy();
+        p.anti_rollback_floor = 6;
+        assert_eq!(
+            verify(&image, &p),
+            Err(ImageError::Downgrade { image: 5, floor: 6 })
+        );
+        let mut tampered = image.clone();
+        tampered[HEADER_LEN + 10] ^= 1;
+        assert_eq!(verify(&tampered, &policy()), Err(ImageError::HashMismatch));
+        let mut p = policy();
+        p.public_key = key(2).verifying_key();
+        assert_eq!(verify(&image, &p), Err(ImageError::BadSignature));
+        // A header edited after signing (the rollback version raised) fails the signature.
+        let mut forged = image.clone();
+        forged[61] = 9;
+        assert_eq!(verify(&forged, &policy()), Err(ImageError::BadSignature));
+        assert!(matches!(
+            verify(&image[..image.len() - 1], &policy()),
+            Err(ImageError::LengthMismatch { .. })
+        ));
+        assert!(matches!(
+            verify(&image[..100], &policy()),
+            Err(ImageError::Truncated { .. })
+        ));
+        let mut not_ours = image;
+        not_ours[0] = b'X';
+        assert_eq!(verify(&not_ours, &policy()), Err(ImageError::BadMagic));
+    }
+
+    #[test]
+    fn fields_too_long_are_refused() {
+        let mut s = spec();
+        s.version = "V1234567890.12345".into();
+        assert!(matches!(
+            build(&s, &[], &key(1)),
+            Err(ImageError::FieldTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn payload_is_deterministic() {
+        assert_eq!(
+            deterministic_payload("a", 100),
+            deterministic_payload("a", 100)
+        );
+        assert_ne!(
+            deterministic_payload("a", 100),
+            deterministic_payload("b", 100)
+        );
+        assert_eq!(
+            deterministic_payload("a", 33)[..],
+            deterministic_payload("a", 100)[..33]
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! # onu: an emulated GPON ONU
+//!
+//! The ONU side of the lab: what a careful, real ONU does when an OLT upgrades its software
+//! over OMCI, including what happens when power fails in the middle.
+//!
+//! ## Map
+//! - [`image`]: the lab's firmware image format (header, payload, Ed25519 signature): build,
+//!   inspect, verify.
+pub mod image;
