@@ -6,4 +6,7 @@
 //! ## Map
 //! - [`image`]: the lab's firmware image format (header, payload, Ed25519 signature): build,
 //!   inspect, verify.
+pub mod boot;
+pub mod flash;
 pub mod image;
+pub mod meta;

@@ -1,0 +1,415 @@
+//! The bootloader: the start of the ONU process decides which image runs.
+//!
+//! 1. It reads the metadata. If neither copy is readable it rebuilds the record from the slots
+//!    (each image verified); if no slot holds a good image it restores the golden image.
+//! 2. The image to boot is the one pending activation, else the committed one.
+//! 3. It counts the try in flash *before* starting the image, so an image that crashes on every
+//!    boot is tried at most `boot_attempts` times; then it is abandoned: a pending image for
+//!    the committed one (G.988: an uncommitted image never survives a failed boot), a
+//!    committed image for the other valid image, and that for the golden image.
+//! 4. Every image is verified (payload SHA-256 and signature) before it runs: secure boot.
+//!
+//! A successful boot clears the pending activation: the image is now active but not
+//! committed, and the next reboot or power cycle boots the committed image (G.988 I.3, state
+//! S4), unless it is committed first.
+
+use std::io;
+
+use ed25519_dalek::VerifyingKey;
+
+use crate::flash::{Flash, read_whole_slot};
+use crate::image::{self, DevicePolicy, ImageError, ImageHeader};
+use crate::meta::{self, Metadata, SlotMeta};
+
+/// What the bootloader needs to know.
+#[derive(Clone, Debug)]
+pub struct BootConfig {
+    /// The device model (images for other models never boot).
+    pub model: String,
+    /// The key images must be signed with.
+    pub public_key: VerifyingKey,
+    /// The factory image restored when nothing else can boot (the lab's "golden" file).
+    pub golden: Option<Vec<u8>>,
+    /// How many times an image is tried before it is abandoned (G.988 leaves it open; 3).
+    pub boot_attempts: u8,
+}
+
+/// How the running image was chosen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BootPath {
+    /// The committed image, as usual.
+    Committed,
+    /// The image pending activation: it runs, not committed.
+    Activated,
+    /// An image was abandoned (failed its boots or its verification) and another runs.
+    FellBack {
+        /// The slot abandoned.
+        abandoned: u8,
+        /// Why.
+        reason: String,
+    },
+    /// The metadata was unreadable and was rebuilt from the slots.
+    Rebuilt,
+    /// Nothing else could boot: the golden image was restored into a slot.
+    Recovered,
+}
+
+/// A successful boot.
+#[derive(Clone, Debug)]
+pub struct Booted {
+    /// The slot now running (the active image).
+    pub running: u8,
+    /// Its header.
+    pub header: ImageHeader,
+    /// The metadata after the boot, as stored.
+    pub meta: Metadata,
+    /// How the running image was chosen (every step, in order).
+    pub path: Vec<BootPath>,
+}
+
+/// Why the ONU did not reach a running image.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    /// The image started and crashed (a test image built to fail). The try was counted; boot
+    /// again, and after `boot_attempts` tries it is abandoned.
+    #[error("the image in slot {slot} failed to boot (try {tries} of {attempts})")]
+    ImageFailed {
+        /// Its slot.
+        slot: u8,
+        /// Tries counted so far.
+        tries: u8,
+        /// Tries allowed.
+        attempts: u8,
+    },
+    /// No slot holds a bootable image and there is no (good) golden image.
+    #[error("no image can boot: both slots are unusable and {0}")]
+    Unbootable(String),
+    /// The flash could not be read or written.
+    #[error("flash: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl BootConfig {
+    fn policy(&self) -> DevicePolicy {
+        // Anti-rollback applies to downloads; what is already in a slot was accepted then.
+        DevicePolicy {
+            model: self.model.clone(),
+            anti_rollback_floor: 0,
+            public_key: self.public_key,
+        }
+    }
+}
+
+/// Verifies the image in `slot` as the bootloader does (secure boot).
+pub fn verify_slot(
+    flash: &mut dyn Flash,
+    slot: u8,
+    cfg: &BootConfig,
+) -> Result<ImageHeader, SlotFault> {
+    let bytes = read_whole_slot(flash, slot).map_err(SlotFault::Io)?;
+    image::verify(&bytes, &cfg.policy()).map_err(SlotFault::Image)
+}
+
+/// Why a slot's image cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum SlotFault {
+    /// The image fails a check.
+    #[error("{0}")]
+    Image(ImageError),
+    /// The flash could not be read.
+    #[error("flash: {0}")]
+    Io(io::Error),
+}
+
+/// Metadata of a slot holding `bytes`, whose header is `h`.
+pub fn slot_meta(h: &ImageHeader, bytes: &[u8]) -> SlotMeta {
+    use sha2::{Digest, Sha256};
+    SlotMeta {
+        valid: true,
+        fails_to_boot: h.fails_to_boot,
+        security_version: h.security_version,
+        image_len: bytes.len() as u64,
+        version: h.version_attribute(),
+        image_sha256: Sha256::digest(bytes).into(),
+    }
+}
+
+/// Runs the bootloader on `flash`.
+pub fn boot(flash: &mut dyn Flash, cfg: &BootConfig) -> Result<Booted, BootError> {
+    let mut path = Vec::new();
+    let mut meta = match meta::load(flash)? {
+        Some(m) => m,
+        None => rebuild(flash, cfg, &mut path)?,
+    };
+    // Each pass either boots, crashes, or abandons an image; at most four can be abandoned
+    // (pending, committed, the other slot, the golden image).
+    for _ in 0..6 {
+        let target = meta.pending.unwrap_or(meta.committed);
+        if meta.boot_tries >= cfg.boot_attempts {
+            abandon(flash, cfg, &mut meta, target, "failed to boot", &mut path)?;
+            continue;
+        }
+        meta.boot_tries += 1;
+        meta::store(flash, &mut meta)?;
+        match verify_slot(flash, target, cfg) {
+            Ok(header) if header.fails_to_boot => {
+                return Err(BootError::ImageFailed {
+                    slot: target,
+                    tries: meta.boot_tries,
+                    attempts: cfg.boot_attempts,
+                });
+            }
+            Ok(header) => {
+                let activated = meta.pending.take().is_some();
+                meta.boot_tries = 0;
+                meta::store(flash, &mut meta)?;
+                path.push(if activated {
+                    BootPath::Activated
+                } else {
+                    BootPath::Committed
+                });
+                return Ok(Booted {
+                    running: target,
+                    header,
+                    meta,
+                    path,
+                });
+            }
+            Err(fault) => {
+                meta.slots[usize::from(target)].valid = false;
+                abandon(flash, cfg, &mut meta, target, &fault.to_string(), &mut path)?;
+            }
+        }
+    }
+    Err(BootError::Unbootable("every fallback failed".into()))
+}
+
+/// Gives up on `target` and stores what boots instead.
+fn abandon(
+    flash: &mut dyn Flash,
+    cfg: &BootConfig,
+    meta: &mut Metadata,
+    target: u8,
+    reason: &str,
+    path: &mut Vec<BootPath>,
+) -> Result<(), BootError> {
+    path.push(BootPath::FellBack {
+        abandoned: target,
+        reason: reason.to_string(),
+    });
+    meta.boot_tries = 0;
+    if meta.pending.take().is_some() {
+        // The committed image boots next.
+    } else {
+        let other = 1 - meta.committed;
+        if meta.slots[usize::from(other)].valid && verify_slot(flash, other, cfg).is_ok() {
+            meta.committed = other;
+        } else {
+            restore_golden(flash, cfg, meta, path)?;
+        }
+    }
+    meta::store(flash, meta)?;
+    Ok(())
+}
+
+/// Rebuilds lost metadata from what the slots hold.
+fn rebuild(
+    flash: &mut dyn Flash,
+    cfg: &BootConfig,
+    path: &mut Vec<BootPath>,
+) -> Result<Metadata, BootError> {
+    let mut meta = Metadata::default();
+    let mut best: Option<(u8, u32)> = None;
+    for slot in 0..2u8 {
+        if let Ok(h) = verify_slot(flash, slot, cfg) {
+            let bytes = read_whole_slot(flash, slot)?;
+            meta.slots[usize::from(slot)] = slot_meta(&h, &bytes);
+            if !h.fails_to_boot && best.is_none_or(|(_, v)| h.security_version > v) {
+                best = Some((slot, h.security_version));
+            }
+        }
+    }
+    match best {
+        Some((slot, floor)) => {
+            meta.committed = slot;
+            meta.anti_rollback_floor = floor;
+            path.push(BootPath::Rebuilt);
+        }
+        None => restore_golden(flash, cfg, &mut meta, path)?,
+    }
+    meta::store(flash, &mut meta)?;
+    Ok(meta)
+}
+
+/// Writes the golden image into the committed slot (or slot 0) and commits it.
+fn restore_golden(
+    flash: &mut dyn Flash,
+    cfg: &BootConfig,
+    meta: &mut Metadata,
+    path: &mut Vec<BootPath>,
+) -> Result<(), BootError> {
+    let golden = cfg
+        .golden
+        .as_deref()
+        .ok_or_else(|| BootError::Unbootable("no golden image is configured".into()))?;
+    let header = image::verify(golden, &cfg.policy())
+        .map_err(|e| BootError::Unbootable(format!("the golden image is refused: {e}")))?;
+    if header.fails_to_boot {
+        return Err(BootError::Unbootable(
+            "the golden image is a test image that fails to boot".into(),
+        ));
+    }
+    // Prefer a slot that holds nothing valid.
+    let slot = if meta.slots[0].valid && !meta.slots[1].valid {
+        1
+    } else {
+        0
+    };
+    flash.erase_slot(slot)?;
+    flash.write_slot(slot, 0, golden)?;
+    flash.sync_slot(slot)?;
+    meta.slots[usize::from(slot)] = slot_meta(&header, golden);
+    meta.committed = slot;
+    meta.pending = None;
+    meta.boot_tries = 0;
+    path.push(BootPath::Recovered);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flash::MemFlash;
+    use crate::image::{BuildSpec, build, deterministic_payload};
+    use ed25519_dalek::SigningKey;
+
+    const MODEL: &str = "LAB-ONU-1";
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[1; 32])
+    }
+
+    fn img(version: &str, fails_to_boot: bool) -> Vec<u8> {
+        let spec = BuildSpec {
+            model: MODEL.into(),
+            version: version.into(),
+            security_version: 1,
+            build: 1,
+            fails_to_boot,
+        };
+        build(&spec, &deterministic_payload(version, 300), &key()).unwrap()
+    }
+
+    fn cfg(golden: Option<Vec<u8>>) -> BootConfig {
+        BootConfig {
+            model: MODEL.into(),
+            public_key: key().verifying_key(),
+            golden,
+            boot_attempts: 3,
+        }
+    }
+
+    /// Flash with image `a` committed in slot 0 and `b` (if any) valid in slot 1.
+    fn flash_with(a: &[u8], b: Option<&[u8]>) -> MemFlash {
+        let mut f = MemFlash::default();
+        f.write_slot(0, 0, a).unwrap();
+        let mut m = Metadata::default();
+        m.slots[0] = slot_meta(&image::ImageHeader::parse(a).unwrap(), a);
+        if let Some(b) = b {
+            f.write_slot(1, 0, b).unwrap();
+            m.slots[1] = slot_meta(&image::ImageHeader::parse(b).unwrap(), b);
+        }
+        meta::store(&mut f, &mut m).unwrap();
+        f
+    }
+
+    #[test]
+    fn factory_fresh_flash_boots_the_golden_image() {
+        let mut f = MemFlash::default();
+        let b = boot(&mut f, &cfg(Some(img("V1", false)))).unwrap();
+        assert_eq!(b.header.version, "V1");
+        assert_eq!(b.path, vec![BootPath::Recovered, BootPath::Committed]);
+        // And boots it again from flash, golden or not.
+        let again = boot(&mut f, &cfg(None)).unwrap();
+        assert_eq!(
+            (again.running, again.path),
+            (b.running, vec![BootPath::Committed])
+        );
+    }
+
+    #[test]
+    fn no_image_and_no_golden_is_unbootable() {
+        assert!(matches!(
+            boot(&mut MemFlash::default(), &cfg(None)),
+            Err(BootError::Unbootable(_))
+        ));
+    }
+
+    #[test]
+    fn an_activated_image_runs_once_uncommitted() {
+        let mut f = flash_with(&img("V1", false), Some(&img("V2", false)));
+        let mut m = meta::load(&mut f).unwrap().unwrap();
+        m.pending = Some(1);
+        meta::store(&mut f, &mut m).unwrap();
+        let b = boot(&mut f, &cfg(None)).unwrap();
+        assert_eq!((b.running, b.header.version.as_str()), (1, "V2"));
+        assert_eq!(b.path, vec![BootPath::Activated]);
+        assert_eq!(b.meta.committed, 0);
+        // A power cycle before Commit: the committed image boots (G.988 S4).
+        let b = boot(&mut f, &cfg(None)).unwrap();
+        assert_eq!((b.running, b.header.version.as_str()), (0, "V1"));
+    }
+
+    #[test]
+    fn an_image_that_fails_to_boot_is_abandoned_after_its_tries() {
+        let mut f = flash_with(&img("V1", false), Some(&img("BAD", true)));
+        let mut m = meta::load(&mut f).unwrap().unwrap();
+        m.pending = Some(1);
+        meta::store(&mut f, &mut m).unwrap();
+        for try_no in 1..=3 {
+            match boot(&mut f, &cfg(None)) {
+                Err(BootError::ImageFailed { slot: 1, tries, .. }) => assert_eq!(tries, try_no),
+                other => panic!("try {try_no}: {other:?}"),
+            }
+        }
+        let b = boot(&mut f, &cfg(None)).unwrap();
+        assert_eq!((b.running, b.header.version.as_str()), (0, "V1"));
+        assert!(matches!(b.path[0], BootPath::FellBack { abandoned: 1, .. }));
+        assert_eq!(b.meta.pending, None);
+    }
+
+    #[test]
+    fn a_committed_image_that_cannot_boot_gives_way_to_the_other() {
+        // G.988 lets an OLT commit an image that never ran; the ONU must still boot.
+        let mut f = flash_with(&img("V1", false), Some(&img("BAD", true)));
+        let mut m = meta::load(&mut f).unwrap().unwrap();
+        m.committed = 1;
+        meta::store(&mut f, &mut m).unwrap();
+        while let Err(BootError::ImageFailed { .. }) = boot(&mut f, &cfg(None)) {}
+        let b = boot(&mut f, &cfg(None)).unwrap();
+        assert_eq!((b.running, b.meta.committed), (0, 0));
+    }
+
+    #[test]
+    fn a_corrupted_committed_image_falls_back_then_to_golden() {
+        let mut f = flash_with(&img("V1", false), Some(&img("V2", false)));
+        f.slots[0][200] ^= 1;
+        let b = boot(&mut f, &cfg(None)).unwrap();
+        assert_eq!((b.running, b.header.version.as_str()), (1, "V2"));
+        assert!(!b.meta.slots[0].valid);
+        // Now corrupt that one too: only the golden image is left.
+        f.slots[1][200] ^= 1;
+        let b = boot(&mut f, &cfg(Some(img("GOLD", false)))).unwrap();
+        assert_eq!(b.header.version, "GOLD");
+        assert!(b.path.contains(&BootPath::Recovered));
+    }
+
+    #[test]
+    fn lost_metadata_is_rebuilt_from_the_slots() {
+        let mut f = flash_with(&img("V1", false), Some(&img("V2", false)));
+        f.meta = [Some(vec![0; 10]), None];
+        let b = boot(&mut f, &cfg(None)).unwrap();
+        assert_eq!(b.path, vec![BootPath::Rebuilt, BootPath::Committed]);
+        assert!(b.meta.slots[0].valid && b.meta.slots[1].valid);
+    }
+}

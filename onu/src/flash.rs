@@ -1,0 +1,241 @@
+//! The ONU's flash: two software image slots and two copies of a metadata record.
+//!
+//! On disk ([`FileFlash`]) a state directory holds `slot0.img`, `slot1.img`, `meta0.bin` and
+//! `meta1.bin`. In memory ([`MemFlash`]) the same four byte strings live in vectors, so that a
+//! deterministic test can "cut the power" by dropping the ONU and booting a new one from the
+//! same flash.
+//!
+//! The flash itself knows nothing of faults: a torn write is simulated by the caller writing
+//! only part of what it meant to, then stopping (see `faults`).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// The number of software image slots.
+pub const SLOTS: usize = 2;
+
+/// Storage for two image slots and two metadata copies.
+pub trait Flash {
+    /// Bytes stored in `slot` (0 or 1).
+    fn slot_len(&mut self, slot: u8) -> io::Result<u64>;
+    /// Reads `buf.len()` bytes of `slot` from `offset`; bytes never written read as zero.
+    fn read_slot(&mut self, slot: u8, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// Writes `data` into `slot` at `offset`, growing the slot as needed.
+    fn write_slot(&mut self, slot: u8, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Empties `slot` (a new download starts from nothing).
+    fn erase_slot(&mut self, slot: u8) -> io::Result<()>;
+    /// Makes every write to `slot` durable.
+    fn sync_slot(&mut self, slot: u8) -> io::Result<()>;
+    /// The bytes of metadata copy `copy` (0 or 1), `None` if it was never written.
+    fn read_meta(&mut self, copy: u8) -> io::Result<Option<Vec<u8>>>;
+    /// Replaces metadata copy `copy` with `bytes`, durably.
+    fn write_meta(&mut self, copy: u8, bytes: &[u8]) -> io::Result<()>;
+}
+
+/// Reads a whole slot.
+pub fn read_whole_slot(flash: &mut dyn Flash, slot: u8) -> io::Result<Vec<u8>> {
+    let len = flash.slot_len(slot)?;
+    let len = usize::try_from(len).map_err(|_| io::Error::other("slot larger than memory"))?;
+    let mut buf = vec![0u8; len];
+    flash.read_slot(slot, 0, &mut buf)?;
+    Ok(buf)
+}
+
+/// Flash in memory, for deterministic tests. Cloning it is taking a snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemFlash {
+    /// The slots' bytes.
+    pub slots: [Vec<u8>; SLOTS],
+    /// The metadata copies' bytes.
+    pub meta: [Option<Vec<u8>>; 2],
+}
+
+fn slot_index(slot: u8) -> io::Result<usize> {
+    match slot {
+        0 | 1 => Ok(usize::from(slot)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("no slot {slot}"),
+        )),
+    }
+}
+
+impl Flash for MemFlash {
+    fn slot_len(&mut self, slot: u8) -> io::Result<u64> {
+        Ok(self.slots[slot_index(slot)?].len() as u64)
+    }
+
+    fn read_slot(&mut self, slot: u8, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let s = &self.slots[slot_index(slot)?];
+        buf.fill(0);
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(s.len());
+        let end = start.saturating_add(buf.len()).min(s.len());
+        buf[..end - start].copy_from_slice(&s[start..end]);
+        Ok(())
+    }
+
+    fn write_slot(&mut self, slot: u8, offset: u64, data: &[u8]) -> io::Result<()> {
+        let s = &mut self.slots[slot_index(slot)?];
+        let start = usize::try_from(offset).map_err(io::Error::other)?;
+        let end = start + data.len();
+        if s.len() < end {
+            s.resize(end, 0);
+        }
+        s[start..end].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn erase_slot(&mut self, slot: u8) -> io::Result<()> {
+        self.slots[slot_index(slot)?].clear();
+        Ok(())
+    }
+
+    fn sync_slot(&mut self, slot: u8) -> io::Result<()> {
+        slot_index(slot).map(|_| ())
+    }
+
+    fn read_meta(&mut self, copy: u8) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.meta[slot_index(copy)?].clone())
+    }
+
+    fn write_meta(&mut self, copy: u8, bytes: &[u8]) -> io::Result<()> {
+        self.meta[slot_index(copy)?] = Some(bytes.to_vec());
+        Ok(())
+    }
+}
+
+/// Flash in a state directory, one file per slot and per metadata copy.
+#[derive(Debug)]
+pub struct FileFlash {
+    dir: PathBuf,
+}
+
+impl FileFlash {
+    /// Flash in `dir`, created if missing.
+    pub fn open(dir: &Path) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn slot_path(&self, slot: u8) -> io::Result<PathBuf> {
+        slot_index(slot).map(|i| self.dir.join(format!("slot{i}.img")))
+    }
+
+    fn meta_path(&self, copy: u8) -> io::Result<PathBuf> {
+        slot_index(copy).map(|i| self.dir.join(format!("meta{i}.bin")))
+    }
+
+    fn open_slot(&self, slot: u8) -> io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.slot_path(slot)?)
+    }
+}
+
+impl Flash for FileFlash {
+    fn slot_len(&mut self, slot: u8) -> io::Result<u64> {
+        match fs::metadata(self.slot_path(slot)?) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn read_slot(&mut self, slot: u8, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        buf.fill(0);
+        let mut f = match File::open(self.slot_path(slot)?) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        f.seek(SeekFrom::Start(offset))?;
+        let mut filled = 0;
+        while filled < buf.len() {
+            match f.read(&mut buf[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        Ok(())
+    }
+
+    fn write_slot(&mut self, slot: u8, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut f = self.open_slot(slot)?;
+        f.seek(SeekFrom::Start(offset))?;
+        f.write_all(data)
+    }
+
+    fn erase_slot(&mut self, slot: u8) -> io::Result<()> {
+        let f = self.open_slot(slot)?;
+        f.set_len(0)?;
+        f.sync_all()
+    }
+
+    fn sync_slot(&mut self, slot: u8) -> io::Result<()> {
+        self.open_slot(slot)?.sync_all()
+    }
+
+    fn read_meta(&mut self, copy: u8) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.meta_path(copy)?) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_meta(&mut self, copy: u8, bytes: &[u8]) -> io::Result<()> {
+        // In place, on purpose: the record's two copies (not a rename) are what survives a torn
+        // write, exactly as on a raw flash partition.
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(self.meta_path(copy)?)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exercise(flash: &mut dyn Flash) {
+        assert_eq!(flash.slot_len(1).unwrap(), 0);
+        flash.write_slot(1, 10, b"abc").unwrap();
+        assert_eq!(flash.slot_len(1).unwrap(), 13);
+        let mut buf = [9u8; 16];
+        flash.read_slot(1, 8, &mut buf).unwrap();
+        assert_eq!(&buf[..8], &[0, 0, b'a', b'b', b'c', 0, 0, 0]);
+        flash.sync_slot(1).unwrap();
+        assert_eq!(read_whole_slot(flash, 1).unwrap().len(), 13);
+        flash.erase_slot(1).unwrap();
+        assert_eq!(flash.slot_len(1).unwrap(), 0);
+        assert_eq!(flash.read_meta(0).unwrap(), None);
+        flash.write_meta(0, b"meta").unwrap();
+        assert_eq!(flash.read_meta(0).unwrap().as_deref(), Some(&b"meta"[..]));
+        assert!(flash.write_slot(2, 0, b"x").is_err());
+    }
+
+    #[test]
+    fn memory_flash_behaves() {
+        exercise(&mut MemFlash::default());
+    }
+
+    #[test]
+    fn file_flash_behaves_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        exercise(&mut FileFlash::open(&dir.path().join("onu")).unwrap());
+    }
+}
