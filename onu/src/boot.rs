@@ -17,8 +17,8 @@ use std::io;
 
 use ed25519_dalek::VerifyingKey;
 
-use crate::flash::{Flash, read_whole_slot};
-use crate::image::{self, DevicePolicy, ImageError, ImageHeader};
+use crate::flash::Flash;
+use crate::image::{self, DevicePolicy, ImageError, ImageHeader, Inspection};
 use crate::meta::{self, Metadata, SlotMeta};
 
 /// What the bootloader needs to know.
@@ -100,14 +100,19 @@ impl BootConfig {
     }
 }
 
-/// Verifies the image in `slot` as the bootloader does (secure boot).
+/// Verifies the image in `slot` as the bootloader does (secure boot), streaming the slot.
 pub fn verify_slot(
     flash: &mut dyn Flash,
     slot: u8,
     cfg: &BootConfig,
-) -> Result<ImageHeader, SlotFault> {
-    let bytes = read_whole_slot(flash, slot).map_err(SlotFault::Io)?;
-    image::verify(&bytes, &cfg.policy()).map_err(SlotFault::Image)
+) -> Result<Inspection, SlotFault> {
+    let len = flash.slot_len(slot).map_err(SlotFault::Io)?;
+    image::verify_from(
+        len,
+        &mut |offset, buf| flash.read_slot(slot, offset, buf),
+        &cfg.policy(),
+    )
+    .map_err(SlotFault::Image)
 }
 
 /// Why a slot's image cannot run.
@@ -121,16 +126,16 @@ pub enum SlotFault {
     Io(io::Error),
 }
 
-/// Metadata of a slot holding `bytes`, whose header is `h`.
-pub fn slot_meta(h: &ImageHeader, bytes: &[u8]) -> SlotMeta {
-    use sha2::{Digest, Sha256};
+/// Metadata of a slot holding a verified image.
+pub fn slot_meta(found: &Inspection) -> SlotMeta {
+    let h = &found.header;
     SlotMeta {
         valid: true,
         fails_to_boot: h.fails_to_boot,
         security_version: h.security_version,
-        image_len: bytes.len() as u64,
+        image_len: h.image_len(),
         version: h.version_attribute(),
-        image_sha256: Sha256::digest(bytes).into(),
+        image_sha256: found.file_sha256,
     }
 }
 
@@ -151,7 +156,7 @@ pub fn boot(flash: &mut dyn Flash, cfg: &BootConfig) -> Result<Booted, BootError
         }
         meta.boot_tries += 1;
         meta::store(flash, &mut meta)?;
-        match verify_slot(flash, target, cfg) {
+        match verify_slot(flash, target, cfg).map(|found| found.header) {
             Ok(header) if header.fails_to_boot => {
                 return Err(BootError::ImageFailed {
                     slot: target,
@@ -221,9 +226,9 @@ fn rebuild(
     let mut meta = Metadata::default();
     let mut best: Option<(u8, u32)> = None;
     for slot in 0..2u8 {
-        if let Ok(h) = verify_slot(flash, slot, cfg) {
-            let bytes = read_whole_slot(flash, slot)?;
-            meta.slots[usize::from(slot)] = slot_meta(&h, &bytes);
+        if let Ok(found) = verify_slot(flash, slot, cfg) {
+            meta.slots[usize::from(slot)] = slot_meta(&found);
+            let h = found.header;
             if !h.fails_to_boot && best.is_none_or(|(_, v)| h.security_version > v) {
                 best = Some((slot, h.security_version));
             }
@@ -252,9 +257,9 @@ fn restore_golden(
         .golden
         .as_deref()
         .ok_or_else(|| BootError::Unbootable("no golden image is configured".into()))?;
-    let header = image::verify(golden, &cfg.policy())
+    let found = image::verify(golden, &cfg.policy())
         .map_err(|e| BootError::Unbootable(format!("the golden image is refused: {e}")))?;
-    if header.fails_to_boot {
+    if found.header.fails_to_boot {
         return Err(BootError::Unbootable(
             "the golden image is a test image that fails to boot".into(),
         ));
@@ -268,7 +273,7 @@ fn restore_golden(
     flash.erase_slot(slot)?;
     flash.write_slot(slot, 0, golden)?;
     flash.sync_slot(slot)?;
-    meta.slots[usize::from(slot)] = slot_meta(&header, golden);
+    meta.slots[usize::from(slot)] = slot_meta(&found);
     meta.committed = slot;
     meta.pending = None;
     meta.boot_tries = 0;
@@ -314,10 +319,10 @@ mod tests {
         let mut f = MemFlash::default();
         f.write_slot(0, 0, a).unwrap();
         let mut m = Metadata::default();
-        m.slots[0] = slot_meta(&image::ImageHeader::parse(a).unwrap(), a);
+        m.slots[0] = slot_meta(&image::inspect(a, None).unwrap());
         if let Some(b) = b {
             f.write_slot(1, 0, b).unwrap();
-            m.slots[1] = slot_meta(&image::ImageHeader::parse(b).unwrap(), b);
+            m.slots[1] = slot_meta(&image::inspect(b, None).unwrap());
         }
         meta::store(&mut f, &mut m).unwrap();
         f

@@ -16,17 +16,29 @@
 //! 104..112  build number
 //! 112..128  reserved, 0
 //! 128..     payload
-//! then      Ed25519 signature (64 bytes) over header and payload
+//! then      Ed25519ph signature (64 bytes) over header and payload
 //! ```
+//!
+//! The signature is Ed25519ph (RFC 8032, the pre-hashed variant, context
+//! [`SIGNATURE_CONTEXT`]): it signs SHA-512 of header and payload, so that an ONU verifies a
+//! slot of any size by streaming it, with memory that does not grow with the image.
 //!
 //! All integers are big-endian. An ONU sets "is valid" only when the download's CRC matches
 //! and [`verify`] passes: magic and lengths, model, anti-rollback floor, payload SHA-256 and
 //! signature against the ONU's provisioned public key.
 
 use std::fmt;
+use std::io;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use sha2::{Digest, Sha256};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use omci_codec::crc::Crc32Digest;
+use sha2::{Digest, Sha256, Sha512};
+
+/// The Ed25519ph context string of this lab's image signatures.
+pub const SIGNATURE_CONTEXT: &[u8] = b"omci-lab firmware image v1";
+
+/// Bytes read from flash at a time when an image is streamed.
+pub const STREAM_CHUNK: usize = 64 * 1024;
 
 /// The first eight bytes of every image.
 pub const MAGIC: [u8; 8] = *b"OMCIIMG1";
@@ -208,6 +220,9 @@ pub enum ImageError {
     /// The signature does not verify with the ONU's public key.
     #[error("signature does not verify with this ONU's public key")]
     BadSignature,
+    /// The image could not be read.
+    #[error("reading the image: {0}")]
+    Io(String),
     /// Invalid text for a model or version when building.
     #[error("{field} {value:?} is longer than {max} bytes")]
     FieldTooLong {
@@ -257,7 +272,9 @@ pub fn build(spec: &BuildSpec, payload: &[u8], key: &SigningKey) -> Result<Vec<u
     let mut image = Vec::with_capacity(header.image_len() as usize);
     image.extend_from_slice(&header.to_bytes());
     image.extend_from_slice(payload);
-    let signature = key.sign(&image);
+    let signature = key
+        .sign_prehashed(Sha512::new().chain_update(&image), Some(SIGNATURE_CONTEXT))
+        .map_err(|e| ImageError::Io(e.to_string()))?;
     image.extend_from_slice(&signature.to_bytes());
     Ok(image)
 }
@@ -278,7 +295,7 @@ pub fn deterministic_payload(seed: &str, len: usize) -> Vec<u8> {
     out
 }
 
-/// Everything [`verify`] found, for `onu image inspect`.
+/// Everything a pass over an image found, for `onu image inspect` and for the checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inspection {
     /// The header.
@@ -291,20 +308,66 @@ pub struct Inspection {
     pub file_sha256: [u8; 32],
 }
 
-/// Reads an image and checks what can be checked without a device: lengths, hash, and the
-/// signature when a key is given.
-pub fn inspect(image: &[u8], key: Option<&VerifyingKey>) -> Result<Inspection, ImageError> {
-    let header = ImageHeader::parse(image)?;
-    check_length(&header, image.len() as u64)?;
-    let payload_end = HEADER_LEN + header.payload_len as usize;
-    let hash_ok = Sha256::digest(&image[HEADER_LEN..payload_end])[..] == header.payload_sha256;
-    let signature_ok = key.map(|k| signature_ok(image, payload_end, k));
+/// Reads `len` bytes of image through `read(offset, buf)`, chunk by chunk, and checks what
+/// can be checked without a device: header, lengths, payload hash, and the signature when a
+/// key is given. Memory use does not depend on `len`.
+pub fn inspect_from(
+    len: u64,
+    read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
+    key: Option<&VerifyingKey>,
+) -> Result<Inspection, ImageError> {
+    if len < (HEADER_LEN + SIGNATURE_LEN) as u64 {
+        return Err(ImageError::Truncated { len });
+    }
+    let io = |e: io::Error| ImageError::Io(e.to_string());
+    let mut head = [0u8; HEADER_LEN];
+    read(0, &mut head).map_err(io)?;
+    let header = ImageHeader::parse(&head)?;
+    check_length(&header, len)?;
+    let mut file = Sha256::new().chain_update(head);
+    let mut payload = Sha256::new();
+    let mut prehash = Sha512::new().chain_update(head);
+    let payload_end = HEADER_LEN as u64 + header.payload_len;
+    let mut buf = vec![0u8; STREAM_CHUNK];
+    let mut at = HEADER_LEN as u64;
+    while at < payload_end {
+        let n = (payload_end - at).min(STREAM_CHUNK as u64) as usize;
+        read(at, &mut buf[..n]).map_err(io)?;
+        file.update(&buf[..n]);
+        payload.update(&buf[..n]);
+        prehash.update(&buf[..n]);
+        at += n as u64;
+    }
+    let mut sig = [0u8; SIGNATURE_LEN];
+    read(payload_end, &mut sig).map_err(io)?;
+    file.update(sig);
+    let signature_ok = key.map(|k| {
+        k.verify_prehashed(
+            prehash,
+            Some(SIGNATURE_CONTEXT),
+            &Signature::from_bytes(&sig),
+        )
+        .is_ok()
+    });
     Ok(Inspection {
+        hash_ok: payload.finalize()[..] == header.payload_sha256,
         header,
-        hash_ok,
         signature_ok,
-        file_sha256: Sha256::digest(image).into(),
+        file_sha256: file.finalize().into(),
     })
+}
+
+/// [`inspect_from`] over an image in memory.
+pub fn inspect(image: &[u8], key: Option<&VerifyingKey>) -> Result<Inspection, ImageError> {
+    inspect_from(image.len() as u64, &mut slice_reader(image), key)
+}
+
+fn slice_reader(image: &[u8]) -> impl FnMut(u64, &mut [u8]) -> io::Result<()> + '_ {
+    move |offset, buf| {
+        let start = offset as usize;
+        buf.copy_from_slice(&image[start..start + buf.len()]);
+        Ok(())
+    }
 }
 
 fn check_length(header: &ImageHeader, actual: u64) -> Result<(), ImageError> {
@@ -315,43 +378,56 @@ fn check_length(header: &ImageHeader, actual: u64) -> Result<(), ImageError> {
     Ok(())
 }
 
-fn signature_ok(image: &[u8], payload_end: usize, key: &VerifyingKey) -> bool {
-    let mut sig = [0u8; SIGNATURE_LEN];
-    sig.copy_from_slice(&image[payload_end..payload_end + SIGNATURE_LEN]);
-    key.verify(&image[..payload_end], &Signature::from_bytes(&sig))
-        .is_ok()
-}
-
 /// The device's checks, in order: header and lengths, model, anti-rollback floor, payload
-/// SHA-256, signature. Returns the header of an image that passes them all.
-pub fn verify(image: &[u8], policy: &DevicePolicy) -> Result<ImageHeader, ImageError> {
-    if image.len() < HEADER_LEN + SIGNATURE_LEN {
-        return Err(ImageError::Truncated {
-            len: image.len() as u64,
-        });
-    }
-    let header = ImageHeader::parse(image)?;
-    check_length(&header, image.len() as u64)?;
-    if header.model != policy.model {
+/// SHA-256, signature. Streams the image; returns what the pass found.
+pub fn verify_from(
+    len: u64,
+    read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
+    policy: &DevicePolicy,
+) -> Result<Inspection, ImageError> {
+    let found = inspect_from(len, read, Some(&policy.public_key))?;
+    let h = &found.header;
+    if h.model != policy.model {
         return Err(ImageError::WrongModel {
-            image: header.model,
+            image: h.model.clone(),
             device: policy.model.clone(),
         });
     }
-    if header.security_version < policy.anti_rollback_floor {
+    if h.security_version < policy.anti_rollback_floor {
         return Err(ImageError::Downgrade {
-            image: header.security_version,
+            image: h.security_version,
             floor: policy.anti_rollback_floor,
         });
     }
-    let payload_end = HEADER_LEN + header.payload_len as usize;
-    if Sha256::digest(&image[HEADER_LEN..payload_end])[..] != header.payload_sha256 {
+    if !found.hash_ok {
         return Err(ImageError::HashMismatch);
     }
-    if !signature_ok(image, payload_end, &policy.public_key) {
+    if found.signature_ok != Some(true) {
         return Err(ImageError::BadSignature);
     }
-    Ok(header)
+    Ok(found)
+}
+
+/// [`verify_from`] over an image in memory.
+pub fn verify(image: &[u8], policy: &DevicePolicy) -> Result<Inspection, ImageError> {
+    verify_from(image.len() as u64, &mut slice_reader(image), policy)
+}
+
+/// CRC-32/BZIP2 of `len` bytes read through `read`, chunk by chunk (End software download).
+pub fn crc_from(
+    len: u64,
+    read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
+) -> io::Result<u32> {
+    let mut crc = Crc32Digest::new();
+    let mut buf = vec![0u8; STREAM_CHUNK];
+    let mut at = 0u64;
+    while at < len {
+        let n = (len - at).min(STREAM_CHUNK as u64) as usize;
+        read(at, &mut buf[..n])?;
+        crc.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(crc.finalize())
 }
 
 impl fmt::Display for ImageHeader {
@@ -405,7 +481,7 @@ mod tests {
         let payload = deterministic_payload("x", 1000);
         let image = build(&spec(), &payload, &key(1)).unwrap();
         assert_eq!(image.len(), 128 + 1000 + 64);
-        let h = verify(&image, &policy()).unwrap();
+        let h = verify(&image, &policy()).unwrap().header;
         assert_eq!(h.version, "V2.0.0");
         assert_eq!(h.build, 42);
         assert_eq!(&h.version_attribute()[..6], b"V2.0.0");

@@ -7,6 +7,8 @@
 //! - [`image`]: the lab's firmware image format (header, payload, Ed25519 signature): build,
 //!   inspect, verify.
 pub mod boot;
+pub mod core;
+pub mod faults;
 pub mod flash;
 pub mod image;
 pub mod meta;
