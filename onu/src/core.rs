@@ -358,9 +358,20 @@ impl<F: Flash> Onu<F> {
         &self.counters
     }
 
+    /// The flash, to look at (`onu status` reads the same bytes offline).
+    pub fn flash(&self) -> &F {
+        &self.flash
+    }
+
     /// The flash, for the driver and for tests (a power cut keeps it).
     pub fn into_flash(self) -> F {
         self.flash
+    }
+
+    /// The flash and the fault plan with what it has counted, so that a reboot into a new core
+    /// carries the plan on (a plan names the n-th time a point is reached across reboots).
+    pub fn into_parts(self) -> (F, Faults) {
+        (self.flash, self.faults)
     }
 
     /// True once the core asked to be rebooted (after its last response was queued).

@@ -1,0 +1,207 @@
+//! Power loss at every named point, and at every occurrence of it in an upgrade: the ONU
+//! reboots into a state G.988 allows, with a committed valid image, and the upgrade can be
+//! finished afterwards.
+
+mod harness;
+
+use harness::*;
+use omci_codec::ResultCode;
+use onu::faults::FaultPoint;
+use sha2::{Digest, Sha256};
+
+/// G.988's rules for the two images, as Get reports them.
+fn assert_allowed(lab: &mut Lab, case: &str) {
+    let s = lab.state();
+    let committed = s.iter().filter(|i| i.0).count();
+    let active = s.iter().filter(|i| i.1).count();
+    assert_eq!(committed, 1, "{case}: exactly one committed image: {s:?}");
+    assert_eq!(active, 1, "{case}: exactly one active image: {s:?}");
+    for (i, (c, a, v)) in s.iter().enumerate() {
+        if *c || *a {
+            assert!(
+                *v,
+                "{case}: image {i} is committed or active but not valid: {s:?}"
+            );
+        }
+    }
+}
+
+/// One upgrade of image 1 to `img`, stopping early if the power goes. Returns whether it ran
+/// to the end.
+fn try_upgrade(lab: &mut Lab, img: &[u8]) -> bool {
+    let r = lab.try_start(1, img.len(), 8);
+    if lab.is_dead().is_some() || r.and_then(|r| r.contents.result()) != Some(ResultCode::Success) {
+        return false;
+    }
+    for w in 0..img.len().div_ceil(31 * 8) as u32 {
+        if lab.send_window(1, img, 8, w, &[]) != Some(ResultCode::Success)
+            || lab.is_dead().is_some()
+        {
+            return false;
+        }
+    }
+    let crc = omci_codec::crc::crc32_bzip2(img);
+    loop {
+        let r = lab.try_end_with(1, crc, img.len() as u32);
+        if lab.is_dead().is_some() {
+            return false;
+        }
+        match r {
+            Some(ResultCode::DeviceBusy) => lab.advance(std::time::Duration::from_millis(100)),
+            Some(ResultCode::Success) => break,
+            _ => return false,
+        }
+        if lab.is_dead().is_some() {
+            return false;
+        }
+    }
+    if lab.try_activate(1, 0) != Some(ResultCode::Success) || lab.is_dead().is_some() {
+        return false;
+    }
+    lab.try_commit(1) == Some(ResultCode::Success) && lab.is_dead().is_none()
+}
+
+#[test]
+fn every_named_point_at_every_occurrence_is_survived() {
+    let v2 = image("V2", 2, 1200);
+    let want = Sha256::digest(&v2);
+    let mut cases = 0;
+    let mut fired = std::collections::BTreeSet::new();
+    for point in FaultPoint::ALL {
+        for occurrence in 1..=12 {
+            let case = format!("{point} #{occurrence}");
+            let mut lab = Lab::new();
+            lab.plan_power_loss(point, occurrence);
+            let finished = try_upgrade(&mut lab, &v2);
+            if lab.is_dead().is_none() {
+                // This point is reached fewer times in one upgrade: nothing more to cut.
+                assert!(finished, "{case}: no power loss and no finished upgrade");
+                break;
+            }
+            assert_eq!(lab.is_dead(), Some(point), "{case}: cut at another point");
+            fired.insert(point);
+            cases += 1;
+            // Power back: the bootloader runs on what the flash holds.
+            lab.power_cycle();
+            assert_allowed(&mut lab, &case);
+            // The OLT starts over where it must and finishes the upgrade.
+            if lab.version(1) == "V2" && lab.get_sw(1).is_committed == Some(true) {
+                continue; // the cut came after Commit was stored: nothing left to do
+            }
+            let committed_before = lab.state().iter().position(|i| i.0).unwrap();
+            if committed_before == 1 {
+                panic!("{case}: image 1 committed but not V2");
+            }
+            if lab.state()[1].1 {
+                // Image 1 runs uncommitted (cut after the reboot): commit it.
+                assert_eq!(lab.commit(1), ResultCode::Success, "{case}");
+            } else {
+                assert!(
+                    try_upgrade(&mut lab, &v2),
+                    "{case}: the retry did not finish"
+                );
+            }
+            assert_allowed(&mut lab, &case);
+            assert_eq!(lab.state()[1], (true, true, true), "{case}");
+            assert_eq!(lab.version(1), "V2", "{case}");
+            assert_eq!(Sha256::digest(&lab.flash().slots[1]), want, "{case}");
+            assert_eq!(
+                lab.onu().metadata().slots[1].image_sha256[..],
+                want[..],
+                "{case}"
+            );
+        }
+    }
+    assert_eq!(
+        fired.len(),
+        FaultPoint::ALL.len(),
+        "points that never fired: {fired:?}"
+    );
+    eprintln!("{cases} power-loss cases");
+    assert!(cases >= 20, "only {cases} cases ran");
+}
+
+/// One request of the upgrade, sent by the OLT of the test.
+type Step = Box<dyn Fn(&mut Lab) -> bool>;
+
+/// A small seeded generator, so that every case can be replayed from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// The core with its flash, run until `budget` datagrams have been handled, then the power is
+/// cut (the in-process stand-in for SIGKILL between any two datagrams; SIGKILL of real
+/// processes is the process tests' part).
+#[test]
+fn power_cut_at_random_moments_is_always_survived() {
+    let v2 = image("V2", 2, 1500);
+    let want = Sha256::digest(&v2);
+    let cases = 300u64;
+    for seed in 1..=cases {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let case = format!("seed {seed}");
+        let mut lab = Lab::new();
+        // Half the cases also arm a named point at a random occurrence.
+        if rng.below(2) == 0 {
+            let point = FaultPoint::ALL[rng.below(6) as usize];
+            lab.plan_power_loss(point, 1 + rng.below(4) as u32);
+        }
+        let budget = rng.below(80) as usize;
+        let mut handled = 0usize;
+        let window = [4u16, 8, 16][rng.below(3) as usize];
+        // Drive the upgrade one request at a time, cutting after `budget` requests.
+        let mut steps: Vec<Step> = Vec::new();
+        let img = v2.clone();
+        steps.push(Box::new(move |lab: &mut Lab| {
+            lab.try_start(1, img.len(), window).is_some()
+        }));
+        let windows = v2.len().div_ceil(31 * usize::from(window)) as u32;
+        for w in 0..windows {
+            let img = v2.clone();
+            steps.push(Box::new(move |lab: &mut Lab| {
+                lab.send_window(1, &img, window, w, &[]).is_some()
+            }));
+        }
+        for _ in 0..6 {
+            let img = v2.clone();
+            steps.push(Box::new(move |lab: &mut Lab| {
+                let crc = omci_codec::crc::crc32_bzip2(&img);
+                let r = lab.try_end_with(1, crc, img.len() as u32);
+                lab.advance(std::time::Duration::from_millis(100));
+                r.is_some()
+            }));
+        }
+        steps.push(Box::new(|lab: &mut Lab| lab.try_activate(1, 0).is_some()));
+        steps.push(Box::new(|lab: &mut Lab| lab.try_commit(1).is_some()));
+        for step in &steps {
+            if handled >= budget || lab.is_dead().is_some() {
+                break;
+            }
+            step(&mut lab);
+            handled += 1;
+        }
+        lab.power_cycle();
+        assert_allowed(&mut lab, &case);
+        // Whatever happened, the OLT can finish: commit a running uncommitted V2, or upgrade.
+        if lab.get_sw(1).is_committed != Some(true) {
+            if lab.state()[1].1 && lab.version(1) == "V2" {
+                assert_eq!(lab.commit(1), ResultCode::Success, "{case}");
+            } else {
+                assert!(
+                    try_upgrade(&mut lab, &v2),
+                    "{case}: the retry did not finish"
+                );
+            }
+        }
+        assert_allowed(&mut lab, &case);
+        assert_eq!(lab.state()[1], (true, true, true), "{case}");
+        assert_eq!(Sha256::digest(&lab.flash().slots[1]), want, "{case}");
+    }
+}
