@@ -11,4 +11,8 @@ pub mod core;
 pub mod faults;
 pub mod flash;
 pub mod image;
+pub mod link;
+pub mod manifest;
 pub mod meta;
+pub mod net;
+pub mod status;
