@@ -15,6 +15,7 @@
 //!   identifier newtypes.
 //! - [`crc`]: CRC-32/BZIP2, for trailers, images and windows.
 //! - [`render`] and [`json`]: a protocol-analyser view of a message, and its JSON form.
+//! - [`cli`]: the command-line conventions the lab's tools share (one-line usage errors).
 //! - [`pcap`]: OMCI frames in Ethernet captures (EtherType 0x88B5).
 //! - [`envelope`]: the 16-byte envelope that stands for the GEM layer when the lab carries a
 //!   frame in a UDP datagram (ONU-ID, GEM port, and the multicast download's window fields).
@@ -39,6 +40,7 @@
 //! assert_eq!(parse(&frame).unwrap(), start);
 //! ```
 
+pub mod cli;
 pub mod contents;
 pub mod crc;
 pub mod envelope;

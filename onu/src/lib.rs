@@ -8,6 +8,7 @@
 //!   inspect, verify.
 pub mod boot;
 pub mod core;
+pub mod driver;
 pub mod faults;
 pub mod flash;
 pub mod image;

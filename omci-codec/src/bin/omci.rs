@@ -163,9 +163,9 @@ impl TrailerArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match omci_codec::cli::parse_or_exit::<Cli>() {
         Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+        Err(code) => return code,
     };
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
@@ -184,48 +184,6 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
     })
-}
-
-/// Help and version go to standard output as clap writes them; a usage error is one line
-/// naming the fault (the argument, clap's suggestion, the allowed values), with exit status 2.
-fn usage_error(e: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            eprintln!("omci: a subcommand is required: decode, encode or pcap (see omci --help)");
-            return ExitCode::from(2);
-        }
-        _ => {}
-    }
-    let rendered = e.render().to_string();
-    // clap writes the fault, then indented continuation lines (a missing argument's name),
-    // tips and allowed values, then a usage block: keep everything before the usage block.
-    let parts: Vec<String> = rendered
-        .lines()
-        .map(str::trim)
-        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.strip_prefix("error: ")
-                .unwrap_or(l)
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string()
-        })
-        .collect();
-    let line = parts
-        .iter()
-        .fold(String::new(), |line, part| match line.as_str() {
-            "" => part.clone(),
-            l if l.ends_with(':') => format!("{l} {part}"),
-            l => format!("{l}; {part}"),
-        });
-    eprintln!("omci: {line} (see omci --help)");
-    ExitCode::from(2)
 }
 
 fn run(cli: Cli) -> Result<bool> {
