@@ -59,6 +59,8 @@ pub struct OnuConfig {
     /// The largest window (sections) the ONU accepts; it answers Start with the smaller of
     /// this and the OLT's proposal.
     pub max_window_size: u16,
+    /// Bytes a software image slot holds: Start with a larger image is refused.
+    pub slot_size: u64,
     /// How long End software download keeps answering "device busy" while the image is
     /// written and verified.
     pub busy_duration: Duration,
@@ -86,6 +88,7 @@ impl OnuConfig {
             golden: None,
             boot_attempts: 3,
             max_window_size: 256,
+            slot_size: 64 * 1024 * 1024,
             busy_duration: Duration::from_millis(300),
             stale_download_timeout: Duration::from_secs(60),
             voice_call_in_progress: false,
@@ -337,6 +340,10 @@ impl<F: Flash> Onu<F> {
             version: header.version,
             path,
         });
+        // "I am up": after every boot the OLT learns which image is active and committed
+        // (is active changes at a reboot), without having to poll.
+        onu.notify_flags(0);
+        onu.notify_flags(1);
         if activated {
             onu.fault(FaultPoint::AfterRebootBeforeCommit);
         }
@@ -799,6 +806,11 @@ impl<F: Flash> Onu<F> {
             Some(refuse("the target is the committed image"))
         } else if r.image_size < (image::HEADER_LEN + image::SIGNATURE_LEN) as u32 {
             Some(refuse("the image is too small to be an image"))
+        } else if u64::from(r.image_size) > self.cfg.slot_size {
+            Some(format!(
+                "the image ({} bytes) is larger than the slot ({} bytes)",
+                r.image_size, self.cfg.slot_size
+            ))
         } else if r.instances.iter().any(|i| *i != msg.me.instance) {
             Some(refuse("the instance list names another image"))
         } else {

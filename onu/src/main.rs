@@ -132,7 +132,7 @@ enum LogFormat {
 #[derive(Args, Clone)]
 struct RunArgs {
     /// ONU-ID on the PON (the first one with --count).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, alias = "base-id", default_value_t = 1)]
     onu_id: u16,
     /// Serial number: 4 vendor letters and 8 hex digits (default LABS + the ONU-ID).
     #[arg(long)]
@@ -179,6 +179,18 @@ struct RunArgs {
     /// Upstream datagram loss rate (0..1).
     #[arg(long, default_value_t = 0.0, value_parser = rate)]
     drop_upstream: f64,
+    /// Upstream duplication rate (0..1).
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    duplicate_upstream: f64,
+    /// Upstream reordering rate (0..1).
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    reorder_upstream: f64,
+    /// Upstream bit-corruption rate (0..1).
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    corrupt_upstream: f64,
+    /// Bytes a software image slot holds (larger images are refused at Start).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    slot_size: u64,
     /// Seed of the link faults.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -499,6 +511,7 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         .map(|g| std::fs::read(g).with_context(|| format!("reading --golden {}", g.display())))
         .transpose()?;
     onu.max_window_size = a.max_window;
+    onu.slot_size = a.slot_size;
     onu.busy_duration = Duration::from_millis(a.busy_ms);
     onu.stale_download_timeout = Duration::from_secs(a.stale_download_s);
     onu.voice_call_in_progress = a.voice_call;
@@ -518,7 +531,9 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         },
         tx_faults: LinkFaultRates {
             drop: a.drop_upstream,
-            ..Default::default()
+            duplicate: a.duplicate_upstream,
+            reorder: a.reorder_upstream,
+            corrupt: a.corrupt_upstream,
         },
         seed: a.seed,
         supervise: a.supervise,
@@ -579,9 +594,15 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
                 Some((n, _)) => (n.to_string(), true),
                 None => (arg.clone(), false),
             };
-            if ["--count", "--onu-id", "--listen", "--state-dir", "--serial"]
-                .contains(&name.as_str())
-            {
+            const REWRITTEN: [&str; 6] = [
+                "--count",
+                "--onu-id",
+                "--base-id",
+                "--listen",
+                "--state-dir",
+                "--serial",
+            ];
+            if REWRITTEN.contains(&name.as_str()) {
                 if !has_value {
                     it.next();
                 }

@@ -100,6 +100,41 @@ fn start_refuses_the_active_and_committed_images_and_nonsense() {
 }
 
 #[test]
+fn an_image_larger_than_the_slot_is_refused() {
+    let mut lab = Lab::with(|c| c.slot_size = 4096);
+    assert_eq!(
+        lab.start(1, 4097, 16).contents.result(),
+        Some(ResultCode::ParameterError)
+    );
+    assert_eq!(
+        lab.start(1, 4096, 16).contents.result(),
+        Some(ResultCode::Success)
+    );
+}
+
+#[test]
+fn every_boot_announces_both_images() {
+    let mut lab = Lab::new();
+    let v2 = image("V2", 2, 500);
+    assert_eq!(lab.download(1, &v2, 16), ResultCode::Success);
+    lab.notifications.clear();
+    assert_eq!(lab.activate(1, 0), ResultCode::Success);
+    // After the reboot into image 1: an attribute value change per image, image 1 active.
+    let active: Vec<(u16, Option<bool>)> = lab
+        .notifications
+        .iter()
+        .filter_map(|n| match &n.contents {
+            Contents::AttributeValueChange(a) => match &a.attributes {
+                AttributeValues::SoftwareImage(s) => Some((n.me.instance, s.is_active)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(active, vec![(0, Some(false)), (1, Some(true))]);
+}
+
+#[test]
 fn the_onu_may_lower_the_window_and_never_raises_it() {
     let mut lab = Lab::with(|c| c.max_window_size = 16);
     let r = lab.start(1, 5000, 256);

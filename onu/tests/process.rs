@@ -67,6 +67,8 @@ struct Bench {
     codec: Codec,
     /// How long to wait for one response.
     patience: Duration,
+    /// How often a request (or a window repair) is tried.
+    tries: u32,
 }
 
 impl Drop for Bench {
@@ -106,6 +108,7 @@ impl Bench {
             tci: 0,
             codec: Codec::new(ExtendedTrailer::Crc32),
             patience: Duration::from_millis(400),
+            tries: 3,
         }
     }
 
@@ -177,7 +180,7 @@ impl Bench {
     /// The response to `msg` (same TCI), retried as an OLT does (3 tries, 400 ms each).
     fn request(&mut self, me: MeId, contents: Contents<'_>) -> Option<Message<'static>> {
         let msg = Message::new(self.next_tci(), Format::Baseline, me, contents);
-        for _ in 0..3 {
+        for _ in 0..self.tries {
             self.send(Envelope::omcc(ONU), &msg);
             if let Some(r) = self.wait_for(msg.tci) {
                 return Some(r);
@@ -280,7 +283,7 @@ impl Bench {
                     window_crc: Some(crc),
                     ..Envelope::omcc(ONU)
                 };
-                for _ in 0..3 {
+                for _ in 0..self.tries {
                     self.send(env, &msg);
                     if let Some(r) = self.wait_for(msg.tci) {
                         return r.contents.result();
@@ -353,7 +356,10 @@ impl Bench {
                 return false;
             }
             let mut ok = self.window(img, w, true) == Some(ResultCode::Success);
-            if !ok && !self.died() {
+            for _ in 1..self.tries {
+                if ok || self.died() {
+                    break;
+                }
                 ok = self.window(img, w, false) == Some(ResultCode::Success);
             }
             if !ok {
@@ -535,5 +541,134 @@ fn sigkill_at_random_moments_never_bricks_and_the_upgrade_finishes() {
             // Start over from the golden image for the next cases.
             b = Bench::new();
         }
+    }
+}
+
+#[test]
+fn a_lossy_duplicating_reordering_corrupting_link_is_survived() {
+    let mut b = Bench::new();
+    b.tries = 10;
+    b.start_onu(&[
+        "--drop=0.05",
+        "--duplicate=0.05",
+        "--reorder=0.05",
+        "--corrupt=0.02",
+        "--drop-upstream=0.03",
+        "--duplicate-upstream=0.03",
+        "--seed=9",
+    ]);
+    let v2 = image("V2", 2);
+    assert!(
+        b.upgrade(&v2, usize::MAX),
+        "the upgrade did not finish over a lossy link"
+    );
+    b.kill();
+    let s = b.status();
+    assert_bootable_and_allowed(&s, "lossy");
+    assert_upgraded(&s, &v2, "lossy");
+}
+
+#[test]
+fn count_starts_one_process_per_onu_and_sigterm_stops_them_all() {
+    let b = Bench::new();
+    // Three consecutive free ports.
+    let base = (0..200)
+        .map(|i| 42000 + 37 * i)
+        .find(|p| (0..3).all(|k| UdpSocket::bind(("127.0.0.1", p + k)).is_ok()))
+        .expect("three free ports");
+    let olt = &b.olt;
+    let mut parent = Command::new(BIN)
+        .args(["run", "--count=3", "--base-id=10", "--supervise"])
+        .arg(format!("--listen=127.0.0.1:{base}"))
+        .arg(format!("--olt={}", olt.local_addr().unwrap()))
+        .arg(format!("--group={}", b.group))
+        .arg(format!(
+            "--state-dir={}",
+            b.dir.path().join("many").display()
+        ))
+        .arg(format!(
+            "--public-key={}",
+            b.dir.path().join("lab.pub").display()
+        ))
+        .arg(format!(
+            "--golden={}",
+            b.dir.path().join("golden.img").display()
+        ))
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Reap(Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = parent.id();
+    let codec = Codec::new(ExtendedTrailer::Crc32);
+    for k in 0..3u16 {
+        let onu = OnuId(10 + k);
+        let get = Message::new(
+            Tci(100 + k),
+            Format::Baseline,
+            MeId::new(MeClass::ONU_G, 0),
+            Contents::GetRequest(GetRequest {
+                attribute_mask: 0x2000,
+            }),
+        );
+        let datagram = Envelope::omcc(onu).wrap(&codec.to_vec(&get).unwrap());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let answer = loop {
+            assert!(Instant::now() < deadline, "ONU {} never answered", onu.0);
+            olt.send_to(&datagram, ("127.0.0.1", base + k)).unwrap();
+            let mut buf = [0u8; 256];
+            let until = Instant::now() + Duration::from_millis(50);
+            let mut found = None;
+            while Instant::now() < until {
+                if let Ok((n, _)) = olt.recv_from(&mut buf)
+                    && let Ok((env, frame)) = Envelope::parse(&buf[..n])
+                    && let Ok(m) = codec.parse(frame)
+                    && m.tci == get.tci
+                {
+                    found = Some((env, m.into_owned()));
+                    break;
+                }
+            }
+            if let Some(f) = found {
+                break f;
+            }
+        };
+        assert_eq!(answer.0.onu_id, onu);
+        match answer.1.contents {
+            Contents::GetResponse(g) => match g.attributes {
+                AttributeValues::Raw { values, .. } => {
+                    assert_eq!(&values[..4], b"LABS");
+                    assert_eq!(
+                        u32::from_be_bytes(values[4..8].try_into().unwrap()),
+                        u32::from(onu.0)
+                    );
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while parent.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the parent did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _reaped = Reap(parent);
+    // The children are gone: their ports are free again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !(0..3).all(|k| UdpSocket::bind(("127.0.0.1", base + k)).is_ok()) {
+        assert!(Instant::now() < deadline, "a child ONU is still running");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
