@@ -358,16 +358,27 @@ impl<'a> Checked<'a> {
         }
     }
 
+    /// The message, contents parsed. Always inlined: it is built in the caller's return value,
+    /// because moving a finished Message through another return costs more than the whole
+    /// parse (docs/benchmarks.md).
     #[inline(always)]
-    fn contents(&self, frame: &'a [u8]) -> Result<Contents<'a>, ParseError> {
-        Contents::parse(
+    fn message(&self, frame: &'a [u8]) -> Result<Message<'a>, ParseError> {
+        let contents = Contents::parse(
             self.header.message_type,
             self.header.ak,
             self.header.me,
             self.header.format,
             self.contents_area,
         )
-        .map_err(|e| self.fail(e.kind, e.at.saturating_sub(addr(frame))))
+        .map_err(|e| self.fail(e.kind, e.at.saturating_sub(addr(frame))))?;
+        Ok(Message {
+            tci: self.header.tci,
+            ar: self.header.ar,
+            db: self.header.db,
+            format: self.header.format,
+            me: self.header.me,
+            contents,
+        })
     }
 }
 
@@ -394,16 +405,7 @@ impl Codec {
         if let Some(kind) = checked.integrity.error() {
             return Err(checked.fail(kind, bytes.len() - 4));
         }
-        // The message is built here, in the caller's return value: moving a finished Message
-        // through another return costs more than the whole parse (see docs/benchmarks.md).
-        Ok(Message {
-            tci: checked.header.tci,
-            ar: checked.header.ar,
-            db: checked.header.db,
-            format: checked.header.format,
-            me: checked.header.me,
-            contents: checked.contents(bytes)?,
-        })
+        checked.message(bytes)
     }
 
     /// Parses a frame and reports what its trailer said without rejecting a mismatch: what an
@@ -411,14 +413,7 @@ impl Codec {
     pub fn decode<'a>(&self, bytes: &'a [u8]) -> Result<Decoded<'a>, ParseError> {
         let checked = self.check_frame(bytes)?;
         Ok(Decoded {
-            message: Message {
-                tci: checked.header.tci,
-                ar: checked.header.ar,
-                db: checked.header.db,
-                format: checked.header.format,
-                me: checked.header.me,
-                contents: checked.contents(bytes)?,
-            },
+            message: checked.message(bytes)?,
             integrity: checked.integrity,
         })
     }
@@ -432,25 +427,26 @@ impl Codec {
             offset,
             header: Some(header),
         };
+        // The datagram must be exactly the frame: shorter is truncated, longer has trailing bytes.
+        let exact_len = |total: usize| match bytes.len().cmp(&total) {
+            std::cmp::Ordering::Less => Err(fail(
+                ParseErrorKind::Truncated {
+                    needed: total,
+                    available: bytes.len(),
+                },
+                bytes.len(),
+            )),
+            std::cmp::Ordering::Greater => Err(fail(
+                ParseErrorKind::TrailingBytes {
+                    count: bytes.len() - total,
+                },
+                total,
+            )),
+            std::cmp::Ordering::Equal => Ok(()),
+        };
         let (contents_area, integrity) = match header.format {
             Format::Baseline => {
-                if bytes.len() < BASELINE_LEN {
-                    return Err(fail(
-                        ParseErrorKind::Truncated {
-                            needed: BASELINE_LEN,
-                            available: bytes.len(),
-                        },
-                        bytes.len(),
-                    ));
-                }
-                if bytes.len() > BASELINE_LEN {
-                    return Err(fail(
-                        ParseErrorKind::TrailingBytes {
-                            count: bytes.len() - BASELINE_LEN,
-                        },
-                        BASELINE_LEN,
-                    ));
-                }
+                exact_len(BASELINE_LEN)?;
                 if bytes[40..44] != BASELINE_TRAILER_PREFIX {
                     let mut found = [0u8; 4];
                     found.copy_from_slice(&bytes[40..44]);
@@ -487,23 +483,7 @@ impl Codec {
                 }
                 let end = EXTENDED_HEADER_LEN + length;
                 let total = end + self.extended_trailer.len();
-                if bytes.len() < total {
-                    return Err(fail(
-                        ParseErrorKind::Truncated {
-                            needed: total,
-                            available: bytes.len(),
-                        },
-                        bytes.len(),
-                    ));
-                }
-                if bytes.len() > total {
-                    return Err(fail(
-                        ParseErrorKind::TrailingBytes {
-                            count: bytes.len() - total,
-                        },
-                        total,
-                    ));
-                }
+                exact_len(total)?;
                 let trailer = &bytes[end..];
                 let found = || u32::from_be_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
                 let integrity = match &self.extended_trailer {
