@@ -3,11 +3,14 @@
 //! 1. It reads the metadata. If neither copy is readable it rebuilds the record from the slots
 //!    (each image verified); if no slot holds a good image it restores the golden image.
 //! 2. The image to boot is the one pending activation, else the committed one.
-//! 3. It counts the try in flash *before* starting the image, so an image that crashes on every
-//!    boot is tried at most `boot_attempts` times; then it is abandoned: a pending image for
-//!    the committed one (G.988: an uncommitted image never survives a failed boot), a
-//!    committed image for the other valid image, and that for the golden image.
-//! 4. Every image is verified (payload SHA-256 and signature) before it runs: secure boot.
+//! 3. It verifies the image (payload SHA-256, signature, model: secure boot). An image that
+//!    fails is abandoned at once.
+//! 4. It counts the try in flash *after* the verification and before starting the image, so an
+//!    image that crashes on every boot is tried at most `boot_attempts` times, and a power cut
+//!    during the (long) verification counts nothing. Then it is abandoned: a pending image for
+//!    the committed one (G.988: an uncommitted image never survives a failed boot); a
+//!    committed image for the other valid image, but only if that one verifies — otherwise
+//!    the committed image keeps being booted; the golden image only when no slot verifies.
 //!
 //! A successful boot clears the pending activation: the image is now active but not
 //! committed, and the next reboot or power cycle boots the committed image (G.988 I.3, state
@@ -150,46 +153,55 @@ pub fn boot(flash: &mut dyn Flash, cfg: &BootConfig) -> Result<Booted, BootError
     // (pending, committed, the other slot, the golden image).
     for _ in 0..6 {
         let target = meta.pending.unwrap_or(meta.committed);
-        if meta.boot_tries >= cfg.boot_attempts {
-            abandon(flash, cfg, &mut meta, target, "failed to boot", &mut path)?;
+        let found = match verify_slot(flash, target, cfg) {
+            Ok(found) => found,
+            Err(fault) => {
+                meta.slots[usize::from(target)].valid = false;
+                abandon(flash, cfg, &mut meta, target, &fault.to_string(), &mut path)?;
+                continue;
+            }
+        };
+        // Tries run out only by crashes, or by power cuts in the instant between counting a
+        // try and recording the boot: a committed image that does not crash is kept.
+        let crashes = found.header.fails_to_boot;
+        if meta.boot_tries >= cfg.boot_attempts
+            && (crashes || meta.pending.is_some())
+            && abandon(flash, cfg, &mut meta, target, "failed to boot", &mut path)?
+        {
             continue;
         }
         meta.boot_tries += 1;
         meta::store(flash, &mut meta)?;
-        match verify_slot(flash, target, cfg).map(|found| found.header) {
-            Ok(header) if header.fails_to_boot => {
-                return Err(BootError::ImageFailed {
-                    slot: target,
-                    tries: meta.boot_tries,
-                    attempts: cfg.boot_attempts,
-                });
-            }
-            Ok(header) => {
-                let activated = meta.pending.take().is_some();
-                meta.boot_tries = 0;
-                meta::store(flash, &mut meta)?;
-                path.push(if activated {
-                    BootPath::Activated
-                } else {
-                    BootPath::Committed
-                });
-                return Ok(Booted {
-                    running: target,
-                    header,
-                    meta,
-                    path,
-                });
-            }
-            Err(fault) => {
-                meta.slots[usize::from(target)].valid = false;
-                abandon(flash, cfg, &mut meta, target, &fault.to_string(), &mut path)?;
-            }
+        if crashes {
+            return Err(BootError::ImageFailed {
+                slot: target,
+                tries: meta.boot_tries,
+                attempts: cfg.boot_attempts,
+            });
         }
+        let activated = meta.pending.take().is_some();
+        meta.boot_tries = 0;
+        // What was just verified is what the slot holds: keep the metadata in step with it.
+        meta.slots[usize::from(target)] = slot_meta(&found);
+        meta::store(flash, &mut meta)?;
+        path.push(if activated {
+            BootPath::Activated
+        } else {
+            BootPath::Committed
+        });
+        return Ok(Booted {
+            running: target,
+            header: found.header,
+            meta,
+            path,
+        });
     }
     Err(BootError::Unbootable("every fallback failed".into()))
 }
 
-/// Gives up on `target` and stores what boots instead.
+/// Gives up on `target` and stores what boots instead. Returns false when there is nothing
+/// better: `target` is the committed image, it verifies, and neither the other slot nor a
+/// golden image can take its place; it then keeps being booted (with its tries reset).
 fn abandon(
     flash: &mut dyn Flash,
     cfg: &BootConfig,
@@ -197,11 +209,7 @@ fn abandon(
     target: u8,
     reason: &str,
     path: &mut Vec<BootPath>,
-) -> Result<(), BootError> {
-    path.push(BootPath::FellBack {
-        abandoned: target,
-        reason: reason.to_string(),
-    });
+) -> Result<bool, BootError> {
     meta.boot_tries = 0;
     if meta.pending.take().is_some() {
         // The committed image boots next.
@@ -209,12 +217,20 @@ fn abandon(
         let other = 1 - meta.committed;
         if meta.slots[usize::from(other)].valid && verify_slot(flash, other, cfg).is_ok() {
             meta.committed = other;
-        } else {
+        } else if cfg.golden.is_some() || !meta.slots[usize::from(target)].valid {
+            // Into the slot that is not `target` when `target` still verifies.
             restore_golden(flash, cfg, meta, path)?;
+        } else {
+            meta::store(flash, meta)?;
+            return Ok(false);
         }
     }
+    path.push(BootPath::FellBack {
+        abandoned: target,
+        reason: reason.to_string(),
+    });
     meta::store(flash, meta)?;
-    Ok(())
+    Ok(true)
 }
 
 /// Rebuilds lost metadata from what the slots hold.
@@ -264,12 +280,15 @@ fn restore_golden(
             "the golden image is a test image that fails to boot".into(),
         ));
     }
-    // Prefer a slot that holds nothing valid.
+    // Into a slot that holds nothing valid; the metadata stops calling it valid before its
+    // bytes go (a power cut in between must not leave a "valid" slot being overwritten).
     let slot = if meta.slots[0].valid && !meta.slots[1].valid {
         1
     } else {
         0
     };
+    meta.slots[usize::from(slot)] = SlotMeta::default();
+    meta::store(flash, meta)?;
     flash.erase_slot(slot)?;
     flash.write_slot(slot, 0, golden)?;
     flash.sync_slot(slot)?;
@@ -393,6 +412,39 @@ mod tests {
         while let Err(BootError::ImageFailed { .. }) = boot(&mut f, &cfg(None)) {}
         let b = boot(&mut f, &cfg(None)).unwrap();
         assert_eq!((b.running, b.meta.committed), (0, 0));
+    }
+
+    #[test]
+    fn a_committed_image_that_crashes_with_nothing_else_gets_the_golden_image_beside_it() {
+        let mut f = flash_with(&img("V1", false), Some(&img("BAD", true)));
+        let mut m = meta::load(&mut f).unwrap().unwrap();
+        m.committed = 1;
+        m.slots[0].valid = false;
+        meta::store(&mut f, &mut m).unwrap();
+        let cfg = cfg(Some(img("GOLD", false)));
+        let b = loop {
+            match boot(&mut f, &cfg) {
+                Err(BootError::ImageFailed { .. }) => continue,
+                other => break other.unwrap(),
+            }
+        };
+        assert_eq!((b.running, b.header.version.as_str()), (0, "GOLD"));
+        assert_eq!(
+            &f.slots[1],
+            &img("BAD", true),
+            "the crashing image was not overwritten"
+        );
+    }
+
+    #[test]
+    fn counted_tries_alone_never_abandon_a_good_committed_image() {
+        // Power cuts between counting a try and recording the boot, over and over.
+        let mut f = flash_with(&img("V1", false), None);
+        let mut m = meta::load(&mut f).unwrap().unwrap();
+        m.boot_tries = 9;
+        meta::store(&mut f, &mut m).unwrap();
+        let b = boot(&mut f, &cfg(None)).unwrap();
+        assert_eq!((b.running, b.header.version.as_str()), (0, "V1"));
     }
 
     #[test]
