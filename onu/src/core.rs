@@ -12,7 +12,7 @@
 //! cut may be sent.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::VerifyingKey;
@@ -21,7 +21,6 @@ use omci_codec::contents::{
     EndSoftwareDownloadRequest, EndSoftwareDownloadResponse, GetResponse, InstanceResult,
     StartSoftwareDownloadRequest, StartSoftwareDownloadResponse,
 };
-use omci_codec::crc::Crc32Digest;
 use omci_codec::envelope::{ALL_ONUS, Envelope};
 use omci_codec::software_image::{SoftwareImageAttributes, SoftwareImageId, mask};
 use omci_codec::{
@@ -137,6 +136,11 @@ pub enum OnuEvent {
         /// Why: missing sections, or a window CRC mismatch.
         reason: String,
     },
+    /// Start software download was refused.
+    StartRefused {
+        /// Why.
+        reason: String,
+    },
     /// The download was discarded.
     DownloadDiscarded {
         /// Why.
@@ -210,9 +214,9 @@ struct Download {
     /// Every window below this one is complete and was acknowledged.
     next_window: u32,
     /// Sections received per window at or after `next_window`.
-    windows: BTreeMap<u32, [u64; 4]>,
+    windows: BTreeMap<u32, WindowState>,
     /// Windows at or after `next_window` already acknowledged with success.
-    acked_ahead: BTreeMap<u32, ()>,
+    acked_ahead: BTreeSet<u32>,
     last_activity: Instant,
 }
 
@@ -232,18 +236,25 @@ impl Download {
         let start = u64::from(w) * self.window_bytes(section_len);
         let rest = u64::from(self.image_size).saturating_sub(start);
         rest.div_ceil(u64::from(section_len))
-            .min(u64::from(self.window_size))
-            .max(1) as u32
+            .min(u64::from(self.window_size)) as u32
     }
 
     fn is_held(&self, w: u32) -> bool {
-        w < self.next_window || self.acked_ahead.contains_key(&w)
+        w < self.next_window || self.acked_ahead.contains(&w)
     }
 
     fn complete(&self) -> bool {
         self.section_len
             .is_some_and(|sl| self.next_window >= self.window_count(sl))
     }
+}
+
+/// Which sections of a window arrived, and whether any came from the multicast group (such a
+/// window closes only with a matching window CRC: a rogue sender cannot slip a section in).
+#[derive(Clone, Copy, Debug, Default)]
+struct WindowState {
+    sections: [u64; 4],
+    from_group: bool,
 }
 
 /// The state of End software download after the first End request.
@@ -257,6 +268,7 @@ enum Verification {
     },
     /// Done; End is answered with `result`.
     Done {
+        slot: u8,
         request: EndSoftwareDownloadRequest,
         result: ResultCode,
     },
@@ -439,12 +451,17 @@ impl<F: Flash> Onu<F> {
         }
     }
 
+    /// Reaches `point`; true when the power is cut there (or was before).
     fn fault(&mut self, point: FaultPoint) -> bool {
         if self.dead.is_none() && self.faults.reach(point) {
-            self.dead = Some(point);
-            self.events.push_back(OnuEvent::PowerLost(point));
+            self.die(point);
         }
         self.dead.is_some()
+    }
+
+    fn die(&mut self, point: FaultPoint) {
+        self.dead = Some(point);
+        self.events.push_back(OnuEvent::PowerLost(point));
     }
 
     fn drop_frame(&mut self, reason: impl Into<String>) {
@@ -458,9 +475,7 @@ impl<F: Flash> Onu<F> {
     fn persist(&mut self) -> bool {
         if self.faults.reach(FaultPoint::MidMetadataWrite) {
             let _ = meta::store_torn(&mut self.flash, &self.meta, meta::RECORD_LEN / 2);
-            self.dead = Some(FaultPoint::MidMetadataWrite);
-            self.events
-                .push_back(OnuEvent::PowerLost(FaultPoint::MidMetadataWrite));
+            self.die(FaultPoint::MidMetadataWrite);
             return false;
         }
         if let Err(e) = meta::store(&mut self.flash, &mut self.meta) {
@@ -474,6 +489,10 @@ impl<F: Flash> Onu<F> {
     pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
         if self.dead.is_some() {
             return;
+        }
+        if self.reboot {
+            // Going down: what arrives now is lost, as it would be on a real ONU.
+            return self.drop_frame("rebooting");
         }
         self.counters.datagrams += 1;
         let (envelope, frame) = match Envelope::parse(datagram) {
@@ -490,12 +509,11 @@ impl<F: Flash> Onu<F> {
         let msg = match self.codec.parse(frame) {
             Ok(m) => m,
             Err(e) => {
-                if let (Some(code), Some(h)) = (e.result_code(), e.header) {
-                    if !multicast {
-                        self.respond_raw(h.tci, h.format, h.me, h.message_type, code);
+                match (e.result_code(), e.header) {
+                    (Some(code), Some(h)) if !multicast => {
+                        self.respond_raw(h.tci, h.format, h.me, h.message_type, code)
                     }
-                } else {
-                    self.drop_frame(format!("frame: {e}"));
+                    _ => self.drop_frame(format!("frame: {e}")),
                 }
                 return;
             }
@@ -799,26 +817,24 @@ impl<F: Flash> Onu<F> {
 
     fn on_start(&mut self, now: Instant, msg: &Message<'_>, r: &StartSoftwareDownloadRequest) {
         let slot = SoftwareImageId::from_instance(msg.me.instance).image;
-        let refuse = |why: &str| why.to_string();
         let refusal = if slot == self.running {
-            Some(refuse("the target is the active image"))
+            Some("the target is the active image".to_string())
         } else if slot == self.meta.committed {
-            Some(refuse("the target is the committed image"))
+            Some("the target is the committed image".to_string())
         } else if r.image_size < (image::HEADER_LEN + image::SIGNATURE_LEN) as u32 {
-            Some(refuse("the image is too small to be an image"))
+            Some("the image is too small to be an image".to_string())
         } else if u64::from(r.image_size) > self.cfg.slot_size {
             Some(format!(
                 "the image ({} bytes) is larger than the slot ({} bytes)",
                 r.image_size, self.cfg.slot_size
             ))
         } else if r.instances.iter().any(|i| *i != msg.me.instance) {
-            Some(refuse("the instance list names another image"))
+            Some("the instance list names another image".to_string())
         } else {
             None
         };
-        if let Some(why) = refusal {
-            self.events
-                .push_back(OnuEvent::DownloadDiscarded { reason: why });
+        if let Some(reason) = refusal {
+            self.events.push_back(OnuEvent::StartRefused { reason });
             return self.respond_code(msg, ResultCode::ParameterError);
         }
         // A new Start discards any partial download and invalidates the target slot.
@@ -845,7 +861,7 @@ impl<F: Flash> Onu<F> {
                 .then_some(omci_codec::contents::BASELINE_SECTION_DATA_LEN as u32),
             next_window: 0,
             windows: BTreeMap::new(),
-            acked_ahead: BTreeMap::new(),
+            acked_ahead: BTreeSet::new(),
             last_activity: now,
         });
         self.events.push_back(OnuEvent::DownloadStarted {
@@ -881,10 +897,10 @@ impl<F: Flash> Onu<F> {
     ) {
         // Sections are written once: a repeated or re-multicast section is counted, not
         // rewritten (a window whose CRC failed is cleared, and so is written again).
-        let answer = msg.ar;
+        let n = s.section_number;
         let Some(d) = self.download.as_mut() else {
-            if answer {
-                self.respond_section(msg, ResultCode::ProcessingError, s.section_number);
+            if msg.ar && !multicast {
+                self.respond_section(msg, ResultCode::ProcessingError, n);
             } else {
                 self.drop_frame("Download section without a download in progress");
             }
@@ -894,33 +910,53 @@ impl<F: Flash> Onu<F> {
             if multicast {
                 return self.drop_frame("multicast section for another image");
             }
-            return self.respond_section(msg, ResultCode::ParameterError, s.section_number);
+            return self.respond_section(msg, ResultCode::ParameterError, n);
         }
         d.last_activity = now;
-        let section_len = *d.section_len.get_or_insert(s.data.len() as u32);
         let window = env.window_no.map_or(d.next_window, |w| w.0);
-        let n = s.section_number;
-        let window_total = d.window_count(section_len);
-        let in_window = d.sections_in(window.min(window_total - 1), section_len);
-        let problem = if window >= window_total {
-            Some(format!("window {window} is past the image's end"))
-        } else if u32::from(n) >= in_window {
-            Some(format!("section {n} is past the window's end"))
-        } else if window >= d.next_window + WINDOW_HORIZON {
-            Some(format!("window {window} is beyond the horizon"))
-        } else {
-            None
+        let len = s.data.len() as u32;
+        // The section size of an extended download is learned from a section that cannot be
+        // the image's (shorter) last one: a section without AR, or the image's first section.
+        if d.section_len.is_none() && (!msg.ar || (window == 0 && n == 0)) {
+            d.section_len = Some(len);
+        }
+        let problem = match d.section_len {
+            None => Some("the section size is not known yet".to_string()),
+            Some(section_len) => {
+                let window_total = d.window_count(section_len);
+                let offset = u64::from(window) * d.window_bytes(section_len)
+                    + u64::from(n) * u64::from(section_len);
+                if window >= window_total {
+                    Some(format!("window {window} is past the image's end"))
+                } else if u32::from(n) >= d.sections_in(window, section_len) {
+                    Some(format!("section {n} is past the window's end"))
+                } else if window >= d.next_window + WINDOW_HORIZON {
+                    Some(format!("window {window} is beyond the horizon"))
+                } else if len != section_len && offset + u64::from(len) != u64::from(d.image_size) {
+                    Some(format!(
+                        "a section of {len} bytes in a download of {section_len}-byte sections"
+                    ))
+                } else {
+                    None
+                }
+            }
         };
         if let Some(p) = problem {
-            if answer {
-                return self.respond_section(msg, ResultCode::ProcessingError, n);
+            // Counted as missing: the window's AR section reports it.
+            self.drop_frame(p);
+            if msg.ar && !multicast {
+                self.respond_section(msg, ResultCode::ProcessingError, n);
             }
-            return self.drop_frame(p);
+            return;
         }
+        let Some(d) = self.download.as_mut() else {
+            return;
+        };
+        let section_len = d.section_len.unwrap_or(len);
         if d.is_held(window) {
             // A repeated or re-multicast window this ONU already has: never rewrite it.
             self.counters.sections_duplicate += 1;
-            if answer {
+            if msg.ar {
                 self.respond_section(msg, ResultCode::Success, n);
             }
             return;
@@ -930,13 +966,12 @@ impl<F: Flash> Onu<F> {
         let useful = (u64::from(d.image_size) - offset).min(u64::from(section_len)) as usize;
         let data = &s.data[..useful.min(s.data.len())];
         let slot = d.slot;
-        let fresh = set_bit(d.windows.entry(window).or_insert([0; 4]), n);
-        if fresh {
+        let state = d.windows.entry(window).or_default();
+        state.from_group |= multicast;
+        if set_bit(&mut state.sections, n) {
             if self.faults.reach(FaultPoint::MidSectionWrite) {
                 let _ = self.flash.write_slot(slot, offset, &data[..data.len() / 2]);
-                self.dead = Some(FaultPoint::MidSectionWrite);
-                self.events
-                    .push_back(OnuEvent::PowerLost(FaultPoint::MidSectionWrite));
+                self.die(FaultPoint::MidSectionWrite);
                 return;
             }
             if let Err(e) = self.flash.write_slot(slot, offset, data) {
@@ -975,13 +1010,15 @@ impl<F: Flash> Onu<F> {
             return;
         };
         let expected = d.sections_in(window, section_len);
-        let bits = d.windows.get(&window).copied().unwrap_or([0; 4]);
+        let state = d.windows.get(&window).copied().unwrap_or_default();
         let mut failure = if u32::from(last) + 1 != expected {
             Some(format!(
                 "AR on section {last}, the window has {expected} sections"
             ))
-        } else if !count_prefix(&bits, expected) {
+        } else if !count_prefix(&state.sections, expected) {
             Some("a section is missing".to_string())
+        } else if state.from_group && env.window_crc.is_none() {
+            Some("sections came from the group but the AR section carries no window CRC".into())
         } else {
             None
         };
@@ -995,15 +1032,9 @@ impl<F: Flash> Onu<F> {
         {
             // Check what was written, not what was received: a torn or misplaced write shows.
             let len = (image_size - window_start).min(d.window_bytes(section_len));
-            let mut buf = vec![0u8; len as usize];
-            let crc = match self.flash.read_slot(slot, window_start, &mut buf) {
-                Ok(()) => {
-                    let mut c = Crc32Digest::new();
-                    c.update(&buf);
-                    c.finalize()
-                }
-                Err(_) => !want,
-            };
+            let flash = &mut self.flash;
+            let crc = image::crc_from(len, &mut |o, b| flash.read_slot(slot, window_start + o, b))
+                .unwrap_or(!want);
             if crc != want {
                 self.counters.window_crc_failures += 1;
                 failure = Some(format!(
@@ -1030,11 +1061,11 @@ impl<F: Flash> Onu<F> {
                     d.windows.remove(&window);
                     if window == d.next_window {
                         d.next_window += 1;
-                        while d.acked_ahead.remove(&d.next_window).is_some() {
+                        while d.acked_ahead.remove(&d.next_window) {
                             d.next_window += 1;
                         }
                     } else {
-                        d.acked_ahead.insert(window, ());
+                        d.acked_ahead.insert(window);
                     }
                 }
                 self.counters.windows_ok += 1;
@@ -1061,29 +1092,45 @@ impl<F: Flash> Onu<F> {
     }
 
     fn on_end(&mut self, now: Instant, msg: &Message<'_>, r: &EndSoftwareDownloadRequest) {
+        let slot = SoftwareImageId::from_instance(msg.me.instance).image;
+        if r.is_abort() {
+            // Abort what concerns the named image only; aborting nothing is no error.
+            if self.download.as_ref().is_some_and(|d| d.slot == slot) {
+                self.discard_download("aborted by the OLT (End with size 0 and CRC 0xFFFFFFFF)");
+            }
+            if let Some(Verification::Busy { slot: s, .. } | Verification::Done { slot: s, .. }) =
+                &self.verification
+                && *s == slot
+            {
+                self.verification = None;
+                self.events.push_back(OnuEvent::DownloadDiscarded {
+                    reason: "aborted by the OLT during verification".into(),
+                });
+            }
+            return self.respond_end(msg, ResultCode::Success);
+        }
         // A repeated End while (or after) verifying: busy, then the stored result.
         match &self.verification {
             Some(Verification::Busy { request, .. }) if request == r => {
                 return self.respond_end(msg, ResultCode::DeviceBusy);
             }
-            Some(Verification::Done { request, result }) if request == r => {
+            Some(Verification::Done {
+                request, result, ..
+            }) if request == r => {
                 let result = *result;
                 return self.respond_end(msg, result);
             }
+            Some(Verification::Busy { slot: s, .. }) => {
+                // Another End while verifying: the OLT and the ONU disagree on the image.
+                let s = *s;
+                self.verification = None;
+                self.events.push_back(OnuEvent::ImageRefused {
+                    slot: s,
+                    reason: "a different End software download arrived during verification".into(),
+                });
+                return self.respond_end(msg, ResultCode::ParameterError);
+            }
             _ => {}
-        }
-        if r.is_abort() {
-            let slot = SoftwareImageId::from_instance(msg.me.instance).image;
-            let was_downloading = self.download.as_ref().is_some_and(|d| d.slot == slot);
-            self.discard_download("aborted by the OLT (End with size 0 and CRC 0xFFFFFFFF)");
-            return self.respond_end(
-                msg,
-                if was_downloading {
-                    ResultCode::Success
-                } else {
-                    ResultCode::ProcessingError
-                },
-            );
         }
         let Some(d) = self.download.as_ref() else {
             return self.respond_end(msg, ResultCode::ProcessingError);
@@ -1157,8 +1204,23 @@ impl<F: Flash> Onu<F> {
                 let version = String::from_utf8_lossy(&slot_meta.version)
                     .trim_end_matches('\0')
                     .to_string();
+                let before = self.meta.slots[usize::from(slot)].clone();
                 self.meta.slots[usize::from(slot)] = slot_meta;
                 if !self.persist() {
+                    if self.dead.is_some() {
+                        return;
+                    }
+                    // The flash refused the record: the image is not valid after all.
+                    self.meta.slots[usize::from(slot)] = before;
+                    self.events.push_back(OnuEvent::ImageRefused {
+                        slot,
+                        reason: "the metadata could not be written".into(),
+                    });
+                    self.verification = Some(Verification::Done {
+                        slot,
+                        request,
+                        result: ResultCode::ProcessingError,
+                    });
                     return;
                 }
                 self.events
@@ -1172,7 +1234,11 @@ impl<F: Flash> Onu<F> {
                 ResultCode::ProcessingError
             }
         };
-        self.verification = Some(Verification::Done { request, result });
+        self.verification = Some(Verification::Done {
+            slot,
+            request,
+            result,
+        });
     }
 
     // ----------------------------------------------------------------------------------------

@@ -101,10 +101,7 @@ impl Faults {
 
     /// Records that `point` is reached; true when the power must be cut here.
     pub fn reach(&mut self, point: FaultPoint) -> bool {
-        let i = FaultPoint::ALL
-            .iter()
-            .position(|p| *p == point)
-            .unwrap_or(0);
+        let i = point as usize;
         self.reached[i] += 1;
         self.plan
             .is_some_and(|p| p.point == point && p.occurrence == self.reached[i])

@@ -151,8 +151,13 @@ pub fn load(flash: &mut dyn Flash) -> io::Result<Option<Metadata>> {
 /// Writes `meta` as the next record: its sequence is advanced and it goes to the other copy.
 pub fn store(flash: &mut dyn Flash, meta: &mut Metadata) -> io::Result<()> {
     let copy = meta.next_copy();
-    meta.sequence += 1;
-    flash.write_meta(copy, &meta.encode())
+    let mut next = meta.clone();
+    next.sequence += 1;
+    // Only a record that reached the flash advances the sequence: after a failed write the
+    // next one still goes to the copy that does not hold the newest good record.
+    flash.write_meta(copy, &next.encode())?;
+    meta.sequence = next.sequence;
+    Ok(())
 }
 
 /// What a write torn by power loss leaves: the first `keep` bytes of the next record in the

@@ -556,3 +556,105 @@ fn extended_frames_download_too() {
     assert_eq!(lab.finish_end(1, &v2), ResultCode::Success);
     assert_eq!(lab.flash().slots[1], v2);
 }
+
+#[test]
+fn an_abort_concerns_the_named_image_only() {
+    let mut lab = Lab::new();
+    let v2 = image("V2", 2, 2000);
+    lab.start(1, v2.len(), 16);
+    assert_eq!(
+        lab.send_window(1, &v2, 16, 0, &[]),
+        Some(ResultCode::Success)
+    );
+    // An abort naming image 0 leaves the download into image 1 alone.
+    assert_eq!(lab.end_with(0, 0xFFFF_FFFF, 0), ResultCode::Success);
+    assert_eq!(
+        lab.send_window(1, &v2, 16, 1, &[]),
+        Some(ResultCode::Success)
+    );
+    for w in 2..v2.len().div_ceil(31 * 16) as u32 {
+        lab.send_window(1, &v2, 16, w, &[]);
+    }
+    assert_eq!(lab.finish_end(1, &v2), ResultCode::Success);
+}
+
+#[test]
+fn an_abort_or_another_end_during_verification_cancels_it() {
+    for second in ["abort", "other End"] {
+        let mut lab = Lab::new();
+        let v2 = image("V2", 2, 600);
+        lab.start(1, v2.len(), 16);
+        for w in 0..v2.len().div_ceil(31 * 16) as u32 {
+            lab.send_window(1, &v2, 16, w, &[]);
+        }
+        assert_eq!(lab.end(1, &v2), ResultCode::DeviceBusy);
+        let r = match second {
+            "abort" => lab.end_with(1, 0xFFFF_FFFF, 0),
+            _ => lab.end_with(1, crc32_bzip2(&v2) ^ 1, v2.len() as u32),
+        };
+        assert_eq!(
+            r,
+            if second == "abort" {
+                ResultCode::Success
+            } else {
+                ResultCode::ParameterError
+            },
+            "{second}"
+        );
+        lab.advance(Duration::from_secs(1));
+        assert_eq!(lab.state(), S1, "{second}: the image never became valid");
+        assert_eq!(lab.end(1, &v2), ResultCode::ProcessingError, "{second}");
+    }
+}
+
+#[test]
+fn an_extended_downloads_short_last_section_first_does_not_fix_the_section_size() {
+    let mut lab = Lab::new();
+    let v2 = image("V2", 2, 2500); // 2692 bytes: sections of 1000, 1000, 692
+    let send = |lab: &mut Lab, w: u32, n: u8, data: &[u8], ar: bool| {
+        let m = Message::new(
+            lab.next_tci(),
+            Format::Extended,
+            sw(1),
+            Contents::DownloadSectionRequest(DownloadSectionRequest {
+                section_number: n,
+                data: std::borrow::Cow::Owned(data.to_vec()),
+            }),
+        )
+        .with_ar(ar);
+        let env = Envelope {
+            window_no: Some(omci_codec::WindowNo(w)),
+            ..Envelope::omcc(ONU)
+        };
+        lab.send_with(env, &m)
+            .first()
+            .and_then(|r| r.contents.result())
+    };
+    let start = Message::new(
+        lab.next_tci(),
+        Format::Extended,
+        sw(1),
+        Contents::StartSoftwareDownloadRequest(StartSoftwareDownloadRequest {
+            window_size_minus_one: 0, // one section per window: every section has AR
+            image_size: v2.len() as u32,
+            instances: [1u16].into_iter().collect(),
+        }),
+    );
+    lab.send_with(Envelope::omcc(ONU), &start);
+    let chunks: Vec<&[u8]> = v2.chunks(1000).collect();
+    // The last (short) section first: it cannot teach the section size.
+    assert_eq!(
+        send(&mut lab, 2, 0, chunks[2], true),
+        Some(ResultCode::ProcessingError)
+    );
+    for (w, c) in chunks.iter().enumerate() {
+        assert_eq!(
+            send(&mut lab, w as u32, 0, c, true),
+            Some(ResultCode::Success),
+            "window {w}"
+        );
+    }
+    // A section of the wrong size later is a missing section, not a short write.
+    assert_eq!(lab.finish_end(1, &v2), ResultCode::Success);
+    assert_eq!(lab.flash().slots[1], v2);
+}

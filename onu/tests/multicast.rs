@@ -143,3 +143,38 @@ fn multicast_without_a_download_or_for_another_image_is_dropped() {
     assert!(lab.multicast(0, None, &other).is_empty());
     assert_eq!(lab.onu().counters().dropped, before + 1);
 }
+
+#[test]
+fn multicast_ar_sections_get_no_answer_from_an_onu_without_a_download() {
+    let mut lab = Lab::new();
+    let m = lab.section(1, 0, &[1; 31], true);
+    assert!(lab.multicast(0, Some(0), &m).is_empty());
+}
+
+#[test]
+fn a_window_with_sections_from_the_group_needs_the_window_crc() {
+    let mut lab = Lab::new();
+    let v2 = image("V2", 2, 3000);
+    lab.start(1, v2.len(), 16);
+    // A forged section from the group, then the genuine window by unicast without a CRC.
+    let forged = lab.section(1, 2, &[0xEE; 31], false);
+    lab.multicast(0, None, &forged);
+    let chunks: Vec<&[u8]> = v2.chunks(31).collect();
+    let mut last = None;
+    for (i, c) in chunks.iter().enumerate().take(16) {
+        let m = lab.section(1, i as u8, c, i == 15);
+        let env = omci_codec::envelope::Envelope {
+            window_no: Some(WindowNo(0)),
+            ..omci_codec::envelope::Envelope::omcc(ONU)
+        };
+        last = lab
+            .send_with(env, &m)
+            .first()
+            .and_then(|r| r.contents.result());
+    }
+    assert_eq!(
+        last,
+        Some(ResultCode::ProcessingError),
+        "closed without checking the forged section"
+    );
+}

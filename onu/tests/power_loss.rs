@@ -7,10 +7,11 @@ mod harness;
 use harness::*;
 use omci_codec::ResultCode;
 use onu::faults::FaultPoint;
+use onu::flash::{Flash, MemFlash};
 use sha2::{Digest, Sha256};
 
 /// G.988's rules for the two images, as Get reports them.
-fn assert_allowed(lab: &mut Lab, case: &str) {
+fn assert_allowed<F: Flash + Clone>(lab: &mut Lab<F>, case: &str) {
     let s = lab.state();
     let committed = s.iter().filter(|i| i.0).count();
     let active = s.iter().filter(|i| i.1).count();
@@ -28,22 +29,20 @@ fn assert_allowed(lab: &mut Lab, case: &str) {
 
 /// One upgrade of image 1 to `img`, stopping early if the power goes. Returns whether it ran
 /// to the end.
-fn try_upgrade(lab: &mut Lab, img: &[u8]) -> bool {
+fn try_upgrade<F: Flash + Clone>(lab: &mut Lab<F>, img: &[u8]) -> bool {
     let r = lab.try_start(1, img.len(), 8);
-    if lab.is_dead().is_some() || r.and_then(|r| r.contents.result()) != Some(ResultCode::Success) {
+    if lab.stopped() || r.and_then(|r| r.contents.result()) != Some(ResultCode::Success) {
         return false;
     }
     for w in 0..img.len().div_ceil(31 * 8) as u32 {
-        if lab.send_window(1, img, 8, w, &[]) != Some(ResultCode::Success)
-            || lab.is_dead().is_some()
-        {
+        if lab.send_window(1, img, 8, w, &[]) != Some(ResultCode::Success) || lab.stopped() {
             return false;
         }
     }
     let crc = omci_codec::crc::crc32_bzip2(img);
     loop {
         let r = lab.try_end_with(1, crc, img.len() as u32);
-        if lab.is_dead().is_some() {
+        if lab.stopped() {
             return false;
         }
         match r {
@@ -51,11 +50,11 @@ fn try_upgrade(lab: &mut Lab, img: &[u8]) -> bool {
             Some(ResultCode::Success) => break,
             _ => return false,
         }
-        if lab.is_dead().is_some() {
+        if lab.stopped() {
             return false;
         }
     }
-    if lab.try_activate(1, 0) != Some(ResultCode::Success) || lab.is_dead().is_some() {
+    if lab.try_activate(1, 0) != Some(ResultCode::Success) || lab.stopped() {
         return false;
     }
     lab.try_commit(1) == Some(ResultCode::Success) && lab.is_dead().is_none()
@@ -187,4 +186,101 @@ fn power_cut_at_random_moments_is_always_survived() {
         assert_allowed(&mut lab, &case);
         finish(&mut lab, &v2, &case);
     }
+}
+
+/// Flash that loses power at its N-th write: that write is left half done (a slot write or a
+/// metadata record torn in two, an erase not done) and every later write fails, as on a device
+/// whose power is gone. Reads still see what reached the flash.
+#[derive(Clone, Debug)]
+struct CutFlash {
+    inner: MemFlash,
+    writes: u32,
+    cut_at: u32,
+}
+
+impl CutFlash {
+    fn cut(&self) -> bool {
+        self.writes >= self.cut_at
+    }
+
+    /// Counts a write; `Ok(true)` to do it whole, `Ok(false)` to do half of it (the cut).
+    fn write(&mut self) -> std::io::Result<bool> {
+        if self.cut() {
+            return Err(std::io::Error::other("power is off"));
+        }
+        self.writes += 1;
+        Ok(self.writes < self.cut_at)
+    }
+}
+
+impl Flash for CutFlash {
+    fn slot_len(&mut self, slot: u8) -> std::io::Result<u64> {
+        self.inner.slot_len(slot)
+    }
+    fn read_slot(&mut self, slot: u8, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read_slot(slot, offset, buf)
+    }
+    fn write_slot(&mut self, slot: u8, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        let whole = self.write()?;
+        let n = if whole { data.len() } else { data.len() / 2 };
+        self.inner.write_slot(slot, offset, &data[..n])?;
+        if whole {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("power cut"))
+        }
+    }
+    fn erase_slot(&mut self, slot: u8) -> std::io::Result<()> {
+        if self.write()? {
+            self.inner.erase_slot(slot)
+        } else {
+            Err(std::io::Error::other("power cut"))
+        }
+    }
+    fn sync_slot(&mut self, slot: u8) -> std::io::Result<()> {
+        self.inner.sync_slot(slot)
+    }
+    fn read_meta(&mut self, copy: u8) -> std::io::Result<Option<Vec<u8>>> {
+        self.inner.read_meta(copy)
+    }
+    fn write_meta(&mut self, copy: u8, bytes: &[u8]) -> std::io::Result<()> {
+        let whole = self.write()?;
+        let n = if whole { bytes.len() } else { bytes.len() / 2 };
+        self.inner.write_meta(copy, &bytes[..n])?;
+        if whole {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("power cut"))
+        }
+    }
+}
+
+/// A cut between any two flash writes of an upgrade (and in the middle of any one of them),
+/// including the bootloader's own writes at the reboot into the new image.
+#[test]
+fn a_cut_at_every_flash_write_of_an_upgrade_is_survived() {
+    let v2 = image("V2", 2, 900);
+    let base = Lab::new().flash();
+    let mut cases = 0;
+    for cut_at in 1..=400u32 {
+        let case = format!("cut at flash write {cut_at}");
+        let flash = CutFlash {
+            inner: base.clone(),
+            writes: 0,
+            cut_at,
+        };
+        let mut lab = Lab::on_flash(|_| {}, flash);
+        try_upgrade(&mut lab, &v2);
+        let after = lab.flash();
+        if !after.cut() {
+            break; // the upgrade needs fewer writes: every one has been cut
+        }
+        cases += 1;
+        // Power back on the flash as the cut left it.
+        let mut back = Lab::on_flash(|_| {}, after.inner);
+        assert_allowed(&mut back, &case);
+        finish(&mut back, &v2, &case);
+    }
+    eprintln!("{cases} flash-write cuts");
+    assert!(cases >= 30, "only {cases} writes in an upgrade?");
 }

@@ -18,7 +18,7 @@ use omci_codec::{
 use onu::boot::BootError;
 use onu::core::{Onu, OnuConfig, OnuEvent};
 use onu::faults::{FaultPoint, Faults, PowerLossPlan};
-use onu::flash::MemFlash;
+use onu::flash::{Flash, MemFlash};
 use onu::image::{BuildSpec, build, deterministic_payload};
 
 pub const MODEL: &str = "LAB-ONU-1";
@@ -50,9 +50,11 @@ pub fn image_with(
     build(&spec, &deterministic_payload(version, payload_len), key).unwrap()
 }
 
-pub struct Lab {
+pub struct Lab<F: Flash = MemFlash> {
     pub cfg: OnuConfig,
-    pub onu: Option<Onu<MemFlash>>,
+    pub onu: Option<Onu<F>>,
+    /// The flash of an ONU whose boot was cut short (a power cut during the bootloader).
+    pub down: Option<F>,
     pub now: Instant,
     pub tci: u16,
     pub faults: Faults,
@@ -63,19 +65,26 @@ pub struct Lab {
     pub codec: Codec,
 }
 
-impl Default for Lab {
+impl Default for Lab<MemFlash> {
     fn default() -> Self {
         Lab::new()
     }
 }
 
-impl Lab {
+impl Lab<MemFlash> {
     /// An ONU booted from a factory-fresh flash with golden image V1 (security version 1).
     pub fn new() -> Lab {
         Lab::with(|_| {})
     }
 
     pub fn with(tune: impl FnOnce(&mut OnuConfig)) -> Lab {
+        Lab::on_flash(tune, MemFlash::default())
+    }
+}
+
+impl<F: Flash + Clone> Lab<F> {
+    /// An ONU booted from `flash` (a fresh one gets golden image V1).
+    pub fn on_flash(tune: impl FnOnce(&mut OnuConfig), flash: F) -> Lab<F> {
         let mut cfg = OnuConfig::lab(ONU, MODEL, key().verifying_key());
         cfg.golden = Some(image("V1", 1, 500));
         cfg.busy_duration = Duration::from_millis(300);
@@ -84,22 +93,23 @@ impl Lab {
             codec: Codec::new(cfg.extended_trailer.clone()),
             cfg,
             onu: None,
+            down: None,
             now: Instant::now(),
             tci: 0,
             faults: Faults::none(),
             notifications: Vec::new(),
             events: Vec::new(),
         };
-        lab.boot_from(MemFlash::default());
+        lab.boot_from(flash);
         lab
     }
 
-    pub fn onu(&mut self) -> &mut Onu<MemFlash> {
+    pub fn onu(&mut self) -> &mut Onu<F> {
         self.onu.as_mut().expect("the ONU is up")
     }
 
     /// Boots (as often as a failing image needs) from `flash`.
-    pub fn boot_from(&mut self, mut flash: MemFlash) {
+    pub fn boot_from(&mut self, mut flash: F) {
         for _ in 0..10 {
             match Onu::boot(self.cfg.clone(), flash, std::mem::take(&mut self.faults)) {
                 Ok(onu) => {
@@ -108,6 +118,11 @@ impl Lab {
                     return;
                 }
                 Err((f, BootError::ImageFailed { .. })) => flash = f,
+                Err((f, BootError::Io(_))) => {
+                    // The power went during the bootloader's own writes.
+                    self.down = Some(f);
+                    return;
+                }
                 Err((_, e)) => panic!("unbootable: {e}"),
             }
         }
@@ -134,12 +149,20 @@ impl Lab {
         self.boot_from(flash);
     }
 
-    pub fn flash(&mut self) -> MemFlash {
-        self.onu().flash().clone()
+    pub fn flash(&mut self) -> F {
+        match &self.onu {
+            Some(onu) => onu.flash().clone(),
+            None => self.down.clone().expect("an ONU or its flash"),
+        }
     }
 
     pub fn is_dead(&self) -> Option<FaultPoint> {
         self.onu.as_ref().and_then(|o| o.power_lost())
+    }
+
+    /// True when the ONU answers nothing more: its power was cut, or its boot was.
+    pub fn stopped(&self) -> bool {
+        self.onu.as_ref().is_none_or(|o| o.power_lost().is_some())
     }
 
     /// Collects what the ONU sent and reported; reboots it if it asked to.
@@ -174,6 +197,9 @@ impl Lab {
 
     /// Sends one datagram; returns the responses.
     pub fn send_datagram(&mut self, datagram: &[u8]) -> Vec<Message<'static>> {
+        if self.onu.is_none() {
+            return Vec::new();
+        }
         let now = self.now;
         self.onu().handle_datagram(now, datagram);
         self.drain()
@@ -204,6 +230,9 @@ impl Lab {
 
     pub fn advance(&mut self, d: Duration) {
         self.now += d;
+        if self.onu.is_none() {
+            return;
+        }
         let now = self.now;
         self.onu().handle_timeout(now);
         self.drain();
@@ -279,9 +308,9 @@ impl Lab {
         .with_ar(ar)
     }
 
-    /// Sends window `w` of `img` (sections `skip` left out), unicast, with the window number
-    /// in the envelope; returns the AR section's response result (None if the AR section was
-    /// skipped or dropped).
+    /// Sends window `w` of `img` (sections `skip` left out), unicast, as the lab's OLT does:
+    /// the window number in every envelope, the window CRC in the AR section's; returns the AR
+    /// section's response result (None if the AR section was skipped or dropped).
     pub fn send_window(
         &mut self,
         image: u8,
@@ -300,8 +329,10 @@ impl Lab {
             }
             let ar = first + i + 1 == last;
             let msg = self.section(image, i as u8, chunk, ar);
+            let crc = crc32_bzip2(&img[first * 31..(last * 31).min(img.len())]);
             let env = Envelope {
                 window_no: Some(WindowNo(w)),
+                window_crc: ar.then_some(crc),
                 ..Envelope::omcc(ONU)
             };
             let r = self.send_with(env, &msg);
