@@ -314,8 +314,9 @@ impl<F: Flash> std::fmt::Debug for Onu<F> {
     }
 }
 
-/// Result of [`Onu::boot`].
-pub type BootResult<F> = Result<Onu<F>, (F, BootError)>;
+/// Result of [`Onu::boot`]: on failure, the flash and the fault plan come back with the
+/// reason, for the next try.
+pub type BootResult<F> = Result<Onu<F>, (F, Faults, BootError)>;
 
 impl<F: Flash> Onu<F> {
     /// Runs the bootloader on `flash` and starts the core on the image it chose. On a boot
@@ -323,7 +324,7 @@ impl<F: Flash> Onu<F> {
     pub fn boot(cfg: OnuConfig, mut flash: F, faults: Faults) -> BootResult<F> {
         let booted = match boot::boot(&mut flash, &cfg.boot_config()) {
             Ok(b) => b,
-            Err(e) => return Err((flash, e)),
+            Err(e) => return Err((flash, faults, e)),
         };
         let Booted {
             running,

@@ -113,6 +113,7 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
                 Ok(onu) => break onu,
                 Err((
                     f,
+                    plan,
                     BootError::ImageFailed {
                         slot,
                         tries,
@@ -124,10 +125,10 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
                         return Ok(Exit::BootFailed);
                     }
                     flash = f;
-                    faults = Faults::none();
+                    faults = plan;
                     tokio::time::sleep(cfg.reboot_delay).await;
                 }
-                Err((_, e)) => return Err(e).context("the bootloader found nothing to boot"),
+                Err((_, _, e)) => return Err(e).context("the bootloader found nothing to boot"),
             }
         };
         // The running image.

@@ -131,8 +131,9 @@ enum LogFormat {
 
 #[derive(Args, Clone)]
 struct RunArgs {
-    /// ONU-ID on the PON (the first one with --count).
-    #[arg(long, alias = "base-id", default_value_t = 1)]
+    /// ONU-ID on the PON, 0..=65534 (the first one with --count; 65535 means every ONU).
+    #[arg(long, alias = "base-id", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(0..=65534))]
     onu_id: u16,
     /// Serial number: 4 vendor letters and 8 hex digits (default LABS + the ONU-ID).
     #[arg(long)]
@@ -495,6 +496,21 @@ fn init_logs(format: LogFormat) {
 
 fn run(a: RunArgs) -> Result<ExitCode> {
     let (listen, olt, group) = (a.listen, a.olt, a.group);
+    if u32::from(a.onu_id) + u32::from(a.count) - 1 > 65534 {
+        eprintln!(
+            "onu: --onu-id {} with --count {} passes ONU-ID 65534 (see onu --help)",
+            a.onu_id, a.count
+        );
+        return Ok(ExitCode::from(2));
+    }
+    if u32::from(listen.port()) + u32::from(a.count) - 1 > 65535 {
+        eprintln!(
+            "onu: --listen port {} with --count {} passes port 65535 (see onu --help)",
+            listen.port(),
+            a.count
+        );
+        return Ok(ExitCode::from(2));
+    }
     if a.count > 1 {
         return run_many(&a, listen);
     }
@@ -575,11 +591,13 @@ fn parse_serial(s: &str) -> Result<[u8; 8]> {
 /// `--count N`: one child process per ONU, consecutive ONU-IDs and ports, each in
 /// DIR/onu-<id>. This parent is the ONUs' power supply: a child that ends, to reboot (75),
 /// after a failed boot (76) or by a power cut (abort), is started again at once from its
-/// flash. Ctrl-C stops them all.
+/// flash, without `--fault` (a planned cut happens once). A child that fails on its own
+/// (a bad key, a port in use) three times in a row stops them all with its error. Ctrl-C or
+/// SIGTERM stops them all.
 fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
     use std::process::{Child, Command as Process};
     let exe = std::env::current_exe()?;
-    let spawn = |i: u16| -> Result<Child> {
+    let spawn = |i: u16, first_life: bool| -> Result<Child> {
         let id = a.onu_id + i;
         let port = first
             .port()
@@ -602,7 +620,7 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
                 "--state-dir",
                 "--serial",
             ];
-            if REWRITTEN.contains(&name.as_str()) {
+            if REWRITTEN.contains(&name.as_str()) || (!first_life && name == "--fault") {
                 if !has_value {
                     it.next();
                 }
@@ -622,7 +640,10 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
             .with_context(|| format!("starting ONU {id}"))?;
         Ok(child)
     };
-    let mut children: Vec<Child> = (0..a.count).map(spawn).collect::<Result<_>>()?;
+    let mut children: Vec<Child> = (0..a.count)
+        .map(|i| spawn(i, true))
+        .collect::<Result<_>>()?;
+    let mut failures = vec![0u32; children.len()];
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -637,13 +658,26 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         for (i, child) in children.iter_mut().enumerate() {
             if let Some(status) = child.try_wait()? {
-                if !matches!(status.code(), Some(75 | 76)) {
-                    eprintln!(
-                        "onu: ONU {} ended ({status}); power back on",
-                        a.onu_id + i as u16
-                    );
+                let id = a.onu_id + i as u16;
+                match status.code() {
+                    Some(75 | 76) => failures[i] = 0,
+                    // Killed by a signal (a power cut aborts): power back on.
+                    None => {
+                        failures[i] = 0;
+                        eprintln!("onu: ONU {id} lost power ({status}); power back on");
+                    }
+                    Some(_) => {
+                        failures[i] += 1;
+                        if failures[i] >= 3 {
+                            for c in &mut children {
+                                let _ = c.kill();
+                                let _ = c.wait();
+                            }
+                            bail!("ONU {id} fails to start ({status}); see its error above");
+                        }
+                    }
                 }
-                *child = spawn(i as u16)?;
+                *child = spawn(i as u16, false)?;
             }
         }
         std::thread::sleep(Duration::from_millis(20));

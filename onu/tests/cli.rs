@@ -251,6 +251,32 @@ fn usage_errors_are_one_line_and_exit_2() {
             "occurrence",
         ),
         (vec!["image", "build", "--key", "k"], "--model"),
+        (
+            vec![
+                "run",
+                "--state-dir",
+                "x",
+                "--public-key",
+                "k",
+                "--onu-id",
+                "65535",
+            ],
+            "65534",
+        ),
+        (
+            vec![
+                "run",
+                "--state-dir",
+                "x",
+                "--public-key",
+                "k",
+                "--onu-id",
+                "65530",
+                "--count",
+                "9",
+            ],
+            "65534",
+        ),
         (vec![], "run, image, status"),
     ] {
         let out = onu(&args);
@@ -259,4 +285,24 @@ fn usage_errors_are_one_line_and_exit_2() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(must), "{args:?} should say {must}: {err}");
     }
+}
+
+#[test]
+fn count_gives_up_on_children_that_cannot_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    // No such key file: every child fails at once; the parent must stop, not respawn forever.
+    let out = Command::new(BIN)
+        .args(["run", "--count", "2", "--listen", "127.0.0.1:45901"])
+        .arg(format!("--state-dir={}", dir.path().display()))
+        .arg(format!(
+            "--public-key={}",
+            dir.path().join("missing.pub").display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fails to start"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }

@@ -117,13 +117,16 @@ impl<F: Flash + Clone> Lab<F> {
                     self.drain();
                     return;
                 }
-                Err((f, BootError::ImageFailed { .. })) => flash = f,
-                Err((f, BootError::Io(_))) => {
+                Err((f, plan, BootError::ImageFailed { .. })) => {
+                    flash = f;
+                    self.faults = plan;
+                }
+                Err((f, _, BootError::Io(_))) => {
                     // The power went during the bootloader's own writes.
                     self.down = Some(f);
                     return;
                 }
-                Err((_, e)) => panic!("unbootable: {e}"),
+                Err((_, _, e)) => panic!("unbootable: {e}"),
             }
         }
         panic!("boot loop");
