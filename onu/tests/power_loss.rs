@@ -132,9 +132,10 @@ impl Rng {
     }
 }
 
-/// The core with its flash, run until `budget` datagrams have been handled, then the power is
-/// cut (the in-process stand-in for SIGKILL between any two datagrams; SIGKILL of real
-/// processes is the process tests' part).
+/// The core with its flash, run for `budget` steps of an upgrade (a Start, a whole window, an
+/// End, an Activate, a Commit), then the power is cut; half the cases also arm a named point.
+/// The in-process stand-in for SIGKILL between requests; cuts inside a step are the named
+/// points' and the flash-write cuts' part, SIGKILL of real processes the process tests'.
 #[test]
 fn power_cut_at_random_moments_is_always_survived() {
     let v2 = image("V2", 2, 1500);

@@ -40,12 +40,16 @@ fn free_port() -> u16 {
 }
 
 fn image(version: &str, security: u32) -> Vec<u8> {
+    image_that(version, security, false)
+}
+
+fn image_that(version: &str, security: u32, fails_to_boot: bool) -> Vec<u8> {
     let spec = BuildSpec {
         model: MODEL.into(),
         version: version.into(),
         security_version: security,
         build: 1,
-        fails_to_boot: false,
+        fails_to_boot,
     };
     build(
         &spec,
@@ -671,4 +675,67 @@ fn count_starts_one_process_per_onu_and_sigterm_stops_them_all() {
         assert!(Instant::now() < deadline, "a child ONU is still running");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_supervised_onu_survives_an_image_that_fails_to_boot() {
+    let mut b = Bench::new();
+    b.start_onu(&[]);
+    let bad = image_that("V2", 2, true);
+    // Download and Activate succeed; the reboot into V2 crashes three times; the process lives
+    // on, back on V1, with V2 still valid (S3).
+    assert!(!b.upgrade(&bad, usize::MAX));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        if let Some(s) = b.try_get_state()
+            && s[0].1
+        {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the ONU did not come back");
+        assert!(!b.died(), "the supervised process ended");
+    };
+    assert_eq!((s[0].0, s[0].1, s[0].3.as_str()), (true, true, "V1"));
+    assert_eq!((s[1].0, s[1].1, s[1].2), (false, false, true));
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    let b = Bench::new();
+    let olt = b.olt.local_addr().unwrap();
+    let child = Command::new(BIN)
+        .args(["run", "--log-format", "json", "--supervise"])
+        .arg(format!("--onu-id={}", ONU.0))
+        .arg(format!("--state-dir={}", b.state_dir().display()))
+        .arg(format!("--listen={}", b.listen))
+        .arg(format!("--olt={olt}"))
+        .arg(format!("--group={}", b.group))
+        .arg(format!(
+            "--public-key={}",
+            b.dir.path().join("lab.pub").display()
+        ))
+        .arg(format!(
+            "--golden={}",
+            b.dir.path().join("golden.img").display()
+        ))
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 2, "{text}");
+    for line in lines {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v.get("level").is_some() && v.get("fields").is_some(),
+            "{line}"
+        );
+    }
+    assert!(text.contains("booted"), "{text}");
 }
