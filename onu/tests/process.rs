@@ -120,11 +120,11 @@ impl Bench {
         self.dir.path().join("state")
     }
 
-    /// Starts the ONU process (with `extra` flags) and waits until it answers.
-    fn start_onu(&mut self, extra: &[&str]) {
+    /// `onu run` for this bench's ONU, its flags set; `extra` flags come after them.
+    fn onu_command(&self, extra: &[&str]) -> Command {
         let olt = self.olt.local_addr().unwrap();
-        let child = Command::new(BIN)
-            .args(["run", "--supervise", "--busy-ms", "40", "--reboot-ms", "20"])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["run", "--supervise", "--busy-ms", "40", "--reboot-ms", "20"])
             .arg(format!("--onu-id={}", ONU.0))
             .arg(format!("--state-dir={}", self.state_dir().display()))
             .arg(format!("--listen={}", self.listen))
@@ -138,7 +138,14 @@ impl Bench {
                 "--golden={}",
                 self.dir.path().join("golden.img").display()
             ))
-            .args(extra)
+            .args(extra);
+        cmd
+    }
+
+    /// Starts the ONU process (with `extra` flags) and waits until it answers.
+    fn start_onu(&mut self, extra: &[&str]) {
+        let child = self
+            .onu_command(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -702,22 +709,8 @@ fn a_supervised_onu_survives_an_image_that_fails_to_boot() {
 #[test]
 fn log_format_json_writes_one_json_object_per_line() {
     let b = Bench::new();
-    let olt = b.olt.local_addr().unwrap();
-    let child = Command::new(BIN)
-        .args(["run", "--log-format", "json", "--supervise"])
-        .arg(format!("--onu-id={}", ONU.0))
-        .arg(format!("--state-dir={}", b.state_dir().display()))
-        .arg(format!("--listen={}", b.listen))
-        .arg(format!("--olt={olt}"))
-        .arg(format!("--group={}", b.group))
-        .arg(format!(
-            "--public-key={}",
-            b.dir.path().join("lab.pub").display()
-        ))
-        .arg(format!(
-            "--golden={}",
-            b.dir.path().join("golden.img").display()
-        ))
+    let child = b
+        .onu_command(&["--log-format", "json"])
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
