@@ -17,6 +17,7 @@
 //! S4), unless it is committed first.
 
 use std::io;
+use std::sync::Arc;
 
 use ed25519_dalek::VerifyingKey;
 
@@ -32,7 +33,7 @@ pub struct BootConfig {
     /// The key images must be signed with.
     pub public_key: VerifyingKey,
     /// The factory image restored when nothing else can boot (the lab's "golden" file).
-    pub golden: Option<Vec<u8>>,
+    pub golden: Option<Arc<[u8]>>,
     /// How many times an image is tried before it is abandoned (G.988 leaves it open; 3).
     pub boot_attempts: u8,
 }
@@ -233,7 +234,10 @@ fn abandon(
     Ok(true)
 }
 
-/// Rebuilds lost metadata from what the slots hold.
+/// Rebuilds lost metadata from what the slots hold. Which image was committed is lost with it:
+/// the image with the highest security version that verifies (and is not a test image that
+/// fails to boot) is committed, which may be one that was downloaded but never activated;
+/// either choice is a state G.988 allows, and this one never goes back below a floor.
 fn rebuild(
     flash: &mut dyn Flash,
     cfg: &BootConfig,
@@ -328,7 +332,7 @@ mod tests {
         BootConfig {
             model: MODEL.into(),
             public_key: key().verifying_key(),
-            golden,
+            golden: golden.map(Into::into),
             boot_attempts: 3,
         }
     }

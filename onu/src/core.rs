@@ -51,8 +51,8 @@ pub struct OnuConfig {
     pub model: String,
     /// The key release images are signed with.
     pub public_key: VerifyingKey,
-    /// The factory image restored when nothing else boots.
-    pub golden: Option<Vec<u8>>,
+    /// The factory image restored when nothing else boots (shared, not copied, at each boot).
+    pub golden: Option<std::sync::Arc<[u8]>>,
     /// Tries before an image that fails to boot is abandoned.
     pub boot_attempts: u8,
     /// The largest window (sections) the ONU accepts; it answers Start with the smaller of

@@ -438,7 +438,8 @@ fn status(a: &StatusArgs) -> Result<ExitCode> {
             .golden
             .as_ref()
             .map(|g| std::fs::read(g).with_context(|| format!("reading {}", g.display())))
-            .transpose()?,
+            .transpose()?
+            .map(Into::into),
         boot_attempts: 3,
     };
     let s = onu::status::status(&mut flash, &cfg)?;
@@ -525,7 +526,8 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         .golden
         .as_ref()
         .map(|g| std::fs::read(g).with_context(|| format!("reading --golden {}", g.display())))
-        .transpose()?;
+        .transpose()?
+        .map(Into::into);
     onu.max_window_size = a.max_window;
     onu.slot_size = a.slot_size;
     onu.busy_duration = Duration::from_millis(a.busy_ms);

@@ -86,7 +86,7 @@ impl<F: Flash + Clone> Lab<F> {
     /// An ONU booted from `flash` (a fresh one gets golden image V1).
     pub fn on_flash(tune: impl FnOnce(&mut OnuConfig), flash: F) -> Lab<F> {
         let mut cfg = OnuConfig::lab(ONU, MODEL, key().verifying_key());
-        cfg.golden = Some(image("V1", 1, 500));
+        cfg.golden = Some(image("V1", 1, 500).into());
         cfg.busy_duration = Duration::from_millis(300);
         tune(&mut cfg);
         let mut lab = Lab {
