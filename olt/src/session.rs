@@ -1,0 +1,656 @@
+//! One ONU's upgrade, as a sans-IO state machine.
+//!
+//! The standard G.988 procedure, as open OLT stacks run it, one request in flight at a time:
+//!
+//! 1. Get software images 0 and 1; the target is the image that is neither active nor
+//!    committed (an ONU already running the version is skipped).
+//! 2. Start software download; the window the ONU answers is adopted (never a larger one).
+//! 3. Every window: its sections, AR on the last; the envelope carries the absolute window
+//!    number and, on the last section, the window CRC. Success: the next window. Processing
+//!    error or silence: the window again.
+//! 4. End software download; "device busy" is asked again after a pause.
+//! 5. Get: the target must be valid, of the new version, not active.
+//! 6. Activate; the ONU reboots; Get until it answers with the target active.
+//! 7. Commit; Get: the target must be committed.
+//!
+//! Every request has a timeout and retries (G.988 leaves them to the OLT; 3 s and 2 retries by
+//! default, as open OLT stacks); a session that runs out ends failed, with the reason.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use omci_codec::contents::{
+    ActivateSoftwareRequest, AttributeValues, Contents, DownloadSectionRequest,
+    EndSoftwareDownloadRequest, GetRequest, StartSoftwareDownloadRequest,
+};
+use omci_codec::crc::crc32_bzip2;
+use omci_codec::envelope::Envelope;
+use omci_codec::software_image::{SoftwareImageAttributes, mask};
+use omci_codec::{
+    Codec, ExtendedTrailer, Format, MeClass, MeId, Message, OnuId, ResultCode, Tci, WindowNo,
+};
+
+use crate::image::UpgradeImage;
+
+/// Timeouts, retries and sizes of a session.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// How long to wait for a response.
+    pub timeout: Duration,
+    /// Retransmissions of a request before the session fails.
+    pub retries: u8,
+    /// The window proposed at Start (1..=256 sections).
+    pub window_size: u16,
+    /// Times one window may be sent again before the session fails.
+    pub window_retries: u16,
+    /// Pause before asking End again after "device busy".
+    pub busy_interval: Duration,
+    /// "Device busy" answers accepted before the session fails.
+    pub max_busy: u32,
+    /// How long the ONU may take to come back after Activate.
+    pub reboot_timeout: Duration,
+    /// How often the ONU is asked whether it is back.
+    pub reboot_poll: Duration,
+    /// Baseline or extended messages.
+    pub format: Format,
+    /// Data bytes per section on extended frames (baseline sections are 31).
+    pub extended_section_len: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(3),
+            retries: 2,
+            window_size: 32,
+            window_retries: 8,
+            busy_interval: Duration::from_millis(200),
+            max_busy: 300,
+            reboot_timeout: Duration::from_secs(60),
+            reboot_poll: Duration::from_millis(500),
+            format: Format::Baseline,
+            extended_section_len: 1965,
+        }
+    }
+}
+
+/// How a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The new image is committed and active.
+    Upgraded,
+    /// Nothing to do: the ONU already runs the version.
+    Skipped(String),
+    /// The upgrade stopped; the ONU still runs a committed image.
+    Failed(String),
+}
+
+/// What a session counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Frames sent.
+    pub frames: u64,
+    /// Of which with AR set.
+    pub frames_with_ar: u64,
+    /// Bytes sent (datagrams, envelope included).
+    pub bytes: u64,
+    /// Requests sent again after a timeout.
+    pub retries: u64,
+    /// Timeouts.
+    pub timeouts: u64,
+    /// Windows sent again (after a processing error or a timeout).
+    pub repaired_windows: u64,
+    /// "Device busy" answers.
+    pub busy: u64,
+    /// Time spent in each phase, in order.
+    pub phases: Vec<(&'static str, Duration)>,
+}
+
+/// A datagram for one ONU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The ONU.
+    pub onu: OnuId,
+    /// Envelope and OMCI frame.
+    pub datagram: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Discover(u8),
+    Start,
+    Window(u32),
+    End,
+    VerifyValid,
+    Activate,
+    AwaitReboot,
+    Commit,
+    VerifyCommitted,
+    Over,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Discover(_) => "discover",
+            Phase::Start => "start",
+            Phase::Window(_) => "download",
+            Phase::End => "end",
+            Phase::VerifyValid => "verify",
+            Phase::Activate => "activate",
+            Phase::AwaitReboot => "reboot",
+            Phase::Commit => "commit",
+            Phase::VerifyCommitted => "verify-commit",
+            Phase::Over => "over",
+        }
+    }
+}
+
+/// What the session waits for.
+#[derive(Clone, Debug)]
+enum Wait {
+    /// The response to `tci`; `resend` is sent again at `deadline` (up to the retries).
+    Response {
+        tci: Tci,
+        deadline: Instant,
+        tries: u8,
+        resend: Vec<u8>,
+    },
+    /// Nothing until `at` (a pause after "busy", the next poll of a rebooting ONU).
+    Until(Instant),
+    /// Nothing: the session is over.
+    Nothing,
+}
+
+/// One ONU's upgrade.
+#[derive(Debug)]
+pub struct Session {
+    onu: OnuId,
+    cfg: SessionConfig,
+    image: UpgradeImage,
+    codec: Codec,
+    phase: Phase,
+    phase_since: Instant,
+    wait: Wait,
+    tci: u16,
+    target: u8,
+    images: [Option<SoftwareImageAttributes>; 2],
+    window_size: u16,
+    window_tries: u16,
+    busy: u32,
+    reboot_deadline: Option<Instant>,
+    out: VecDeque<Outgoing>,
+    outcome: Option<Outcome>,
+    stats: SessionStats,
+}
+
+impl Session {
+    /// A session for `onu`, starting now with the first Get.
+    pub fn new(onu: OnuId, image: UpgradeImage, cfg: SessionConfig, now: Instant) -> Session {
+        let mut s = Session {
+            onu,
+            image,
+            codec: Codec::new(ExtendedTrailer::Crc32),
+            phase: Phase::Discover(0),
+            phase_since: now,
+            wait: Wait::Nothing,
+            tci: 0,
+            target: 1,
+            images: [None, None],
+            window_size: cfg.window_size.clamp(1, 256),
+            window_tries: 0,
+            busy: 0,
+            reboot_deadline: None,
+            out: VecDeque::new(),
+            outcome: None,
+            stats: SessionStats::default(),
+            cfg,
+        };
+        s.get(now, 0);
+        s
+    }
+
+    /// The ONU.
+    pub fn onu(&self) -> OnuId {
+        self.onu
+    }
+
+    /// How it ended, once it has.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref()
+    }
+
+    /// What it counted.
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    /// The image the download went into.
+    pub fn target(&self) -> u8 {
+        self.target
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Outgoing> {
+        self.out.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.wait {
+            Wait::Response { deadline, .. } => Some(*deadline),
+            Wait::Until(at) => Some(*at),
+            Wait::Nothing => None,
+        }
+    }
+
+    fn next_tci(&mut self) -> Tci {
+        self.tci = self.tci.wrapping_add(1);
+        if self.tci == 0 || self.tci == 0x8000 {
+            self.tci = 1; // 0 is the ONU's own notifications'; the high-priority half unused
+        }
+        Tci(self.tci)
+    }
+
+    fn sw(&self, image: u8) -> MeId {
+        MeId::new(MeClass::SOFTWARE_IMAGE, u16::from(image))
+    }
+
+    fn enter(&mut self, now: Instant, phase: Phase) {
+        if std::mem::discriminant(&phase) != std::mem::discriminant(&self.phase) {
+            self.stats
+                .phases
+                .push((self.phase.name(), now - self.phase_since));
+            self.phase_since = now;
+        }
+        self.phase = phase;
+    }
+
+    fn finish(&mut self, now: Instant, outcome: Outcome) {
+        self.enter(now, Phase::Over);
+        self.wait = Wait::Nothing;
+        self.outcome = Some(outcome);
+    }
+
+    fn fail(&mut self, now: Instant, reason: String) {
+        self.finish(now, Outcome::Failed(reason));
+    }
+
+    fn push(&mut self, envelope: Envelope, msg: &Message<'_>) -> Vec<u8> {
+        let frame = match self.codec.to_vec(msg) {
+            Ok(f) => f,
+            Err(e) => unreachable_encode(e),
+        };
+        let datagram = envelope.wrap(&frame);
+        self.stats.frames += 1;
+        self.stats.frames_with_ar += u64::from(msg.ar);
+        self.stats.bytes += datagram.len() as u64;
+        self.out.push_back(Outgoing {
+            onu: self.onu,
+            datagram: datagram.clone(),
+        });
+        datagram
+    }
+
+    /// Sends a request and waits for its response.
+    fn request(&mut self, now: Instant, me: MeId, contents: Contents<'_>) {
+        let tci = self.next_tci();
+        let msg = Message::new(tci, self.cfg.format, me, contents);
+        let resend = self.push(Envelope::omcc(self.onu), &msg);
+        self.wait = Wait::Response {
+            tci,
+            deadline: now + self.cfg.timeout,
+            tries: 0,
+            resend,
+        };
+    }
+
+    fn get(&mut self, now: Instant, image: u8) {
+        self.request(
+            now,
+            self.sw(image),
+            Contents::GetRequest(GetRequest {
+                attribute_mask: mask::VERSION
+                    | mask::IS_COMMITTED
+                    | mask::IS_ACTIVE
+                    | mask::IS_VALID,
+            }),
+        );
+    }
+
+    fn section_len(&self) -> usize {
+        match self.cfg.format {
+            Format::Baseline => omci_codec::contents::BASELINE_SECTION_DATA_LEN,
+            Format::Extended => self.cfg.extended_section_len.clamp(1, 1965),
+        }
+    }
+
+    fn window_count(&self) -> u32 {
+        self.image
+            .len()
+            .div_ceil(self.section_len() * usize::from(self.window_size)) as u32
+    }
+
+    /// Sends window `w`: its sections, AR on the last, which carries the window CRC.
+    fn send_window(&mut self, now: Instant, w: u32) {
+        let sl = self.section_len();
+        let start = w as usize * sl * usize::from(self.window_size);
+        let end = (start + sl * usize::from(self.window_size)).min(self.image.len());
+        let bytes = self.image.bytes.clone();
+        let window_crc = crc32_bzip2(&bytes[start..end]);
+        let sections = (end - start).div_ceil(sl);
+        let mut last = (Tci(0), Vec::new());
+        for n in 0..sections {
+            let from = start + n * sl;
+            let to = (from + sl).min(end);
+            let mut data = bytes[from..to].to_vec();
+            if self.cfg.format == Format::Baseline {
+                data.resize(sl, 0);
+            }
+            let ar = n + 1 == sections;
+            let tci = self.next_tci();
+            let msg = Message::new(
+                tci,
+                self.cfg.format,
+                self.sw(self.target),
+                Contents::DownloadSectionRequest(DownloadSectionRequest {
+                    section_number: n as u8,
+                    data: Cow::Owned(data),
+                }),
+            )
+            .with_ar(ar);
+            let envelope = Envelope {
+                window_no: Some(WindowNo(w)),
+                window_crc: ar.then_some(window_crc),
+                ..Envelope::omcc(self.onu)
+            };
+            let datagram = self.push(envelope, &msg);
+            if ar {
+                last = (tci, datagram);
+            }
+        }
+        self.wait = Wait::Response {
+            tci: last.0,
+            deadline: now + self.cfg.timeout,
+            // A silent window is sent whole again (counted as a window retry), not retried
+            // section by section: `tries` stays at the limit.
+            tries: self.cfg.retries,
+            resend: last.1,
+        };
+    }
+
+    fn end(&mut self, now: Instant) {
+        self.request(
+            now,
+            self.sw(self.target),
+            Contents::EndSoftwareDownloadRequest(EndSoftwareDownloadRequest {
+                crc: self.image.crc,
+                image_size: self.image.len() as u32,
+                instances: [self.sw(self.target).instance].into_iter().collect(),
+            }),
+        );
+    }
+
+    /// Time has reached `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.wait.clone() {
+            Wait::Until(at) if now >= at => match self.phase {
+                Phase::End => self.end(now),
+                Phase::AwaitReboot => self.get(now, self.target),
+                _ => {}
+            },
+            Wait::Response {
+                tci,
+                deadline,
+                tries,
+                resend,
+            } if now >= deadline => {
+                self.stats.timeouts += 1;
+                if let Phase::Window(w) = self.phase {
+                    return self.repeat_window(now, w, "no answer to the window's last section");
+                }
+                if self.phase == Phase::AwaitReboot {
+                    // A rebooting ONU is silent: keep asking until the reboot deadline.
+                    return self.poll_reboot(now);
+                }
+                if tries >= self.cfg.retries {
+                    let what = self.phase.name();
+                    return self.fail(now, format!("no answer in the {what} phase"));
+                }
+                self.stats.retries += 1;
+                self.stats.frames += 1;
+                self.stats.bytes += resend.len() as u64;
+                self.out.push_back(Outgoing {
+                    onu: self.onu,
+                    datagram: resend.clone(),
+                });
+                self.wait = Wait::Response {
+                    tci,
+                    deadline: now + self.cfg.timeout,
+                    tries: tries + 1,
+                    resend,
+                };
+            }
+            _ => {}
+        }
+    }
+
+    fn repeat_window(&mut self, now: Instant, w: u32, why: &str) {
+        self.window_tries += 1;
+        if self.window_tries > self.cfg.window_retries {
+            return self.fail(
+                now,
+                format!("window {w} failed {} times: {why}", self.window_tries),
+            );
+        }
+        self.stats.repaired_windows += 1;
+        self.send_window(now, w);
+    }
+
+    fn poll_reboot(&mut self, now: Instant) {
+        match self.reboot_deadline {
+            Some(d) if now >= d => {
+                self.fail(now, "the ONU did not come back after Activate".into())
+            }
+            _ => self.wait = Wait::Until(now + self.cfg.reboot_poll),
+        }
+    }
+
+    /// A response from this ONU.
+    pub fn handle_response(&mut self, now: Instant, msg: &Message<'_>) {
+        let Wait::Response { tci, .. } = &self.wait else {
+            return;
+        };
+        if msg.tci != *tci || !msg.ak() {
+            return; // a late or duplicated answer to an earlier request
+        }
+        let result = msg.contents.result();
+        match (self.phase, &msg.contents) {
+            (Phase::Discover(i), Contents::GetResponse(g)) => {
+                let Some(attrs) = software_image(g.result, &g.attributes) else {
+                    return self.fail(
+                        now,
+                        format!("Get of software image {i} answered {}", g.result),
+                    );
+                };
+                self.images[usize::from(i)] = Some(attrs);
+                if i == 0 {
+                    self.phase = Phase::Discover(1);
+                    return self.get(now, 1);
+                }
+                self.choose_target(now);
+            }
+            (Phase::Start, Contents::StartSoftwareDownloadResponse(r)) => {
+                if r.result != ResultCode::Success {
+                    return self.fail(
+                        now,
+                        format!("Start software download answered {}", r.result),
+                    );
+                }
+                if r.window_size() > self.window_size {
+                    return self.fail(
+                        now,
+                        format!(
+                            "the ONU raised the window from {} to {} (G.988 lets it only lower it)",
+                            self.window_size,
+                            r.window_size()
+                        ),
+                    );
+                }
+                self.window_size = r.window_size();
+                self.enter(now, Phase::Window(0));
+                self.window_tries = 0;
+                self.send_window(now, 0);
+            }
+            (Phase::Window(w), Contents::DownloadSectionResponse(r)) => {
+                if r.result != ResultCode::Success {
+                    return self.repeat_window(now, w, "a section was missing");
+                }
+                self.window_tries = 0;
+                if w + 1 < self.window_count() {
+                    self.phase = Phase::Window(w + 1);
+                    self.send_window(now, w + 1);
+                } else {
+                    self.enter(now, Phase::End);
+                    self.end(now);
+                }
+            }
+            (Phase::End, Contents::EndSoftwareDownloadResponse(r)) => match r.result {
+                ResultCode::Success => {
+                    self.enter(now, Phase::VerifyValid);
+                    self.get(now, self.target);
+                }
+                ResultCode::DeviceBusy => {
+                    self.stats.busy += 1;
+                    self.busy += 1;
+                    if self.busy > self.cfg.max_busy {
+                        return self.fail(now, "End software download stayed busy".into());
+                    }
+                    self.wait = Wait::Until(now + self.cfg.busy_interval);
+                }
+                other => self.fail(now, format!("End software download answered {other}")),
+            },
+            (Phase::VerifyValid, Contents::GetResponse(g)) => {
+                match software_image(g.result, &g.attributes) {
+                    Some(a)
+                        if a.is_valid == Some(true)
+                            && a.is_active == Some(false)
+                            && a.version == Some(self.image.version()) =>
+                    {
+                        self.enter(now, Phase::Activate);
+                        self.request(
+                            now,
+                            self.sw(self.target),
+                            Contents::ActivateSoftwareRequest(ActivateSoftwareRequest {
+                                activate_flags: 0,
+                            }),
+                        );
+                    }
+                    other => self.fail(now, format!("after End the image reads {other:?}")),
+                }
+            }
+            (Phase::Activate, _) if result.is_some() => {
+                if result != Some(ResultCode::Success) {
+                    return self.fail(
+                        now,
+                        format!(
+                            "Activate software answered {}",
+                            result.unwrap_or(ResultCode::Success)
+                        ),
+                    );
+                }
+                self.enter(now, Phase::AwaitReboot);
+                self.reboot_deadline = Some(now + self.cfg.reboot_timeout);
+                self.wait = Wait::Until(now + self.cfg.reboot_poll);
+            }
+            (Phase::AwaitReboot, Contents::GetResponse(g)) => {
+                match software_image(g.result, &g.attributes) {
+                    Some(a) if a.is_active == Some(true) => {
+                        self.enter(now, Phase::Commit);
+                        self.request(now, self.sw(self.target), Contents::CommitSoftwareRequest);
+                    }
+                    Some(a) if a.is_valid == Some(true) && a.is_active == Some(false) => {
+                        // Answering, but not on the new image: it has not rebooted yet, or it
+                        // fell back to the committed image. Ask again until the deadline.
+                        self.poll_reboot(now)
+                    }
+                    other => self.fail(now, format!("after Activate the image reads {other:?}")),
+                }
+            }
+            (Phase::Commit, _) if result.is_some() => {
+                if result != Some(ResultCode::Success) {
+                    return self.fail(
+                        now,
+                        format!(
+                            "Commit software answered {}",
+                            result.unwrap_or(ResultCode::Success)
+                        ),
+                    );
+                }
+                self.enter(now, Phase::VerifyCommitted);
+                self.get(now, self.target);
+            }
+            (Phase::VerifyCommitted, Contents::GetResponse(g)) => {
+                match software_image(g.result, &g.attributes) {
+                    Some(a) if a.is_committed == Some(true) && a.is_active == Some(true) => {
+                        self.finish(now, Outcome::Upgraded)
+                    }
+                    other => self.fail(now, format!("after Commit the image reads {other:?}")),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn choose_target(&mut self, now: Instant) {
+        let want = self.image.version();
+        let [Some(a), Some(b)] = self.images.clone() else {
+            return;
+        };
+        let images = [a, b];
+        if let Some(i) = images.iter().position(|img| {
+            img.is_active == Some(true)
+                && img.is_committed == Some(true)
+                && img.version == Some(want)
+        }) {
+            return self.finish(
+                now,
+                Outcome::Skipped(format!("already runs the version, committed, in image {i}")),
+            );
+        }
+        let standby = images
+            .iter()
+            .position(|img| img.is_active != Some(true) && img.is_committed != Some(true));
+        let Some(target) = standby else {
+            return self.fail(
+                now,
+                "no image is free: one is active and the other committed".into(),
+            );
+        };
+        self.target = target as u8;
+        self.enter(now, Phase::Start);
+        self.request(
+            now,
+            self.sw(self.target),
+            Contents::StartSoftwareDownloadRequest(StartSoftwareDownloadRequest {
+                window_size_minus_one: (self.window_size - 1) as u8,
+                image_size: self.image.len() as u32,
+                instances: [self.sw(self.target).instance].into_iter().collect(),
+            }),
+        );
+    }
+}
+
+/// The Software image attributes of a successful Get response.
+fn software_image(result: ResultCode, a: &AttributeValues<'_>) -> Option<SoftwareImageAttributes> {
+    match (result, a) {
+        (ResultCode::Success, AttributeValues::SoftwareImage(s)) => Some((**s).clone()),
+        _ => None,
+    }
+}
+
+/// Every message a session builds fits its format; a failure here is a bug in this module.
+fn unreachable_encode(e: omci_codec::EmitError) -> Vec<u8> {
+    panic!("a session built a message its format cannot carry: {e}")
+}

@@ -1,0 +1,353 @@
+//! The OLT engine against real ONU cores, in-process, over a simulated PON with a seeded lossy
+//! network and a virtual clock: the unicast mode.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use olt::engine::Olt;
+use olt::image::UpgradeImage;
+use olt::session::{Outcome, SessionConfig};
+use omci_codec::OnuId;
+use onu::boot::BootError;
+use onu::core::{Onu, OnuConfig};
+use onu::faults::Faults;
+use onu::flash::MemFlash;
+use onu::image::{BuildSpec, build, deterministic_payload};
+
+const MODEL: &str = "LAB-ONU-1";
+
+fn key() -> SigningKey {
+    SigningKey::from_bytes(&[11; 32])
+}
+
+fn image(version: &str, security: u32, len: usize, fails_to_boot: bool) -> Vec<u8> {
+    let spec = BuildSpec {
+        model: MODEL.into(),
+        version: version.into(),
+        security_version: security,
+        build: 1,
+        fails_to_boot,
+    };
+    build(&spec, &deterministic_payload(version, len), &key()).unwrap()
+}
+
+/// A seeded coin for the network's faults.
+struct Rng(u64);
+
+impl Rng {
+    fn chance(&mut self, p: f64) -> bool {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        p > 0.0 && (self.0 >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+enum Node {
+    Olt,
+    Onu(OnuId),
+}
+
+/// One PON: the OLT, the ONUs, and the datagrams in flight.
+struct Pon {
+    now: Instant,
+    olt: Olt,
+    onus: BTreeMap<OnuId, Option<Onu<MemFlash>>>,
+    down: BTreeMap<OnuId, (Instant, MemFlash, Faults)>,
+    cfg: BTreeMap<OnuId, OnuConfig>,
+    in_flight: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    payloads: Vec<Option<(Node, Vec<u8>)>>,
+    seq: u64,
+    rng: Rng,
+    loss: f64,
+    duplicate: f64,
+    silent: Vec<OnuId>,
+}
+
+const LATENCY: Duration = Duration::from_millis(1);
+const REBOOT: Duration = Duration::from_millis(200);
+
+impl Pon {
+    fn new(n: u16, golden: &[u8], target: &UpgradeImage, cfg: &SessionConfig) -> Pon {
+        let now = Instant::now();
+        let ids: Vec<OnuId> = (1..=n).map(OnuId).collect();
+        let mut onus = BTreeMap::new();
+        let mut cfgs = BTreeMap::new();
+        for &id in &ids {
+            let mut c = OnuConfig::lab(id, MODEL, key().verifying_key());
+            c.golden = Some(golden.to_vec().into());
+            c.busy_duration = Duration::from_millis(300);
+            let onu = match Onu::boot(c.clone(), MemFlash::default(), Faults::none()) {
+                Ok(o) => o,
+                Err((_, _, e)) => panic!("{e}"),
+            };
+            onus.insert(id, Some(onu));
+            cfgs.insert(id, c);
+        }
+        Pon {
+            now,
+            olt: Olt::new(target, &ids, cfg, now),
+            onus,
+            down: BTreeMap::new(),
+            cfg: cfgs,
+            in_flight: BinaryHeap::new(),
+            payloads: Vec::new(),
+            seq: 0,
+            rng: Rng(0x1234_5678_9ABC_DEF1),
+            loss: 0.0,
+            duplicate: 0.0,
+            silent: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, to: Node, datagram: Vec<u8>) {
+        if self.rng.chance(self.loss) {
+            return;
+        }
+        let copies = if self.rng.chance(self.duplicate) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            self.seq += 1;
+            self.payloads.push(Some((
+                match &to {
+                    Node::Olt => Node::Olt,
+                    Node::Onu(id) => Node::Onu(*id),
+                },
+                datagram.clone(),
+            )));
+            self.in_flight.push(Reverse((
+                self.now + LATENCY,
+                self.seq,
+                self.payloads.len() - 1,
+            )));
+        }
+    }
+
+    /// Moves every queued output onto the network and reboots ONUs that asked to.
+    fn flush(&mut self) {
+        while let Some(out) = self.olt.poll_transmit() {
+            self.send(Node::Onu(out.onu), out.datagram);
+        }
+        let ids: Vec<OnuId> = self.onus.keys().copied().collect();
+        for id in ids {
+            let mut outs = Vec::new();
+            let mut reboot = false;
+            if let Some(Some(onu)) = self.onus.get_mut(&id) {
+                while let Some(d) = onu.poll_transmit() {
+                    outs.push(d);
+                }
+                while onu.poll_event().is_some() {}
+                reboot = onu.reboot_requested();
+            }
+            for d in outs {
+                if !self.silent.contains(&id) {
+                    self.send(Node::Olt, d);
+                }
+            }
+            if reboot {
+                let onu = self.onus.get_mut(&id).unwrap().take().unwrap();
+                let (flash, faults) = onu.into_parts();
+                self.down.insert(id, (self.now + REBOOT, flash, faults));
+            }
+        }
+    }
+
+    fn next_event(&self) -> Option<Instant> {
+        let net = self.in_flight.peek().map(|Reverse((t, _, _))| *t);
+        let olt = self.olt.poll_timeout();
+        let onus = self
+            .onus
+            .values()
+            .flatten()
+            .filter_map(|o| o.poll_timeout())
+            .min();
+        let reboots = self.down.values().map(|(t, _, _)| *t).min();
+        [net, olt, onus, reboots].into_iter().flatten().min()
+    }
+
+    fn run(&mut self, limit: Duration) {
+        let end = self.now + limit;
+        self.flush();
+        while !self.olt.finished() {
+            let Some(t) = self.next_event() else { break };
+            assert!(
+                t <= end,
+                "the rollout did not finish within {limit:?}: {:#?}",
+                self.olt
+            );
+            self.now = self.now.max(t);
+            let now = self.now;
+            // Reboots that are due.
+            let due: Vec<OnuId> = self
+                .down
+                .iter()
+                .filter(|(_, (t, _, _))| *t <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in due {
+                let (_, mut flash, mut faults) = self.down.remove(&id).unwrap();
+                loop {
+                    match Onu::boot(self.cfg[&id].clone(), flash, faults) {
+                        Ok(onu) => {
+                            self.onus.insert(id, Some(onu));
+                            break;
+                        }
+                        Err((f, plan, BootError::ImageFailed { .. })) => {
+                            flash = f;
+                            faults = plan;
+                        }
+                        Err((_, _, e)) => panic!("ONU {id} unbootable: {e}"),
+                    }
+                }
+            }
+            // Datagrams that are due.
+            while let Some(Reverse((t, _, i))) = self.in_flight.peek().copied() {
+                if t > now {
+                    break;
+                }
+                self.in_flight.pop();
+                let (to, d) = self.payloads[i].take().unwrap();
+                match to {
+                    Node::Olt => self.olt.handle_datagram(now, &d),
+                    Node::Onu(id) => {
+                        if let Some(Some(onu)) = self.onus.get_mut(&id) {
+                            onu.handle_datagram(now, &d);
+                        }
+                    }
+                }
+            }
+            self.olt.handle_timeout(now);
+            for onu in self.onus.values_mut().flatten() {
+                if onu.poll_timeout().is_some_and(|t| t <= now) {
+                    onu.handle_timeout(now);
+                }
+            }
+            self.flush();
+        }
+    }
+
+    fn flash(&self, id: OnuId) -> &MemFlash {
+        self.onus[&id].as_ref().expect("ONU up").flash()
+    }
+}
+
+fn assert_all_upgraded(pon: &Pon, img: &[u8], n: u16) {
+    for (id, outcome) in pon.olt.outcomes() {
+        assert_eq!(outcome, Some(Outcome::Upgraded), "{id}");
+        let session = pon.olt.sessions().find(|s| s.onu() == id).unwrap();
+        let flash = pon.flash(id);
+        let slot = session.target();
+        assert_eq!(flash.slots[usize::from(slot)], img, "{id}: image bytes");
+        let onu = pon.onus[&id].as_ref().unwrap();
+        assert_eq!(onu.running(), slot, "{id}: active");
+        assert_eq!(onu.metadata().committed, slot, "{id}: committed");
+    }
+    assert_eq!(pon.olt.outcomes().len(), usize::from(n));
+}
+
+#[test]
+fn sixteen_onus_are_upgraded_in_parallel() {
+    let v2 = image("V2", 2, 20_000, false);
+    let target = UpgradeImage::new(v2.clone()).unwrap();
+    let mut pon = Pon::new(
+        16,
+        &image("V1", 1, 5000, false),
+        &target,
+        &SessionConfig::default(),
+    );
+    pon.run(Duration::from_secs(120));
+    assert_all_upgraded(&pon, &v2, 16);
+    let frames: u64 = pon.olt.sessions().map(|s| s.stats().frames).sum();
+    let windows = v2.len().div_ceil(31 * 32) as u64;
+    // Per ONU: every section once, plus 2 Gets, Start, End (and its busy repeats), Get,
+    // Activate, polls while it reboots, Commit, Get.
+    let sections = v2.len().div_ceil(31) as u64;
+    assert!(frames >= 16 * (sections + 8), "{frames}");
+    assert!(pon.olt.sessions().all(|s| s.stats().repaired_windows == 0));
+    assert!(
+        pon.olt
+            .sessions()
+            .all(|s| s.stats().frames_with_ar >= windows)
+    );
+}
+
+#[test]
+fn a_lossy_duplicating_pon_still_upgrades_every_onu() {
+    let v2 = image("V2", 2, 12_000, false);
+    let target = UpgradeImage::new(v2.clone()).unwrap();
+    let cfg = SessionConfig {
+        timeout: Duration::from_millis(500),
+        retries: 5,
+        window_retries: 30,
+        ..SessionConfig::default()
+    };
+    let mut pon = Pon::new(16, &image("V1", 1, 5000, false), &target, &cfg);
+    pon.loss = 0.05;
+    pon.duplicate = 0.03;
+    pon.run(Duration::from_secs(600));
+    assert_all_upgraded(&pon, &v2, 16);
+    let repaired: u64 = pon.olt.sessions().map(|s| s.stats().repaired_windows).sum();
+    assert!(repaired > 0, "5 % loss must cost some window repairs");
+}
+
+#[test]
+fn an_onu_already_on_the_version_is_skipped() {
+    let v1 = image("V1", 1, 5000, false);
+    let target = UpgradeImage::new(v1.clone()).unwrap();
+    let mut pon = Pon::new(2, &v1, &target, &SessionConfig::default());
+    pon.run(Duration::from_secs(10));
+    for (id, outcome) in pon.olt.outcomes() {
+        assert!(
+            matches!(outcome, Some(Outcome::Skipped(_))),
+            "{id}: {outcome:?}"
+        );
+    }
+}
+
+#[test]
+fn an_image_that_fails_to_boot_ends_in_failure_on_the_old_image() {
+    let bad = image("V2", 2, 4000, true);
+    let target = UpgradeImage::new(bad).unwrap();
+    let cfg = SessionConfig {
+        reboot_timeout: Duration::from_secs(5),
+        ..SessionConfig::default()
+    };
+    let mut pon = Pon::new(2, &image("V1", 1, 5000, false), &target, &cfg);
+    pon.run(Duration::from_secs(60));
+    for (id, outcome) in pon.olt.outcomes() {
+        match outcome {
+            Some(Outcome::Failed(why)) => assert!(why.contains("did not come back"), "{id}: {why}"),
+            other => panic!("{id}: {other:?}"),
+        }
+        let onu = pon.onus[&id].as_ref().unwrap();
+        assert_eq!(
+            onu.running(),
+            onu.metadata().committed,
+            "{id}: back on the committed image"
+        );
+    }
+}
+
+#[test]
+fn an_onu_that_never_answers_fails_alone() {
+    let v2 = image("V2", 2, 3000, false);
+    let target = UpgradeImage::new(v2.clone()).unwrap();
+    let cfg = SessionConfig {
+        timeout: Duration::from_millis(300),
+        ..SessionConfig::default()
+    };
+    let mut pon = Pon::new(3, &image("V1", 1, 5000, false), &target, &cfg);
+    pon.silent.push(OnuId(2));
+    pon.run(Duration::from_secs(60));
+    let outcomes = pon.olt.outcomes();
+    assert!(
+        matches!(&outcomes[&OnuId(2)], Some(Outcome::Failed(why)) if why.contains("no answer"))
+    );
+    assert_eq!(outcomes[&OnuId(1)], Some(Outcome::Upgraded));
+    assert_eq!(outcomes[&OnuId(3)], Some(Outcome::Upgraded));
+}
