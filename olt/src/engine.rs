@@ -1,17 +1,80 @@
-//! The PON: every ONU's session, what to send next, and when to wake up.
+//! The PON: every ONU's session, the multicast group download, what to send next, and when to
+//! wake up.
 //!
 //! Sans-IO like the sessions: datagrams in with `now` ([`Olt::handle_datagram`]), time
-//! ([`Olt::handle_timeout`]), datagrams out ([`Olt::poll_transmit`], taken from the sessions in
-//! turn so that every ONU progresses), the next deadline ([`Olt::poll_timeout`]).
+//! ([`Olt::handle_timeout`]), datagrams out ([`Olt::poll_transmit`]: the group's first, then
+//! the sessions' in turn so that every ONU progresses), the next deadline
+//! ([`Olt::poll_timeout`]).
+//!
+//! In **unicast** mode each session moves its own windows. In **multicast** mode (this lab's
+//! extension, DESIGN.md section 5) the sessions stop after Start; per target image, one
+//! [`GroupDownload`] sends each window once to the multicast group, its AR section too (every
+//! ONU answers for itself), and repairs: the ONUs that answer "processing error" or stay
+//! silent get the window again, by unicast when few need it, by re-multicast when many do. An
+//! ONU that already holds a window ignores its repeat (the envelope carries the window number).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
 
-use omci_codec::envelope::Envelope;
-use omci_codec::{Codec, ExtendedTrailer, OnuId};
+use omci_codec::contents::{Contents, DownloadSectionRequest};
+use omci_codec::crc::crc32_bzip2;
+use omci_codec::envelope::{ALL_ONUS, Envelope};
+use omci_codec::{
+    Codec, ExtendedTrailer, Format, GemPort, MeClass, MeId, Message, OnuId, ResultCode, Tci,
+    WindowNo,
+};
 
 use crate::image::UpgradeImage;
 use crate::session::{Outcome, Outgoing, Session, SessionConfig};
+
+/// How the windows travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Each ONU its own window stream (the standard procedure).
+    Unicast,
+    /// One window stream on the multicast group for all ONUs (this lab's extension).
+    Multicast,
+}
+
+/// Settings of the multicast group download.
+#[derive(Clone, Debug)]
+pub struct MulticastConfig {
+    /// Windows sent before the first of them is acknowledged (pipelining).
+    pub depth: usize,
+    /// A window is sent to the group again when at least this share of the group needs it
+    /// (and at least `min_remulticast` ONUs); fewer get it by unicast.
+    pub remulticast_share: f64,
+    /// See `remulticast_share`.
+    pub min_remulticast: usize,
+}
+
+impl Default for MulticastConfig {
+    fn default() -> Self {
+        Self {
+            depth: 8,
+            remulticast_share: 0.25,
+            min_remulticast: 3,
+        }
+    }
+}
+
+/// Where a datagram goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// One ONU (its OMCC port).
+    Onu(OnuId),
+    /// The multicast download group.
+    Group,
+}
+
+/// A datagram to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where.
+    pub dest: Dest,
+    /// Envelope and OMCI frame.
+    pub datagram: Vec<u8>,
+}
 
 /// Counters of the whole PON.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,28 +83,82 @@ pub struct PonCounters {
     pub dropped: u64,
     /// Responses taken in.
     pub responses: u64,
+    /// Frames sent to the multicast group.
+    pub frames_multicast: u64,
+    /// Of which with AR set.
+    pub frames_multicast_ar: u64,
+    /// Bytes sent to the multicast group.
+    pub bytes_multicast: u64,
+    /// Windows sent to the group again.
+    pub remulticast_windows: u64,
 }
 
-/// The OLT of one PON, upgrading every ONU it was given in parallel, each with its own
-/// window stream (the unicast mode).
+/// One window in flight: who still owes an answer (and to which TCI), who answered failure.
+#[derive(Debug)]
+struct Round {
+    window: u32,
+    deadline: Instant,
+    pending: BTreeMap<OnuId, Tci>,
+    failed: BTreeSet<OnuId>,
+}
+
+/// The group download of every ONU that targets the same image.
+#[derive(Debug)]
+pub struct GroupDownload {
+    target: u8,
+    members: BTreeSet<OnuId>,
+    window_size: Option<u16>,
+    windows: u32,
+    next_window: u32,
+    rounds: VecDeque<Round>,
+    tries: BTreeMap<(OnuId, u32), u16>,
+    tci: u16,
+    started: bool,
+    done: bool,
+}
+
+/// The OLT of one PON.
 #[derive(Debug)]
 pub struct Olt {
     sessions: BTreeMap<OnuId, Session>,
+    groups: Vec<GroupDownload>,
+    mode: Mode,
+    cfg: SessionConfig,
+    mcfg: MulticastConfig,
+    image: UpgradeImage,
     codec: Codec,
+    group_out: VecDeque<Transmit>,
     next: Option<OnuId>,
     counters: PonCounters,
 }
 
 impl Olt {
     /// Starts upgrading `onus` to `image` at `now`.
-    pub fn new(image: &UpgradeImage, onus: &[OnuId], cfg: &SessionConfig, now: Instant) -> Olt {
+    pub fn new(
+        image: &UpgradeImage,
+        onus: &[OnuId],
+        mode: Mode,
+        cfg: &SessionConfig,
+        mcfg: &MulticastConfig,
+        now: Instant,
+    ) -> Olt {
+        let multicast = mode == Mode::Multicast;
         let sessions = onus
             .iter()
-            .map(|&onu| (onu, Session::new(onu, image.clone(), cfg.clone(), now)))
+            .map(|&onu| {
+                let s = Session::new(onu, image.clone(), cfg.clone(), multicast, now);
+                (onu, s)
+            })
             .collect();
         Olt {
             sessions,
+            groups: Vec::new(),
+            mode,
+            cfg: cfg.clone(),
+            mcfg: mcfg.clone(),
+            image: image.clone(),
             codec: Codec::new(ExtendedTrailer::Crc32),
+            group_out: VecDeque::new(),
             next: None,
             counters: PonCounters::default(),
         }
@@ -53,15 +170,31 @@ impl Olt {
             self.counters.dropped += 1;
             return;
         };
-        let (Some(session), Ok(msg)) = (
-            self.sessions.get_mut(&envelope.onu_id),
-            self.codec.parse(frame),
-        ) else {
+        let onu = envelope.onu_id;
+        let (true, Ok(msg)) = (self.sessions.contains_key(&onu), self.codec.parse(frame)) else {
             self.counters.dropped += 1;
             return;
         };
         self.counters.responses += 1;
-        session.handle_response(now, &msg);
+        if let Contents::DownloadSectionResponse(r) = &msg.contents
+            && let Some(g) = self.groups.iter_mut().find(|g| g.members.contains(&onu))
+        {
+            for round in &mut g.rounds {
+                if round.pending.get(&onu) == Some(&msg.tci) {
+                    round.pending.remove(&onu);
+                    if r.result != ResultCode::Success {
+                        round.failed.insert(onu);
+                    }
+                    break;
+                }
+            }
+            self.drive_groups(now);
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(&onu) {
+            s.handle_response(now, &msg);
+        }
+        self.drive_groups(now);
     }
 
     /// Time has reached `now`.
@@ -71,10 +204,14 @@ impl Olt {
                 s.handle_timeout(now);
             }
         }
+        self.drive_groups(now);
     }
 
-    /// The next datagram, from each session in turn.
-    pub fn poll_transmit(&mut self) -> Option<Outgoing> {
+    /// The next datagram: the group's first, then each session's in turn.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.group_out.pop_front() {
+            return Some(t);
+        }
         let ids: Vec<OnuId> = self.sessions.keys().copied().collect();
         let start = self
             .next
@@ -82,20 +219,27 @@ impl Olt {
             .unwrap_or(0);
         for k in 0..ids.len() {
             let id = ids[(start + k) % ids.len()];
-            if let Some(out) = self.sessions.get_mut(&id).and_then(Session::poll_transmit) {
+            if let Some(Outgoing { onu, datagram }) =
+                self.sessions.get_mut(&id).and_then(Session::poll_transmit)
+            {
                 self.next = ids.get((start + k + 1) % ids.len()).copied();
-                return Some(out);
+                return Some(Transmit {
+                    dest: Dest::Onu(onu),
+                    datagram,
+                });
             }
         }
         None
     }
 
-    /// The earliest deadline of any session.
+    /// The earliest deadline of any session or group round.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions
-            .values()
-            .filter_map(Session::poll_timeout)
-            .min()
+        let sessions = self.sessions.values().filter_map(Session::poll_timeout);
+        let rounds = self
+            .groups
+            .iter()
+            .flat_map(|g| g.rounds.iter().map(|r| r.deadline));
+        sessions.chain(rounds).min()
     }
 
     /// True when every session has ended.
@@ -119,5 +263,281 @@ impl Olt {
     /// PON counters.
     pub fn counters(&self) -> &PonCounters {
         &self.counters
+    }
+
+    /// Moves the multicast group downloads on.
+    fn drive_groups(&mut self, now: Instant) {
+        if self.mode != Mode::Multicast {
+            return;
+        }
+        self.form_groups();
+        for gi in 0..self.groups.len() {
+            self.drive_group(gi, now);
+        }
+    }
+
+    /// Once every session has either started (waits for the group) or ended, the waiting ones
+    /// form one group per target image.
+    fn form_groups(&mut self) {
+        if !self.groups.is_empty() {
+            return;
+        }
+        let all_ready = self
+            .sessions
+            .values()
+            .all(|s| s.accepted_window().is_some() || s.outcome().is_some());
+        if !all_ready {
+            return;
+        }
+        for target in 0..2u8 {
+            let members: BTreeSet<OnuId> = self
+                .sessions
+                .values()
+                .filter(|s| s.accepted_window().is_some() && s.target() == target)
+                .map(Session::onu)
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            self.groups.push(GroupDownload {
+                target,
+                members,
+                window_size: None,
+                windows: 0,
+                next_window: 0,
+                rounds: VecDeque::new(),
+                tries: BTreeMap::new(),
+                tci: 0x4000,
+                started: false,
+                done: false,
+            });
+        }
+    }
+
+    fn section_len(&self) -> usize {
+        match self.cfg.format {
+            Format::Baseline => omci_codec::contents::BASELINE_SECTION_DATA_LEN,
+            Format::Extended => self.cfg.extended_section_len.clamp(1, 1965),
+        }
+    }
+
+    fn drive_group(&mut self, gi: usize, now: Instant) {
+        if self.groups[gi].done {
+            return;
+        }
+        // Members whose session ended (failed) leave the group.
+        let ended: Vec<OnuId> = self.groups[gi]
+            .members
+            .iter()
+            .copied()
+            .filter(|id| self.sessions[id].outcome().is_some())
+            .collect();
+        for id in ended {
+            self.leave(gi, id);
+        }
+        if self.groups[gi].members.is_empty() {
+            self.groups[gi].done = true;
+            return;
+        }
+        if !self.groups[gi].started {
+            // The whole group uses the smallest window any member accepted: those that took a
+            // larger one are started again with it.
+            let windows: Vec<(OnuId, Option<u16>)> = self.groups[gi]
+                .members
+                .iter()
+                .map(|id| (*id, self.sessions[id].accepted_window()))
+                .collect();
+            if windows.iter().any(|(_, w)| w.is_none()) {
+                return; // a restarted member has not answered yet
+            }
+            let min = windows.iter().filter_map(|(_, w)| *w).min().unwrap_or(1);
+            let mut restarted = false;
+            for (id, w) in windows {
+                if w != Some(min) {
+                    if let Some(s) = self.sessions.get_mut(&id) {
+                        s.restart(now, min);
+                    }
+                    restarted = true;
+                }
+            }
+            if restarted {
+                return;
+            }
+            let windows = self
+                .image
+                .len()
+                .div_ceil(self.section_len() * usize::from(min)) as u32;
+            let g = &mut self.groups[gi];
+            g.window_size = Some(min);
+            g.windows = windows;
+            g.started = true;
+        }
+        // Rounds: answered or timed out ones are settled, in window order.
+        let mut i = 0;
+        while i < self.groups[gi].rounds.len() {
+            let r = &self.groups[gi].rounds[i];
+            if !r.pending.is_empty() && now < r.deadline {
+                i += 1;
+                continue;
+            }
+            let Some(r) = self.groups[gi].rounds.remove(i) else {
+                break;
+            };
+            let need: BTreeSet<OnuId> = r
+                .failed
+                .iter()
+                .chain(r.pending.keys())
+                .copied()
+                .filter(|id| self.groups[gi].members.contains(id))
+                .collect();
+            self.repair(gi, now, r.window, need);
+        }
+        // New windows, up to the pipelining depth.
+        while self.groups[gi].rounds.len() < self.mcfg.depth.max(1)
+            && self.groups[gi].next_window < self.groups[gi].windows
+        {
+            let w = self.groups[gi].next_window;
+            self.groups[gi].next_window += 1;
+            let members = self.groups[gi].members.clone();
+            self.send_window(gi, now, w, None, members);
+        }
+        // All windows held by every member: each goes on alone with End.
+        let g = &self.groups[gi];
+        if g.started && g.next_window >= g.windows && g.rounds.is_empty() {
+            self.groups[gi].done = true;
+            let members = self.groups[gi].members.clone();
+            for id in members {
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.group_done(now);
+                }
+            }
+        }
+    }
+
+    fn leave(&mut self, gi: usize, id: OnuId) {
+        let g = &mut self.groups[gi];
+        g.members.remove(&id);
+        for r in &mut g.rounds {
+            r.pending.remove(&id);
+            r.failed.remove(&id);
+        }
+    }
+
+    /// Window `w` again for `need`: to the group when many need it, else to each alone.
+    fn repair(&mut self, gi: usize, now: Instant, w: u32, need: BTreeSet<OnuId>) {
+        let mut retry = BTreeSet::new();
+        for id in need {
+            let tries = {
+                let t = self.groups[gi].tries.entry((id, w)).or_insert(0);
+                *t += 1;
+                *t
+            };
+            if tries > self.cfg.window_retries {
+                self.leave(gi, id);
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.group_failed(now, format!("window {w} failed {tries} times"));
+                }
+            } else {
+                retry.insert(id);
+            }
+        }
+        if retry.is_empty() {
+            return;
+        }
+        let members = self.groups[gi].members.len();
+        let many = retry.len() >= self.mcfg.min_remulticast
+            && retry.len() as f64 >= self.mcfg.remulticast_share * members as f64;
+        if many {
+            self.counters.remulticast_windows += 1;
+            self.send_window(gi, now, w, None, retry);
+        } else {
+            for id in retry {
+                self.send_window(gi, now, w, Some(id), [id].into_iter().collect());
+            }
+        }
+    }
+
+    /// Sends window `w` to the group (`to` = None) or to one ONU, and opens its round: every
+    /// ONU of `expect` owes an answer to the AR section.
+    fn send_window(
+        &mut self,
+        gi: usize,
+        now: Instant,
+        w: u32,
+        to: Option<OnuId>,
+        expect: BTreeSet<OnuId>,
+    ) {
+        let sl = self.section_len();
+        let ws = usize::from(self.groups[gi].window_size.unwrap_or(1));
+        let start = w as usize * sl * ws;
+        let end = (start + sl * ws).min(self.image.len());
+        let bytes = self.image.bytes.clone();
+        let window_crc = crc32_bzip2(&bytes[start..end]);
+        let sections = (end - start).div_ceil(sl);
+        let target = MeId::new(MeClass::SOFTWARE_IMAGE, u16::from(self.groups[gi].target));
+        let (mut frames, mut with_ar, mut sent) = (0u64, 0u64, 0u64);
+        let mut ar_tci = Tci(0);
+        for n in 0..sections {
+            let from = start + n * sl;
+            let mut data = bytes[from..(from + sl).min(end)].to_vec();
+            if self.cfg.format == Format::Baseline {
+                data.resize(sl, 0);
+            }
+            let ar = n + 1 == sections;
+            let g = &mut self.groups[gi];
+            g.tci = if g.tci >= 0x7FFF { 0x4000 } else { g.tci + 1 };
+            let tci = Tci(g.tci);
+            let msg = Message::new(
+                tci,
+                self.cfg.format,
+                target,
+                Contents::DownloadSectionRequest(DownloadSectionRequest {
+                    section_number: n as u8,
+                    data: std::borrow::Cow::Owned(data),
+                }),
+            )
+            .with_ar(ar);
+            let Ok(frame) = self.codec.to_vec(&msg) else {
+                continue;
+            };
+            let envelope = Envelope {
+                onu_id: to.unwrap_or(ALL_ONUS),
+                gem_port: match to {
+                    Some(id) => GemPort::omcc(id),
+                    None => GemPort::MULTICAST_DOWNLOAD,
+                },
+                window_no: Some(WindowNo(w)),
+                window_crc: ar.then_some(window_crc),
+            };
+            let datagram = envelope.wrap(&frame);
+            frames += 1;
+            with_ar += u64::from(ar);
+            sent += datagram.len() as u64;
+            if ar {
+                ar_tci = tci;
+            }
+            self.group_out.push_back(Transmit {
+                dest: to.map_or(Dest::Group, Dest::Onu),
+                datagram,
+            });
+        }
+        match to {
+            None => {
+                self.counters.frames_multicast += frames;
+                self.counters.frames_multicast_ar += with_ar;
+                self.counters.bytes_multicast += sent;
+            }
+            Some(id) => {
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.count_repair(frames, with_ar, sent);
+                }
+            }
+        }
+        self.groups[gi].rounds.push_back(Round {
+            window: w,
+            deadline: now + self.cfg.timeout,
+            pending: expect.into_iter().map(|id| (id, ar_tci)).collect(),
+            failed: BTreeSet::new(),
+        });
     }
 }

@@ -127,6 +127,8 @@ enum Phase {
     AwaitReboot,
     Commit,
     VerifyCommitted,
+    /// Multicast mode: Start done, the engine's group download moves the windows.
+    Group,
     Over,
 }
 
@@ -142,6 +144,7 @@ impl Phase {
             Phase::AwaitReboot => "reboot",
             Phase::Commit => "commit",
             Phase::VerifyCommitted => "verify-commit",
+            Phase::Group => "download",
             Phase::Over => "over",
         }
     }
@@ -180,14 +183,24 @@ pub struct Session {
     window_tries: u16,
     busy: u32,
     reboot_deadline: Option<Instant>,
+    /// Multicast mode: the windows go to the group, the engine moves them.
+    multicast: bool,
     out: VecDeque<Outgoing>,
     outcome: Option<Outcome>,
     stats: SessionStats,
 }
 
 impl Session {
-    /// A session for `onu`, starting now with the first Get.
-    pub fn new(onu: OnuId, image: UpgradeImage, cfg: SessionConfig, now: Instant) -> Session {
+    /// A session for `onu`, starting now with the first Get. With `multicast`, the session
+    /// stops after Start ([`Session::accepted_window`]) and the engine's group download moves
+    /// the windows, then hands it back ([`Session::group_done`]).
+    pub fn new(
+        onu: OnuId,
+        image: UpgradeImage,
+        cfg: SessionConfig,
+        multicast: bool,
+        now: Instant,
+    ) -> Session {
         let mut s = Session {
             onu,
             image,
@@ -202,6 +215,7 @@ impl Session {
             window_tries: 0,
             busy: 0,
             reboot_deadline: None,
+            multicast,
             out: VecDeque::new(),
             outcome: None,
             stats: SessionStats::default(),
@@ -499,6 +513,11 @@ impl Session {
                     );
                 }
                 self.window_size = r.window_size();
+                if self.multicast {
+                    self.enter(now, Phase::Group);
+                    self.wait = Wait::Nothing;
+                    return;
+                }
                 self.enter(now, Phase::Window(0));
                 self.window_tries = 0;
                 self.send_window(now, 0);
@@ -601,6 +620,47 @@ impl Session {
             }
             _ => {}
         }
+    }
+
+    /// Multicast mode: the window this ONU accepted, once it waits for the group download.
+    pub fn accepted_window(&self) -> Option<u16> {
+        (self.phase == Phase::Group).then_some(self.window_size)
+    }
+
+    /// Multicast mode: Start again with a smaller window, the one the whole group can take.
+    pub fn restart(&mut self, now: Instant, window_size: u16) {
+        self.window_size = window_size;
+        self.enter(now, Phase::Start);
+        self.request(
+            now,
+            self.sw(self.target),
+            Contents::StartSoftwareDownloadRequest(StartSoftwareDownloadRequest {
+                window_size_minus_one: (window_size - 1) as u8,
+                image_size: self.image.len() as u32,
+                instances: [self.sw(self.target).instance].into_iter().collect(),
+            }),
+        );
+    }
+
+    /// Multicast mode: every window reached this ONU; it goes on alone with End.
+    pub fn group_done(&mut self, now: Instant) {
+        if self.phase == Phase::Group {
+            self.enter(now, Phase::End);
+            self.end(now);
+        }
+    }
+
+    /// Multicast mode: the group download gave up on this ONU.
+    pub fn group_failed(&mut self, now: Instant, reason: String) {
+        self.fail(now, reason);
+    }
+
+    /// Counts frames the engine sent to this ONU alone for the group download (repairs).
+    pub fn count_repair(&mut self, frames: u64, with_ar: u64, bytes: u64) {
+        self.stats.frames += frames;
+        self.stats.frames_with_ar += with_ar;
+        self.stats.bytes += bytes;
+        self.stats.repaired_windows += 1;
     }
 
     fn choose_target(&mut self, now: Instant) {

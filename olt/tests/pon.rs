@@ -1,12 +1,12 @@
 //! The OLT engine against real ONU cores, in-process, over a simulated PON with a seeded lossy
-//! network and a virtual clock: the unicast mode.
+//! network and a virtual clock: the unicast and the multicast modes.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use olt::engine::Olt;
+use olt::engine::{Dest, Mode, MulticastConfig, Olt};
 use olt::image::UpgradeImage;
 use olt::session::{Outcome, SessionConfig};
 use omci_codec::OnuId;
@@ -71,6 +71,17 @@ const REBOOT: Duration = Duration::from_millis(200);
 
 impl Pon {
     fn new(n: u16, golden: &[u8], target: &UpgradeImage, cfg: &SessionConfig) -> Pon {
+        Pon::with_mode(n, golden, target, cfg, Mode::Unicast, |_, _| {})
+    }
+
+    fn with_mode(
+        n: u16,
+        golden: &[u8],
+        target: &UpgradeImage,
+        cfg: &SessionConfig,
+        mode: Mode,
+        tune: impl Fn(OnuId, &mut OnuConfig),
+    ) -> Pon {
         let now = Instant::now();
         let ids: Vec<OnuId> = (1..=n).map(OnuId).collect();
         let mut onus = BTreeMap::new();
@@ -79,6 +90,7 @@ impl Pon {
             let mut c = OnuConfig::lab(id, MODEL, key().verifying_key());
             c.golden = Some(golden.to_vec().into());
             c.busy_duration = Duration::from_millis(300);
+            tune(id, &mut c);
             let onu = match Onu::boot(c.clone(), MemFlash::default(), Faults::none()) {
                 Ok(o) => o,
                 Err((_, _, e)) => panic!("{e}"),
@@ -88,7 +100,7 @@ impl Pon {
         }
         Pon {
             now,
-            olt: Olt::new(target, &ids, cfg, now),
+            olt: Olt::new(target, &ids, mode, cfg, &MulticastConfig::default(), now),
             onus,
             down: BTreeMap::new(),
             cfg: cfgs,
@@ -131,7 +143,16 @@ impl Pon {
     /// Moves every queued output onto the network and reboots ONUs that asked to.
     fn flush(&mut self) {
         while let Some(out) = self.olt.poll_transmit() {
-            self.send(Node::Onu(out.onu), out.datagram);
+            match out.dest {
+                Dest::Onu(id) => self.send(Node::Onu(id), out.datagram),
+                // The group: every ONU gets its own copy, each lost on its own.
+                Dest::Group => {
+                    let ids: Vec<OnuId> = self.onus.keys().copied().collect();
+                    for id in ids {
+                        self.send(Node::Onu(id), out.datagram.clone());
+                    }
+                }
+            }
         }
         let ids: Vec<OnuId> = self.onus.keys().copied().collect();
         for id in ids {
@@ -350,4 +371,106 @@ fn an_onu_that_never_answers_fails_alone() {
     );
     assert_eq!(outcomes[&OnuId(1)], Some(Outcome::Upgraded));
     assert_eq!(outcomes[&OnuId(3)], Some(Outcome::Upgraded));
+}
+
+/// Frames of one ONU's whole download: every section once.
+fn sections(img: &[u8]) -> u64 {
+    img.len().div_ceil(31) as u64
+}
+
+fn multicast(n: u16, loss: f64, img: &[u8]) -> Pon {
+    let target = UpgradeImage::new(img.to_vec()).unwrap();
+    let cfg = SessionConfig {
+        timeout: Duration::from_millis(500),
+        retries: 6,
+        window_retries: 40,
+        ..SessionConfig::default()
+    };
+    let mut pon = Pon::with_mode(
+        n,
+        &image("V1", 1, 5000, false),
+        &target,
+        &cfg,
+        Mode::Multicast,
+        |_, _| {},
+    );
+    pon.loss = loss;
+    pon.run(Duration::from_secs(1200));
+    pon
+}
+
+#[test]
+fn thirty_two_onus_are_upgraded_by_multicast_at_the_cost_of_one_download() {
+    let v2 = image("V2", 2, 30_000, false);
+    let pon = multicast(32, 0.0, &v2);
+    assert_all_upgraded(&pon, &v2, 32);
+    let c = pon.olt.counters();
+    assert_eq!(
+        c.frames_multicast,
+        sections(&v2),
+        "each section once on the group"
+    );
+    assert_eq!(c.remulticast_windows, 0);
+    // What went to each ONU alone: Gets, Start, End, Activate, polls, Commit: no sections.
+    for s in pon.olt.sessions() {
+        assert!(s.stats().frames < 20, "{}: {:?}", s.onu(), s.stats());
+    }
+}
+
+#[test]
+fn multicast_with_two_percent_loss_repairs_and_upgrades_everyone() {
+    let v2 = image("V2", 2, 30_000, false);
+    let pon = multicast(32, 0.02, &v2);
+    assert_all_upgraded(&pon, &v2, 32);
+    let c = pon.olt.counters();
+    let unicast_repairs: u64 = pon.olt.sessions().map(|s| s.stats().repaired_windows).sum();
+    eprintln!(
+        "2 %: group frames {} for {} sections ({:.2}x), {} windows re-multicast, {} unicast repairs",
+        c.frames_multicast,
+        sections(&v2),
+        c.frames_multicast as f64 / sections(&v2) as f64,
+        c.remulticast_windows,
+        unicast_repairs
+    );
+    assert!(unicast_repairs + c.remulticast_windows > 0);
+}
+
+#[test]
+fn multicast_with_ten_percent_loss_still_upgrades_everyone() {
+    let v2 = image("V2", 2, 15_000, false);
+    let pon = multicast(32, 0.10, &v2);
+    assert_all_upgraded(&pon, &v2, 32);
+    let c = pon.olt.counters();
+    eprintln!(
+        "10 %: group frames {} for {} sections ({:.2}x), {} windows re-multicast",
+        c.frames_multicast,
+        sections(&v2),
+        c.frames_multicast as f64 / sections(&v2) as f64,
+        c.remulticast_windows
+    );
+}
+
+#[test]
+fn the_group_adopts_the_smallest_window_any_onu_accepts() {
+    let v2 = image("V2", 2, 8_000, false);
+    let target = UpgradeImage::new(v2.clone()).unwrap();
+    let mut pon = Pon::with_mode(
+        4,
+        &image("V1", 1, 5000, false),
+        &target,
+        &SessionConfig::default(),
+        Mode::Multicast,
+        |id, c| {
+            if id == OnuId(3) {
+                c.max_window_size = 8;
+            }
+        },
+    );
+    pon.run(Duration::from_secs(60));
+    assert_all_upgraded(&pon, &v2, 4);
+    // Windows of 8 sections: the group sent as many AR sections as windows of 8.
+    assert_eq!(
+        pon.olt.counters().frames_multicast_ar,
+        v2.len().div_ceil(31 * 8) as u64
+    );
 }
