@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use omci_codec::contents::{Contents, DownloadSectionRequest};
 use omci_codec::crc::crc32_bzip2;
-use omci_codec::envelope::{ALL_ONUS, Envelope};
+use omci_codec::envelope::{ALL_ONUS, Envelope, MISSING_LEN};
 use omci_codec::{
     Codec, ExtendedTrailer, Format, GemPort, MeClass, MeId, Message, OnuId, ResultCode, Tci,
     WindowNo,
@@ -93,13 +93,15 @@ pub struct PonCounters {
     pub remulticast_windows: u64,
 }
 
-/// One window in flight: who still owes an answer (and to which TCI), who answered failure.
+/// One window in flight: who still owes an answer (and to which TCI), who answered failure
+/// and, when it said, which sections it misses.
 #[derive(Debug)]
 struct Round {
     window: u32,
     deadline: Instant,
     pending: BTreeMap<OnuId, Tci>,
     failed: BTreeSet<OnuId>,
+    missing: BTreeMap<OnuId, [u8; MISSING_LEN]>,
 }
 
 /// The group download of every ONU that targets the same image.
@@ -184,6 +186,9 @@ impl Olt {
                     round.pending.remove(&onu);
                     if r.result != ResultCode::Success {
                         round.failed.insert(onu);
+                        if let Some(m) = envelope.missing {
+                            round.missing.insert(onu, m);
+                        }
                     }
                     break;
                 }
@@ -390,7 +395,8 @@ impl Olt {
                 .copied()
                 .filter(|id| self.groups[gi].members.contains(id))
                 .collect();
-            self.repair(gi, now, r.window, need);
+            let silent: BTreeSet<OnuId> = r.pending.keys().copied().collect();
+            self.repair(gi, now, r.window, need, &r.missing, &silent);
         }
         // New windows, up to the pipelining depth.
         while self.groups[gi].rounds.len() < self.mcfg.depth.max(1)
@@ -398,8 +404,14 @@ impl Olt {
         {
             let w = self.groups[gi].next_window;
             self.groups[gi].next_window += 1;
-            let members = self.groups[gi].members.clone();
-            self.send_window(gi, now, w, None, members);
+            let all: BTreeSet<usize> = (0..self.sections_in(gi, w)).collect();
+            let tci = self.send_sections(gi, w, &all, None);
+            let pending = self.groups[gi]
+                .members
+                .iter()
+                .map(|id| (*id, tci))
+                .collect();
+            self.open_round(gi, now, w, pending);
         }
         // All windows held by every member: each goes on alone with End.
         let g = &self.groups[gi];
@@ -423,8 +435,28 @@ impl Olt {
         }
     }
 
-    /// Window `w` again for `need`: to the group when many need it, else to each alone.
-    fn repair(&mut self, gi: usize, now: Instant, w: u32, need: BTreeSet<OnuId>) {
+    /// Sections window `w` holds (the image's last window may hold fewer).
+    fn sections_in(&self, gi: usize, w: u32) -> usize {
+        let sl = self.section_len();
+        let ws = usize::from(self.groups[gi].window_size.unwrap_or(1));
+        let start = w as usize * sl * ws;
+        (self.image.len().min(start + sl * ws) - start).div_ceil(sl)
+    }
+
+    /// Window `w` again for the ONUs in `need`, section by section: a section that many of them
+    /// miss goes to the group, one that few miss goes to those alone. An ONU that reported no
+    /// bitmap misses everything; one that was `silent` for the first time is only asked again
+    /// (its answer, or the AR section, was probably what got lost). The window's last section
+    /// closes the repair with AR: to the group if many take part, else to each alone.
+    fn repair(
+        &mut self,
+        gi: usize,
+        now: Instant,
+        w: u32,
+        need: BTreeSet<OnuId>,
+        reported: &BTreeMap<OnuId, [u8; MISSING_LEN]>,
+        silent: &BTreeSet<OnuId>,
+    ) {
         let mut retry = BTreeSet::new();
         for id in need {
             let tries = {
@@ -444,46 +476,93 @@ impl Olt {
         if retry.is_empty() {
             return;
         }
-        let members = self.groups[gi].members.len();
-        let many = retry.len() >= self.mcfg.min_remulticast
-            && retry.len() as f64 >= self.mcfg.remulticast_share * members as f64;
-        if many {
-            self.counters.remulticast_windows += 1;
-            self.send_window(gi, now, w, None, retry);
-        } else {
-            for id in retry {
-                self.send_window(gi, now, w, Some(id), [id].into_iter().collect());
+        for id in &retry {
+            if let Some(s) = self.sessions.get_mut(id) {
+                s.count_repaired_window();
             }
         }
+        let count = self.sections_in(gi, w);
+        let last = count - 1;
+        let first_silence: BTreeSet<OnuId> = retry
+            .iter()
+            .copied()
+            .filter(|id| silent.contains(id) && self.groups[gi].tries.get(&(*id, w)) == Some(&1))
+            .collect();
+        let misses = |id: &OnuId, n: usize| match reported.get(id) {
+            Some(m) => m[n / 8] & (1 << (n % 8)) != 0,
+            None => !first_silence.contains(id),
+        };
+        let members = self.groups[gi].members.len() as f64;
+        let threshold = (self.mcfg.remulticast_share * members)
+            .ceil()
+            .max(self.mcfg.min_remulticast as f64) as usize;
+        let to_group: BTreeSet<usize> = (0..last)
+            .filter(|&n| retry.iter().filter(|id| misses(id, n)).count() >= threshold)
+            .collect();
+        // Sections few ONUs miss: to each of them alone (no AR yet).
+        for id in &retry {
+            let own: BTreeSet<usize> = (0..last)
+                .filter(|&n| misses(id, n) && !to_group.contains(&n))
+                .collect();
+            if !own.is_empty() {
+                self.send_sections(gi, w, &own, Some(*id));
+            }
+        }
+        let close: BTreeSet<usize> = [last].into_iter().collect();
+        let pending = if to_group.is_empty() && retry.len() < threshold {
+            // Few ONUs, little to send: each gets the closing AR section alone.
+            let mut pending = BTreeMap::new();
+            for id in &retry {
+                pending.insert(*id, self.send_sections(gi, w, &close, Some(*id)));
+            }
+            pending
+        } else {
+            self.counters.remulticast_windows += 1;
+            let mut sections = to_group;
+            sections.insert(last);
+            let tci = self.send_sections(gi, w, &sections, None);
+            retry.iter().map(|id| (*id, tci)).collect()
+        };
+        self.open_round(gi, now, w, pending);
     }
 
-    /// Sends window `w` to the group (`to` = None) or to one ONU, and opens its round: every
-    /// ONU of `expect` owes an answer to the AR section.
-    fn send_window(
+    fn open_round(&mut self, gi: usize, now: Instant, w: u32, pending: BTreeMap<OnuId, Tci>) {
+        self.groups[gi].rounds.push_back(Round {
+            window: w,
+            deadline: now + self.cfg.timeout,
+            pending,
+            failed: BTreeSet::new(),
+            missing: BTreeMap::new(),
+        });
+    }
+
+    /// Sends `sections` of window `w`, in order, to the group (`to` = None) or to one ONU;
+    /// the window's last section, if among them, carries AR and the window CRC. Returns the TCI
+    /// of the last frame sent (the AR section's when it was sent).
+    fn send_sections(
         &mut self,
         gi: usize,
-        now: Instant,
         w: u32,
+        sections: &BTreeSet<usize>,
         to: Option<OnuId>,
-        expect: BTreeSet<OnuId>,
-    ) {
+    ) -> Tci {
         let sl = self.section_len();
         let ws = usize::from(self.groups[gi].window_size.unwrap_or(1));
         let start = w as usize * sl * ws;
         let end = (start + sl * ws).min(self.image.len());
         let bytes = self.image.bytes.clone();
+        let count = (end - start).div_ceil(sl);
         let window_crc = crc32_bzip2(&bytes[start..end]);
-        let sections = (end - start).div_ceil(sl);
         let target = MeId::new(MeClass::SOFTWARE_IMAGE, u16::from(self.groups[gi].target));
         let (mut frames, mut with_ar, mut sent) = (0u64, 0u64, 0u64);
-        let mut ar_tci = Tci(0);
-        for n in 0..sections {
+        let mut last_tci = Tci(0);
+        for &n in sections.iter().filter(|&&n| n < count) {
             let from = start + n * sl;
             let mut data = bytes[from..(from + sl).min(end)].to_vec();
             if self.cfg.format == Format::Baseline {
                 data.resize(sl, 0);
             }
-            let ar = n + 1 == sections;
+            let ar = n + 1 == count;
             let g = &mut self.groups[gi];
             g.tci = if g.tci >= 0x7FFF { 0x4000 } else { g.tci + 1 };
             let tci = Tci(g.tci);
@@ -508,14 +587,13 @@ impl Olt {
                 },
                 window_no: Some(WindowNo(w)),
                 window_crc: ar.then_some(window_crc),
+                missing: None,
             };
             let datagram = envelope.wrap(&frame);
             frames += 1;
             with_ar += u64::from(ar);
             sent += datagram.len() as u64;
-            if ar {
-                ar_tci = tci;
-            }
+            last_tci = tci;
             self.group_out.push_back(Transmit {
                 dest: to.map_or(Dest::Group, Dest::Onu),
                 datagram,
@@ -533,11 +611,6 @@ impl Olt {
                 }
             }
         }
-        self.groups[gi].rounds.push_back(Round {
-            window: w,
-            deadline: now + self.cfg.timeout,
-            pending: expect.into_iter().map(|id| (id, ar_tci)).collect(),
-            failed: BTreeSet::new(),
-        });
+        last_tci
     }
 }

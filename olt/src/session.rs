@@ -660,6 +660,10 @@ impl Session {
         self.stats.frames += frames;
         self.stats.frames_with_ar += with_ar;
         self.stats.bytes += bytes;
+    }
+
+    /// Counts a window the group download sent this ONU again.
+    pub fn count_repaired_window(&mut self) {
         self.stats.repaired_windows += 1;
     }
 

@@ -433,6 +433,13 @@ fn multicast_with_two_percent_loss_repairs_and_upgrades_everyone() {
         unicast_repairs
     );
     assert!(unicast_repairs + c.remulticast_windows > 0);
+    // Issue 4's bound: at most (1 + loss share + 5 %) times one download on the group.
+    assert!(
+        c.frames_multicast as f64 <= (1.0 + 0.02 + 0.05) * sections(&v2) as f64,
+        "{} group frames for {} sections",
+        c.frames_multicast,
+        sections(&v2)
+    );
 }
 
 #[test]

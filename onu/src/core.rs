@@ -579,10 +579,13 @@ impl<F: Flash> Onu<F> {
     // Responses
 
     fn send(&mut self, msg: &Message<'_>) {
+        self.send_with(Envelope::omcc(self.cfg.onu_id), msg);
+    }
+
+    fn send_with(&mut self, envelope: Envelope, msg: &Message<'_>) {
         match self.codec.to_vec(msg) {
             Ok(frame) => {
-                self.outbox
-                    .push_back(Envelope::omcc(self.cfg.onu_id).wrap(&frame));
+                self.outbox.push_back(envelope.wrap(&frame));
                 self.counters.sent += 1;
             }
             Err(e) => self.drop_frame(format!("could not encode a response: {e}")),
@@ -1054,7 +1057,33 @@ impl<F: Flash> Onu<F> {
                     window: window_no,
                     reason,
                 });
-                self.respond_section(msg, ResultCode::ProcessingError, last);
+                // The sections this ONU misses, so that the OLT repairs those only (the lab's
+                // envelope extension; the OMCI answer itself is G.988's processing error).
+                let held = self
+                    .download
+                    .as_ref()
+                    .and_then(|d| d.windows.get(&window))
+                    .map_or([0; 4], |w| w.sections);
+                let mut missing = [0u8; omci_codec::envelope::MISSING_LEN];
+                for n in 0..expected.min(256) {
+                    if held[(n / 64) as usize] & (1 << (n % 64)) == 0 {
+                        missing[(n / 8) as usize] |= 1 << (n % 8);
+                    }
+                }
+                let answer = Message::new(
+                    msg.tci,
+                    msg.format,
+                    msg.me,
+                    Contents::DownloadSectionResponse(DownloadSectionResponse {
+                        result: ResultCode::ProcessingError,
+                        section_number: last,
+                    }),
+                );
+                let envelope = Envelope {
+                    missing: Some(missing),
+                    ..Envelope::omcc(self.cfg.onu_id)
+                };
+                self.send_with(envelope, &answer);
             }
             None => {
                 let _ = self.flash.sync_slot(slot);

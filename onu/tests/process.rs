@@ -312,6 +312,7 @@ impl Bench {
                     gem_port: GemPort::MULTICAST_DOWNLOAD,
                     window_no: Some(WindowNo(w as u32)),
                     window_crc: None,
+                    missing: None,
                 }
             } else {
                 Envelope {

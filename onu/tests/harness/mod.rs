@@ -439,6 +439,7 @@ impl<F: Flash + Clone> Lab<F> {
             gem_port: GemPort::MULTICAST_DOWNLOAD,
             window_no: Some(WindowNo(w)),
             window_crc: crc,
+            missing: None,
         };
         self.send_with(env, msg)
     }
