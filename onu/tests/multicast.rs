@@ -178,3 +178,38 @@ fn a_window_with_sections_from_the_group_needs_the_window_crc() {
         "closed without checking the forged section"
     );
 }
+
+#[test]
+fn a_processing_error_names_the_missing_sections() {
+    let mut lab = Lab::new();
+    let v2 = image("V2", 2, 3000);
+    lab.start(1, v2.len(), 16);
+    assert_eq!(
+        multicast_window(&mut lab, &v2, 16, 0, &[3, 5]),
+        Some(ResultCode::ProcessingError)
+    );
+    let missing = lab
+        .envelopes
+        .last()
+        .unwrap()
+        .missing
+        .expect("a missing-section bitmap");
+    let named: Vec<usize> = (0..256)
+        .filter(|n| missing[n / 8] & (1 << (n % 8)) != 0)
+        .collect();
+    assert_eq!(named, vec![3, 5]);
+    // Sending just those two, then the closing section again, completes the window.
+    let chunks: Vec<&[u8]> = v2.chunks(31).collect();
+    for n in [3usize, 5] {
+        let m = lab.section(1, n as u8, chunks[n], false);
+        lab.multicast(0, None, &m);
+    }
+    let crc = crc32_bzip2(&v2[..16 * 31]);
+    let close = lab.section(1, 15, chunks[15], true);
+    let r = lab.multicast(0, Some(crc), &close);
+    assert_eq!(r[0].contents.result(), Some(ResultCode::Success));
+    assert!(
+        lab.envelopes.last().unwrap().missing.is_none(),
+        "success carries no bitmap"
+    );
+}

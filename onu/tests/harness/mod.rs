@@ -62,6 +62,8 @@ pub struct Lab<F: Flash = MemFlash> {
     pub notifications: Vec<Message<'static>>,
     /// Every event the ONU reported.
     pub events: Vec<OnuEvent>,
+    /// The envelope of every datagram the ONU sent, in order.
+    pub envelopes: Vec<Envelope>,
     pub codec: Codec,
 }
 
@@ -99,6 +101,7 @@ impl<F: Flash + Clone> Lab<F> {
             faults: Faults::none(),
             notifications: Vec::new(),
             events: Vec::new(),
+            envelopes: Vec::new(),
         };
         lab.boot_from(flash);
         lab
@@ -175,6 +178,7 @@ impl<F: Flash + Clone> Lab<F> {
         while let Some(d) = onu.poll_transmit() {
             let (env, frame) = Envelope::parse(&d).unwrap();
             assert_eq!(env.onu_id, ONU);
+            self.envelopes.push(env);
             let msg = self.codec.parse(frame).unwrap().into_owned();
             if msg.message_type().is_notification() {
                 self.notifications.push(msg);
