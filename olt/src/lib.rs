@@ -12,6 +12,7 @@
 //! all ONUs in parallel) runs in-process against real ONU cores. The multicast mode, campaigns,
 //! the tokio driver and the `olt` binary come next (issue 4).
 
+pub mod driver;
 pub mod engine;
 pub mod image;
 pub mod session;

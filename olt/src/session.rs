@@ -245,6 +245,20 @@ impl Session {
         self.target
     }
 
+    /// The version the ONU ran when the session began (its active image), once known.
+    pub fn from_version(&self) -> Option<String> {
+        self.images
+            .iter()
+            .flatten()
+            .find(|a| a.is_active == Some(true))
+            .and_then(|a| a.version)
+            .map(|v| {
+                String::from_utf8_lossy(&v)
+                    .trim_end_matches('\0')
+                    .to_string()
+            })
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Outgoing> {
         self.out.pop_front()

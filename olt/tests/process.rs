@@ -1,0 +1,200 @@
+//! `olt rollout` against 16 real `onu` processes on loopback, in both modes; every ONU's flash
+//! is then read with `onu status`. Processes and temporary directories are cleaned up on drop,
+//! whether the test passes or fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const OLT: &str = env!("CARGO_BIN_EXE_olt");
+
+/// The `onu` binary next to `olt`'s (built first if this run did not build it).
+fn onu_bin() -> PathBuf {
+    let dir = Path::new(OLT).parent().unwrap();
+    let onu = dir.join("onu");
+    if !onu.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "onu", "--bin", "onu"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    onu
+}
+
+struct Onus(Child);
+
+impl Drop for Onus {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if self.0.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `n` consecutive free ports from `from` on (each test searches its own range, since tests
+/// run in parallel).
+fn free_ports(from: u16, n: u16) -> u16 {
+    (0..100)
+        .map(|i| from + 41 * i)
+        .find(|p| (0..n).all(|k| std::net::UdpSocket::bind(("127.0.0.1", p + k)).is_ok()))
+        .expect("free ports")
+}
+
+fn run(mode: &str, group: &str, ports_from: u16) {
+    let onu = onu_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    let sh = |args: &[&str]| {
+        let out = Command::new(&onu).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(&["image", "keygen", "--out", &p("lab")]);
+    sh(&[
+        "image",
+        "build",
+        "--key",
+        &p("lab.key"),
+        "--model",
+        "LAB-ONU-1",
+        "--version",
+        "V1.0",
+        "--size",
+        "8000",
+        "--out",
+        &p("v1.img"),
+    ]);
+    sh(&[
+        "image",
+        "build",
+        "--key",
+        &p("lab.key"),
+        "--model",
+        "LAB-ONU-1",
+        "--version",
+        "V2.0",
+        "--security-version",
+        "2",
+        "--size",
+        "40000",
+        "--out",
+        &p("v2.img"),
+    ]);
+    let base = free_ports(ports_from, 17);
+    let olt_addr = format!("127.0.0.1:{}", base + 16);
+    let _onus = Onus(
+        Command::new(&onu)
+            .args(["run", "--count", "16", "--base-id", "1", "--supervise"])
+            .args(["--busy-ms", "100", "--reboot-ms", "100"])
+            .arg(format!("--listen=127.0.0.1:{base}"))
+            .arg(format!("--olt={olt_addr}"))
+            .arg(format!("--group={group}"))
+            .arg(format!("--state-dir={}", p("onus")))
+            .arg(format!("--public-key={}", p("lab.pub")))
+            .arg(format!("--golden={}", p("v1.img")))
+            .env("RUST_LOG", "error")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = Command::new(OLT)
+        .args([
+            "rollout",
+            "--mode",
+            mode,
+            "--timeout-ms",
+            "1000",
+            "--retries",
+            "4",
+        ])
+        .arg(format!("--image={}", p("v2.img")))
+        .arg(format!("--onus=1-16@127.0.0.1:{base}"))
+        .arg(format!("--listen={olt_addr}"))
+        .arg(format!("--group={group}"))
+        .arg(format!("--report={}", p("report.json")))
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{summary}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        summary.contains("16 upgraded, 0 skipped, 0 failed"),
+        "{summary}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(p("report.json")).unwrap()).unwrap();
+    assert_eq!(report["mode"], mode);
+    assert_eq!(report["totals"]["upgraded"], 16);
+    assert_eq!(report["image"]["version"], "V2.0");
+    let sections = 40_192u64.div_ceil(31);
+    match mode {
+        "multicast" => {
+            // The image crossed the group about once, not 16 times.
+            let group = report["totals"]["frames_multicast"].as_u64().unwrap();
+            assert!(
+                group >= sections && group < 2 * sections,
+                "{group} for {sections}"
+            );
+        }
+        _ => assert_eq!(report["totals"]["frames_multicast"], 0),
+    }
+    drop(_onus);
+    // Every flash, read offline: V2.0 committed, active, its bytes those of the image.
+    let want = hex_sha256(&std::fs::read(p("v2.img")).unwrap());
+    for id in 1..=16 {
+        let out = Command::new(&onu)
+            .args(["status", "--json"])
+            .arg(format!(
+                "--state-dir={}",
+                dir.path().join(format!("onus/onu-{id}")).display()
+            ))
+            .arg(format!("--public-key={}", p("lab.pub")))
+            .output()
+            .unwrap();
+        let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let slot = s["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["committed"] == true)
+            .unwrap_or_else(|| panic!("ONU {id}: {s}"));
+        assert_eq!(slot["version"], "V2.0", "ONU {id}: {s}");
+        assert_eq!(slot["active"], true, "ONU {id}: {s}");
+        assert_eq!(slot["sha256"], want, "ONU {id}");
+    }
+}
+
+fn hex_sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+#[test]
+fn sixteen_onu_processes_are_upgraded_by_multicast() {
+    run("multicast", "239.255.9.1:47201", 43000);
+}
+
+#[test]
+fn sixteen_onu_processes_are_upgraded_by_unicast() {
+    run("unicast", "239.255.9.2:47202", 52000);
+}
