@@ -32,6 +32,48 @@ struct Cli {
 enum Command {
     /// Download, activate and commit an image on every ONU given.
     Rollout(RolloutArgs),
+    /// The whole thing on this machine: N ONU processes, a new image, a rollout, a summary.
+    Demo(DemoArgs),
+    /// One ONU process of `olt demo` (internal: the same code as `onu run`).
+    #[command(hide = true, name = "demo-onu")]
+    DemoOnu(DemoOnuArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// How many ONUs (one process each).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=256))]
+    onus: u16,
+    /// How the windows travel.
+    #[arg(long, value_enum, default_value_t = ModeArg::Multicast)]
+    mode: ModeArg,
+    /// Payload bytes of the new image.
+    #[arg(long, default_value_t = 256 * 1024)]
+    size: usize,
+    /// First ONU port (the ONUs take consecutive ports, the OLT the one after them).
+    #[arg(long, default_value_t = 44001)]
+    port: u16,
+    /// The multicast download group.
+    #[arg(long, default_value = "239.255.0.1:47000", value_parser = group_addr)]
+    group: SocketAddrV4,
+    /// Keep the ONUs' flash, the images and the report in this directory (default: a
+    /// temporary one, removed at the end).
+    #[arg(long)]
+    keep: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DemoOnuArgs {
+    #[arg(long)]
+    onu_id: u16,
+    #[arg(long)]
+    listen: SocketAddrV4,
+    #[arg(long)]
+    olt: SocketAddrV4,
+    #[arg(long)]
+    group: SocketAddrV4,
+    #[arg(long)]
+    dir: PathBuf,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -133,8 +175,12 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let Command::Rollout(args) = cli.command;
-    match rollout(args) {
+    let result = match cli.command {
+        Command::Rollout(args) => rollout(args),
+        Command::Demo(args) => demo(args),
+        Command::DemoOnu(args) => demo_onu(args),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("olt: {e:#}");
@@ -146,19 +192,12 @@ fn main() -> ExitCode {
 fn rollout(a: RolloutArgs) -> Result<ExitCode> {
     let bytes =
         std::fs::read(&a.image).with_context(|| format!("reading {}", a.image.display()))?;
-    let image = UpgradeImage::new(bytes.clone())
-        .with_context(|| format!("{} is not an image of this lab", a.image.display()))?;
     let mut onus = BTreeMap::new();
     for (id, addr) in a.onus.into_iter().flatten() {
         if onus.insert(id, addr).is_some() {
             bail!("ONU {} is given twice", id.0);
         }
     }
-    let ids: Vec<OnuId> = onus.keys().copied().collect();
-    let mode = match a.mode {
-        ModeArg::Multicast => Mode::Multicast,
-        ModeArg::Unicast => Mode::Unicast,
-    };
     let cfg = SessionConfig {
         timeout: Duration::from_millis(a.timeout_ms),
         retries: a.retries,
@@ -166,19 +205,53 @@ fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         reboot_timeout: Duration::from_secs(a.reboot_timeout_s),
         ..SessionConfig::default()
     };
+    let name = a.image.display().to_string();
+    let target = Target {
+        mode: a.mode,
+        listen: a.listen,
+        group: a.group,
+        onus,
+    };
+    run_rollout(&bytes, &name, target, &cfg, a.report.as_deref())
+}
+
+/// Who a rollout goes to, and how.
+struct Target {
+    mode: ModeArg,
+    listen: SocketAddrV4,
+    group: SocketAddrV4,
+    onus: BTreeMap<OnuId, SocketAddrV4>,
+}
+
+/// Runs one rollout of `bytes`, prints the summary, writes the report; exit 1 if any ONU
+/// failed.
+fn run_rollout(
+    bytes: &[u8],
+    name: &str,
+    t: Target,
+    cfg: &SessionConfig,
+    report_path: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    let image = UpgradeImage::new(bytes.to_vec())
+        .with_context(|| format!("{name} is not an image of this lab"))?;
+    let ids: Vec<OnuId> = t.onus.keys().copied().collect();
+    let mode = match t.mode {
+        ModeArg::Multicast => Mode::Multicast,
+        ModeArg::Unicast => Mode::Unicast,
+    };
     let started = Instant::now();
     let olt = Olt::new(
         &image,
         &ids,
         mode,
-        &cfg,
+        cfg,
         &MulticastConfig::default(),
         started,
     );
     let dcfg = DriverConfig {
-        listen: a.listen,
-        group: a.group,
-        onus,
+        listen: t.listen,
+        group: t.group,
+        onus: t.onus,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -188,8 +261,8 @@ fn rollout(a: RolloutArgs) -> Result<ExitCode> {
     }))?;
     let elapsed = started.elapsed();
     print_summary(&olt, &image, mode, elapsed);
-    let report = report(&olt, &image, &bytes, mode, elapsed);
-    if let Some(path) = &a.report {
+    let report = report(&olt, &image, bytes, mode, elapsed);
+    if let Some(path) = report_path {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
@@ -314,4 +387,134 @@ fn report(
             "remulticast_windows": c.remulticast_windows,
         },
     })
+}
+
+/// The demo's signing key: fixed, so that the demo needs no key file (a lab, not a release).
+fn demo_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[0x42; 32])
+}
+
+/// Kills the demo's ONU processes however the demo ends.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+        }
+        for c in &mut self.0 {
+            let _ = c.wait();
+        }
+    }
+}
+
+fn demo(a: DemoArgs) -> Result<ExitCode> {
+    use onu::image::{BuildSpec, build, deterministic_payload};
+    let temp;
+    let dir = match &a.keep {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let image = |version: &str, security, size| {
+        let spec = BuildSpec {
+            model: "LAB-ONU-1".into(),
+            version: version.into(),
+            security_version: security,
+            build: 1,
+            fails_to_boot: false,
+        };
+        build(&spec, &deterministic_payload(version, size), &demo_key())
+    };
+    std::fs::write(dir.join("golden.img"), image("V1.0", 1, 64 * 1024)?)?;
+    let v2 = image("V2.0", 2, a.size)?;
+    std::fs::write(dir.join("v2.img"), &v2)?;
+    if u32::from(a.port) + u32::from(a.onus) > 65535 {
+        bail!("--port {} with --onus {} passes port 65535", a.port, a.onus);
+    }
+    let olt_addr = SocketAddrV4::new(net::LOOPBACK, a.port + a.onus);
+    println!(
+        "Starting {} ONU processes on 127.0.0.1:{}..{} (their flash in {})",
+        a.onus,
+        a.port,
+        a.port + a.onus - 1,
+        dir.display()
+    );
+    let exe = std::env::current_exe()?;
+    let mut children = Children(Vec::new());
+    let mut onus = BTreeMap::new();
+    for i in 0..a.onus {
+        let id = OnuId(1 + i);
+        let listen = SocketAddrV4::new(net::LOOPBACK, a.port + i);
+        children.0.push(
+            std::process::Command::new(&exe)
+                .arg("demo-onu")
+                .arg(format!("--onu-id={}", id.0))
+                .arg(format!("--listen={listen}"))
+                .arg(format!("--olt={olt_addr}"))
+                .arg(format!("--group={}", a.group))
+                .arg(format!(
+                    "--dir={}",
+                    dir.join(format!("onu-{}", id.0)).display()
+                ))
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .context("starting an ONU process")?,
+        );
+        onus.insert(id, listen);
+    }
+    // Let them boot (install the golden image, join the group).
+    std::thread::sleep(Duration::from_millis(500 + 10 * u64::from(a.onus)));
+    let cfg = SessionConfig {
+        timeout: Duration::from_secs(2),
+        retries: 4,
+        ..SessionConfig::default()
+    };
+    let target = Target {
+        mode: a.mode,
+        listen: olt_addr,
+        group: a.group,
+        onus,
+    };
+    let report = dir.join("report.json");
+    let code = run_rollout(&v2, "the demo image", target, &cfg, Some(&report))?;
+    if a.keep.is_some() {
+        println!("report: {}", report.display());
+    }
+    drop(children);
+    Ok(code)
+}
+
+fn demo_onu(a: DemoOnuArgs) -> Result<ExitCode> {
+    use onu::core::OnuConfig;
+    use onu::driver::{self as onu_driver, DriverConfig as OnuDriverConfig};
+    let golden = std::fs::read(a.dir.parent().unwrap_or(&a.dir).join("golden.img"))?;
+    let mut onu = OnuConfig::lab(OnuId(a.onu_id), "LAB-ONU-1", demo_key().verifying_key());
+    onu.golden = Some(golden.into());
+    onu.busy_duration = Duration::from_millis(200);
+    let cfg = OnuDriverConfig {
+        onu,
+        state_dir: a.dir,
+        listen: a.listen,
+        olt: a.olt,
+        group: a.group,
+        faults: onu::faults::Faults::none(),
+        rx_faults: Default::default(),
+        tx_faults: Default::default(),
+        seed: 1,
+        supervise: true,
+        reboot_delay: Duration::from_millis(200),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let exit = runtime.block_on(onu_driver::run(cfg, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }))?;
+    Ok(ExitCode::from(exit.code()))
 }

@@ -198,3 +198,32 @@ fn sixteen_onu_processes_are_upgraded_by_multicast() {
 fn sixteen_onu_processes_are_upgraded_by_unicast() {
     run("unicast", "239.255.9.2:47202", 52000);
 }
+
+#[test]
+fn the_demo_upgrades_its_onus_and_cleans_up() {
+    let keep = tempfile::tempdir().unwrap();
+    let base = free_ports(58000, 9);
+    let out = Command::new(OLT)
+        .args(["demo", "--onus", "8", "--size", "20000"])
+        .arg(format!("--port={base}"))
+        .args(["--group", "239.255.9.3:47203"])
+        .arg(format!("--keep={}", keep.path().display()))
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{summary}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        summary.contains("8 upgraded, 0 skipped, 0 failed"),
+        "{summary}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(keep.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["totals"]["upgraded"], 8);
+    // The ONU processes are gone: their ports are free again.
+    assert!((0..8).all(|k| std::net::UdpSocket::bind(("127.0.0.1", base + k)).is_ok()));
+}
