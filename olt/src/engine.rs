@@ -89,8 +89,10 @@ pub struct PonCounters {
     pub frames_multicast_ar: u64,
     /// Bytes sent to the multicast group.
     pub bytes_multicast: u64,
-    /// Windows sent to the group again.
+    /// Repair rounds that sent sections to the group again.
     pub remulticast_windows: u64,
+    /// Repair rounds that only sent the closing AR section to the group again.
+    pub remulticast_ar_only: u64,
 }
 
 /// One window in flight: who still owes an answer (and to which TCI), who answered failure
@@ -186,7 +188,8 @@ impl Olt {
                     round.pending.remove(&onu);
                     if r.result != ResultCode::Success {
                         round.failed.insert(onu);
-                        if let Some(m) = envelope.missing {
+                        // An empty bitmap says nothing useful: treat it as no bitmap.
+                        if let Some(m) = envelope.missing.filter(|m| m.iter().any(|b| *b != 0)) {
                             round.missing.insert(onu, m);
                         }
                     }
@@ -399,8 +402,17 @@ impl Olt {
             self.repair(gi, now, r.window, need, &r.missing, &silent);
         }
         // New windows, up to the pipelining depth.
+        // New windows stay within `depth` of the oldest one still open (and so within the
+        // ONUs' horizon of windows ahead they keep track of).
+        let reach = self.mcfg.depth.clamp(1, onu::core::WINDOW_HORIZON as usize) as u32;
         while self.groups[gi].rounds.len() < self.mcfg.depth.max(1)
             && self.groups[gi].next_window < self.groups[gi].windows
+            && self.groups[gi]
+                .rounds
+                .iter()
+                .map(|r| r.window)
+                .min()
+                .is_none_or(|oldest| self.groups[gi].next_window < oldest + reach)
         {
             let w = self.groups[gi].next_window;
             self.groups[gi].next_window += 1;
@@ -517,7 +529,11 @@ impl Olt {
             }
             pending
         } else {
-            self.counters.remulticast_windows += 1;
+            if to_group.is_empty() {
+                self.counters.remulticast_ar_only += 1;
+            } else {
+                self.counters.remulticast_windows += 1;
+            }
             let mut sections = to_group;
             sections.insert(last);
             let tci = self.send_sections(gi, w, &sections, None);

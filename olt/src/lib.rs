@@ -8,9 +8,11 @@
 //!   retries), Get, Activate, the reboot, Get, Commit, Get; timeouts and retries per message.
 //! - [`engine`]: the PON: every session, transaction ids, the next deadline, what to send.
 //!
-//! Where it stands: the unicast download (the standard per-ONU procedure of open OLT stacks,
-//! all ONUs in parallel) runs in-process against real ONU cores. The multicast mode, campaigns,
-//! the tokio driver and the `olt` binary come next (issue 4).
+//! - [`driver`]: the tokio process around the engine (sockets, timer, signals).
+//!
+//! Where it stands: both modes, the driver, `olt rollout` and `olt demo` work against real ONU
+//! processes; campaigns (waves, health gate, kill switch, schedule, pacing, journal), the pcap
+//! and the progress display come next (issue 4).
 
 pub mod driver;
 pub mod engine;

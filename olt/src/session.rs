@@ -183,6 +183,9 @@ pub struct Session {
     window_tries: u16,
     busy: u32,
     reboot_deadline: Option<Instant>,
+    /// The ONU went down after Activate: its answers stopped, or it announced a boot (the
+    /// attribute value change every boot sends).
+    went_down: bool,
     /// Multicast mode: the windows go to the group, the engine moves them.
     multicast: bool,
     out: VecDeque<Outgoing>,
@@ -215,6 +218,7 @@ impl Session {
             window_tries: 0,
             busy: 0,
             reboot_deadline: None,
+            went_down: false,
             multicast,
             out: VecDeque::new(),
             outcome: None,
@@ -274,10 +278,8 @@ impl Session {
     }
 
     fn next_tci(&mut self) -> Tci {
-        self.tci = self.tci.wrapping_add(1);
-        if self.tci == 0 || self.tci == 0x8000 {
-            self.tci = 1; // 0 is the ONU's own notifications'; the high-priority half unused
-        }
+        // 1..0x4000: 0 is the ONU's own notifications', 0x4000.. the group download's.
+        self.tci = if self.tci >= 0x3FFF { 1 } else { self.tci + 1 };
         Tci(self.tci)
     }
 
@@ -440,7 +442,16 @@ impl Session {
                 }
                 if self.phase == Phase::AwaitReboot {
                     // A rebooting ONU is silent: keep asking until the reboot deadline.
+                    self.went_down = true;
                     return self.poll_reboot(now);
+                }
+                if self.phase == Phase::Activate && tries >= self.cfg.retries {
+                    // No answer to Activate: it may have been lost while the ONU went down to
+                    // reboot into the image. Whether it did, Get will tell.
+                    self.enter(now, Phase::AwaitReboot);
+                    self.reboot_deadline = Some(now + self.cfg.reboot_timeout);
+                    self.went_down = true;
+                    return self.get(now, self.target);
                 }
                 if tries >= self.cfg.retries {
                     let what = self.phase.name();
@@ -485,8 +496,15 @@ impl Session {
         }
     }
 
-    /// A response from this ONU.
+    /// A response or notification from this ONU.
     pub fn handle_response(&mut self, now: Instant, msg: &Message<'_>) {
+        if msg.message_type() == omci_codec::MessageType::AttributeValueChange && !msg.ak() {
+            // Every boot of the ONU announces itself: after Activate, that is the reboot.
+            if matches!(self.phase, Phase::Activate | Phase::AwaitReboot) {
+                self.went_down = true;
+            }
+            return;
+        }
         let Wait::Response { tci, .. } = &self.wait else {
             return;
         };
@@ -604,8 +622,16 @@ impl Session {
                         self.request(now, self.sw(self.target), Contents::CommitSoftwareRequest);
                     }
                     Some(a) if a.is_valid == Some(true) && a.is_active == Some(false) => {
-                        // Answering, but not on the new image: it has not rebooted yet, or it
-                        // fell back to the committed image. Ask again until the deadline.
+                        if self.went_down {
+                            // It went down and came back on the committed image: the new one
+                            // did not boot.
+                            return self.fail(
+                                now,
+                                "the ONU came back on its committed image: the new one did not boot"
+                                    .into(),
+                            );
+                        }
+                        // Not gone down yet: ask again.
                         self.poll_reboot(now)
                     }
                     other => self.fail(now, format!("after Activate the image reads {other:?}")),
@@ -695,6 +721,31 @@ impl Session {
             return self.finish(
                 now,
                 Outcome::Skipped(format!("already runs the version, committed, in image {i}")),
+            );
+        }
+        // An earlier, interrupted upgrade: the version runs uncommitted (S4, only Commit is
+        // missing), or sits valid in the standby image (S3, Activate and Commit are missing).
+        if let Some(i) = images.iter().position(|img| {
+            img.is_active == Some(true)
+                && img.is_committed != Some(true)
+                && img.version == Some(want)
+        }) {
+            self.target = i as u8;
+            self.enter(now, Phase::Commit);
+            return self.request(now, self.sw(self.target), Contents::CommitSoftwareRequest);
+        }
+        if let Some(i) = images.iter().position(|img| {
+            img.is_active != Some(true)
+                && img.is_committed != Some(true)
+                && img.is_valid == Some(true)
+                && img.version == Some(want)
+        }) {
+            self.target = i as u8;
+            self.enter(now, Phase::Activate);
+            return self.request(
+                now,
+                self.sw(self.target),
+                Contents::ActivateSoftwareRequest(ActivateSoftwareRequest { activate_flags: 0 }),
             );
         }
         let standby = images

@@ -201,55 +201,71 @@ impl Pon {
                 "the rollout did not finish within {limit:?}: {:#?}",
                 self.olt
             );
-            self.now = self.now.max(t);
-            let now = self.now;
-            // Reboots that are due.
-            let due: Vec<OnuId> = self
-                .down
-                .iter()
-                .filter(|(_, (t, _, _))| *t <= now)
-                .map(|(id, _)| *id)
-                .collect();
-            for id in due {
-                let (_, mut flash, mut faults) = self.down.remove(&id).unwrap();
-                loop {
-                    match Onu::boot(self.cfg[&id].clone(), flash, faults) {
-                        Ok(onu) => {
-                            self.onus.insert(id, Some(onu));
-                            break;
-                        }
-                        Err((f, plan, BootError::ImageFailed { .. })) => {
-                            flash = f;
-                            faults = plan;
-                        }
-                        Err((_, _, e)) => panic!("ONU {id} unbootable: {e}"),
-                    }
-                }
-            }
-            // Datagrams that are due.
-            while let Some(Reverse((t, _, i))) = self.in_flight.peek().copied() {
-                if t > now {
-                    break;
-                }
-                self.in_flight.pop();
-                let (to, d) = self.payloads[i].take().unwrap();
-                match to {
-                    Node::Olt => self.olt.handle_datagram(now, &d),
-                    Node::Onu(id) => {
-                        if let Some(Some(onu)) = self.onus.get_mut(&id) {
-                            onu.handle_datagram(now, &d);
-                        }
-                    }
-                }
-            }
-            self.olt.handle_timeout(now);
-            for onu in self.onus.values_mut().flatten() {
-                if onu.poll_timeout().is_some_and(|t| t <= now) {
-                    onu.handle_timeout(now);
-                }
-            }
-            self.flush();
+            self.step(t);
         }
+    }
+
+    /// Runs until `done` holds (bounded by 60 s of virtual time).
+    fn run_until(&mut self, done: impl Fn(&Pon) -> bool) {
+        let end = self.now + Duration::from_secs(60);
+        self.flush();
+        while !done(self) {
+            let Some(t) = self.next_event() else { break };
+            assert!(t <= end, "the condition never held");
+            self.step(t);
+        }
+    }
+
+    /// Moves time to `t`: reboots due, datagrams due, timeouts, then everything queued.
+    fn step(&mut self, t: Instant) {
+        self.now = self.now.max(t);
+        let now = self.now;
+        // Reboots that are due.
+        let due: Vec<OnuId> = self
+            .down
+            .iter()
+            .filter(|(_, (t, _, _))| *t <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let (_, mut flash, mut faults) = self.down.remove(&id).unwrap();
+            loop {
+                match Onu::boot(self.cfg[&id].clone(), flash, faults) {
+                    Ok(onu) => {
+                        self.onus.insert(id, Some(onu));
+                        break;
+                    }
+                    Err((f, plan, BootError::ImageFailed { .. })) => {
+                        flash = f;
+                        faults = plan;
+                    }
+                    Err((_, _, e)) => panic!("ONU {id} unbootable: {e}"),
+                }
+            }
+        }
+        // Datagrams that are due.
+        while let Some(Reverse((t, _, i))) = self.in_flight.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.in_flight.pop();
+            let (to, d) = self.payloads[i].take().unwrap();
+            match to {
+                Node::Olt => self.olt.handle_datagram(now, &d),
+                Node::Onu(id) => {
+                    if let Some(Some(onu)) = self.onus.get_mut(&id) {
+                        onu.handle_datagram(now, &d);
+                    }
+                }
+            }
+        }
+        self.olt.handle_timeout(now);
+        for onu in self.onus.values_mut().flatten() {
+            if onu.poll_timeout().is_some_and(|t| t <= now) {
+                onu.handle_timeout(now);
+            }
+        }
+        self.flush();
     }
 
     fn flash(&self, id: OnuId) -> &MemFlash {
@@ -339,10 +355,17 @@ fn an_image_that_fails_to_boot_ends_in_failure_on_the_old_image() {
         ..SessionConfig::default()
     };
     let mut pon = Pon::new(2, &image("V1", 1, 5000, false), &target, &cfg);
+    let start = pon.now;
     pon.run(Duration::from_secs(60));
+    // Noticed when the ONU came back on its old image, not at the reboot deadline.
+    assert!(
+        pon.now - start < Duration::from_secs(4),
+        "{:?}",
+        pon.now - start
+    );
     for (id, outcome) in pon.olt.outcomes() {
         match outcome {
-            Some(Outcome::Failed(why)) => assert!(why.contains("did not come back"), "{id}: {why}"),
+            Some(Outcome::Failed(why)) => assert!(why.contains("did not boot"), "{id}: {why}"),
             other => panic!("{id}: {other:?}"),
         }
         let onu = pon.onus[&id].as_ref().unwrap();
@@ -479,5 +502,40 @@ fn the_group_adopts_the_smallest_window_any_onu_accepts() {
     assert_eq!(
         pon.olt.counters().frames_multicast_ar,
         v2.len().div_ceil(31 * 8) as u64
+    );
+}
+
+#[test]
+fn an_onu_left_activated_but_uncommitted_is_finished_with_a_commit() {
+    let v2 = image("V2", 2, 4000, false);
+    let target = UpgradeImage::new(v2.clone()).unwrap();
+    let mut pon = Pon::new(
+        1,
+        &image("V1", 1, 5000, false),
+        &target,
+        &SessionConfig::default(),
+    );
+    // A first OLT gets as far as the reboot into V2; then it is gone: S4.
+    pon.run_until(|pon| {
+        pon.onus[&OnuId(1)]
+            .as_ref()
+            .is_some_and(|o| o.running() == 1 && o.metadata().committed == 0)
+    });
+    // A new OLT (restarted) finds the version running uncommitted and only commits it.
+    pon.olt = Olt::new(
+        &target,
+        &[OnuId(1)],
+        Mode::Unicast,
+        &SessionConfig::default(),
+        &MulticastConfig::default(),
+        pon.now,
+    );
+    pon.run(Duration::from_secs(30));
+    assert_all_upgraded(&pon, &v2, 1);
+    let s = pon.olt.sessions().next().unwrap();
+    assert!(
+        s.stats().frames < 8,
+        "only Gets and a Commit: {:?}",
+        s.stats()
     );
 }
