@@ -447,6 +447,12 @@ fn multicast_with_two_percent_loss_repairs_and_upgrades_everyone() {
     assert_all_upgraded(&pon, &v2, 32);
     let c = pon.olt.counters();
     let unicast_repairs: u64 = pon.olt.sessions().map(|s| s.stats().repaired_windows).sum();
+    let unicast: u64 = pon.olt.sessions().map(|s| s.stats().frames).sum();
+    eprintln!(
+        "2 %: unicast frames {} ({:.2}x one download)",
+        unicast,
+        unicast as f64 / sections(&v2) as f64
+    );
     eprintln!(
         "2 %: group frames {} for {} sections ({:.2}x), {} windows re-multicast, {} unicast repairs",
         c.frames_multicast,
@@ -471,12 +477,15 @@ fn multicast_with_ten_percent_loss_still_upgrades_everyone() {
     let pon = multicast(32, 0.10, &v2);
     assert_all_upgraded(&pon, &v2, 32);
     let c = pon.olt.counters();
+    let unicast: u64 = pon.olt.sessions().map(|s| s.stats().frames).sum();
     eprintln!(
-        "10 %: group frames {} for {} sections ({:.2}x), {} windows re-multicast",
+        "10 %: group frames {} for {} sections ({:.2}x), {} windows re-multicast; unicast frames {} ({:.2}x one download)",
         c.frames_multicast,
         sections(&v2),
         c.frames_multicast as f64 / sections(&v2) as f64,
-        c.remulticast_windows
+        c.remulticast_windows,
+        unicast,
+        unicast as f64 / sections(&v2) as f64
     );
 }
 
