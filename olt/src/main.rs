@@ -1,7 +1,7 @@
 //! `olt`: upgrade the ONUs of a PON on this machine, by unicast or by multicast.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -54,7 +54,7 @@ struct DemoArgs {
     #[arg(long, default_value_t = 44001)]
     port: u16,
     /// The multicast download group.
-    #[arg(long, default_value = "239.255.0.1:47000", value_parser = group_addr)]
+    #[arg(long, default_value = "239.255.0.1:47000", value_parser = net::parse_group)]
     group: SocketAddrV4,
     /// Keep the ONUs' flash, the images and the report in this directory (default: a
     /// temporary one, removed at the end).
@@ -96,10 +96,10 @@ struct RolloutArgs {
     #[arg(long, value_enum, default_value_t = ModeArg::Multicast)]
     mode: ModeArg,
     /// The multicast download group (joined by the ONUs on the loopback interface).
-    #[arg(long, default_value = "239.255.0.1:47000", value_parser = group_addr)]
+    #[arg(long, default_value = "239.255.0.1:47000", value_parser = net::parse_group)]
     group: SocketAddrV4,
     /// The OLT's own address (loopback only).
-    #[arg(long, default_value = "127.0.0.1:47001", value_parser = loopback_addr)]
+    #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
     listen: SocketAddrV4,
     /// Sections per window proposed at Start (1..=256).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -118,26 +118,12 @@ struct RolloutArgs {
     report: Option<PathBuf>,
 }
 
-fn loopback_addr(s: &str) -> Result<SocketAddrV4, String> {
-    let a: SocketAddr = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:47001"))?;
-    net::loopback(a).map_err(|e| e.to_string())
-}
-
-fn group_addr(s: &str) -> Result<SocketAddrV4, String> {
-    let a: SocketAddr = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not an address like 239.255.0.1:47000"))?;
-    net::multicast_group(a).map_err(|e| e.to_string())
-}
-
 /// `ID@ADDR` or `FIRST-LAST@ADDR`: ONU FIRST at ADDR, the next ones at the next ports.
 fn parse_onus(s: &str) -> Result<Vec<(OnuId, SocketAddrV4)>, String> {
     let (ids, addr) = s.split_once('@').ok_or_else(|| {
         format!("{s:?} is not ID@ADDR or FIRST-LAST@ADDR (e.g. 1-16@127.0.0.1:40001)")
     })?;
-    let addr = loopback_addr(addr)?;
+    let addr = net::parse_loopback(addr)?;
     let id = |t: &str| {
         t.parse::<u16>()
             .ok()

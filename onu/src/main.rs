@@ -1,6 +1,6 @@
 //! `onu`: run emulated ONUs, build and inspect firmware images, read an ONU's flash.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -145,14 +145,14 @@ struct RunArgs {
     #[arg(long)]
     state_dir: PathBuf,
     /// The OLT's address (loopback only).
-    #[arg(long, default_value = "127.0.0.1:47001", value_parser = loopback_addr)]
+    #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
     olt: SocketAddrV4,
     /// This ONU's address, loopback only (with --count, the first; the others take the next
     /// ports).
-    #[arg(long, default_value = "127.0.0.1:40001", value_parser = loopback_addr)]
+    #[arg(long, default_value = "127.0.0.1:40001", value_parser = net::parse_loopback)]
     listen: SocketAddrV4,
     /// The multicast download group, joined on the loopback interface.
-    #[arg(long, default_value = "239.255.0.1:47000", value_parser = group_addr)]
+    #[arg(long, default_value = "239.255.0.1:47000", value_parser = net::parse_group)]
     group: SocketAddrV4,
     /// Public key file release images are signed with.
     #[arg(long)]
@@ -222,20 +222,6 @@ struct RunArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
-}
-
-fn loopback_addr(s: &str) -> Result<SocketAddrV4, String> {
-    let a: SocketAddr = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:40001"))?;
-    net::loopback(a).map_err(|e| e.to_string())
-}
-
-fn group_addr(s: &str) -> Result<SocketAddrV4, String> {
-    let a: SocketAddr = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not an address like 239.255.0.1:47000"))?;
-    net::multicast_group(a).map_err(|e| e.to_string())
 }
 
 fn rate(s: &str) -> Result<f64, String> {

@@ -39,6 +39,22 @@ pub fn multicast_group(addr: SocketAddr) -> Result<SocketAddrV4, AddressError> {
     }
 }
 
+/// Reads a loopback address from a command line (`127.0.0.1:40001`): a clap value parser.
+pub fn parse_loopback(s: &str) -> Result<SocketAddrV4, String> {
+    let a: SocketAddr = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:40001"))?;
+    loopback(a).map_err(|e| e.to_string())
+}
+
+/// Reads a multicast group from a command line (`239.255.0.1:47000`): a clap value parser.
+pub fn parse_group(s: &str) -> Result<SocketAddrV4, String> {
+    let a: SocketAddr = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not an address like 239.255.0.1:47000"))?;
+    multicast_group(a).map_err(|e| e.to_string())
+}
+
 /// A non-blocking UDP socket bound to a loopback address.
 pub fn bind_unicast(addr: SocketAddrV4) -> io::Result<UdpSocket> {
     let s = UdpSocket::bind(addr)?;
