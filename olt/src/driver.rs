@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddrV4;
 use std::pin::pin;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use omci_codec::OnuId;
+use omci_codec::envelope::{ALL_ONUS, Envelope};
+use omci_codec::pcap::{CaptureWriter, Direction, Peer};
 use onu::net;
 use tokio::net::UdpSocket;
 
@@ -23,6 +25,33 @@ pub struct DriverConfig {
     pub group: SocketAddrV4,
     /// Each ONU's address.
     pub onus: BTreeMap<OnuId, SocketAddrV4>,
+    /// Write every OMCI frame sent and received to this pcap file.
+    pub pcap: Option<std::path::PathBuf>,
+}
+
+/// The capture of a run: every OMCI frame, without the transport envelope, as an Ethernet
+/// frame of EtherType 0x88B5 (docs/wire.md).
+struct Capture {
+    writer: CaptureWriter<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Capture {
+    fn record(&mut self, direction: Direction, datagram: &[u8]) {
+        let Ok((envelope, frame)) = Envelope::parse(datagram) else {
+            return;
+        };
+        let peer = if envelope.onu_id == ALL_ONUS {
+            Peer::Multicast
+        } else {
+            Peer::Onu(envelope.onu_id)
+        };
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        if let Err(e) = self.writer.write(now, direction, peer, frame) {
+            tracing::warn!("pcap: {e}");
+        }
+    }
 }
 
 /// Runs `olt` until every session has ended or `shutdown` completes; gives the engine back.
@@ -38,10 +67,24 @@ pub async fn run(
         net::bind_multicast_sender(std::net::SocketAddrV4::new(net::LOOPBACK, 0))
             .context("opening the multicast sender on the loopback interface")?,
     )?;
+    let mut capture = match &cfg.pcap {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            Some(Capture {
+                writer: CaptureWriter::new(std::io::BufWriter::new(file))
+                    .with_context(|| format!("writing {}", path.display()))?,
+            })
+        }
+        None => None,
+    };
     let mut shutdown = pin!(shutdown);
     let mut buf = vec![0u8; 4096];
     while !olt.finished() {
         while let Some(t) = olt.poll_transmit() {
+            if let Some(c) = &mut capture {
+                c.record(Direction::Downstream, &t.datagram);
+            }
             match t.dest {
                 Dest::Onu(id) => {
                     if let Some(addr) = cfg.onus.get(&id) {
@@ -63,6 +106,9 @@ pub async fn run(
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 let (n, _) = r?;
+                if let Some(c) = &mut capture {
+                    c.record(Direction::Upstream, &buf[..n]);
+                }
                 olt.handle_datagram(Instant::now(), &buf[..n]);
             }
             () = sleep => olt.handle_timeout(Instant::now()),
@@ -71,6 +117,10 @@ pub async fn run(
                 break;
             }
         }
+    }
+    if let Some(c) = capture {
+        let mut inner = c.writer.into_inner();
+        std::io::Write::flush(&mut inner).context("finishing the pcap")?;
     }
     Ok(olt)
 }

@@ -60,6 +60,9 @@ struct DemoArgs {
     /// temporary one, removed at the end).
     #[arg(long)]
     keep: Option<PathBuf>,
+    /// Write every OMCI frame sent and received to this pcap.
+    #[arg(long)]
+    pcap: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -116,6 +119,10 @@ struct RolloutArgs {
     /// Write the JSON report here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Write every OMCI frame sent and received to this pcap (EtherType 0x88B5; `omci pcap`
+    /// and Wireshark's community OMCI dissector read it).
+    #[arg(long)]
+    pcap: Option<PathBuf>,
 }
 
 /// `ID@ADDR` or `FIRST-LAST@ADDR`: ONU FIRST at ADDR, the next ones at the next ports.
@@ -197,6 +204,7 @@ fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         listen: a.listen,
         group: a.group,
         onus,
+        pcap: a.pcap,
     };
     run_rollout(&bytes, &name, target, &cfg, a.report.as_deref())
 }
@@ -207,6 +215,7 @@ struct Target {
     listen: SocketAddrV4,
     group: SocketAddrV4,
     onus: BTreeMap<OnuId, SocketAddrV4>,
+    pcap: Option<PathBuf>,
 }
 
 /// Runs one rollout of `bytes`, prints the summary, writes the report; exit 1 if any ONU
@@ -238,6 +247,7 @@ fn run_rollout(
         listen: t.listen,
         group: t.group,
         onus: t.onus,
+        pcap: t.pcap,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -466,6 +476,7 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
         listen: olt_addr,
         group: a.group,
         onus,
+        pcap: a.pcap.clone(),
     };
     let report = dir.join("report.json");
     let code = run_rollout(&v2, "the demo image", target, &cfg, Some(&report))?;

@@ -203,11 +203,13 @@ fn sixteen_onu_processes_are_upgraded_by_unicast() {
 fn the_demo_upgrades_its_onus_and_cleans_up() {
     let keep = tempfile::tempdir().unwrap();
     let base = free_ports(58000, 9);
+    let pcap = keep.path().join("rollout.pcap");
     let out = Command::new(OLT)
         .args(["demo", "--onus", "8", "--size", "20000"])
         .arg(format!("--port={base}"))
         .args(["--group", "239.255.9.3:47203"])
         .arg(format!("--keep={}", keep.path().display()))
+        .arg(format!("--pcap={}", pcap.display()))
         .output()
         .unwrap();
     let summary = String::from_utf8_lossy(&out.stdout);
@@ -224,6 +226,32 @@ fn the_demo_upgrades_its_onus_and_cleans_up() {
         serde_json::from_str(&std::fs::read_to_string(keep.path().join("report.json")).unwrap())
             .unwrap();
     assert_eq!(report["totals"]["upgraded"], 8);
+    // The capture holds every frame: the group's sections once, each ONU's answers.
+    let capture = omci_codec::pcap::read_capture(std::fs::File::open(&pcap).unwrap()).unwrap();
+    assert!(capture.stopped.is_none());
+    let frames: Vec<_> = capture
+        .packets
+        .iter()
+        .map(|p| omci_codec::pcap::parse_ethernet(&p.data).expect("EtherType 0x88B5"))
+        .collect();
+    let to_group = frames
+        .iter()
+        .filter(|f| f.peer == Some(omci_codec::pcap::Peer::Multicast))
+        .count() as u64;
+    assert_eq!(
+        to_group,
+        report["totals"]["frames_multicast"].as_u64().unwrap()
+    );
+    let upstream = frames
+        .iter()
+        .filter(|f| f.direction == Some(omci_codec::pcap::Direction::Upstream))
+        .count();
+    assert!(upstream >= 8 * 6, "{upstream} upstream frames");
+    let codec = omci_codec::Codec::new(omci_codec::ExtendedTrailer::Crc32);
+    assert!(
+        frames.iter().all(|f| codec.parse(f.omci).is_ok()),
+        "every frame decodes"
+    );
     // The ONU processes are gone: their ports are free again.
     assert!((0..8).all(|k| std::net::UdpSocket::bind(("127.0.0.1", base + k)).is_ok()));
 }
