@@ -27,6 +27,32 @@ pub struct DriverConfig {
     pub onus: BTreeMap<OnuId, SocketAddrV4>,
     /// Write every OMCI frame sent and received to this pcap file.
     pub pcap: Option<std::path::PathBuf>,
+    /// Show progress: a bar on a terminal, a line every few seconds otherwise.
+    pub progress: bool,
+}
+
+/// What the ONUs are doing, in one line: how many in each phase, frames on the group, failures.
+fn progress_line(olt: &Olt) -> String {
+    let mut phases: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let (mut upgraded, mut skipped, mut failed) = (0, 0, 0);
+    for s in olt.sessions() {
+        match s.outcome() {
+            Some(crate::session::Outcome::Upgraded) => upgraded += 1,
+            Some(crate::session::Outcome::Skipped(_)) => skipped += 1,
+            Some(crate::session::Outcome::Failed(_)) => failed += 1,
+            None => *phases.entry(s.phase_name()).or_insert(0) += 1,
+        }
+    }
+    let running: Vec<String> = phases.iter().map(|(p, n)| format!("{n} {p}")).collect();
+    format!(
+        "{} | {upgraded} upgraded, {skipped} skipped, {failed} failed | {} frames on the group",
+        if running.is_empty() {
+            "done".to_string()
+        } else {
+            running.join(", ")
+        },
+        olt.counters().frames_multicast
+    )
 }
 
 /// The capture of a run: every OMCI frame, without the transport envelope, as an Ethernet
@@ -78,6 +104,23 @@ pub async fn run(
         }
         None => None,
     };
+    let total = olt.sessions().count() as u64;
+    let bar = cfg.progress.then(|| {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed:>4} [{bar:30}] {pos}/{len} ONUs finished  {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        }
+    });
+    let mut last_line = Instant::now();
     let mut shutdown = pin!(shutdown);
     let mut buf = vec![0u8; 4096];
     while !olt.finished() {
@@ -94,6 +137,23 @@ pub async fn run(
                 Dest::Group => {
                     sender.send_to(&t.datagram, cfg.group).await?;
                 }
+            }
+        }
+        if let Some(bar) = &bar {
+            let done = olt.sessions().filter(|s| s.outcome().is_some()).count() as u64;
+            if bar.is_hidden() {
+                // Not a terminal: a plain line every 5 s.
+                if last_line.elapsed() >= std::time::Duration::from_secs(5) {
+                    eprintln!(
+                        "olt: {done}/{total} ONUs finished | {}",
+                        progress_line(&olt)
+                    );
+                    last_line = Instant::now();
+                }
+            } else if last_line.elapsed() >= std::time::Duration::from_millis(100) {
+                bar.set_position(done);
+                bar.set_message(progress_line(&olt));
+                last_line = Instant::now();
             }
         }
         let deadline = olt.poll_timeout();
@@ -117,6 +177,9 @@ pub async fn run(
                 break;
             }
         }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     if let Some(c) = capture {
         let mut inner = c.writer.into_inner();

@@ -248,6 +248,7 @@ fn run_rollout(
         group: t.group,
         onus: t.onus,
         pcap: t.pcap,
+        progress: true,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -244,6 +244,11 @@ impl Session {
         &self.stats
     }
 
+    /// The phase the session is in ("discover", "download", "end", ... "over").
+    pub fn phase_name(&self) -> &'static str {
+        self.phase.name()
+    }
+
     /// The image the download went into.
     pub fn target(&self) -> u8 {
         self.target
