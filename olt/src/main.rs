@@ -467,9 +467,12 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
     }
     // Let them boot (install the golden image, join the group).
     std::thread::sleep(Duration::from_millis(500 + 10 * u64::from(a.onus)));
+    // Loopback answers in well under a millisecond: a short timeout keeps one ONU's lost answer
+    // from holding the whole group's window pipeline for long.
     let cfg = SessionConfig {
-        timeout: Duration::from_secs(2),
-        retries: 4,
+        timeout: Duration::from_millis(500),
+        retries: 8,
+        window_retries: 20,
         ..SessionConfig::default()
     };
     let target = Target {
