@@ -17,14 +17,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
 
 use omci_codec::contents::{Contents, DownloadSectionRequest};
-use omci_codec::crc::crc32_bzip2;
 use omci_codec::envelope::{ALL_ONUS, Envelope, MISSING_LEN};
 use omci_codec::{
-    Codec, ExtendedTrailer, Format, GemPort, MeClass, MeId, Message, OnuId, ResultCode, Tci,
-    WindowNo,
+    Codec, ExtendedTrailer, GemPort, MeClass, MeId, Message, OnuId, ResultCode, Tci, WindowNo,
 };
 
-use crate::image::UpgradeImage;
+use crate::image::{Cut, UpgradeImage};
 use crate::session::{Outcome, Outgoing, Session, SessionConfig};
 
 /// How the windows travel.
@@ -322,11 +320,10 @@ impl Olt {
         }
     }
 
-    fn section_len(&self) -> usize {
-        match self.cfg.format {
-            Format::Baseline => omci_codec::contents::BASELINE_SECTION_DATA_LEN,
-            Format::Extended => self.cfg.extended_section_len.clamp(1, 1965),
-        }
+    /// How group `gi` cuts the image (its window agreed).
+    fn cut(&self, gi: usize) -> Cut {
+        let window = self.groups[gi].window_size.unwrap_or(1);
+        Cut::new(self.cfg.format, window, self.cfg.extended_section_len)
     }
 
     fn drive_group(&mut self, gi: usize, now: Instant) {
@@ -371,12 +368,9 @@ impl Olt {
             if restarted {
                 return;
             }
-            let windows = self
-                .image
-                .len()
-                .div_ceil(self.section_len() * usize::from(min)) as u32;
+            self.groups[gi].window_size = Some(min);
+            let windows = self.image.windows(self.cut(gi));
             let g = &mut self.groups[gi];
-            g.window_size = Some(min);
             g.windows = windows;
             g.started = true;
         }
@@ -416,7 +410,7 @@ impl Olt {
         {
             let w = self.groups[gi].next_window;
             self.groups[gi].next_window += 1;
-            let all: BTreeSet<usize> = (0..self.sections_in(gi, w)).collect();
+            let all: BTreeSet<usize> = (0..self.image.sections_in(self.cut(gi), w)).collect();
             let tci = self.send_sections(gi, w, &all, None);
             let pending = self.groups[gi]
                 .members
@@ -445,14 +439,6 @@ impl Olt {
             r.pending.remove(&id);
             r.failed.remove(&id);
         }
-    }
-
-    /// Sections window `w` holds (the image's last window may hold fewer).
-    fn sections_in(&self, gi: usize, w: u32) -> usize {
-        let sl = self.section_len();
-        let ws = usize::from(self.groups[gi].window_size.unwrap_or(1));
-        let start = w as usize * sl * ws;
-        (self.image.len().min(start + sl * ws) - start).div_ceil(sl)
     }
 
     /// Window `w` again for the ONUs in `need`, section by section: a section that many of them
@@ -493,7 +479,7 @@ impl Olt {
                 s.count_repaired_window();
             }
         }
-        let count = self.sections_in(gi, w);
+        let count = self.image.sections_in(self.cut(gi), w);
         let last = count - 1;
         let first_silence: BTreeSet<OnuId> = retry
             .iter()
@@ -562,22 +548,14 @@ impl Olt {
         sections: &BTreeSet<usize>,
         to: Option<OnuId>,
     ) -> Tci {
-        let sl = self.section_len();
-        let ws = usize::from(self.groups[gi].window_size.unwrap_or(1));
-        let start = w as usize * sl * ws;
-        let end = (start + sl * ws).min(self.image.len());
-        let bytes = self.image.bytes.clone();
-        let count = (end - start).div_ceil(sl);
-        let window_crc = crc32_bzip2(&bytes[start..end]);
+        let cut = self.cut(gi);
+        let count = self.image.sections_in(cut, w);
+        let window_crc = self.image.window_crc(cut, w);
         let target = MeId::new(MeClass::SOFTWARE_IMAGE, u16::from(self.groups[gi].target));
         let (mut frames, mut with_ar, mut sent) = (0u64, 0u64, 0u64);
         let mut last_tci = Tci(0);
         for &n in sections.iter().filter(|&&n| n < count) {
-            let from = start + n * sl;
-            let mut data = bytes[from..(from + sl).min(end)].to_vec();
-            if self.cfg.format == Format::Baseline {
-                data.resize(sl, 0);
-            }
+            let data = self.image.section(cut, w, n);
             let ar = n + 1 == count;
             let g = &mut self.groups[gi];
             g.tci = if g.tci >= 0x7FFF { 0x4000 } else { g.tci + 1 };

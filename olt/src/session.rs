@@ -24,14 +24,13 @@ use omci_codec::contents::{
     ActivateSoftwareRequest, AttributeValues, Contents, DownloadSectionRequest,
     EndSoftwareDownloadRequest, GetRequest, StartSoftwareDownloadRequest,
 };
-use omci_codec::crc::crc32_bzip2;
 use omci_codec::envelope::Envelope;
 use omci_codec::software_image::{SoftwareImageAttributes, mask};
 use omci_codec::{
     Codec, ExtendedTrailer, Format, MeClass, MeId, Message, OnuId, ResultCode, Tci, WindowNo,
 };
 
-use crate::image::UpgradeImage;
+use crate::image::{Cut, UpgradeImage};
 
 /// Timeouts, retries and sizes of a session.
 #[derive(Clone, Debug)]
@@ -354,35 +353,21 @@ impl Session {
         );
     }
 
-    fn section_len(&self) -> usize {
-        match self.cfg.format {
-            Format::Baseline => omci_codec::contents::BASELINE_SECTION_DATA_LEN,
-            Format::Extended => self.cfg.extended_section_len.clamp(1, 1965),
-        }
-    }
-
-    fn window_count(&self) -> u32 {
-        self.image
-            .len()
-            .div_ceil(self.section_len() * usize::from(self.window_size)) as u32
+    fn cut(&self) -> Cut {
+        Cut::new(
+            self.cfg.format,
+            self.window_size,
+            self.cfg.extended_section_len,
+        )
     }
 
     /// Sends window `w`: its sections, AR on the last, which carries the window CRC.
     fn send_window(&mut self, now: Instant, w: u32) {
-        let sl = self.section_len();
-        let start = w as usize * sl * usize::from(self.window_size);
-        let end = (start + sl * usize::from(self.window_size)).min(self.image.len());
-        let bytes = self.image.bytes.clone();
-        let window_crc = crc32_bzip2(&bytes[start..end]);
-        let sections = (end - start).div_ceil(sl);
-        let mut last = (Tci(0), Vec::new());
+        let cut = self.cut();
+        let sections = self.image.sections_in(cut, w);
+        let window_crc = self.image.window_crc(cut, w);
+        let mut ar_tci = Tci(0);
         for n in 0..sections {
-            let from = start + n * sl;
-            let to = (from + sl).min(end);
-            let mut data = bytes[from..to].to_vec();
-            if self.cfg.format == Format::Baseline {
-                data.resize(sl, 0);
-            }
             let ar = n + 1 == sections;
             let tci = self.next_tci();
             let msg = Message::new(
@@ -391,7 +376,7 @@ impl Session {
                 self.sw(self.target),
                 Contents::DownloadSectionRequest(DownloadSectionRequest {
                     section_number: n as u8,
-                    data: Cow::Owned(data),
+                    data: Cow::Owned(self.image.section(cut, w, n)),
                 }),
             )
             .with_ar(ar);
@@ -400,18 +385,18 @@ impl Session {
                 window_crc: ar.then_some(window_crc),
                 ..Envelope::omcc(self.onu)
             };
-            let datagram = self.push(envelope, &msg);
+            self.push(envelope, &msg);
             if ar {
-                last = (tci, datagram);
+                ar_tci = tci;
             }
         }
+        // A silent window is sent whole again (a window retry, see `handle_timeout`), never
+        // resent frame by frame: nothing to keep for a retransmission.
         self.wait = Wait::Response {
-            tci: last.0,
+            tci: ar_tci,
             deadline: now + self.cfg.timeout,
-            // A silent window is sent whole again (counted as a window retry), not retried
-            // section by section: `tries` stays at the limit.
             tries: self.cfg.retries,
-            resend: last.1,
+            resend: Vec::new(),
         };
     }
 
@@ -564,7 +549,7 @@ impl Session {
                     return self.repeat_window(now, w, "a section was missing");
                 }
                 self.window_tries = 0;
-                if w + 1 < self.window_count() {
+                if w + 1 < self.image.windows(self.cut()) {
                     self.phase = Phase::Window(w + 1);
                     self.send_window(now, w + 1);
                 } else {
