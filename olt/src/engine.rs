@@ -443,8 +443,8 @@ impl Olt {
 
     /// Window `w` again for the ONUs in `need`, section by section: a section that many of them
     /// miss goes to the group, one that few miss goes to those alone. An ONU that reported no
-    /// bitmap misses everything; one that was `silent` for the first time is only asked again
-    /// (its answer, or the AR section, was probably what got lost). The window's last section
+    /// bitmap misses everything; one that was `silent` is only asked again (its answer, or the
+    /// AR section, was what got lost; if it lost more, its answer to the AR says what). The window's last section
     /// closes the repair with AR: to the group if many take part, else to each alone.
     fn repair(
         &mut self,
@@ -481,14 +481,12 @@ impl Olt {
         }
         let count = self.image.sections_in(self.cut(gi), w);
         let last = count - 1;
-        let first_silence: BTreeSet<OnuId> = retry
-            .iter()
-            .copied()
-            .filter(|id| silent.contains(id) && self.groups[gi].tries.get(&(*id, w)) == Some(&1))
-            .collect();
+        // What an ONU misses: what its bitmap says; a silent one is only asked again (its
+        // answer or the AR section is what got lost, or, if it lost more, its next answer will
+        // carry the bitmap); one that answered failure without a bitmap misses everything.
         let misses = |id: &OnuId, n: usize| match reported.get(id) {
             Some(m) => m[n / 8] & (1 << (n % 8)) != 0,
-            None => !first_silence.contains(id),
+            None => !silent.contains(id),
         };
         let members = self.groups[gi].members.len() as f64;
         let threshold = (self.mcfg.remulticast_share * members)
