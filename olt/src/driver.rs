@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddrV4;
-use std::pin::pin;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
@@ -14,7 +15,8 @@ use omci_codec::pcap::{CaptureWriter, Direction, Peer};
 use onu::net;
 use tokio::net::UdpSocket;
 
-use crate::engine::{Dest, Olt};
+use crate::campaign::{Campaign, Journal, Stage, result_word};
+use crate::engine::Dest;
 
 /// Where the OLT and its ONUs are.
 #[derive(Clone, Debug)]
@@ -26,33 +28,68 @@ pub struct DriverConfig {
     /// Each ONU's address.
     pub onus: BTreeMap<OnuId, SocketAddrV4>,
     /// Write every OMCI frame sent and received to this pcap file.
-    pub pcap: Option<std::path::PathBuf>,
+    pub pcap: Option<PathBuf>,
     /// Show progress: a bar on a terminal, a line every few seconds otherwise.
     pub progress: bool,
+    /// Keep the campaign's journal in this file.
+    pub journal: Option<PathBuf>,
 }
 
-/// What the ONUs are doing, in one line: how many in each phase, frames on the group, failures.
-fn progress_line(olt: &Olt) -> String {
+/// What the campaign is doing, in one line: the stage, how many ONUs in each phase, the
+/// results so far, frames on the group.
+fn progress_line(c: &Campaign) -> String {
     let mut phases: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let (mut upgraded, mut skipped, mut failed) = (0, 0, 0);
-    for s in olt.sessions() {
-        match s.outcome() {
-            Some(crate::session::Outcome::Upgraded) => upgraded += 1,
-            Some(crate::session::Outcome::Skipped(_)) => skipped += 1,
-            Some(crate::session::Outcome::Failed(_)) => failed += 1,
-            None => *phases.entry(s.phase_name()).or_insert(0) += 1,
-        }
+    for s in c.olt().sessions().filter(|s| s.outcome().is_none()) {
+        *phases.entry(s.phase_name()).or_insert(0) += 1;
     }
+    let mut results: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for r in c.records().values().filter(|r| r.outcome.is_some()) {
+        *results.entry(result_word(r.outcome.as_ref())).or_insert(0) += 1;
+    }
+    let stage = match c.stage() {
+        Stage::Survey => "survey".to_string(),
+        Stage::Wave(n) if c.waves().len() > 1 => format!(
+            "wave {}/{} ({} ONUs)",
+            n + 1,
+            c.waves().len(),
+            c.waves()[*n].len()
+        ),
+        Stage::Wave(_) => "rollout".to_string(),
+        Stage::Halting(..) => "halting".to_string(),
+        Stage::Halted(_) => "halted".to_string(),
+        Stage::Completed => "completed".to_string(),
+    };
     let running: Vec<String> = phases.iter().map(|(p, n)| format!("{n} {p}")).collect();
+    let done: Vec<String> = results.iter().map(|(r, n)| format!("{n} {r}")).collect();
     format!(
-        "{} | {upgraded} upgraded, {skipped} skipped, {failed} failed | {} frames on the group",
+        "{stage}: {} | {} | {} frames on the group",
         if running.is_empty() {
-            "done".to_string()
+            "-".to_string()
         } else {
             running.join(", ")
         },
-        olt.counters().frames_multicast
+        if done.is_empty() {
+            "none finished".to_string()
+        } else {
+            done.join(", ")
+        },
+        c.counters().frames_multicast
     )
+}
+
+/// Writes the journal atomically (a temporary file renamed over it), so that a crash leaves
+/// the old journal or the new one, never half of one.
+pub fn write_journal(path: &Path, journal: &Journal) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let text = serde_json::to_string_pretty(journal)? + "\n";
+    {
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 /// The capture of a run: every OMCI frame, without the transport envelope, as an Ethernet
@@ -80,12 +117,14 @@ impl Capture {
     }
 }
 
-/// Runs `olt` until every session has ended or `shutdown` completes; gives the engine back.
+/// Runs `campaign` until it has completed or halted; gives it back. The first time
+/// `interrupt` yields, the campaign is aborted (it winds down to the committed images, see
+/// [`Campaign::abort`]); the second time, the driver stops at once.
 pub async fn run(
-    mut olt: Olt,
+    mut campaign: Campaign,
     cfg: &DriverConfig,
-    shutdown: impl Future<Output = ()>,
-) -> Result<Olt> {
+    mut interrupt: impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()>>>,
+) -> Result<Campaign> {
     let socket = UdpSocket::from_std(
         net::bind_unicast(cfg.listen).with_context(|| format!("binding {}", cfg.listen))?,
     )?;
@@ -104,7 +143,8 @@ pub async fn run(
         }
         None => None,
     };
-    let total = olt.sessions().count() as u64;
+    let total = campaign.records().len() as u64;
+    let mut journal_error = None;
     let bar = cfg.progress.then(|| {
         if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             let bar = indicatif::ProgressBar::new(total);
@@ -121,10 +161,21 @@ pub async fn run(
         }
     });
     let mut last_line = Instant::now();
-    let mut shutdown = pin!(shutdown);
+    let mut interrupted = false;
+    let mut stop = interrupt();
     let mut buf = vec![0u8; 4096];
-    while !olt.finished() {
-        while let Some(t) = olt.poll_transmit() {
+    loop {
+        if let (Some(path), Some(j)) = (&cfg.journal, campaign.take_journal())
+            && let Err(e) = write_journal(path, &j)
+        {
+            // Without its journal a campaign cannot be resumed: stop, and say why.
+            journal_error = Some(e);
+            break;
+        }
+        if campaign.finished() {
+            break;
+        }
+        while let Some(t) = campaign.poll_transmit(Instant::now()) {
             if let Some(c) = &mut capture {
                 c.record(Direction::Downstream, &t.datagram);
             }
@@ -140,23 +191,27 @@ pub async fn run(
             }
         }
         if let Some(bar) = &bar {
-            let done = olt.sessions().filter(|s| s.outcome().is_some()).count() as u64;
+            let done = campaign
+                .records()
+                .values()
+                .filter(|r| r.outcome.is_some())
+                .count() as u64;
             if bar.is_hidden() {
                 // Not a terminal: a plain line every 5 s.
                 if last_line.elapsed() >= std::time::Duration::from_secs(5) {
                     eprintln!(
                         "olt: {done}/{total} ONUs finished | {}",
-                        progress_line(&olt)
+                        progress_line(&campaign)
                     );
                     last_line = Instant::now();
                 }
             } else if last_line.elapsed() >= std::time::Duration::from_millis(100) {
                 bar.set_position(done);
-                bar.set_message(progress_line(&olt));
+                bar.set_message(progress_line(&campaign));
                 last_line = Instant::now();
             }
         }
-        let deadline = olt.poll_timeout();
+        let deadline = campaign.poll_timeout();
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -169,12 +224,18 @@ pub async fn run(
                 if let Some(c) = &mut capture {
                     c.record(Direction::Upstream, &buf[..n]);
                 }
-                olt.handle_datagram(Instant::now(), &buf[..n]);
+                campaign.handle_datagram(Instant::now(), &buf[..n]);
             }
-            () = sleep => olt.handle_timeout(Instant::now()),
-            () = &mut shutdown => {
-                tracing::warn!("stopped before every ONU finished");
-                break;
+            () = sleep => campaign.handle_timeout(Instant::now()),
+            () = &mut stop => {
+                if interrupted {
+                    tracing::warn!("stopped before every ONU finished");
+                    break;
+                }
+                interrupted = true;
+                eprintln!("olt: aborting: the ONUs go back to their committed images (interrupt again to stop at once)");
+                campaign.abort(Instant::now(), "aborted by the operator");
+                stop = interrupt();
             }
         }
     }
@@ -185,5 +246,8 @@ pub async fn run(
         let mut inner = c.writer.into_inner();
         std::io::Write::flush(&mut inner).context("finishing the pcap")?;
     }
-    Ok(olt)
+    if let Some(e) = journal_error {
+        return Err(e);
+    }
+    Ok(campaign)
 }

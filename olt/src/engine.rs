@@ -14,7 +14,7 @@
 //! ONU that already holds a window ignores its repeat (the envelope carries the window number).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use omci_codec::contents::{Contents, DownloadSectionRequest};
 use omci_codec::envelope::{ALL_ONUS, Envelope, MISSING_LEN};
@@ -119,6 +119,38 @@ pub struct GroupDownload {
     done: bool,
 }
 
+/// A cap on Download sections per second, over both the group and the ONUs' own channels.
+#[derive(Clone, Copy, Debug)]
+struct Pacer {
+    interval: Duration,
+    /// When the next section may leave.
+    next: Option<Instant>,
+}
+
+impl Pacer {
+    /// Up to this much unused time is credited, so that a driver that wakes a little late
+    /// catches up with a short burst.
+    const CREDIT: Duration = Duration::from_millis(10);
+
+    fn ready(&self, now: Instant) -> bool {
+        self.next.is_none_or(|n| n <= now)
+    }
+
+    fn take(&mut self, now: Instant) {
+        let floor = now.checked_sub(Self::CREDIT).unwrap_or(now);
+        let base = self.next.map_or(now, |n| n.max(floor));
+        self.next = Some(base + self.interval);
+    }
+}
+
+/// A group datagram queued to leave, and the round whose answer wait starts when it does.
+#[derive(Debug)]
+struct Queued {
+    transmit: Transmit,
+    /// (group, TCI) of an AR section: the round waiting on that TCI times from its sending.
+    opens: Option<(usize, Tci)>,
+}
+
 /// The OLT of one PON.
 #[derive(Debug)]
 pub struct Olt {
@@ -129,9 +161,10 @@ pub struct Olt {
     mcfg: MulticastConfig,
     image: UpgradeImage,
     codec: Codec,
-    group_out: VecDeque<Transmit>,
+    group_out: VecDeque<Queued>,
     next: Option<OnuId>,
     counters: PonCounters,
+    pacer: Option<Pacer>,
 }
 
 impl Olt {
@@ -163,7 +196,46 @@ impl Olt {
             group_out: VecDeque::new(),
             next: None,
             counters: PonCounters::default(),
+            pacer: None,
         }
+    }
+
+    /// Caps the Download sections sent to at most `per_second` (group and unicast together);
+    /// None or 0: no cap.
+    pub fn with_pacing(mut self, per_second: Option<u32>) -> Olt {
+        self.pacer = per_second.filter(|r| *r > 0).map(|r| Pacer {
+            interval: Duration::from_secs(1) / r,
+            next: None,
+        });
+        self
+    }
+
+    /// Stops every ONU's upgrade (the kill switch, or an abort): see [`Session::halt`]. The
+    /// group download stops at once; the sessions wind down (abort, rollback) and end
+    /// [`Outcome::Halted`].
+    pub fn halt(&mut self, now: Instant, reason: &str) {
+        for s in self.sessions.values_mut() {
+            s.halt(now, reason);
+        }
+        self.group_out.clear();
+        for g in &mut self.groups {
+            g.rounds.clear();
+            g.done = true;
+        }
+    }
+
+    /// Every session held at the health gate goes on to Commit.
+    pub fn commit_held(&mut self, now: Instant) {
+        for s in self.sessions.values_mut() {
+            s.commit(now);
+        }
+    }
+
+    /// True when every session has ended or holds at the health gate.
+    pub fn settled(&self) -> bool {
+        self.sessions
+            .values()
+            .all(|s| s.outcome().is_some() || s.is_held())
     }
 
     /// A datagram from the PON.
@@ -213,10 +285,26 @@ impl Olt {
         self.drive_groups(now);
     }
 
-    /// The next datagram: the group's first, then each session's in turn.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        if let Some(t) = self.group_out.pop_front() {
-            return Some(t);
+    /// The next datagram to send at `now`: the group's first, then each session's in turn
+    /// (Download sections only as pacing allows).
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        let paced_out = self.pacer.is_some_and(|p| !p.ready(now));
+        if !paced_out && let Some(q) = self.group_out.pop_front() {
+            if let Some(p) = &mut self.pacer {
+                p.take(now);
+            }
+            if let Some((gi, tci)) = q.opens
+                && let Some(g) = self.groups.get_mut(gi)
+            {
+                for r in g
+                    .rounds
+                    .iter_mut()
+                    .filter(|r| r.pending.values().any(|t| *t == tci))
+                {
+                    r.deadline = r.deadline.max(now + self.cfg.timeout);
+                }
+            }
+            return Some(q.transmit);
         }
         let ids: Vec<OnuId> = self.sessions.keys().copied().collect();
         let start = self
@@ -225,9 +313,21 @@ impl Olt {
             .unwrap_or(0);
         for k in 0..ids.len() {
             let id = ids[(start + k) % ids.len()];
-            if let Some(Outgoing { onu, datagram }) =
-                self.sessions.get_mut(&id).and_then(Session::poll_transmit)
+            let Some(s) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            if paced_out && s.next_is_section() {
+                continue;
+            }
+            if let Some(Outgoing {
+                onu,
+                datagram,
+                section,
+            }) = s.poll_transmit(now)
             {
+                if section && let Some(p) = &mut self.pacer {
+                    p.take(now);
+                }
                 self.next = ids.get((start + k + 1) % ids.len()).copied();
                 return Some(Transmit {
                     dest: Dest::Onu(onu),
@@ -238,14 +338,18 @@ impl Olt {
         None
     }
 
-    /// The earliest deadline of any session or group round.
+    /// The earliest deadline of any session or group round, or when pacing lets the next
+    /// queued section leave.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let sessions = self.sessions.values().filter_map(Session::poll_timeout);
         let rounds = self
             .groups
             .iter()
             .flat_map(|g| g.rounds.iter().map(|r| r.deadline));
-        sessions.chain(rounds).min()
+        let queued =
+            !self.group_out.is_empty() || self.sessions.values().any(Session::next_is_section);
+        let paced = self.pacer.and_then(|p| p.next).filter(|_| queued);
+        sessions.chain(rounds).chain(paced).min()
     }
 
     /// True when every session has ended.
@@ -291,7 +395,7 @@ impl Olt {
         let all_ready = self
             .sessions
             .values()
-            .all(|s| s.accepted_window().is_some() || s.outcome().is_some());
+            .all(|s| s.accepted_window().is_some() || s.outcome().is_some() || s.is_halting());
         if !all_ready {
             return;
         }
@@ -335,7 +439,7 @@ impl Olt {
             .members
             .iter()
             .copied()
-            .filter(|id| self.sessions[id].outcome().is_some())
+            .filter(|id| self.sessions[id].outcome().is_some() || self.sessions[id].is_halting())
             .collect();
         for id in ended {
             self.leave(gi, id);
@@ -586,9 +690,12 @@ impl Olt {
             with_ar += u64::from(ar);
             sent += datagram.len() as u64;
             last_tci = tci;
-            self.group_out.push_back(Transmit {
-                dest: to.map_or(Dest::Group, Dest::Onu),
-                datagram,
+            self.group_out.push_back(Queued {
+                transmit: Transmit {
+                    dest: to.map_or(Dest::Group, Dest::Onu),
+                    datagram,
+                },
+                opens: ar.then_some((gi, tci)),
             });
         }
         match to {

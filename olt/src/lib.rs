@@ -7,13 +7,12 @@
 //! - [`session`]: one ONU's upgrade, a sans-IO state machine: Get, Start, windows, End (busy
 //!   retries), Get, Activate, the reboot, Get, Commit, Get; timeouts and retries per message.
 //! - [`engine`]: the PON: every session, transaction ids, the next deadline, what to send.
-//!
+//! - [`campaign`]: waves over the engine: survey (model, version), canary wave, health gate,
+//!   kill switch, and the journal a restarted OLT resumes from.
 //! - [`driver`]: the tokio process around the engine (sockets, timer, signals).
 //!
-//! Where it stands: both modes, the driver, `olt rollout` and `olt demo` work against real ONU
-//! processes; campaigns (waves, health gate, kill switch, schedule, pacing, journal), the pcap
-//! and the progress display come next (issue 4).
 
+pub mod campaign;
 pub mod driver;
 pub mod engine;
 pub mod image;

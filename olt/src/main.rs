@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use olt::campaign::{
+    Campaign, CampaignPlan, Journal, OnuRecord, Setup, Stage, reason, result_word,
+};
 use olt::driver::{self, DriverConfig};
-use olt::engine::{Mode, MulticastConfig, Olt};
+use olt::engine::{Mode, MulticastConfig};
 use olt::image::UpgradeImage;
 use olt::session::{Outcome, SessionConfig};
 use omci_codec::OnuId;
@@ -30,8 +33,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Download, activate and commit an image on every ONU given.
+    /// Download, activate and commit an image on every ONU given; with --manifest (or
+    /// --canary), a campaign: model check, canary wave, health gate, kill switch.
     Rollout(RolloutArgs),
+    /// Stop an upgrade left half done: abort any download into the standby image, and send an
+    /// ONU running an uncommitted image back to its committed one.
+    Abort(AbortArgs),
     /// The whole thing on this machine: N ONU processes, a new image, a rollout, a summary.
     Demo(DemoArgs),
     /// One ONU process of `olt demo` (internal: the same code as `onu run`).
@@ -123,6 +130,51 @@ struct RolloutArgs {
     /// and Wireshark's community OMCI dissector read it).
     #[arg(long)]
     pcap: Option<PathBuf>,
+    /// The release manifest (from `onu image build`): its checksum must match --image; its
+    /// model is the only one upgraded (others are refused); its rollout percent and start
+    /// make the canary wave and the scheduled start.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// The canary wave's share of the eligible ONUs, in percent (overrides the manifest's);
+    /// 0: a single wave.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    canary: Option<u8>,
+    /// The kill switch: halt the campaign when more than this percent of a wave's ONUs fail.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
+    kill_threshold: u8,
+    /// The health gate: how long an ONU must stay on the new image after its reboot (ms).
+    #[arg(long, default_value_t = 1000)]
+    health_settle_ms: u64,
+    /// Start no earlier than this (RFC 3339, e.g. 2026-11-23T06:00:00Z; overrides the
+    /// manifest's rollout start), or "now".
+    #[arg(long)]
+    start_at: Option<String>,
+    /// At most this many Download sections per second (group and unicast together).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pace: Option<u32>,
+    /// Journal the campaign to this file; when it exists, the campaign it records is resumed
+    /// (ONUs it has committed are not upgraded again).
+    #[arg(long)]
+    journal: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AbortArgs {
+    /// ONUs: ID@ADDR or FIRST-LAST@ADDR (consecutive ports from ADDR); repeatable.
+    #[arg(long = "onus", required = true, value_parser = parse_onus)]
+    onus: Vec<Vec<(OnuId, SocketAddrV4)>>,
+    /// The OLT's own address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
+    listen: SocketAddrV4,
+    /// Response timeout (ms).
+    #[arg(long, default_value_t = 3000)]
+    timeout_ms: u64,
+    /// Retransmissions of a request before an ONU fails.
+    #[arg(long, default_value_t = 2)]
+    retries: u8,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 /// `ID@ADDR` or `FIRST-LAST@ADDR`: ONU FIRST at ADDR, the next ones at the next ports.
@@ -170,6 +222,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Rollout(args) => rollout(args),
+        Command::Abort(args) => abort(args),
         Command::Demo(args) => demo(args),
         Command::DemoOnu(args) => demo_onu(args),
     };
@@ -182,15 +235,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn rollout(a: RolloutArgs) -> Result<ExitCode> {
-    let bytes =
-        std::fs::read(&a.image).with_context(|| format!("reading {}", a.image.display()))?;
+fn onu_map(given: Vec<Vec<(OnuId, SocketAddrV4)>>) -> Result<BTreeMap<OnuId, SocketAddrV4>> {
     let mut onus = BTreeMap::new();
-    for (id, addr) in a.onus.into_iter().flatten() {
+    for (id, addr) in given.into_iter().flatten() {
         if onus.insert(id, addr).is_some() {
             bail!("ONU {} is given twice", id.0);
         }
     }
+    Ok(onus)
+}
+
+fn rollout(a: RolloutArgs) -> Result<ExitCode> {
+    let bytes =
+        std::fs::read(&a.image).with_context(|| format!("reading {}", a.image.display()))?;
+    let onus = onu_map(a.onus)?;
     let cfg = SessionConfig {
         timeout: Duration::from_millis(a.timeout_ms),
         retries: a.retries,
@@ -198,6 +256,66 @@ fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         reboot_timeout: Duration::from_secs(a.reboot_timeout_s),
         ..SessionConfig::default()
     };
+    let manifest = match &a.manifest {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let m: onu::manifest::Manifest = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a release manifest", path.display()))?;
+            if m.sha256() != Some(Sha256::digest(&bytes).into()) {
+                bail!(
+                    "{} does not match the checksum of {} ({}): refusing to roll it out",
+                    a.image.display(),
+                    path.display(),
+                    m.checksum
+                );
+            }
+            Some(m)
+        }
+        None => None,
+    };
+    let canary = a
+        .canary
+        .or(manifest.as_ref().map(|m| m.rollout.percent))
+        .unwrap_or(0);
+    let campaign = manifest.is_some() || a.canary.is_some();
+    let plan = if campaign {
+        CampaignPlan {
+            model: manifest.as_ref().map(|m| m.device_model.clone()),
+            canary_percent: canary,
+            kill_threshold: f64::from(a.kill_threshold) / 100.0,
+            gate: true,
+            health_settle: Duration::from_millis(a.health_settle_ms),
+            pace: a.pace,
+        }
+    } else {
+        CampaignPlan {
+            pace: a.pace,
+            ..CampaignPlan::rollout()
+        }
+    };
+    let start_at = match a.start_at.as_deref() {
+        Some("now") => None,
+        Some(t) => Some(t.to_string()),
+        None => manifest.as_ref().map(|m| m.rollout.start.clone()),
+    };
+    let start_at = start_at
+        .map(|t| {
+            humantime::parse_rfc3339_weak(&t).with_context(|| {
+                format!("{t:?} is not an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)")
+            })
+        })
+        .transpose()?;
+    if let Some(m) = &manifest
+        && let Ok(image) = UpgradeImage::new(bytes.clone())
+        && image.header.version != m.version
+    {
+        bail!(
+            "the manifest says version {} but the image is {}",
+            m.version,
+            image.header.version
+        );
+    }
     let name = a.image.display().to_string();
     let target = Target {
         mode: a.mode,
@@ -205,8 +323,91 @@ fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         group: a.group,
         onus,
         pcap: a.pcap,
+        journal: a.journal,
+        start_at,
     };
-    run_rollout(&bytes, &name, target, &cfg, a.report.as_deref())
+    run_rollout(&bytes, &name, target, &cfg, &plan, a.report.as_deref())
+}
+
+fn abort(a: AbortArgs) -> Result<ExitCode> {
+    let onus = onu_map(a.onus)?;
+    let cfg = SessionConfig {
+        timeout: Duration::from_millis(a.timeout_ms),
+        retries: a.retries,
+        abort: true,
+        ..SessionConfig::default()
+    };
+    // The sessions read the images, abort and roll back; no image is sent, but the engine
+    // wants one to hold: an empty payload stands for it.
+    let image = UpgradeImage::placeholder();
+    let started = Instant::now();
+    let setup = Setup {
+        image,
+        image_sha256: String::new(),
+        mode: Mode::Unicast,
+        session: cfg,
+        multicast: MulticastConfig::default(),
+        plan: CampaignPlan::rollout(),
+    };
+    let campaign = Campaign::new(&setup, &onus.keys().copied().collect::<Vec<_>>(), started);
+    let dcfg = DriverConfig {
+        listen: a.listen,
+        group: SocketAddrV4::new(std::net::Ipv4Addr::new(239, 255, 0, 1), 47000),
+        onus,
+        pcap: None,
+        progress: false,
+        journal: None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let campaign = runtime.block_on(driver::run(campaign, &dcfg, ctrl_c))?;
+    println!(
+        "Abort of {} ONUs in {:.1} s",
+        campaign.records().len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:>5}  {:<8} {:<12} {:<12}  note",
+        "ONU", "result", "committed", "active"
+    );
+    let mut ok = true;
+    for (id, r) in campaign.records() {
+        ok &= matches!(r.outcome, Some(Outcome::Halted(_)));
+        println!(
+            "{:>5}  {:<8} {:<12} {:<12}  {}",
+            id.0,
+            result_word(r.outcome.as_ref()),
+            r.committed_version.as_deref().unwrap_or("?"),
+            r.active_version.as_deref().unwrap_or("?"),
+            reason(r.outcome.as_ref())
+        );
+    }
+    if let Some(path) = &a.report {
+        let onus: Vec<serde_json::Value> = campaign
+            .records()
+            .iter()
+            .map(|(id, r)| {
+                json!({
+                    "id": id.0,
+                    "result": result_word(r.outcome.as_ref()),
+                    "reason": reason(r.outcome.as_ref()),
+                    "committed_version": r.committed_version,
+                    "active_version": r.active_version,
+                })
+            })
+            .collect();
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&json!({ "onus": onus }))? + "\n",
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Who a rollout goes to, and how.
@@ -216,74 +417,149 @@ struct Target {
     group: SocketAddrV4,
     onus: BTreeMap<OnuId, SocketAddrV4>,
     pcap: Option<PathBuf>,
+    journal: Option<PathBuf>,
+    start_at: Option<std::time::SystemTime>,
 }
 
-/// Runs one rollout of `bytes`, prints the summary, writes the report; exit 1 if any ONU
-/// failed.
+/// Resolves when the user presses Ctrl-C or the process gets SIGTERM.
+fn ctrl_c() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+    Box::pin(async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async {
+                match &mut term {
+                    Some(t) => { t.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+    })
+}
+
+/// Runs one rollout (or campaign) of `bytes`, prints the summary, writes the report; exit 1 if
+/// any ONU failed or the campaign halted.
 fn run_rollout(
     bytes: &[u8],
     name: &str,
     t: Target,
     cfg: &SessionConfig,
+    plan: &CampaignPlan,
     report_path: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
     let image = UpgradeImage::new(bytes.to_vec())
         .with_context(|| format!("{name} is not an image of this lab"))?;
+    let sha256 = hex::encode(Sha256::digest(bytes));
     let ids: Vec<OnuId> = t.onus.keys().copied().collect();
     let mode = match t.mode {
         ModeArg::Multicast => Mode::Multicast,
         ModeArg::Unicast => Mode::Unicast,
     };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let journal = match &t.journal {
+        Some(path) if path.exists() => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let j: Journal = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a campaign journal", path.display()))?;
+            if j.image_sha256 != sha256 {
+                bail!(
+                    "{} records a campaign of another image (version {}); remove it to start a new one",
+                    path.display(),
+                    j.image_version
+                );
+            }
+            Some(j)
+        }
+        _ => None,
+    };
+    if journal.is_none()
+        && let Some(at) = t.start_at
+        && let Ok(wait) = at.duration_since(std::time::SystemTime::now())
+    {
+        println!(
+            "Scheduled: the rollout starts at {} (in {:.0} s)",
+            humantime::format_rfc3339_seconds(at),
+            wait.as_secs_f64()
+        );
+        let started = runtime.block_on(async {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => true,
+                () = ctrl_c() => false,
+            }
+        });
+        if !started {
+            println!("Interrupted before the start: nothing was sent.");
+            return Ok(ExitCode::from(1));
+        }
+    }
     let started = Instant::now();
-    let olt = Olt::new(
-        &image,
-        &ids,
+    let setup = Setup {
+        image: image.clone(),
+        image_sha256: sha256.clone(),
         mode,
-        cfg,
-        &MulticastConfig::default(),
-        started,
-    );
+        session: cfg.clone(),
+        multicast: MulticastConfig::default(),
+        plan: plan.clone(),
+    };
+    let campaign = match &journal {
+        Some(j) => {
+            println!(
+                "Resuming the campaign journaled in {} (stage {}, wave {})",
+                t.journal
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                j.stage,
+                j.wave + 1
+            );
+            Campaign::resume(j, &setup, &ids, started)
+        }
+        None => Campaign::new(&setup, &ids, started),
+    };
     let dcfg = DriverConfig {
         listen: t.listen,
         group: t.group,
         onus: t.onus,
         pcap: t.pcap,
         progress: true,
+        journal: t.journal.clone(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let olt = runtime.block_on(driver::run(olt, &dcfg, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }))?;
+    let campaign = runtime.block_on(driver::run(campaign, &dcfg, ctrl_c))?;
     let elapsed = started.elapsed();
-    print_summary(&olt, &image, mode, elapsed);
-    let report = report(&olt, &image, bytes, mode, elapsed);
+    print_summary(&campaign, &image, mode, elapsed);
+    let report = report(&campaign, &image, &sha256, mode, elapsed);
     if let Some(path) = report_path {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    let failed = olt
-        .outcomes()
-        .values()
-        .any(|o| !matches!(o, Some(Outcome::Upgraded | Outcome::Skipped(_))));
-    Ok(if failed {
+    let failed = campaign.records().values().any(|r| {
+        !matches!(
+            r.outcome,
+            Some(Outcome::Upgraded | Outcome::Skipped(_) | Outcome::Refused(_))
+        )
+    });
+    Ok(if failed || !matches!(campaign.stage(), Stage::Completed) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
 }
 
-fn result_name(o: Option<&Outcome>) -> (&'static str, String) {
-    match o {
-        Some(Outcome::Upgraded) => ("upgraded", String::new()),
-        Some(Outcome::Skipped(why)) => ("skipped", why.clone()),
-        Some(Outcome::Failed(why)) => ("failed", why.clone()),
+fn result_name(r: &OnuRecord, stage: &Stage) -> (&'static str, String) {
+    match &r.outcome {
+        None if matches!(stage, Stage::Halted(_)) => {
+            ("untouched", "the campaign halted before its wave".into())
+        }
         None => ("unfinished", "stopped before it ended".into()),
+        o => (result_word(o.as_ref()), reason(o.as_ref())),
     }
 }
 
-fn print_summary(olt: &Olt, image: &UpgradeImage, mode: Mode, elapsed: Duration) {
+fn print_summary(c: &Campaign, image: &UpgradeImage, mode: Mode, elapsed: Duration) {
     println!(
         "{} rollout of {} ({} bytes) to {} ONUs in {:.1} s",
         match mode {
@@ -292,96 +568,139 @@ fn print_summary(olt: &Olt, image: &UpgradeImage, mode: Mode, elapsed: Duration)
         },
         image.header.version,
         image.len(),
-        olt.sessions().count(),
+        c.records().len(),
         elapsed.as_secs_f64()
     );
+    let waves = c.waves().len() > 1;
     println!(
-        "{:>5}  {:<10} {:<12} {:>7} {:>8}  note",
-        "ONU", "result", "from", "frames", "repairs"
+        "{:>5} {:>4}  {:<10} {:<10} {:<10} {:<10} {:>7} {:>8}  note",
+        "ONU", "wave", "result", "from", "committed", "active", "frames", "repairs"
     );
-    let mut counts = BTreeMap::new();
-    for s in olt.sessions() {
-        let (name, why) = result_name(s.outcome());
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (id, r) in c.records() {
+        let (name, why) = result_name(r, c.stage());
         *counts.entry(name).or_insert(0) += 1;
         println!(
-            "{:>5}  {:<10} {:<12} {:>7} {:>8}  {}",
-            s.onu().0,
+            "{:>5} {:>4}  {:<10} {:<10} {:<10} {:<10} {:>7} {:>8}  {}",
+            id.0,
+            match (waves, r.wave) {
+                (true, Some(w)) => (w + 1).to_string(),
+                _ => "-".into(),
+            },
             name,
-            s.from_version().unwrap_or_else(|| "?".into()),
-            s.stats().frames,
-            s.stats().repaired_windows,
+            r.from_version.as_deref().unwrap_or("?"),
+            r.committed_version.as_deref().unwrap_or("?"),
+            r.active_version.as_deref().unwrap_or("?"),
+            r.stats.frames,
+            r.stats.repaired_windows,
             why
         );
     }
-    let c = olt.counters();
-    let unicast: u64 = olt.sessions().map(|s| s.stats().frames).sum();
-    println!(
-        "{} upgraded, {} skipped, {} failed; frames sent: {} multicast, {} unicast",
-        counts.get("upgraded").unwrap_or(&0),
-        counts.get("skipped").unwrap_or(&0),
-        counts.get("failed").unwrap_or(&0) + counts.get("unfinished").unwrap_or(&0),
-        c.frames_multicast,
-        unicast
+    let counters = c.counters();
+    let unicast: u64 = c.records().values().map(|r| r.stats.frames).sum();
+    let n = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let mut line = format!(
+        "{} upgraded, {} skipped, {} failed",
+        n("upgraded"),
+        n("skipped"),
+        n("failed") + n("unfinished")
     );
+    for k in ["refused", "halted", "untouched"] {
+        if n(k) > 0 {
+            line += &format!(", {} {k}", n(k));
+        }
+    }
+    println!(
+        "{line}; frames sent: {} multicast, {} unicast",
+        counters.frames_multicast, unicast
+    );
+    match c.stage() {
+        Stage::Halted(why) => println!("Campaign HALTED: {why}"),
+        Stage::Completed if waves => println!(
+            "Campaign completed: canary wave of {}, then {}",
+            c.waves()[0].len(),
+            c.waves()[1..].iter().map(Vec::len).sum::<usize>()
+        ),
+        _ => {}
+    }
 }
 
 fn report(
-    olt: &Olt,
+    c: &Campaign,
     image: &UpgradeImage,
-    bytes: &[u8],
+    sha256: &str,
     mode: Mode,
     elapsed: Duration,
 ) -> serde_json::Value {
-    let onus: Vec<serde_json::Value> = olt
-        .sessions()
-        .map(|s| {
-            let (result, reason) = result_name(s.outcome());
-            let upgraded = matches!(s.outcome(), Some(Outcome::Upgraded));
-            let phases: serde_json::Map<String, serde_json::Value> = s
-                .stats()
+    let onus: Vec<serde_json::Value> = c
+        .records()
+        .iter()
+        .map(|(id, r)| {
+            let (result, reason) = result_name(r, c.stage());
+            let phases: serde_json::Map<String, serde_json::Value> = r
+                .stats
                 .phases
                 .iter()
                 .map(|(p, d)| (p.to_string(), json!(d.as_secs_f64())))
                 .collect();
             json!({
-                "id": s.onu().0,
+                "id": id.0,
                 "result": result,
                 "reason": reason,
-                "from_version": s.from_version(),
+                "wave": r.wave.map(|w| w + 1),
+                "model": r.model,
+                "from_version": r.from_version,
                 "to_version": image.header.version,
-                "committed_version": if upgraded { Some(image.header.version.clone()) } else { s.from_version() },
-                "active_version": if upgraded { Some(image.header.version.clone()) } else { s.from_version() },
-                "retries": s.stats().retries,
-                "timeouts": s.stats().timeouts,
-                "repaired_windows": s.stats().repaired_windows,
-                "frames": s.stats().frames,
-                "frames_with_ar": s.stats().frames_with_ar,
+                "committed_version": r.committed_version,
+                "active_version": r.active_version,
+                "retries": r.stats.retries,
+                "timeouts": r.stats.timeouts,
+                "repaired_windows": r.stats.repaired_windows,
+                "busy": r.stats.busy,
+                "frames": r.stats.frames,
+                "frames_with_ar": r.stats.frames_with_ar,
                 "phases_s": phases,
             })
         })
         .collect();
     let count = |r: &str| onus.iter().filter(|o| o["result"] == r).count();
-    let c = olt.counters();
-    let unicast_frames: u64 = olt.sessions().map(|s| s.stats().frames).sum();
-    let unicast_bytes: u64 = olt.sessions().map(|s| s.stats().bytes).sum();
+    let counters = c.counters();
+    let unicast_frames: u64 = c.records().values().map(|r| r.stats.frames).sum();
+    let unicast_bytes: u64 = c.records().values().map(|r| r.stats.bytes).sum();
+    let (outcome, halt_reason) = match c.stage() {
+        Stage::Completed => ("completed", None),
+        Stage::Halted(why) => ("halted", Some(why.clone())),
+        _ => ("stopped", None),
+    };
     json!({
         "mode": match mode { Mode::Multicast => "multicast", Mode::Unicast => "unicast" },
         "image": {
             "version": image.header.version,
             "size": image.len(),
-            "sha256": hex::encode(Sha256::digest(bytes)),
+            "sha256": sha256,
         },
         "duration_s": elapsed.as_secs_f64(),
+        "campaign": {
+            "outcome": outcome,
+            "halt_reason": halt_reason,
+            "waves": c.waves().iter().map(|w| w.iter().map(|id| id.0).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        },
         "onus": onus,
         "totals": {
             "onus": onus.len(),
             "upgraded": count("upgraded"),
             "failed": count("failed") + count("unfinished"),
             "skipped": count("skipped"),
-            "frames_multicast": c.frames_multicast,
+            "refused": count("refused"),
+            "halted": count("halted"),
+            "untouched": count("untouched"),
+            "frames_multicast": counters.frames_multicast,
+            "frames_multicast_ar": counters.frames_multicast_ar,
             "frames_unicast": unicast_frames,
-            "bytes_sent": c.bytes_multicast + unicast_bytes,
-            "remulticast_windows": c.remulticast_windows,
+            "bytes_sent": counters.bytes_multicast + unicast_bytes,
+            "remulticast_windows": counters.remulticast_windows,
+            "responses": counters.responses,
+            "dropped": counters.dropped,
         },
     })
 }
@@ -481,9 +800,18 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
         group: a.group,
         onus,
         pcap: a.pcap.clone(),
+        journal: None,
+        start_at: None,
     };
     let report = dir.join("report.json");
-    let code = run_rollout(&v2, "the demo image", target, &cfg, Some(&report))?;
+    let code = run_rollout(
+        &v2,
+        "the demo image",
+        target,
+        &cfg,
+        &CampaignPlan::rollout(),
+        Some(&report),
+    )?;
     if a.keep.is_some() {
         println!("report: {}", report.display());
     }

@@ -55,6 +55,22 @@ pub struct SessionConfig {
     pub format: Format,
     /// Data bytes per section on extended frames (baseline sections are 31).
     pub extended_section_len: usize,
+    /// Only ONUs of this model (ONU2-G equipment ID) are upgraded; others are refused before
+    /// any download. None: no check.
+    pub model: Option<String>,
+    /// The campaign's health gate: once the ONU is back, active on the new version (and still
+    /// so after `health_settle`), the session holds before Commit until the campaign says
+    /// [`Session::commit`] or [`Session::halt`].
+    pub hold_before_commit: bool,
+    /// After the ONU is back on the new image, ask again after this long: an image that falls
+    /// back (or reboots) shortly after booting fails the health gate. Zero: no second look.
+    pub health_settle: Duration,
+    /// Survey only: read the ONU's model and images, decide, and end with
+    /// [`Outcome::Eligible`] instead of downloading.
+    pub survey: bool,
+    /// Abort only (`olt abort`): read the images, then abort any download into the standby
+    /// image and send an ONU that runs an uncommitted image back to its committed one.
+    pub abort: bool,
 }
 
 impl Default for SessionConfig {
@@ -70,6 +86,11 @@ impl Default for SessionConfig {
             reboot_poll: Duration::from_millis(500),
             format: Format::Baseline,
             extended_section_len: 1965,
+            model: None,
+            hold_before_commit: false,
+            health_settle: Duration::ZERO,
+            survey: false,
+            abort: false,
         }
     }
 }
@@ -83,6 +104,14 @@ pub enum Outcome {
     Skipped(String),
     /// The upgrade stopped; the ONU still runs a committed image.
     Failed(String),
+    /// The ONU is of another model than the image's: refused before any download.
+    Refused(String),
+    /// Stopped by the campaign's kill switch or an abort: the download was aborted, or the
+    /// new image, activated but not committed, was left for the committed one. The ONU runs
+    /// its committed image.
+    Halted(String),
+    /// Survey only: the ONU is of the model and needs the image.
+    Eligible,
 }
 
 /// What a session counted.
@@ -113,10 +142,14 @@ pub struct Outgoing {
     pub onu: OnuId,
     /// Envelope and OMCI frame.
     pub datagram: Vec<u8>,
+    /// A Download section (pacing counts these).
+    pub section: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
+    /// Get ONU2-G equipment ID (the model).
+    Survey,
     Discover(u8),
     Start,
     Window(u32),
@@ -128,12 +161,24 @@ enum Phase {
     VerifyCommitted,
     /// Multicast mode: Start done, the engine's group download moves the windows.
     Group,
+    /// The health gate's second look, `health_settle` after the ONU came back.
+    Confirm,
+    /// Healthy, active on the new version, not committed: waits for the campaign.
+    Held,
+    /// Halting: End download with the abort convention sent.
+    Abort,
+    /// Halting: Activate of the committed image sent (false), answered (true: Get until the
+    /// committed image runs).
+    Revert(bool),
+    /// After a failure or a halt: Get both images to report what the ONU runs.
+    Inspect(u8),
     Over,
 }
 
 impl Phase {
     fn name(self) -> &'static str {
         match self {
+            Phase::Survey => "discover",
             Phase::Discover(_) => "discover",
             Phase::Start => "start",
             Phase::Window(_) => "download",
@@ -144,6 +189,11 @@ impl Phase {
             Phase::Commit => "commit",
             Phase::VerifyCommitted => "verify-commit",
             Phase::Group => "download",
+            Phase::Confirm => "health",
+            Phase::Held => "held",
+            Phase::Abort => "abort",
+            Phase::Revert(_) => "rollback",
+            Phase::Inspect(_) => "inspect",
             Phase::Over => "over",
         }
     }
@@ -187,6 +237,14 @@ pub struct Session {
     went_down: bool,
     /// Multicast mode: the windows go to the group, the engine moves them.
     multicast: bool,
+    /// The model the ONU said it is (ONU2-G equipment ID).
+    model: Option<String>,
+    /// The version the ONU ran when the session began.
+    from_version: Option<String>,
+    /// Halting (kill switch or abort): why. The session winds down instead of going on.
+    halting: Option<String>,
+    /// The outcome decided, reported once the final inspection is done.
+    pending_outcome: Option<Outcome>,
     out: VecDeque<Outgoing>,
     outcome: Option<Outcome>,
     stats: SessionStats,
@@ -219,12 +277,27 @@ impl Session {
             reboot_deadline: None,
             went_down: false,
             multicast,
+            model: None,
+            from_version: None,
+            halting: None,
+            pending_outcome: None,
             out: VecDeque::new(),
             outcome: None,
             stats: SessionStats::default(),
             cfg,
         };
-        s.get(now, 0);
+        if s.cfg.model.is_some() {
+            s.phase = Phase::Survey;
+            s.request(
+                now,
+                MeId::new(MeClass::ONU2_G, 0),
+                Contents::GetRequest(GetRequest {
+                    attribute_mask: 0x8000,
+                }),
+            );
+        } else {
+            s.get(now, 0);
+        }
         s
     }
 
@@ -255,21 +328,58 @@ impl Session {
 
     /// The version the ONU ran when the session began (its active image), once known.
     pub fn from_version(&self) -> Option<String> {
+        self.from_version.clone()
+    }
+
+    /// The version of the ONU's committed image, as last read with Get.
+    pub fn committed_version(&self) -> Option<String> {
+        self.version_where(|a| a.is_committed == Some(true))
+    }
+
+    /// The version of the ONU's active (running) image, as last read with Get.
+    pub fn active_version(&self) -> Option<String> {
+        self.version_where(|a| a.is_active == Some(true))
+    }
+
+    /// The model the ONU said it is (ONU2-G equipment ID), when asked.
+    pub fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    fn version_where(&self, f: impl Fn(&SoftwareImageAttributes) -> bool) -> Option<String> {
         self.images
             .iter()
             .flatten()
-            .find(|a| a.is_active == Some(true))
+            .find(|a| f(a))
             .and_then(|a| a.version)
-            .map(|v| {
-                String::from_utf8_lossy(&v)
-                    .trim_end_matches('\0')
-                    .to_string()
-            })
+            .map(|v| version_text(&v))
     }
 
-    /// The next datagram to send.
-    pub fn poll_transmit(&mut self) -> Option<Outgoing> {
-        self.out.pop_front()
+    /// True while the session holds before Commit (the campaign's health gate passed).
+    pub fn is_held(&self) -> bool {
+        self.phase == Phase::Held
+    }
+
+    /// True once the session was told to halt (it may still be winding down).
+    pub fn is_halting(&self) -> bool {
+        self.halting.is_some()
+    }
+
+    /// The next datagram to send. `now` is when it leaves: the wait for its answer starts
+    /// then (a paced OLT may hold a datagram back for a while).
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Outgoing> {
+        let out = self.out.pop_front()?;
+        if self.out.is_empty()
+            && let Wait::Response { deadline, .. } = &mut self.wait
+        {
+            *deadline = (*deadline).max(now + self.cfg.timeout);
+        }
+        Some(out)
+    }
+
+    /// True when the next datagram is a Download section (what pacing counts).
+    pub fn next_is_section(&self) -> bool {
+        self.out.front().is_some_and(|o| o.section)
     }
 
     /// When [`Session::handle_timeout`] must next be called.
@@ -308,7 +418,100 @@ impl Session {
     }
 
     fn fail(&mut self, now: Instant, reason: String) {
-        self.finish(now, Outcome::Failed(reason));
+        self.conclude(now, Outcome::Failed(reason));
+    }
+
+    /// Ends with `outcome` after reading both images once more (what the ONU runs now goes in
+    /// the report), unless the ONU has stopped answering.
+    fn conclude(&mut self, now: Instant, outcome: Outcome) {
+        let silent = matches!(&outcome, Outcome::Failed(why) if why.starts_with("no answer"));
+        if silent || matches!(self.phase, Phase::Inspect(_)) {
+            return self.finish(now, outcome);
+        }
+        self.pending_outcome = Some(outcome);
+        self.enter(now, Phase::Inspect(0));
+        self.get(now, 0);
+    }
+
+    fn halted(&mut self, now: Instant, what: &str) {
+        let why = self.halting.clone().unwrap_or_else(|| "halted".into());
+        self.conclude(now, Outcome::Halted(format!("{why}: {what}")));
+    }
+
+    /// Stops this ONU's upgrade, leaving it on its committed image: a download in progress is
+    /// aborted (End download with size 0 and CRC 0xFFFFFFFF), an image activated but not
+    /// committed is left for the committed one (Activate of the committed image: the ONU
+    /// reboots into it), a rebooting ONU is waited for first. A Commit already sent finishes.
+    pub fn halt(&mut self, now: Instant, reason: &str) {
+        if self.outcome.is_some() || self.halting.is_some() {
+            return;
+        }
+        self.halting = Some(reason.to_string());
+        match self.phase {
+            Phase::Survey | Phase::Discover(_) => {
+                self.halted(now, "stopped before the download began")
+            }
+            Phase::Start | Phase::Group | Phase::Window(_) | Phase::End | Phase::VerifyValid => {
+                self.abort(now)
+            }
+            Phase::Confirm | Phase::Held => self.revert(now),
+            // Activate, the reboot: see where the ONU comes back. Commit: it finishes.
+            _ => {}
+        }
+    }
+
+    /// The campaign's gate passed: Commit.
+    pub fn commit(&mut self, now: Instant) {
+        if self.phase == Phase::Held {
+            self.enter(now, Phase::Commit);
+            self.request(now, self.sw(self.target), Contents::CommitSoftwareRequest);
+        }
+    }
+
+    fn abort(&mut self, now: Instant) {
+        self.enter(now, Phase::Abort);
+        self.out.clear();
+        self.request(
+            now,
+            self.sw(self.target),
+            Contents::EndSoftwareDownloadRequest(EndSoftwareDownloadRequest {
+                crc: 0xFFFF_FFFF,
+                image_size: 0,
+                instances: [self.sw(self.target).instance].into_iter().collect(),
+            }),
+        );
+    }
+
+    /// Back to the committed image: Activate it (the ONU reboots into it).
+    fn revert(&mut self, now: Instant) {
+        self.enter(now, Phase::Revert(false));
+        self.went_down = false;
+        self.reboot_deadline = Some(now + self.cfg.reboot_timeout);
+        self.request(
+            now,
+            self.sw(1 - self.target),
+            Contents::ActivateSoftwareRequest(ActivateSoftwareRequest { activate_flags: 0 }),
+        );
+    }
+
+    /// The ONU is back, active on the new version: the health gate's second look, then hold or
+    /// Commit.
+    fn came_back(&mut self, now: Instant) {
+        if self.halting.is_some() {
+            return self.revert(now);
+        }
+        if !self.cfg.health_settle.is_zero() && self.phase != Phase::Confirm {
+            self.enter(now, Phase::Confirm);
+            self.wait = Wait::Until(now + self.cfg.health_settle);
+            return;
+        }
+        if self.cfg.hold_before_commit {
+            self.enter(now, Phase::Held);
+            self.wait = Wait::Nothing;
+            return;
+        }
+        self.enter(now, Phase::Commit);
+        self.request(now, self.sw(self.target), Contents::CommitSoftwareRequest);
     }
 
     fn push(&mut self, envelope: Envelope, msg: &Message<'_>) -> Vec<u8> {
@@ -323,6 +526,7 @@ impl Session {
         self.out.push_back(Outgoing {
             onu: self.onu,
             datagram: datagram.clone(),
+            section: matches!(msg.contents, Contents::DownloadSectionRequest(_)),
         });
         datagram
     }
@@ -417,7 +621,8 @@ impl Session {
         match self.wait.clone() {
             Wait::Until(at) if now >= at => match self.phase {
                 Phase::End => self.end(now),
-                Phase::AwaitReboot => self.get(now, self.target),
+                Phase::AwaitReboot | Phase::Confirm => self.get(now, self.target),
+                Phase::Revert(_) => self.get(now, 1 - self.target),
                 _ => {}
             },
             Wait::Response {
@@ -430,10 +635,28 @@ impl Session {
                 if let Phase::Window(w) = self.phase {
                     return self.repeat_window(now, w, "no answer to the window's last section");
                 }
-                if self.phase == Phase::AwaitReboot {
+                if self.phase == Phase::AwaitReboot || self.phase == Phase::Revert(true) {
                     // A rebooting ONU is silent: keep asking until the reboot deadline.
                     self.went_down = true;
                     return self.poll_reboot(now);
+                }
+                if self.phase == Phase::Revert(false) && tries >= self.cfg.retries {
+                    // As after Activate: the answer may have been lost as the ONU went down.
+                    self.phase = Phase::Revert(true);
+                    self.went_down = true;
+                    return self.get(now, 1 - self.target);
+                }
+                if let (Phase::Inspect(_), true) = (self.phase, tries >= self.cfg.retries) {
+                    let outcome = self.pending_outcome.take();
+                    return self
+                        .finish(now, outcome.unwrap_or(Outcome::Failed("no answer".into())));
+                }
+                if self.phase == Phase::Abort && tries >= self.cfg.retries {
+                    let why = self.halting.clone().unwrap_or_default();
+                    return self.finish(
+                        now,
+                        Outcome::Halted(format!("{why}: the abort got no answer")),
+                    );
                 }
                 if self.phase == Phase::Activate && tries >= self.cfg.retries {
                     // No answer to Activate: it may have been lost while the ONU went down to
@@ -453,6 +676,7 @@ impl Session {
                 self.out.push_back(Outgoing {
                     onu: self.onu,
                     datagram: resend.clone(),
+                    section: false,
                 });
                 self.wait = Wait::Response {
                     tci,
@@ -480,7 +704,15 @@ impl Session {
     fn poll_reboot(&mut self, now: Instant) {
         match self.reboot_deadline {
             Some(d) if now >= d => {
-                self.fail(now, "the ONU did not come back after Activate".into())
+                let what = if matches!(self.phase, Phase::Revert(_)) {
+                    "the rollback to the committed image"
+                } else {
+                    "Activate"
+                };
+                self.fail(
+                    now,
+                    format!("no answer: the ONU did not come back after {what}"),
+                )
             }
             _ => self.wait = Wait::Until(now + self.cfg.reboot_poll),
         }
@@ -490,7 +722,10 @@ impl Session {
     pub fn handle_response(&mut self, now: Instant, msg: &Message<'_>) {
         if msg.message_type() == omci_codec::MessageType::AttributeValueChange && !msg.ak() {
             // Every boot of the ONU announces itself: after Activate, that is the reboot.
-            if matches!(self.phase, Phase::Activate | Phase::AwaitReboot) {
+            if matches!(
+                self.phase,
+                Phase::Activate | Phase::AwaitReboot | Phase::Revert(_)
+            ) {
                 self.went_down = true;
             }
             return;
@@ -502,7 +737,90 @@ impl Session {
             return; // a late or duplicated answer to an earlier request
         }
         let result = msg.contents.result();
+        if let Contents::GetResponse(g) = &msg.contents
+            && msg.me.class == MeClass::SOFTWARE_IMAGE
+            && let Some(a) = software_image(g.result, &g.attributes)
+        {
+            self.note_image(msg.me.instance, a);
+        }
         match (self.phase, &msg.contents) {
+            (Phase::Survey, Contents::GetResponse(g)) => {
+                let model = match (&g.result, &g.attributes) {
+                    (ResultCode::Success, AttributeValues::Raw { values, .. }) => {
+                        version_text(&values[..values.len().min(20)])
+                    }
+                    _ => {
+                        return self.conclude(
+                            now,
+                            Outcome::Refused(format!(
+                                "its model could not be read (Get ONU2-G answered {})",
+                                g.result
+                            )),
+                        );
+                    }
+                };
+                self.model = Some(model.clone());
+                match &self.cfg.model {
+                    Some(want) if *want != model => self.conclude(
+                        now,
+                        Outcome::Refused(format!(
+                            "it is a {model}, the image is for {want}: nothing was downloaded"
+                        )),
+                    ),
+                    _ => {
+                        self.enter(now, Phase::Discover(0));
+                        self.get(now, 0)
+                    }
+                }
+            }
+            (Phase::Inspect(i), Contents::GetResponse(_)) => {
+                if i == 0 {
+                    self.phase = Phase::Inspect(1);
+                    return self.get(now, 1);
+                }
+                let outcome = self.pending_outcome.take();
+                self.finish(now, outcome.unwrap_or(Outcome::Failed("inspected".into())));
+            }
+            (Phase::Abort, Contents::EndSoftwareDownloadResponse(_)) => {
+                self.halted(now, "download aborted, the standby image discarded")
+            }
+            (Phase::Revert(false), _) if result.is_some() => {
+                if result != Some(ResultCode::Success) {
+                    return self.fail(
+                        now,
+                        format!(
+                            "the rollback's Activate of the committed image answered {}",
+                            result.unwrap_or(ResultCode::Success)
+                        ),
+                    );
+                }
+                self.phase = Phase::Revert(true);
+                self.wait = Wait::Until(now + self.cfg.reboot_poll);
+            }
+            (Phase::Revert(true), Contents::GetResponse(g)) => {
+                match software_image(g.result, &g.attributes) {
+                    Some(a) if a.is_active == Some(true) && a.is_committed == Some(true) => self
+                        .halted(
+                            now,
+                            "rolled back, the ONU runs its committed image again (the new one stays valid, uncommitted, in the standby image)",
+                        ),
+                    _ => self.poll_reboot(now),
+                }
+            }
+            (Phase::Confirm, Contents::GetResponse(g)) => {
+                match software_image(g.result, &g.attributes) {
+                    Some(a)
+                        if a.is_active == Some(true) && a.version == Some(self.image.version()) =>
+                    {
+                        self.came_back(now)
+                    }
+                    _ => self.fail(
+                        now,
+                        "the health gate: the ONU fell back to its committed image after booting the new one"
+                            .into(),
+                    ),
+                }
+            }
             (Phase::Discover(i), Contents::GetResponse(g)) => {
                 let Some(attrs) = software_image(g.result, &g.attributes) else {
                     return self.fail(
@@ -607,11 +925,15 @@ impl Session {
             }
             (Phase::AwaitReboot, Contents::GetResponse(g)) => {
                 match software_image(g.result, &g.attributes) {
-                    Some(a) if a.is_active == Some(true) => {
-                        self.enter(now, Phase::Commit);
-                        self.request(now, self.sw(self.target), Contents::CommitSoftwareRequest);
+                    Some(a)
+                        if a.is_active == Some(true) && a.version == Some(self.image.version()) =>
+                    {
+                        self.came_back(now)
                     }
                     Some(a) if a.is_valid == Some(true) && a.is_active == Some(false) => {
+                        if self.went_down && self.halting.is_some() {
+                            return self.halted(now, "the ONU is back on its committed image");
+                        }
                         if self.went_down {
                             // It went down and came back on the committed image: the new one
                             // did not boot.
@@ -697,12 +1019,48 @@ impl Session {
         self.stats.repaired_windows += 1;
     }
 
+    /// What a Get said of image `instance`; the other image is then neither active nor
+    /// committed if this one is (an ONU runs one image and has one committed).
+    fn note_image(&mut self, instance: u16, a: SoftwareImageAttributes) {
+        let Some(i) = [0u16, 1].iter().position(|n| *n == instance) else {
+            return;
+        };
+        if let Some(other) = &mut self.images[1 - i] {
+            if a.is_active == Some(true) {
+                other.is_active = Some(false);
+            }
+            if a.is_committed == Some(true) {
+                other.is_committed = Some(false);
+            }
+        }
+        self.images[i] = Some(a);
+    }
+
     fn choose_target(&mut self, now: Instant) {
         let want = self.image.version();
         let [Some(a), Some(b)] = self.images.clone() else {
             return;
         };
         let images = [a, b];
+        self.from_version = self.active_version();
+        if self.cfg.abort {
+            self.halting = Some("aborted by the operator".into());
+            if let Some(i) = images
+                .iter()
+                .position(|img| img.is_active == Some(true) && img.is_committed != Some(true))
+            {
+                self.target = i as u8;
+                return self.revert(now);
+            }
+            if let Some(i) = images
+                .iter()
+                .position(|img| img.is_active != Some(true) && img.is_committed != Some(true))
+            {
+                self.target = i as u8;
+                return self.abort(now);
+            }
+            return self.halted(now, "nothing to abort");
+        }
         if let Some(i) = images.iter().position(|img| {
             img.is_active == Some(true)
                 && img.is_committed == Some(true)
@@ -721,8 +1079,12 @@ impl Session {
                 && img.version == Some(want)
         }) {
             self.target = i as u8;
-            self.enter(now, Phase::Commit);
-            return self.request(now, self.sw(self.target), Contents::CommitSoftwareRequest);
+            if self.cfg.survey {
+                return self.finish(now, Outcome::Eligible);
+            }
+            // What the reboot would have led to: the health gate, then Commit.
+            self.enter(now, Phase::AwaitReboot);
+            return self.came_back(now);
         }
         if let Some(i) = images.iter().position(|img| {
             img.is_active != Some(true)
@@ -731,6 +1093,9 @@ impl Session {
                 && img.version == Some(want)
         }) {
             self.target = i as u8;
+            if self.cfg.survey {
+                return self.finish(now, Outcome::Eligible);
+            }
             self.enter(now, Phase::Activate);
             return self.request(
                 now,
@@ -748,6 +1113,9 @@ impl Session {
             );
         };
         self.target = target as u8;
+        if self.cfg.survey {
+            return self.finish(now, Outcome::Eligible);
+        }
         self.enter(now, Phase::Start);
         self.request(
             now,
@@ -759,6 +1127,12 @@ impl Session {
             }),
         );
     }
+}
+
+/// A version (or model) field as text: the bytes up to the first NUL.
+fn version_text(v: &[u8]) -> String {
+    let end = v.iter().position(|b| *b == 0).unwrap_or(v.len());
+    String::from_utf8_lossy(&v[..end]).into_owned()
 }
 
 /// The Software image attributes of a successful Get response.

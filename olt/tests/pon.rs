@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
+use olt::campaign::{Campaign, CampaignPlan, Setup, Stage};
 use olt::engine::{Dest, Mode, MulticastConfig, Olt};
 use olt::image::UpgradeImage;
 use olt::session::{Outcome, SessionConfig};
@@ -23,8 +24,18 @@ fn key() -> SigningKey {
 }
 
 fn image(version: &str, security: u32, len: usize, fails_to_boot: bool) -> Vec<u8> {
+    image_for(MODEL, version, security, len, fails_to_boot)
+}
+
+fn image_for(
+    model: &str,
+    version: &str,
+    security: u32,
+    len: usize,
+    fails_to_boot: bool,
+) -> Vec<u8> {
     let spec = BuildSpec {
-        model: MODEL.into(),
+        model: model.into(),
         version: version.into(),
         security_version: security,
         build: 1,
@@ -45,15 +56,60 @@ impl Rng {
     }
 }
 
+/// What drives the PON from the OLT's side: the engine alone, or a campaign over it.
+trait Controller {
+    fn handle_datagram(&mut self, now: Instant, d: &[u8]);
+    fn handle_timeout(&mut self, now: Instant);
+    fn poll_transmit(&mut self, now: Instant) -> Option<olt::engine::Transmit>;
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn finished(&self) -> bool;
+}
+
+impl Controller for Olt {
+    fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
+        Olt::handle_datagram(self, now, d)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Olt::handle_timeout(self, now)
+    }
+    fn poll_transmit(&mut self, now: Instant) -> Option<olt::engine::Transmit> {
+        Olt::poll_transmit(self, now)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Olt::poll_timeout(self)
+    }
+    fn finished(&self) -> bool {
+        Olt::finished(self)
+    }
+}
+
+impl Controller for Campaign {
+    fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
+        Campaign::handle_datagram(self, now, d)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Campaign::handle_timeout(self, now)
+    }
+    fn poll_transmit(&mut self, now: Instant) -> Option<olt::engine::Transmit> {
+        Campaign::poll_transmit(self, now)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Campaign::poll_timeout(self)
+    }
+    fn finished(&self) -> bool {
+        Campaign::finished(self)
+    }
+}
+
 enum Node {
     Olt,
     Onu(OnuId),
 }
 
 /// One PON: the OLT, the ONUs, and the datagrams in flight.
-struct Pon {
+struct Pon<C: Controller = Olt> {
     now: Instant,
-    olt: Olt,
+    olt: C,
     onus: BTreeMap<OnuId, Option<Onu<MemFlash>>>,
     down: BTreeMap<OnuId, (Instant, MemFlash, Faults)>,
     cfg: BTreeMap<OnuId, OnuConfig>,
@@ -84,6 +140,20 @@ impl Pon {
         mode: Mode,
         tune: impl Fn(OnuId, &mut OnuConfig),
     ) -> Pon {
+        Pon::build(n, golden, tune, |ids, now| {
+            Olt::new(target, ids, mode, cfg, &MulticastConfig::default(), now)
+        })
+    }
+}
+
+impl<C: Controller> Pon<C> {
+    /// `n` ONUs booted from `golden` (each tuned), and the controller `make` builds.
+    fn build(
+        n: u16,
+        golden: &[u8],
+        tune: impl Fn(OnuId, &mut OnuConfig),
+        make: impl FnOnce(&[OnuId], Instant) -> C,
+    ) -> Pon<C> {
         let now = Instant::now();
         let ids: Vec<OnuId> = (1..=n).map(OnuId).collect();
         let mut onus = BTreeMap::new();
@@ -102,7 +172,7 @@ impl Pon {
         }
         Pon {
             now,
-            olt: Olt::new(target, &ids, mode, cfg, &MulticastConfig::default(), now),
+            olt: make(&ids, now),
             onus,
             down: BTreeMap::new(),
             cfg: cfgs,
@@ -150,7 +220,7 @@ impl Pon {
 
     /// Moves every queued output onto the network and reboots ONUs that asked to.
     fn flush(&mut self) {
-        while let Some(out) = self.olt.poll_transmit() {
+        while let Some(out) = self.olt.poll_transmit(self.now) {
             match out.dest {
                 Dest::Onu(id) => self.send(Node::Onu(id), out.datagram),
                 // The group: every ONU gets its own copy, each lost on its own.
@@ -204,17 +274,13 @@ impl Pon {
         self.flush();
         while !self.olt.finished() {
             let Some(t) = self.next_event() else { break };
-            assert!(
-                t <= end,
-                "the rollout did not finish within {limit:?}: {:#?}",
-                self.olt
-            );
+            assert!(t <= end, "the rollout did not finish within {limit:?}");
             self.step(t);
         }
     }
 
     /// Runs until `done` holds (bounded by 60 s of virtual time).
-    fn run_until(&mut self, done: impl Fn(&Pon) -> bool) {
+    fn run_until(&mut self, done: impl Fn(&Pon<C>) -> bool) {
         let end = self.now + Duration::from_secs(60);
         self.flush();
         while !done(self) {
@@ -599,4 +665,297 @@ fn an_onu_that_goes_silent_in_a_multicast_download_fails_alone() {
             "ONU {id}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaigns: survey, waves, health gate, kill switch, journal, abort, pacing.
+
+fn sha(img: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(img))
+}
+
+/// A campaign of `img` over `n` ONUs (booted from V1, each tuned).
+fn campaign(
+    n: u16,
+    img: &[u8],
+    mode: Mode,
+    cfg: &SessionConfig,
+    plan: &CampaignPlan,
+    tune: impl Fn(OnuId, &mut OnuConfig),
+) -> Pon<Campaign> {
+    let golden = image("V1", 1, 5000, false);
+    let setup = setup(img, mode, cfg, plan);
+    Pon::build(n, &golden, tune, |ids, now| Campaign::new(&setup, ids, now))
+}
+
+fn setup(img: &[u8], mode: Mode, cfg: &SessionConfig, plan: &CampaignPlan) -> Setup {
+    Setup {
+        image: UpgradeImage::new(img.to_vec()).unwrap(),
+        image_sha256: sha(img),
+        mode,
+        session: cfg.clone(),
+        multicast: MulticastConfig::default(),
+        plan: plan.clone(),
+    }
+}
+
+fn plan(canary: u8) -> CampaignPlan {
+    CampaignPlan {
+        model: Some(MODEL.into()),
+        canary_percent: canary,
+        kill_threshold: 0.2,
+        gate: true,
+        health_settle: Duration::from_millis(500),
+        pace: None,
+    }
+}
+
+fn outcome(pon: &Pon<Campaign>, id: u16) -> Option<Outcome> {
+    pon.olt.records()[&OnuId(id)].outcome.clone()
+}
+
+/// The ONU runs its committed image, of version `v`.
+fn assert_on_committed(pon: &Pon<Campaign>, id: u16, v: &str) {
+    let onu = pon.onus[&OnuId(id)].as_ref().expect("ONU up");
+    assert_eq!(
+        onu.running(),
+        onu.metadata().committed,
+        "ONU {id} runs its committed image"
+    );
+    let slot = &onu.metadata().slots[usize::from(onu.running())];
+    assert!(
+        slot.version.starts_with(v.as_bytes()),
+        "ONU {id}: {:?}",
+        slot.version
+    );
+    let r = &pon.olt.records()[&OnuId(id)];
+    assert_eq!(r.committed_version.as_deref(), Some(v), "ONU {id}: report");
+    assert_eq!(r.active_version.as_deref(), Some(v), "ONU {id}: report");
+}
+
+#[test]
+fn a_campaign_refuses_other_models_skips_the_current_version_and_runs_two_waves() {
+    let v2 = image("V2", 2, 12_000, false);
+    let other_golden = image_for("OTHER-ONU", "V1", 1, 5000, false);
+    let v2_golden = v2.clone();
+    let mut pon = campaign(
+        8,
+        &v2,
+        Mode::Multicast,
+        &SessionConfig::default(),
+        &plan(25),
+        |id, c| {
+            if id == OnuId(3) {
+                c.model = "OTHER-ONU".into();
+                c.golden = Some(other_golden.clone().into());
+            }
+            if id == OnuId(5) {
+                c.golden = Some(v2_golden.clone().into());
+            }
+        },
+    );
+    pon.run(Duration::from_secs(120));
+    let c = &pon.olt;
+    assert_eq!(c.stage(), &Stage::Completed);
+    // Eligible: 1, 2, 4, 6, 7, 8; canary 25 % of 6 = 2 (rounded up).
+    assert_eq!(
+        c.waves(),
+        &[
+            vec![OnuId(1), OnuId(2)],
+            vec![OnuId(4), OnuId(6), OnuId(7), OnuId(8)]
+        ]
+    );
+    match outcome(&pon, 3) {
+        Some(Outcome::Refused(why)) => assert!(why.contains("OTHER-ONU"), "{why}"),
+        other => panic!("ONU 3: {other:?}"),
+    }
+    // Refused before any download: only Gets went to it; its standby slot is empty.
+    let r3 = &c.records()[&OnuId(3)];
+    assert!(r3.stats.frames <= 5, "{:?}", r3.stats);
+    assert!(!pon.onus[&OnuId(3)].as_ref().unwrap().metadata().slots[1].valid);
+    assert_on_committed(&pon, 3, "V1");
+    assert!(matches!(outcome(&pon, 5), Some(Outcome::Skipped(_))));
+    for id in [1, 2, 4, 6, 7, 8] {
+        assert_eq!(outcome(&pon, id), Some(Outcome::Upgraded), "ONU {id}");
+        assert_on_committed(&pon, id, "V2");
+        assert_eq!(pon.flash(OnuId(id)).slots[1], v2, "ONU {id}: image bytes");
+    }
+    // The canaries were committed before the second wave began.
+    let phases = &c.records()[&OnuId(1)].stats.phases;
+    assert!(phases.iter().any(|(p, _)| *p == "held"), "{phases:?}");
+}
+
+#[test]
+fn a_canary_wave_that_fails_to_boot_halts_the_campaign_and_spares_the_rest() {
+    let bad = image("V2", 2, 6_000, true);
+    let cfg = SessionConfig {
+        reboot_timeout: Duration::from_secs(10),
+        ..SessionConfig::default()
+    };
+    let mut pon = campaign(10, &bad, Mode::Multicast, &cfg, &plan(20), |_, _| {});
+    pon.run(Duration::from_secs(120));
+    let c = &pon.olt;
+    match c.stage() {
+        Stage::Halted(why) => assert!(why.contains("kill switch"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.waves()[0], vec![OnuId(1), OnuId(2)]);
+    for id in [1, 2] {
+        assert!(
+            matches!(outcome(&pon, id), Some(Outcome::Failed(_))),
+            "ONU {id}"
+        );
+        assert_on_committed(&pon, id, "V1");
+    }
+    for id in 3..=10 {
+        assert_eq!(outcome(&pon, id), None, "ONU {id} never touched");
+        let onu = pon.onus[&OnuId(id)].as_ref().unwrap();
+        assert!(
+            !onu.metadata().slots[1].valid,
+            "ONU {id}: nothing downloaded"
+        );
+        assert!(
+            c.records()[&OnuId(id)].stats.frames <= 3,
+            "ONU {id}: only the survey's Gets"
+        );
+    }
+    let j = pon.olt.journal();
+    assert_eq!(j.stage, "halted");
+}
+
+#[test]
+fn the_kill_switch_sends_held_onus_back_to_their_committed_image() {
+    let v2 = image("V2", 2, 6_000, false);
+    // ONU 4 stays busy at End long after the others have passed the health gate: its session
+    // runs out of busy retries, one failure in four crosses the 20 % threshold.
+    let cfg = SessionConfig {
+        max_busy: 15,
+        ..SessionConfig::default()
+    };
+    let mut pon = campaign(4, &v2, Mode::Multicast, &cfg, &plan(0), |id, c| {
+        if id == OnuId(4) {
+            c.busy_duration = Duration::from_secs(30);
+        }
+    });
+    pon.run_until(|pon| pon.olt.olt().sessions().filter(|s| s.is_held()).count() == 3);
+    pon.run(Duration::from_secs(120));
+    match pon.olt.stage() {
+        Stage::Halted(why) => assert!(why.contains("1 of the 4"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    match outcome(&pon, 4) {
+        Some(Outcome::Failed(why)) => assert!(why.contains("busy"), "{why}"),
+        other => panic!("ONU 4: {other:?}"),
+    }
+    for id in 1..=3 {
+        match outcome(&pon, id) {
+            Some(Outcome::Halted(why)) => assert!(why.contains("rolled back"), "ONU {id}: {why}"),
+            other => panic!("ONU {id}: {other:?}"),
+        }
+        assert_on_committed(&pon, id, "V1");
+        // The new image stays valid, uncommitted, in the standby slot.
+        let onu = pon.onus[&OnuId(id)].as_ref().unwrap();
+        assert!(onu.metadata().slots[1].valid);
+    }
+}
+
+#[test]
+fn an_olt_restarted_mid_campaign_resumes_from_its_journal() {
+    let v2 = image("V2", 2, 12_000, false);
+    let p = plan(25);
+    let cfg = SessionConfig::default();
+    let mut pon = campaign(8, &v2, Mode::Multicast, &cfg, &p, |_, _| {});
+    // The OLT dies once the second wave is downloading.
+    pon.run_until(|pon| {
+        pon.olt.stage() == &Stage::Wave(1) && pon.olt.counters().frames_multicast > 100
+    });
+    let journal: olt::campaign::Journal =
+        serde_json::from_str(&serde_json::to_string(&pon.olt.journal()).unwrap()).unwrap();
+    assert_eq!(journal.stage, "wave");
+    assert_eq!(journal.wave, 1);
+    assert_eq!(journal.onus[&1].result, "upgraded");
+    let ids: Vec<OnuId> = (1..=8).map(OnuId).collect();
+    pon.olt = Campaign::resume(
+        &journal,
+        &setup(&v2, Mode::Multicast, &cfg, &p),
+        &ids,
+        pon.now,
+    );
+    pon.run(Duration::from_secs(120));
+    assert_eq!(pon.olt.stage(), &Stage::Completed);
+    for id in 1..=8u16 {
+        assert_eq!(outcome(&pon, id), Some(Outcome::Upgraded), "ONU {id}");
+        assert_on_committed(&pon, id, "V2");
+    }
+    // The canaries, committed before the restart, got nothing from the new OLT.
+    for id in [1, 2] {
+        assert_eq!(pon.olt.records()[&OnuId(id)].stats.frames, 0, "ONU {id}");
+    }
+}
+
+#[test]
+fn an_abort_mid_download_leaves_every_onu_on_its_committed_image() {
+    let v2 = image("V2", 2, 30_000, false);
+    let mut pon = campaign(
+        6,
+        &v2,
+        Mode::Multicast,
+        &SessionConfig::default(),
+        &plan(0),
+        |_, _| {},
+    );
+    pon.run_until(|pon| pon.olt.counters().frames_multicast > 300);
+    let now = pon.now;
+    pon.olt.abort(now, "aborted by the operator");
+    pon.run(Duration::from_secs(60));
+    assert!(matches!(pon.olt.stage(), Stage::Halted(why) if why.contains("operator")));
+    for id in 1..=6u16 {
+        match outcome(&pon, id) {
+            Some(Outcome::Halted(why)) => assert!(why.contains("download aborted"), "{why}"),
+            other => panic!("ONU {id}: {other:?}"),
+        }
+        assert_on_committed(&pon, id, "V1");
+        let onu = pon.onus[&OnuId(id)].as_ref().unwrap();
+        assert!(
+            !onu.metadata().slots[1].valid,
+            "ONU {id}: the partial image is not valid"
+        );
+    }
+}
+
+#[test]
+fn pacing_caps_the_sections_per_second() {
+    let v2 = image("V2", 2, 20_000, false);
+    let sections = sections(&v2);
+    let run = |pace: Option<u32>| {
+        let p = CampaignPlan {
+            pace,
+            ..CampaignPlan::rollout()
+        };
+        let mut pon = campaign(
+            2,
+            &v2,
+            Mode::Multicast,
+            &SessionConfig::default(),
+            &p,
+            |_, _| {},
+        );
+        let start = pon.now;
+        pon.run_until(|pon| pon.olt.counters().frames_multicast >= sections);
+        pon.run(Duration::from_secs(120));
+        assert!(
+            pon.olt
+                .records()
+                .values()
+                .all(|r| r.outcome == Some(Outcome::Upgraded))
+        );
+        pon.now - start
+    };
+    let free = run(None);
+    let paced = run(Some(200));
+    // 200 sections per second: the download alone takes sections / 200 s.
+    let floor = Duration::from_secs_f64(sections as f64 / 200.0);
+    assert!(paced >= floor, "{paced:?} < {floor:?}");
+    assert!(free < floor, "{free:?}");
 }

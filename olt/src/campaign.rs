@@ -1,0 +1,615 @@
+//! A campaign: one image rolled out to a PON in waves, with a health gate and a kill switch,
+//! journaled so that a restarted OLT carries on where it stopped.
+//!
+//! Sans-IO like the engine it drives: datagrams and time in, datagrams out, the next deadline;
+//! plus a [`Journal`] to store whenever [`Campaign::take_journal`] has a new one.
+//!
+//! The stages:
+//!
+//! 1. **Survey** (when the campaign names a model or has a canary wave): every ONU is asked
+//!    its model (ONU2-G equipment ID) and its two images. An ONU of another model is
+//!    **refused** before anything is downloaded; one already running the version, committed,
+//!    is **skipped**; the others are eligible.
+//! 2. **Waves**: the canary wave (the first `canary_percent` of the eligible ONUs, by ONU-ID,
+//!    at least one), then the rest. A wave is a whole download run by the engine ([`Olt`]),
+//!    unicast or multicast. With the **health gate**, each ONU of a wave holds after its
+//!    reboot until it has shown that it is back, active on the new version, and still so
+//!    `health_settle` later; once every ONU of the wave has passed or failed, the passed ones
+//!    are committed together.
+//! 3. **Kill switch**: as soon as the failed share of the current wave exceeds the threshold,
+//!    the campaign halts: the wave's downloads are aborted, its ONUs that run the new image
+//!    uncommitted are sent back to their committed image, and no further wave starts.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use omci_codec::OnuId;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Mode, MulticastConfig, Olt, PonCounters, Transmit};
+use crate::image::UpgradeImage;
+use crate::session::{Outcome, SessionConfig, SessionStats};
+
+/// What a campaign does beyond one plain rollout.
+#[derive(Clone, Debug)]
+pub struct CampaignPlan {
+    /// Only ONUs of this model are upgraded; the others are refused before any download.
+    pub model: Option<String>,
+    /// The canary wave's share of the eligible ONUs, in percent; 0 or 100: a single wave.
+    pub canary_percent: u8,
+    /// The kill switch: the campaign halts when more than this share (0.0..=1.0) of the
+    /// current wave's ONUs has failed. 1.0: never.
+    pub kill_threshold: f64,
+    /// The health gate: ONUs hold before Commit until their whole wave has been through
+    /// activation (and the kill switch has had its say).
+    pub gate: bool,
+    /// The gate's second look at an ONU back on the new image, this long after.
+    pub health_settle: Duration,
+    /// A cap on Download sections per second.
+    pub pace: Option<u32>,
+}
+
+impl CampaignPlan {
+    /// A plain rollout: every ONU in one wave, no model check, no gate, no kill switch.
+    pub fn rollout() -> CampaignPlan {
+        CampaignPlan {
+            model: None,
+            canary_percent: 0,
+            kill_threshold: 1.0,
+            gate: false,
+            health_settle: Duration::ZERO,
+            pace: None,
+        }
+    }
+}
+
+/// Everything a campaign is made of but its ONUs: the image and how to roll it out.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// The image.
+    pub image: UpgradeImage,
+    /// Hex SHA-256 of the image file (the journal names the image by it).
+    pub image_sha256: String,
+    /// How the windows travel.
+    pub mode: Mode,
+    /// Per-ONU timeouts, retries, window.
+    pub session: SessionConfig,
+    /// The group download's settings.
+    pub multicast: MulticastConfig,
+    /// Waves, gate, kill switch, pacing.
+    pub plan: CampaignPlan,
+}
+
+/// Where a campaign is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading every ONU's model and images.
+    Survey,
+    /// Running wave `n` (0 is the canary wave when there are two).
+    Wave(usize),
+    /// The kill switch or an abort stopped wave `n`; the campaign winds it down.
+    Halting(usize, String),
+    /// Stopped for the reason given; no further wave starts.
+    Halted(String),
+    /// Every wave has run.
+    Completed,
+}
+
+/// One ONU's part in the campaign.
+#[derive(Clone, Debug, Default)]
+pub struct OnuRecord {
+    /// The wave it is in (None: not eligible, or not surveyed yet).
+    pub wave: Option<usize>,
+    /// How its upgrade ended; None while it runs or if its wave never started.
+    pub outcome: Option<Outcome>,
+    /// Its model, as it said.
+    pub model: Option<String>,
+    /// The version it ran before the campaign.
+    pub from_version: Option<String>,
+    /// Its committed image's version, as last read.
+    pub committed_version: Option<String>,
+    /// Its active image's version, as last read.
+    pub active_version: Option<String>,
+    /// What the OLT sent it and how it went, over every stage.
+    pub stats: SessionStats,
+}
+
+/// The journal: what a restarted OLT needs to carry a campaign on. Stored as JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journal {
+    /// The journal's own format (1).
+    pub format: u32,
+    /// Hex SHA-256 of the image file the campaign rolls out.
+    pub image_sha256: String,
+    /// The image's version.
+    pub image_version: String,
+    /// "survey", "wave", "halted" or "completed".
+    pub stage: String,
+    /// The wave running (or halted).
+    pub wave: usize,
+    /// Why the campaign halted.
+    pub halt_reason: Option<String>,
+    /// The waves' ONU-IDs.
+    pub waves: Vec<Vec<u16>>,
+    /// What is known of each ONU.
+    pub onus: BTreeMap<u16, JournalOnu>,
+}
+
+/// One ONU in the journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalOnu {
+    /// "upgraded", "skipped", "refused", "failed", "halted", or "pending".
+    pub result: String,
+    /// Why (for any result but upgraded and pending).
+    pub reason: String,
+    /// Its wave.
+    pub wave: Option<usize>,
+    /// Versions before, committed and active, as last read.
+    pub from_version: Option<String>,
+    /// See `from_version`.
+    pub committed_version: Option<String>,
+    /// See `from_version`.
+    pub active_version: Option<String>,
+}
+
+/// The result word of an outcome, as the report and the journal write it.
+pub fn result_word(o: Option<&Outcome>) -> &'static str {
+    match o {
+        Some(Outcome::Upgraded) => "upgraded",
+        Some(Outcome::Skipped(_)) => "skipped",
+        Some(Outcome::Failed(_)) => "failed",
+        Some(Outcome::Refused(_)) => "refused",
+        Some(Outcome::Halted(_)) => "halted",
+        Some(Outcome::Eligible) | None => "pending",
+    }
+}
+
+/// The reason carried by an outcome ("" for upgraded).
+pub fn reason(o: Option<&Outcome>) -> String {
+    match o {
+        Some(
+            Outcome::Skipped(r) | Outcome::Failed(r) | Outcome::Refused(r) | Outcome::Halted(r),
+        ) => r.clone(),
+        _ => String::new(),
+    }
+}
+
+/// A campaign over one PON.
+#[derive(Debug)]
+pub struct Campaign {
+    image: UpgradeImage,
+    image_sha256: String,
+    mode: Mode,
+    cfg: SessionConfig,
+    mcfg: MulticastConfig,
+    plan: CampaignPlan,
+    stage: Stage,
+    /// The engine of the current stage (survey or wave).
+    olt: Olt,
+    waves: Vec<Vec<OnuId>>,
+    records: BTreeMap<OnuId, OnuRecord>,
+    /// Counters of the stages already over.
+    past: PonCounters,
+    journal_dirty: bool,
+}
+
+impl Campaign {
+    /// A new campaign over `onus`, starting at `now`.
+    pub fn new(setup: &Setup, onus: &[OnuId], now: Instant) -> Campaign {
+        let Setup {
+            image,
+            image_sha256,
+            mode,
+            session: cfg,
+            multicast: mcfg,
+            plan,
+        } = setup;
+        let mode = *mode;
+        let mut c = Campaign {
+            image: image.clone(),
+            image_sha256: image_sha256.clone(),
+            mode,
+            cfg: cfg.clone(),
+            mcfg: mcfg.clone(),
+            plan: plan.clone(),
+            stage: Stage::Survey,
+            olt: Olt::new(image, &[], mode, cfg, mcfg, now),
+            waves: Vec::new(),
+            records: onus.iter().map(|id| (*id, OnuRecord::default())).collect(),
+            past: PonCounters::default(),
+            journal_dirty: true,
+        };
+        let single = !(1..100).contains(&plan.canary_percent);
+        if plan.model.is_none() && single {
+            // Nothing to learn first: one wave of everyone (each session skips on its own).
+            c.waves = vec![onus.to_vec()];
+            c.start_wave(0, now);
+        } else {
+            let survey = SessionConfig {
+                survey: true,
+                model: plan.model.clone(),
+                ..cfg.clone()
+            };
+            c.olt = Olt::new(image, onus, mode, &survey, mcfg, now);
+        }
+        c.advance(now);
+        c
+    }
+
+    /// Carries on the campaign `journal` recorded (same image, same ONUs): ONUs with a final
+    /// result keep it and are not touched again; the wave that was running runs again for its
+    /// other ONUs (an ONU left running the new image uncommitted is only gated and committed);
+    /// a halted or completed campaign stays so.
+    pub fn resume(journal: &Journal, setup: &Setup, onus: &[OnuId], now: Instant) -> Campaign {
+        if journal.stage == "survey" || journal.waves.is_empty() {
+            return Campaign::new(setup, onus, now);
+        }
+        let Setup {
+            image,
+            image_sha256,
+            mode,
+            session: cfg,
+            multicast: mcfg,
+            plan,
+        } = setup;
+        let mode = *mode;
+        let mut c = Campaign {
+            image: image.clone(),
+            image_sha256: image_sha256.clone(),
+            mode,
+            cfg: cfg.clone(),
+            mcfg: mcfg.clone(),
+            plan: plan.clone(),
+            stage: Stage::Completed,
+            olt: Olt::new(image, &[], mode, cfg, mcfg, now),
+            waves: journal
+                .waves
+                .iter()
+                .map(|w| w.iter().map(|id| OnuId(*id)).collect())
+                .collect(),
+            records: onus.iter().map(|id| (*id, OnuRecord::default())).collect(),
+            past: PonCounters::default(),
+            journal_dirty: true,
+        };
+        for (id, j) in &journal.onus {
+            let Some(r) = c.records.get_mut(&OnuId(*id)) else {
+                continue;
+            };
+            r.wave = j.wave;
+            r.from_version = j.from_version.clone();
+            r.committed_version = j.committed_version.clone();
+            r.active_version = j.active_version.clone();
+            let why = format!("{} (from the journal)", j.reason);
+            r.outcome = match j.result.as_str() {
+                "upgraded" => Some(Outcome::Upgraded),
+                "skipped" => Some(Outcome::Skipped(why)),
+                "refused" => Some(Outcome::Refused(why)),
+                "failed" => Some(Outcome::Failed(why)),
+                "halted" => Some(Outcome::Halted(why)),
+                _ => None,
+            };
+        }
+        match journal.stage.as_str() {
+            "halted" => {
+                c.stage = Stage::Halted(journal.halt_reason.clone().unwrap_or_default());
+            }
+            "completed" => c.stage = Stage::Completed,
+            _ => c.start_wave(journal.wave, now),
+        }
+        c.advance(now);
+        c
+    }
+
+    /// A datagram from the PON.
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        self.olt.handle_datagram(now, datagram);
+        self.advance(now);
+    }
+
+    /// Time has reached `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.olt.handle_timeout(now);
+        self.advance(now);
+    }
+
+    /// The next datagram to send at `now`.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        self.olt.poll_transmit(now)
+    }
+
+    /// When [`Campaign::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.olt.poll_timeout()
+    }
+
+    /// True once the campaign has completed or halted.
+    pub fn finished(&self) -> bool {
+        matches!(self.stage, Stage::Completed | Stage::Halted(_))
+    }
+
+    /// Where the campaign is.
+    pub fn stage(&self) -> &Stage {
+        &self.stage
+    }
+
+    /// The waves (empty until the survey is over).
+    pub fn waves(&self) -> &[Vec<OnuId>] {
+        &self.waves
+    }
+
+    /// The engine of the current stage (its sessions show who is where).
+    pub fn olt(&self) -> &Olt {
+        &self.olt
+    }
+
+    /// Every ONU's part so far.
+    pub fn records(&self) -> &BTreeMap<OnuId, OnuRecord> {
+        &self.records
+    }
+
+    /// Counters over every stage.
+    pub fn counters(&self) -> PonCounters {
+        let c = self.olt.counters();
+        let p = &self.past;
+        PonCounters {
+            dropped: p.dropped + c.dropped,
+            responses: p.responses + c.responses,
+            frames_multicast: p.frames_multicast + c.frames_multicast,
+            frames_multicast_ar: p.frames_multicast_ar + c.frames_multicast_ar,
+            bytes_multicast: p.bytes_multicast + c.bytes_multicast,
+            remulticast_windows: p.remulticast_windows + c.remulticast_windows,
+            remulticast_ar_only: p.remulticast_ar_only + c.remulticast_ar_only,
+        }
+    }
+
+    /// Stops the campaign (an operator's abort): like the kill switch, the current wave winds
+    /// down to the committed images and no further wave starts.
+    pub fn abort(&mut self, now: Instant, reason: &str) {
+        match self.stage.clone() {
+            Stage::Survey => {
+                self.olt.halt(now, reason);
+                self.stage = Stage::Halting(0, reason.to_string());
+            }
+            Stage::Wave(n) => {
+                self.olt.halt(now, reason);
+                self.stage = Stage::Halting(n, reason.to_string());
+            }
+            _ => {}
+        }
+        self.journal_dirty = true;
+        self.advance(now);
+    }
+
+    /// The journal, when it changed since last taken.
+    pub fn take_journal(&mut self) -> Option<Journal> {
+        if !std::mem::take(&mut self.journal_dirty) {
+            return None;
+        }
+        Some(self.journal())
+    }
+
+    /// The journal as it stands.
+    pub fn journal(&self) -> Journal {
+        let (stage, wave, halt_reason) = match &self.stage {
+            Stage::Survey => ("survey", 0, None),
+            Stage::Wave(n) | Stage::Halting(n, _) => ("wave", *n, None),
+            Stage::Halted(r) => ("halted", self.current_wave(), Some(r.clone())),
+            Stage::Completed => ("completed", self.waves.len().saturating_sub(1), None),
+        };
+        Journal {
+            format: 1,
+            image_sha256: self.image_sha256.clone(),
+            image_version: self.image.header.version.clone(),
+            stage: stage.into(),
+            wave,
+            halt_reason,
+            waves: self
+                .waves
+                .iter()
+                .map(|w| w.iter().map(|id| id.0).collect())
+                .collect(),
+            onus: self
+                .records
+                .iter()
+                .map(|(id, r)| {
+                    (
+                        id.0,
+                        JournalOnu {
+                            result: result_word(r.outcome.as_ref()).into(),
+                            reason: reason(r.outcome.as_ref()),
+                            wave: r.wave,
+                            from_version: r.from_version.clone(),
+                            committed_version: r.committed_version.clone(),
+                            active_version: r.active_version.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn current_wave(&self) -> usize {
+        self.records
+            .values()
+            .filter(|r| r.outcome.is_some())
+            .filter_map(|r| r.wave)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn start_wave(&mut self, n: usize, now: Instant) {
+        let Some(wave) = self.waves.get(n) else {
+            self.stage = Stage::Completed;
+            self.journal_dirty = true;
+            return;
+        };
+        // ONUs with a final result (from the journal) are not touched again.
+        let ids: Vec<OnuId> = wave
+            .iter()
+            .copied()
+            .filter(|id| self.records.get(id).is_some_and(|r| r.outcome.is_none()))
+            .collect();
+        for id in wave {
+            if let Some(r) = self.records.get_mut(id) {
+                r.wave = Some(n);
+            }
+        }
+        let cfg = SessionConfig {
+            hold_before_commit: self.plan.gate,
+            health_settle: self.plan.health_settle,
+            ..self.cfg.clone()
+        };
+        self.fold_counters();
+        self.olt = Olt::new(&self.image, &ids, self.mode, &cfg, &self.mcfg, now)
+            .with_pacing(self.plan.pace);
+        self.stage = Stage::Wave(n);
+        self.journal_dirty = true;
+        tracing::info!(wave = n, onus = ids.len(), "wave starts");
+    }
+
+    fn fold_counters(&mut self) {
+        self.past = self.counters();
+    }
+
+    /// Copies what the current engine's sessions know into the records.
+    fn collect(&mut self) {
+        for s in self.olt.sessions() {
+            let Some(r) = self.records.get_mut(&s.onu()) else {
+                continue;
+            };
+            if s.model().is_some() {
+                r.model = s.model().map(str::to_string);
+            }
+            if r.from_version.is_none() {
+                r.from_version = s.from_version();
+            }
+            if let Some(v) = s.committed_version() {
+                r.committed_version = Some(v);
+            }
+            if let Some(v) = s.active_version() {
+                r.active_version = Some(v);
+            }
+            let final_now = s.outcome().filter(|o| **o != Outcome::Eligible).cloned();
+            if final_now.is_some() && r.outcome != final_now {
+                r.outcome = final_now;
+                self.journal_dirty = true;
+            }
+        }
+    }
+
+    fn advance(&mut self, now: Instant) {
+        self.collect();
+        match self.stage.clone() {
+            Stage::Survey if self.olt.finished() => {
+                let eligible: Vec<OnuId> = self
+                    .olt
+                    .sessions()
+                    .filter(|s| s.outcome() == Some(&Outcome::Eligible))
+                    .map(|s| s.onu())
+                    .collect();
+                for s in self.olt.sessions() {
+                    if let Some(r) = self.records.get_mut(&s.onu()) {
+                        r.stats = s.stats().clone();
+                    }
+                }
+                self.waves = split(&eligible, self.plan.canary_percent);
+                self.start_wave(0, now);
+                self.advance(now);
+            }
+            Stage::Wave(n) => {
+                let wave = self.waves[n].len();
+                let failed = self
+                    .records
+                    .values()
+                    .filter(|r| r.wave == Some(n) && matches!(r.outcome, Some(Outcome::Failed(_))))
+                    .count();
+                if wave > 0 && failed as f64 / wave as f64 > self.plan.kill_threshold {
+                    let why = format!(
+                        "kill switch: {failed} of the {wave} ONUs of wave {} failed (threshold {:.0} %)",
+                        n + 1,
+                        self.plan.kill_threshold * 100.0
+                    );
+                    tracing::warn!("{why}");
+                    self.olt.halt(now, &why);
+                    self.stage = Stage::Halting(n, why);
+                    self.journal_dirty = true;
+                    return self.advance(now);
+                }
+                if self.olt.settled() && !self.olt.finished() {
+                    self.olt.commit_held(now);
+                }
+                if self.olt.finished() {
+                    self.end_stage();
+                    self.start_wave(n + 1, now);
+                    self.advance(now);
+                }
+            }
+            Stage::Halting(_, why) if self.olt.finished() => {
+                self.end_stage();
+                self.stage = Stage::Halted(why);
+                self.journal_dirty = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// The stage's sessions are over: their counters join the records'.
+    fn end_stage(&mut self) {
+        for s in self.olt.sessions() {
+            if let Some(r) = self.records.get_mut(&s.onu()) {
+                merge(&mut r.stats, s.stats());
+            }
+        }
+    }
+}
+
+fn merge(into: &mut SessionStats, s: &SessionStats) {
+    into.frames += s.frames;
+    into.frames_with_ar += s.frames_with_ar;
+    into.bytes += s.bytes;
+    into.retries += s.retries;
+    into.timeouts += s.timeouts;
+    into.repaired_windows += s.repaired_windows;
+    into.busy += s.busy;
+    into.phases.extend(s.phases.iter().cloned());
+}
+
+/// The waves of `eligible` (in ONU-ID order): the first `percent` % (at least one, and at
+/// least one left for the rest), then the rest; one wave when `percent` is 0 or 100 or there
+/// are fewer than two ONUs.
+pub fn split(eligible: &[OnuId], percent: u8) -> Vec<Vec<OnuId>> {
+    let mut ids = eligible.to_vec();
+    ids.sort();
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    if !(1..100).contains(&percent) || ids.len() < 2 {
+        return vec![ids];
+    }
+    let canary = (ids.len() * usize::from(percent))
+        .div_ceil(100)
+        .clamp(1, ids.len() - 1);
+    let rest = ids.split_off(canary);
+    vec![ids, rest]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waves_split_the_canary_share_first() {
+        let ids: Vec<OnuId> = (1..=16).map(OnuId).collect();
+        let w = split(&ids, 10);
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0], vec![OnuId(1), OnuId(2)], "ceil(1.6) = 2 canaries");
+        assert_eq!(w[1].len(), 14);
+        assert_eq!(split(&ids, 0).len(), 1);
+        assert_eq!(split(&ids, 100).len(), 1);
+        assert_eq!(split(&ids[..1], 50).len(), 1);
+        assert_eq!(split(&ids[..2], 99), vec![vec![OnuId(1)], vec![OnuId(2)]]);
+        assert!(split(&[], 10).is_empty());
+    }
+}
