@@ -515,6 +515,13 @@ impl Campaign {
                     }
                 }
                 self.waves = split(&eligible, self.plan.canary_percent);
+                for (n, wave) in self.waves.iter().enumerate() {
+                    for id in wave {
+                        if let Some(r) = self.records.get_mut(id) {
+                            r.wave = Some(n);
+                        }
+                    }
+                }
                 self.start_wave(0, now);
                 self.advance(now);
             }

@@ -152,6 +152,10 @@ struct RolloutArgs {
     /// At most this many Download sections per second (group and unicast together).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pace: Option<u32>,
+    /// Unicast mode: send strictly G.988, as open OLT stacks do (no window number or window
+    /// CRC in the transport envelope; the ONU then counts windows itself).
+    #[arg(long)]
+    strict: bool,
     /// Journal the campaign to this file; when it exists, the campaign it records is resumed
     /// (ONUs it has committed are not upgraded again).
     #[arg(long)]
@@ -235,6 +239,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// A usage error found after parsing: one line, exit code 2, as clap's own.
+fn usage(message: &str) -> ExitCode {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let e = cmd.error(clap::error::ErrorKind::ArgumentConflict, message);
+    omci_codec::cli::usage_error("olt", &cmd, e)
+}
+
 fn onu_map(given: Vec<Vec<(OnuId, SocketAddrV4)>>) -> Result<BTreeMap<OnuId, SocketAddrV4>> {
     let mut onus = BTreeMap::new();
     for (id, addr) in given.into_iter().flatten() {
@@ -246,14 +257,21 @@ fn onu_map(given: Vec<Vec<(OnuId, SocketAddrV4)>>) -> Result<BTreeMap<OnuId, Soc
 }
 
 fn rollout(a: RolloutArgs) -> Result<ExitCode> {
+    if a.strict && a.mode == ModeArg::Multicast {
+        return Ok(usage(
+            "--strict needs --mode unicast: the multicast download carries window numbers in the envelope",
+        ));
+    }
     let bytes =
         std::fs::read(&a.image).with_context(|| format!("reading {}", a.image.display()))?;
     let onus = onu_map(a.onus)?;
+
     let cfg = SessionConfig {
         timeout: Duration::from_millis(a.timeout_ms),
         retries: a.retries,
         window_size: a.window,
         reboot_timeout: Duration::from_secs(a.reboot_timeout_s),
+        envelope_extensions: !a.strict,
         ..SessionConfig::default()
     };
     let manifest = match &a.manifest {

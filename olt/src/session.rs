@@ -68,6 +68,10 @@ pub struct SessionConfig {
     /// Survey only: read the ONU's model and images, decide, and end with
     /// [`Outcome::Eligible`] instead of downloading.
     pub survey: bool,
+    /// Unicast mode: put the window number and CRC in the transport envelope (this lab's
+    /// extension, which lets the ONU check each window). False: strictly G.988, as open OLT
+    /// stacks send it; the multicast mode always needs them.
+    pub envelope_extensions: bool,
     /// Abort only (`olt abort`): read the images, then abort any download into the standby
     /// image and send an ONU that runs an uncommitted image back to its committed one.
     pub abort: bool,
@@ -90,6 +94,7 @@ impl Default for SessionConfig {
             hold_before_commit: false,
             health_settle: Duration::ZERO,
             survey: false,
+            envelope_extensions: true,
             abort: false,
         }
     }
@@ -571,6 +576,7 @@ impl Session {
         let sections = self.image.sections_in(cut, w);
         let window_crc = self.image.window_crc(cut, w);
         let mut ar_tci = Tci(0);
+        let mut ar_datagram = Vec::new();
         for n in 0..sections {
             let ar = n + 1 == sections;
             let tci = self.next_tci();
@@ -584,23 +590,26 @@ impl Session {
                 }),
             )
             .with_ar(ar);
+            let ext = self.cfg.envelope_extensions;
             let envelope = Envelope {
-                window_no: Some(WindowNo(w)),
-                window_crc: ar.then_some(window_crc),
+                window_no: ext.then_some(WindowNo(w)),
+                window_crc: (ext && ar).then_some(window_crc),
                 ..Envelope::omcc(self.onu)
             };
-            self.push(envelope, &msg);
+            let datagram = self.push(envelope, &msg);
             if ar {
                 ar_tci = tci;
+                ar_datagram = datagram;
             }
         }
-        // A silent window is sent whole again (a window retry, see `handle_timeout`), never
-        // resent frame by frame: nothing to keep for a retransmission.
+        // No answer: the AR section is retransmitted as it was, TCI included (G.988's
+        // retransmission; an ONU that has the window answers again, one that misses sections
+        // says so), and after the retries the whole window goes again.
         self.wait = Wait::Response {
             tci: ar_tci,
             deadline: now + self.cfg.timeout,
-            tries: self.cfg.retries,
-            resend: Vec::new(),
+            tries: 0,
+            resend: ar_datagram,
         };
     }
 
@@ -632,7 +641,9 @@ impl Session {
                 resend,
             } if now >= deadline => {
                 self.stats.timeouts += 1;
-                if let Phase::Window(w) = self.phase {
+                if let Phase::Window(w) = self.phase
+                    && tries >= self.cfg.retries
+                {
                     return self.repeat_window(now, w, "no answer to the window's last section");
                 }
                 if self.phase == Phase::AwaitReboot || self.phase == Phase::Revert(true) {
@@ -676,7 +687,7 @@ impl Session {
                 self.out.push_back(Outgoing {
                     onu: self.onu,
                     datagram: resend.clone(),
-                    section: false,
+                    section: matches!(self.phase, Phase::Window(_)),
                 });
                 self.wait = Wait::Response {
                     tci,

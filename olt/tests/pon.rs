@@ -121,6 +121,8 @@ struct Pon<C: Controller = Olt> {
     duplicate: f64,
     /// Share of datagrams held back 3 ms (so that later ones overtake them).
     reorder: f64,
+    /// Datagrams to ONUs whose envelope carried this lab's window fields.
+    with_window_fields: u64,
     silent: Vec<OnuId>,
 }
 
@@ -183,11 +185,18 @@ impl<C: Controller> Pon<C> {
             loss: 0.0,
             duplicate: 0.0,
             reorder: 0.0,
+            with_window_fields: 0,
             silent: Vec::new(),
         }
     }
 
     fn send(&mut self, to: Node, datagram: Vec<u8>) {
+        if matches!(to, Node::Onu(_))
+            && omci_codec::envelope::Envelope::parse(&datagram)
+                .is_ok_and(|(e, _)| e.window_no.is_some() || e.window_crc.is_some())
+        {
+            self.with_window_fields += 1;
+        }
         if self.rng.chance(self.loss) {
             return;
         }
@@ -958,4 +967,29 @@ fn pacing_caps_the_sections_per_second() {
     let floor = Duration::from_secs_f64(sections as f64 / 200.0);
     assert!(paced >= floor, "{paced:?} < {floor:?}");
     assert!(free < floor, "{free:?}");
+}
+
+#[test]
+fn strict_unicast_sends_nothing_but_g988_and_still_upgrades() {
+    let v2 = image("V2", 2, 20_000, false);
+    let target = UpgradeImage::new(v2.clone()).unwrap();
+    let cfg = SessionConfig {
+        envelope_extensions: false,
+        timeout: Duration::from_millis(500),
+        retries: 5,
+        window_retries: 30,
+        ..SessionConfig::default()
+    };
+    let mut pon = Pon::new(4, &image("V1", 1, 5000, false), &target, &cfg);
+    // Without window numbers, the ONU knows a retransmitted section by its TCI. G.988 assumes
+    // an OMCC that loses frames but neither duplicates nor reorders them (GEM over the PON):
+    // loss only here. Over a duplicating link only the envelope's window numbers keep the
+    // windows apart (strict mode then fails safe: End finds the CRC wrong).
+    pon.loss = 0.05;
+    pon.run(Duration::from_secs(300));
+    assert_all_upgraded(&pon, &v2, 4);
+    assert_eq!(
+        pon.with_window_fields, 0,
+        "no window number or CRC in any envelope"
+    );
 }

@@ -217,8 +217,17 @@ struct Download {
     windows: BTreeMap<u32, WindowState>,
     /// Windows at or after `next_window` already acknowledged with success.
     acked_ahead: BTreeSet<u32>,
+    /// Without window numbers in the envelope (an OLT that sends strictly G.988), which
+    /// window recent sections went to, by (TCI, section number): a retransmitted request
+    /// carries its TCI again, so a section repeated after its window was acknowledged (a
+    /// retransmitted AR section whose answer was lost, or a duplicate) is recognised and
+    /// never written into the next window.
+    recent: VecDeque<(u16, u8, u32)>,
     last_activity: Instant,
 }
+
+/// Sections remembered by TCI for a download without window numbers: two windows' worth.
+const RECENT_SECTIONS: usize = 512;
 
 impl Download {
     fn window_bytes(&self, section_len: u32) -> u64 {
@@ -866,6 +875,7 @@ impl<F: Flash> Onu<F> {
             next_window: 0,
             windows: BTreeMap::new(),
             acked_ahead: BTreeSet::new(),
+            recent: VecDeque::new(),
             last_activity: now,
         });
         self.events.push_back(OnuEvent::DownloadStarted {
@@ -917,7 +927,22 @@ impl<F: Flash> Onu<F> {
             return self.respond_section(msg, ResultCode::ParameterError, n);
         }
         d.last_activity = now;
-        let window = env.window_no.map_or(d.next_window, |w| w.0);
+        let window = match env.window_no {
+            Some(w) => w.0,
+            None => {
+                let tci = msg.tci.0;
+                match d.recent.iter().find(|(t, sn, _)| *t == tci && *sn == n) {
+                    Some(&(_, _, w)) => w,
+                    None => {
+                        if d.recent.len() >= RECENT_SECTIONS {
+                            d.recent.pop_front();
+                        }
+                        d.recent.push_back((tci, n, d.next_window));
+                        d.next_window
+                    }
+                }
+            }
+        };
         let len = s.data.len() as u32;
         // The section size of an extended download is learned from a section that cannot be
         // the image's (shorter) last one: a section without AR, or the image's first section.
