@@ -124,7 +124,8 @@ pub struct Journal {
     pub image_sha256: String,
     /// The image's version.
     pub image_version: String,
-    /// "survey", "wave", "halted" or "completed".
+    /// "survey", "wave", "halting" (the kill switch or an abort is winding the wave down),
+    /// "halted" or "completed".
     pub stage: String,
     /// The wave running (or halted).
     pub wave: usize,
@@ -243,7 +244,7 @@ impl Campaign {
     /// other ONUs (an ONU left running the new image uncommitted is only gated and committed);
     /// a halted or completed campaign stays so.
     pub fn resume(journal: &Journal, setup: &Setup, onus: &[OnuId], now: Instant) -> Campaign {
-        if journal.stage == "survey" || journal.waves.is_empty() {
+        if journal.stage == "survey" || (journal.stage == "wave" && journal.waves.is_empty()) {
             return Campaign::new(setup, onus, now);
         }
         let Setup {
@@ -291,15 +292,38 @@ impl Campaign {
                 _ => None,
             };
         }
+        let why = journal.halt_reason.clone().unwrap_or_default();
         match journal.stage.as_str() {
-            "halted" => {
-                c.stage = Stage::Halted(journal.halt_reason.clone().unwrap_or_default());
-            }
+            "halted" => c.stage = Stage::Halted(why),
+            // Stopped while winding down: finish winding down (nothing to undo after a survey).
+            "halting" if c.waves.is_empty() => c.stage = Stage::Halted(why),
+            "halting" => c.start_winding_down(journal.wave, why, now),
             "completed" => c.stage = Stage::Completed,
             _ => c.start_wave(journal.wave, now),
         }
         c.advance(now);
         c
+    }
+
+    /// Wave `n` was being halted when the OLT stopped: its ONUs without a final result get
+    /// abort sessions (read the images; abort a download, roll back an uncommitted image).
+    fn start_winding_down(&mut self, n: usize, why: String, now: Instant) {
+        let ids: Vec<OnuId> = self
+            .waves
+            .get(n)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| self.records.get(id).is_some_and(|r| r.outcome.is_none()))
+            .collect();
+        let cfg = SessionConfig {
+            abort: Some(why.clone()),
+            ..self.cfg.clone()
+        };
+        self.fold_counters();
+        self.olt = Olt::new(&self.image, &ids, self.mode, &cfg, &self.mcfg, now);
+        self.stage = Stage::Halting(n, why);
+        self.journal_dirty = true;
     }
 
     /// A datagram from the PON.
@@ -394,7 +418,8 @@ impl Campaign {
     pub fn journal(&self) -> Journal {
         let (stage, wave, halt_reason) = match &self.stage {
             Stage::Survey => ("survey", 0, None),
-            Stage::Wave(n) | Stage::Halting(n, _) => ("wave", *n, None),
+            Stage::Wave(n) => ("wave", *n, None),
+            Stage::Halting(n, why) => ("halting", *n, Some(why.clone())),
             Stage::Halted(r) => ("halted", self.current_wave(), Some(r.clone())),
             Stage::Completed => ("completed", self.waves.len().saturating_sub(1), None),
         };
@@ -491,7 +516,14 @@ impl Campaign {
             if let Some(v) = s.active_version() {
                 r.active_version = Some(v);
             }
-            let final_now = s.outcome().filter(|o| **o != Outcome::Eligible).cloned();
+            let mut final_now = s.outcome().filter(|o| **o != Outcome::Eligible).cloned();
+            // Found already on the version, by a campaign resumed after the OLT died between
+            // the ONU's Commit and the journal's update: the campaign did upgrade it.
+            if let (Some(Outcome::Skipped(_)), Some(before)) = (&final_now, &r.from_version)
+                && *before != self.image.header.version
+            {
+                final_now = Some(Outcome::Upgraded);
+            }
             if final_now.is_some() && r.outcome != final_now {
                 r.outcome = final_now;
                 self.journal_dirty = true;
@@ -526,7 +558,17 @@ impl Campaign {
                 self.advance(now);
             }
             Stage::Wave(n) => {
-                let wave = self.waves[n].len();
+                // The share is of the wave's ONUs that were to be upgraded (without a survey,
+                // the wave holds the ONUs that turn out to be skipped too).
+                let wave = self.waves[n]
+                    .iter()
+                    .filter(|id| {
+                        !matches!(
+                            self.records.get(id).and_then(|r| r.outcome.as_ref()),
+                            Some(Outcome::Skipped(_) | Outcome::Refused(_))
+                        )
+                    })
+                    .count();
                 let failed = self
                     .records
                     .values()

@@ -98,6 +98,9 @@ pub struct PonCounters {
 #[derive(Debug)]
 struct Round {
     window: u32,
+    /// AR sections of this round still queued: the wait for answers starts when the last
+    /// leaves (pacing may hold them back).
+    unsent: usize,
     deadline: Instant,
     pending: BTreeMap<OnuId, Tci>,
     failed: BTreeSet<OnuId>,
@@ -301,6 +304,7 @@ impl Olt {
                     .iter_mut()
                     .filter(|r| r.pending.values().any(|t| *t == tci))
                 {
+                    r.unsent = r.unsent.saturating_sub(1);
                     r.deadline = r.deadline.max(now + self.cfg.timeout);
                 }
             }
@@ -323,6 +327,7 @@ impl Olt {
                 onu,
                 datagram,
                 section,
+                ..
             }) = s.poll_transmit(now)
             {
                 if section && let Some(p) = &mut self.pacer {
@@ -342,10 +347,12 @@ impl Olt {
     /// queued section leave.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let sessions = self.sessions.values().filter_map(Session::poll_timeout);
-        let rounds = self
-            .groups
-            .iter()
-            .flat_map(|g| g.rounds.iter().map(|r| r.deadline));
+        let rounds = self.groups.iter().filter(|g| !g.done).flat_map(|g| {
+            g.rounds
+                .iter()
+                .filter(|r| r.unsent == 0)
+                .map(|r| r.deadline)
+        });
         let queued =
             !self.group_out.is_empty() || self.sessions.values().any(Session::next_is_section);
         let paced = self.pacer.and_then(|p| p.next).filter(|_| queued);
@@ -392,10 +399,9 @@ impl Olt {
         if !self.groups.is_empty() {
             return;
         }
-        let all_ready = self
-            .sessions
-            .values()
-            .all(|s| s.accepted_window().is_some() || s.outcome().is_some() || s.is_halting());
+        // Sessions still finding out where their ONU is (or starting) may yet join; the
+        // others either wait for the group or took another path (S3/S4 resumes, failures).
+        let all_ready = self.sessions.values().all(|s| !s.may_join_group());
         if !all_ready {
             return;
         }
@@ -446,6 +452,7 @@ impl Olt {
         }
         if self.groups[gi].members.is_empty() {
             self.groups[gi].done = true;
+            self.groups[gi].rounds.clear();
             return;
         }
         if !self.groups[gi].started {
@@ -482,7 +489,7 @@ impl Olt {
         let mut i = 0;
         while i < self.groups[gi].rounds.len() {
             let r = &self.groups[gi].rounds[i];
-            if !r.pending.is_empty() && now < r.deadline {
+            if !r.pending.is_empty() && (r.unsent > 0 || now < r.deadline) {
                 i += 1;
                 continue;
             }
@@ -503,7 +510,8 @@ impl Olt {
         // New windows stay within `depth` of the oldest one still open (and so within the
         // ONUs' horizon of windows ahead they keep track of).
         let reach = self.mcfg.depth.clamp(1, onu::core::WINDOW_HORIZON as usize) as u32;
-        while self.groups[gi].rounds.len() < self.mcfg.depth.max(1)
+        while !self.groups[gi].members.is_empty()
+            && self.groups[gi].rounds.len() < self.mcfg.depth.max(1)
             && self.groups[gi].next_window < self.groups[gi].windows
             && self.groups[gi]
                 .rounds
@@ -522,6 +530,12 @@ impl Olt {
                 .map(|id| (*id, tci))
                 .collect();
             self.open_round(gi, now, w, pending);
+        }
+        if self.groups[gi].members.is_empty() {
+            // The last members failed in the repairs above.
+            self.groups[gi].done = true;
+            self.groups[gi].rounds.clear();
+            return;
         }
         // All windows held by every member: each goes on alone with End.
         let g = &self.groups[gi];
@@ -631,8 +645,10 @@ impl Olt {
     }
 
     fn open_round(&mut self, gi: usize, now: Instant, w: u32, pending: BTreeMap<OnuId, Tci>) {
+        let unsent = pending.values().collect::<BTreeSet<_>>().len();
         self.groups[gi].rounds.push_back(Round {
             window: w,
+            unsent,
             deadline: now + self.cfg.timeout,
             pending,
             failed: BTreeSet::new(),

@@ -114,14 +114,14 @@ struct RolloutArgs {
     /// Sections per window proposed at Start (1..=256).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
     window: u16,
-    /// Response timeout (ms).
-    #[arg(long, default_value_t = 3000)]
+    /// Response timeout (ms, 1..=600000).
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     timeout_ms: u64,
-    /// Retransmissions of a request before an ONU fails.
-    #[arg(long, default_value_t = 2)]
+    /// Retransmissions of a request before an ONU fails (0..=50).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=50))]
     retries: u8,
-    /// How long an ONU may take to come back after Activate (s).
-    #[arg(long, default_value_t = 60)]
+    /// How long an ONU may take to come back after Activate (s, 1..=3600).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     reboot_timeout_s: u64,
     /// Write the JSON report here.
     #[arg(long)]
@@ -142,8 +142,9 @@ struct RolloutArgs {
     /// The kill switch: halt the campaign when more than this percent of a wave's ONUs fail.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
     kill_threshold: u8,
-    /// The health gate: how long an ONU must stay on the new image after its reboot (ms).
-    #[arg(long, default_value_t = 1000)]
+    /// The health gate: how long an ONU must stay on the new image after its reboot (ms,
+    /// 0..=3600000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     health_settle_ms: u64,
     /// Start no earlier than this (RFC 3339, e.g. 2026-11-23T06:00:00Z; overrides the
     /// manifest's rollout start), or "now".
@@ -170,11 +171,11 @@ struct AbortArgs {
     /// The OLT's own address (loopback only).
     #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
     listen: SocketAddrV4,
-    /// Response timeout (ms).
-    #[arg(long, default_value_t = 3000)]
+    /// Response timeout (ms, 1..=600000).
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     timeout_ms: u64,
-    /// Retransmissions of a request before an ONU fails.
-    #[arg(long, default_value_t = 2)]
+    /// Retransmissions of a request before an ONU fails (0..=50).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=50))]
     retries: u8,
     /// Write the JSON report here.
     #[arg(long)]
@@ -352,7 +353,7 @@ fn abort(a: AbortArgs) -> Result<ExitCode> {
     let cfg = SessionConfig {
         timeout: Duration::from_millis(a.timeout_ms),
         retries: a.retries,
-        abort: true,
+        abort: Some("aborted by the operator".into()),
         ..SessionConfig::default()
     };
     // The sessions read the images, abort and roll back; no image is sent, but the engine

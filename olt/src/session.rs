@@ -72,9 +72,10 @@ pub struct SessionConfig {
     /// extension, which lets the ONU check each window). False: strictly G.988, as open OLT
     /// stacks send it; the multicast mode always needs them.
     pub envelope_extensions: bool,
-    /// Abort only (`olt abort`): read the images, then abort any download into the standby
-    /// image and send an ONU that runs an uncommitted image back to its committed one.
-    pub abort: bool,
+    /// Abort only (`olt abort`, or a campaign halted when its OLT stopped): read the images,
+    /// then abort any download into the standby image and send an ONU that runs an
+    /// uncommitted image back to its committed one; the reason given is reported.
+    pub abort: Option<String>,
 }
 
 impl Default for SessionConfig {
@@ -95,7 +96,7 @@ impl Default for SessionConfig {
             health_settle: Duration::ZERO,
             survey: false,
             envelope_extensions: true,
-            abort: false,
+            abort: None,
         }
     }
 }
@@ -149,6 +150,8 @@ pub struct Outgoing {
     pub datagram: Vec<u8>,
     /// A Download section (pacing counts these).
     pub section: bool,
+    /// With AR set.
+    pub ar: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,6 +173,9 @@ enum Phase {
     Confirm,
     /// Healthy, active on the new version, not committed: waits for the campaign.
     Held,
+    /// The campaign said commit: one more Get first (the ONU may have left the new image
+    /// while held), then Commit.
+    Recheck,
     /// Halting: End download with the abort convention sent.
     Abort,
     /// Halting: Activate of the committed image sent (false), answered (true: Get until the
@@ -196,6 +202,7 @@ impl Phase {
             Phase::Group => "download",
             Phase::Confirm => "health",
             Phase::Held => "held",
+            Phase::Recheck => "health",
             Phase::Abort => "abort",
             Phase::Revert(_) => "rollback",
             Phase::Inspect(_) => "inspect",
@@ -246,6 +253,8 @@ pub struct Session {
     model: Option<String>,
     /// The version the ONU ran when the session began.
     from_version: Option<String>,
+    /// The window last sent and its sections' TCIs (reused when it is sent again).
+    window_tcis: (Option<u32>, Vec<Tci>),
     /// Halting (kill switch or abort): why. The session winds down instead of going on.
     halting: Option<String>,
     /// The outcome decided, reported once the final inspection is done.
@@ -284,6 +293,7 @@ impl Session {
             multicast,
             model: None,
             from_version: None,
+            window_tcis: (None, Vec::new()),
             halting: None,
             pending_outcome: None,
             out: VecDeque::new(),
@@ -390,6 +400,8 @@ impl Session {
     /// When [`Session::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.wait {
+            // The wait for an answer starts when the request leaves (pacing may hold it).
+            Wait::Response { .. } if !self.out.is_empty() => None,
             Wait::Response { deadline, .. } => Some(*deadline),
             Wait::Until(at) => Some(*at),
             Wait::Nothing => None,
@@ -459,17 +471,19 @@ impl Session {
             Phase::Start | Phase::Group | Phase::Window(_) | Phase::End | Phase::VerifyValid => {
                 self.abort(now)
             }
-            Phase::Confirm | Phase::Held => self.revert(now),
+            Phase::Confirm | Phase::Held | Phase::Recheck => self.revert(now),
             // Activate, the reboot: see where the ONU comes back. Commit: it finishes.
             _ => {}
         }
     }
 
-    /// The campaign's gate passed: Commit.
+    /// The campaign's gate passed: Commit, once a last Get shows the ONU still runs the new
+    /// image (it may have rebooted back to its committed one while held; committing an image
+    /// that is not running would make the ONU boot it untried).
     pub fn commit(&mut self, now: Instant) {
         if self.phase == Phase::Held {
-            self.enter(now, Phase::Commit);
-            self.request(now, self.sw(self.target), Contents::CommitSoftwareRequest);
+            self.enter(now, Phase::Recheck);
+            self.get(now, self.target);
         }
     }
 
@@ -532,6 +546,7 @@ impl Session {
             onu: self.onu,
             datagram: datagram.clone(),
             section: matches!(msg.contents, Contents::DownloadSectionRequest(_)),
+            ar: msg.ar,
         });
         datagram
     }
@@ -570,16 +585,25 @@ impl Session {
         )
     }
 
-    /// Sends window `w`: its sections, AR on the last, which carries the window CRC.
+    /// Sends window `w`: its sections, AR on the last, which carries the window CRC. A repeat
+    /// of the window (`w` the window last sent) reuses its TCIs: a retransmission in G.988's
+    /// sense, so that an ONU counting windows itself (no window number in the envelope) puts
+    /// the sections where they belong even if it had acknowledged the window already.
     fn send_window(&mut self, now: Instant, w: u32) {
         let cut = self.cut();
         let sections = self.image.sections_in(cut, w);
         let window_crc = self.image.window_crc(cut, w);
+        self.drop_queued();
+        let repeat = self.window_tcis.0 == Some(w) && self.window_tcis.1.len() == sections;
+        if !repeat {
+            let tcis = (0..sections).map(|_| self.next_tci()).collect();
+            self.window_tcis = (Some(w), tcis);
+        }
         let mut ar_tci = Tci(0);
         let mut ar_datagram = Vec::new();
         for n in 0..sections {
             let ar = n + 1 == sections;
-            let tci = self.next_tci();
+            let tci = self.window_tcis.1[n];
             let msg = Message::new(
                 tci,
                 self.cfg.format,
@@ -627,6 +651,9 @@ impl Session {
 
     /// Time has reached `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if matches!(self.wait, Wait::Response { .. }) && !self.out.is_empty() {
+            return; // not sent yet: nothing to time out
+        }
         match self.wait.clone() {
             Wait::Until(at) if now >= at => match self.phase {
                 Phase::End => self.end(now),
@@ -678,6 +705,10 @@ impl Session {
                     return self.get(now, self.target);
                 }
                 if tries >= self.cfg.retries {
+                    if matches!(self.phase, Phase::Commit | Phase::VerifyCommitted) {
+                        // Whether the Commit took, the final Get may still tell.
+                        return self.fail(now, "Commit software went unanswered".into());
+                    }
                     let what = self.phase.name();
                     return self.fail(now, format!("no answer in the {what} phase"));
                 }
@@ -688,6 +719,7 @@ impl Session {
                     onu: self.onu,
                     datagram: resend.clone(),
                     section: matches!(self.phase, Phase::Window(_)),
+                    ar: matches!(self.phase, Phase::Window(_)),
                 });
                 self.wait = Wait::Response {
                     tci,
@@ -697,6 +729,16 @@ impl Session {
                 };
             }
             _ => {}
+        }
+    }
+
+    /// Forgets datagrams still queued (a window about to be sent again makes them stale); the
+    /// counters count what was sent, so they are taken back.
+    fn drop_queued(&mut self) {
+        for o in self.out.drain(..) {
+            self.stats.frames -= 1;
+            self.stats.bytes -= o.datagram.len() as u64;
+            self.stats.frames_with_ar -= u64::from(o.ar);
         }
     }
 
@@ -792,8 +834,18 @@ impl Session {
                 let outcome = self.pending_outcome.take();
                 self.finish(now, outcome.unwrap_or(Outcome::Failed("inspected".into())));
             }
-            (Phase::Abort, Contents::EndSoftwareDownloadResponse(_)) => {
-                self.halted(now, "download aborted, the standby image discarded")
+            (Phase::Abort, Contents::EndSoftwareDownloadResponse(r)) => {
+                if r.result == ResultCode::Success {
+                    self.halted(
+                        now,
+                        "download aborted (End software download, abort convention)",
+                    )
+                } else {
+                    self.halted(
+                        now,
+                        &format!("the abort (End software download) answered {}", r.result),
+                    )
+                }
             }
             (Phase::Revert(false), _) if result.is_some() => {
                 if result != Some(ResultCode::Success) {
@@ -816,6 +868,21 @@ impl Session {
                             "rolled back, the ONU runs its committed image again (the new one stays valid, uncommitted, in the standby image)",
                         ),
                     _ => self.poll_reboot(now),
+                }
+            }
+            (Phase::Recheck, Contents::GetResponse(g)) => {
+                match software_image(g.result, &g.attributes) {
+                    Some(a)
+                        if a.is_active == Some(true) && a.version == Some(self.image.version()) =>
+                    {
+                        self.enter(now, Phase::Commit);
+                        self.request(now, self.sw(self.target), Contents::CommitSoftwareRequest);
+                    }
+                    _ => self.fail(
+                        now,
+                        "the health gate: the ONU left the new image while it was held, before Commit"
+                            .into(),
+                    ),
                 }
             }
             (Phase::Confirm, Contents::GetResponse(g)) => {
@@ -985,6 +1052,17 @@ impl Session {
         }
     }
 
+    /// Multicast mode: true while the session may still join the group download (it is
+    /// finding out where its ONU is, or starting the download).
+    pub fn may_join_group(&self) -> bool {
+        self.outcome.is_none()
+            && self.halting.is_none()
+            && matches!(
+                self.phase,
+                Phase::Survey | Phase::Discover(_) | Phase::Start
+            )
+    }
+
     /// Multicast mode: the window this ONU accepted, once it waits for the group download.
     pub fn accepted_window(&self) -> Option<u16> {
         (self.phase == Phase::Group).then_some(self.window_size)
@@ -1054,8 +1132,8 @@ impl Session {
         };
         let images = [a, b];
         self.from_version = self.active_version();
-        if self.cfg.abort {
-            self.halting = Some("aborted by the operator".into());
+        if let Some(why) = self.cfg.abort.clone() {
+            self.halting = Some(why);
             if let Some(i) = images
                 .iter()
                 .position(|img| img.is_active == Some(true) && img.is_committed != Some(true))
@@ -1067,6 +1145,13 @@ impl Session {
                 .iter()
                 .position(|img| img.is_active != Some(true) && img.is_committed != Some(true))
             {
+                if images[i].is_valid == Some(true) {
+                    // A valid standby image: no download is in progress (Start invalidates it).
+                    return self.halted(
+                        now,
+                        "nothing to abort: the standby image is complete and valid, not active",
+                    );
+                }
                 self.target = i as u8;
                 return self.abort(now);
             }

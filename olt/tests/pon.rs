@@ -121,6 +121,8 @@ struct Pon<C: Controller = Olt> {
     duplicate: f64,
     /// Share of datagrams held back 3 ms (so that later ones overtake them).
     reorder: f64,
+    /// Share of datagrams with one byte flipped (the OMCI CRC or the envelope check drops them).
+    corrupt: f64,
     /// Datagrams to ONUs whose envelope carried this lab's window fields.
     with_window_fields: u64,
     silent: Vec<OnuId>,
@@ -185,6 +187,7 @@ impl<C: Controller> Pon<C> {
             loss: 0.0,
             duplicate: 0.0,
             reorder: 0.0,
+            corrupt: 0.0,
             with_window_fields: 0,
             silent: Vec::new(),
         }
@@ -199,6 +202,11 @@ impl<C: Controller> Pon<C> {
         }
         if self.rng.chance(self.loss) {
             return;
+        }
+        let mut datagram = datagram;
+        if self.rng.chance(self.corrupt) {
+            let at = (self.seq as usize * 7919) % datagram.len();
+            datagram[at] ^= 0x5A;
         }
         let copies = if self.rng.chance(self.duplicate) {
             2
@@ -489,7 +497,8 @@ fn sections(img: &[u8]) -> u64 {
 }
 
 /// A multicast rollout to `n` ONUs over a PON that loses `loss` of the datagrams (each way,
-/// each ONU's copy of a group datagram on its own), duplicates 2 % and reorders 2 %.
+/// each ONU's copy of a group datagram on its own) and, when lossy, duplicates 2 %, reorders
+/// 2 % and corrupts 1 %.
 fn multicast(n: u16, loss: f64, img: &[u8]) -> Pon {
     let target = UpgradeImage::new(img.to_vec()).unwrap();
     let cfg = SessionConfig {
@@ -510,6 +519,7 @@ fn multicast(n: u16, loss: f64, img: &[u8]) -> Pon {
     if loss > 0.0 {
         pon.duplicate = 0.02;
         pon.reorder = 0.02;
+        pon.corrupt = 0.01;
     }
     pon.run(Duration::from_secs(1200));
     pon
@@ -555,6 +565,7 @@ fn a_128_onu_pon_is_upgraded_by_multicast_at_the_cost_of_one_download() {
         "each section once on the group"
     );
     assert_eq!(c.remulticast_windows, 0);
+    assert_group_bound(&pon, &v2, 0.0);
     // What went to each ONU alone: Gets, Start, End, Activate, polls, Commit: no sections.
     for s in pon.olt.sessions() {
         assert!(s.stats().frames < 20, "{}: {:?}", s.onu(), s.stats());
@@ -992,4 +1003,338 @@ fn strict_unicast_sends_nothing_but_g988_and_still_upgrades() {
         pon.with_window_fields, 0,
         "no window number or CRC in any envelope"
     );
+}
+
+#[test]
+fn onus_on_different_images_form_two_groups_and_all_are_upgraded() {
+    // ONUs 1-4 first go to V2 (which lands in image 1); then V3 goes to all eight: ONUs 1-4
+    // take it into image 0, ONUs 5-8 into image 1: two groups, one per target instance.
+    let v2 = image("V2", 2, 6_000, false);
+    let v3 = image("V3", 3, 9_000, false);
+    let first = UpgradeImage::new(v2.clone()).unwrap();
+    let mut pon = Pon::with_mode(
+        8,
+        &image("V1", 1, 5000, false),
+        &first,
+        &SessionConfig::default(),
+        Mode::Multicast,
+        |_, _| {},
+    );
+    pon.olt = Olt::new(
+        &first,
+        &(1..=4).map(OnuId).collect::<Vec<_>>(),
+        Mode::Multicast,
+        &SessionConfig::default(),
+        &MulticastConfig::default(),
+        pon.now,
+    );
+    pon.run(Duration::from_secs(60));
+    let second = UpgradeImage::new(v3.clone()).unwrap();
+    pon.olt = Olt::new(
+        &second,
+        &(1..=8).map(OnuId).collect::<Vec<_>>(),
+        Mode::Multicast,
+        &SessionConfig::default(),
+        &MulticastConfig::default(),
+        pon.now,
+    );
+    pon.run(Duration::from_secs(60));
+    assert_all_upgraded(&pon, &v3, 8);
+    for s in pon.olt.sessions() {
+        let want = if s.onu().0 <= 4 { 0 } else { 1 };
+        assert_eq!(s.target(), want, "{}", s.onu());
+        assert_eq!(
+            s.from_version().as_deref(),
+            Some(if want == 0 { "V2" } else { "V1" })
+        );
+    }
+    // Each group got the image once.
+    assert_eq!(pon.olt.counters().frames_multicast, 2 * sections(&v3));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions found in review: each was a hang, a wrong outcome or a wasted retry.
+
+fn journal_roundtrip(c: &Campaign) -> olt::campaign::Journal {
+    serde_json::from_str(&serde_json::to_string(&c.journal()).unwrap()).unwrap()
+}
+
+#[test]
+fn an_olt_that_dies_while_the_kill_switch_rolls_back_finishes_the_rollback_on_resume() {
+    let v2 = image("V2", 2, 6_000, false);
+    let cfg = SessionConfig {
+        max_busy: 15,
+        ..SessionConfig::default()
+    };
+    let p = plan(0);
+    let mut pon = campaign(4, &v2, Mode::Multicast, &cfg, &p, |id, c| {
+        if id == OnuId(4) {
+            c.busy_duration = Duration::from_secs(30);
+        }
+    });
+    pon.run_until(|pon| matches!(pon.olt.stage(), Stage::Halting(..)));
+    pon.in_flight.clear(); // the OLT dies: what it had just sent is lost with it
+    let j = journal_roundtrip(&pon.olt);
+    assert_eq!(j.stage, "halting");
+    let ids: Vec<OnuId> = (1..=4).map(OnuId).collect();
+    pon.olt = Campaign::resume(&j, &setup(&v2, Mode::Multicast, &cfg, &p), &ids, pon.now);
+    pon.run(Duration::from_secs(120));
+    assert!(matches!(pon.olt.stage(), Stage::Halted(why) if why.contains("kill switch")));
+    for id in 1..=3u16 {
+        match outcome(&pon, id) {
+            Some(Outcome::Halted(why)) => {
+                assert!(
+                    why.contains("kill switch") && why.contains("rolled back"),
+                    "{why}"
+                )
+            }
+            other => panic!("ONU {id}: {other:?}"),
+        }
+        assert_on_committed(&pon, id, "V1");
+    }
+}
+
+#[test]
+fn an_abort_during_the_survey_is_not_undone_by_a_resume() {
+    let v2 = image("V2", 2, 12_000, false);
+    let p = plan(25);
+    let cfg = SessionConfig::default();
+    let mut pon = campaign(4, &v2, Mode::Multicast, &cfg, &p, |_, _| {});
+    let now = pon.now;
+    pon.olt.abort(now, "aborted by the operator");
+    pon.run(Duration::from_secs(60));
+    let j = journal_roundtrip(&pon.olt);
+    let ids: Vec<OnuId> = (1..=4).map(OnuId).collect();
+    pon.olt = Campaign::resume(&j, &setup(&v2, Mode::Multicast, &cfg, &p), &ids, pon.now);
+    pon.run(Duration::from_secs(60));
+    assert!(matches!(pon.olt.stage(), Stage::Halted(_)));
+    for id in 1..=4u16 {
+        assert!(matches!(outcome(&pon, id), Some(Outcome::Halted(_))));
+        assert!(!pon.onus[&OnuId(id)].as_ref().unwrap().metadata().slots[1].valid);
+    }
+}
+
+#[test]
+fn an_olt_that_dies_between_a_commit_and_the_journal_still_reports_the_upgrade() {
+    let v2 = image("V2", 2, 6_000, false);
+    let cfg = SessionConfig::default();
+    let p = plan(0);
+    let mut pon = campaign(2, &v2, Mode::Multicast, &cfg, &p, |_, _| {});
+    pon.run_until(|pon| {
+        pon.onus[&OnuId(1)]
+            .as_ref()
+            .is_some_and(|o| o.metadata().committed == 1)
+    });
+    let j = journal_roundtrip(&pon.olt);
+    assert_eq!(j.onus[&1].result, "pending");
+    let ids: Vec<OnuId> = (1..=2).map(OnuId).collect();
+    pon.olt = Campaign::resume(&j, &setup(&v2, Mode::Multicast, &cfg, &p), &ids, pon.now);
+    pon.run(Duration::from_secs(120));
+    for id in 1..=2u16 {
+        assert_eq!(outcome(&pon, id), Some(Outcome::Upgraded), "ONU {id}");
+    }
+}
+
+#[test]
+fn pacing_never_times_out_requests_that_have_not_left() {
+    let v2 = image("V2", 2, 30_000, false);
+    let p = CampaignPlan {
+        pace: Some(100),
+        ..CampaignPlan::rollout()
+    };
+    let mut pon = campaign(
+        16,
+        &v2,
+        Mode::Unicast,
+        &SessionConfig::default(),
+        &p,
+        |_, _| {},
+    );
+    pon.run(Duration::from_secs(3000));
+    for (id, r) in pon.olt.records() {
+        assert_eq!(r.outcome, Some(Outcome::Upgraded), "{id}");
+        assert_eq!(
+            (r.stats.retries, r.stats.timeouts),
+            (0, 0),
+            "{id}: {:?}",
+            r.stats
+        );
+    }
+}
+
+#[test]
+fn an_onu_that_reboots_while_held_is_not_committed() {
+    let v2 = image("V2", 2, 6_000, false);
+    let p = CampaignPlan {
+        kill_threshold: 1.0,
+        ..plan(0)
+    };
+    let mut pon = campaign(
+        2,
+        &v2,
+        Mode::Multicast,
+        &SessionConfig::default(),
+        &p,
+        |id, c| {
+            if id == OnuId(2) {
+                c.busy_duration = Duration::from_secs(20); // holds the wave open
+            }
+        },
+    );
+    pon.run_until(|pon| {
+        pon.olt
+            .olt()
+            .sessions()
+            .any(|s| s.onu() == OnuId(1) && s.is_held())
+    });
+    // ONU 1 loses power while held: it comes back on its committed image.
+    let onu = pon.onus.get_mut(&OnuId(1)).unwrap().take().unwrap();
+    let (flash, faults) = onu.into_parts();
+    pon.down.insert(OnuId(1), (pon.now + REBOOT, flash, faults));
+    pon.run(Duration::from_secs(120));
+    match outcome(&pon, 1) {
+        Some(Outcome::Failed(why)) => assert!(why.contains("while it was held"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_on_committed(&pon, 1, "V1");
+    let onu = pon.onus[&OnuId(1)].as_ref().unwrap();
+    assert!(
+        onu.metadata().anti_rollback_floor < 2,
+        "the floor was not raised to V2's security version"
+    );
+}
+
+#[test]
+fn a_gated_multicast_wave_with_an_onu_already_activated_completes() {
+    let v2 = image("V2", 2, 12_000, false);
+    let target = UpgradeImage::new(v2.clone()).unwrap();
+    let golden = image("V1", 1, 5000, false);
+    // An earlier OLT left ONU 1 running V2 uncommitted (it died at the gate).
+    let held = SessionConfig {
+        hold_before_commit: true,
+        ..SessionConfig::default()
+    };
+    let mut first: Pon = Pon::new(3, &golden, &target, &held);
+    first.olt = Olt::new(
+        &target,
+        &[OnuId(1)],
+        Mode::Multicast,
+        &held,
+        &MulticastConfig::default(),
+        first.now,
+    );
+    first.run_until(|p| p.olt.sessions().all(|s| s.is_held()));
+    let s = setup(&v2, Mode::Multicast, &SessionConfig::default(), &plan(0));
+    let mut pon: Pon<Campaign> =
+        Pon::build(3, &golden, |_, _| {}, |_, now| Campaign::new(&s, &[], now));
+    pon.onus
+        .insert(OnuId(1), first.onus.get_mut(&OnuId(1)).unwrap().take());
+    pon.now = first.now;
+    pon.olt = Campaign::new(&s, &(1..=3).map(OnuId).collect::<Vec<_>>(), pon.now);
+    pon.run(Duration::from_secs(120));
+    assert_eq!(pon.olt.stage(), &Stage::Completed);
+    for id in 1..=3u16 {
+        assert_eq!(outcome(&pon, id), Some(Outcome::Upgraded), "ONU {id}");
+    }
+}
+
+#[test]
+fn a_group_whose_last_member_fails_leaves_no_deadline_in_the_past() {
+    let v2 = image("V2", 2, 6_000, false);
+    let v3 = image("V3", 3, 60_000, false);
+    let first = UpgradeImage::new(v2.clone()).unwrap();
+    let cfg = SessionConfig::default();
+    let mut pon = Pon::with_mode(
+        8,
+        &image("V1", 1, 5000, false),
+        &first,
+        &cfg,
+        Mode::Multicast,
+        |_, _| {},
+    );
+    pon.olt = Olt::new(
+        &first,
+        &[OnuId(1)],
+        Mode::Multicast,
+        &cfg,
+        &MulticastConfig::default(),
+        pon.now,
+    );
+    pon.run(Duration::from_secs(60));
+    let second = UpgradeImage::new(v3).unwrap();
+    let all: Vec<OnuId> = (1..=8).map(OnuId).collect();
+    pon.olt = Olt::new(
+        &second,
+        &all,
+        Mode::Multicast,
+        &cfg,
+        &MulticastConfig::default(),
+        pon.now,
+    );
+    // ONU 1, alone in the group of image 0, goes silent once the download runs.
+    pon.run_until(|pon| pon.olt.counters().frames_multicast > 50);
+    pon.silent.push(OnuId(1));
+    let end = pon.now + Duration::from_secs(300);
+    let mut in_the_past = 0;
+    while !pon.olt.finished() {
+        let t = pon.next_event().expect("something to wait for");
+        assert!(t <= end);
+        if pon.olt.poll_timeout().is_some_and(|d| d < pon.now) {
+            in_the_past += 1;
+            assert!(
+                in_the_past < 10,
+                "the engine keeps asking to be woken in the past"
+            );
+        } else {
+            in_the_past = 0;
+        }
+        pon.step(t.max(pon.now + Duration::from_millis(1)));
+    }
+    assert!(matches!(
+        pon.olt.outcomes()[&OnuId(1)],
+        Some(Outcome::Failed(_))
+    ));
+    assert!((2..=8).all(|i| pon.olt.outcomes()[&OnuId(i)] == Some(Outcome::Upgraded)));
+}
+
+#[test]
+fn strict_unicast_survives_lost_answers_to_an_ar_section_and_its_retransmissions() {
+    use omci_codec::contents::Contents;
+    let v2 = image("V2", 2, 20_000, false);
+    let target = UpgradeImage::new(v2.clone()).unwrap();
+    let cfg = SessionConfig {
+        envelope_extensions: false,
+        timeout: Duration::from_millis(500),
+        ..SessionConfig::default()
+    };
+    let mut pon = Pon::new(1, &image("V1", 1, 5000, false), &target, &cfg);
+    // The answers to window 3's AR section and to both its retransmissions are lost: the
+    // whole window goes again, which the ONU already acknowledged.
+    let codec = omci_codec::Codec::new(omci_codec::ExtendedTrailer::Crc32);
+    let (mut answers, mut seen) = (0u32, std::collections::HashSet::new());
+    let end = pon.now + Duration::from_secs(120);
+    pon.flush();
+    while !pon.olt.finished() {
+        let t = pon.next_event().expect("something to wait for");
+        assert!(t <= end);
+        let mut keep = BinaryHeap::new();
+        while let Some(Reverse((tt, seq, i))) = pon.in_flight.pop() {
+            let mut lost = false;
+            if let (true, Some((Node::Olt, d))) = (seen.insert(i), &pon.payloads[i])
+                && let Ok((_, f)) = omci_codec::envelope::Envelope::parse(d)
+                && let Ok(m) = codec.parse(f)
+                && matches!(m.contents, Contents::DownloadSectionResponse(_))
+            {
+                answers += 1;
+                lost = (4..=6).contains(&answers);
+            }
+            if !lost {
+                keep.push(Reverse((tt, seq, i)));
+            }
+        }
+        pon.in_flight = keep;
+        pon.step(t);
+    }
+    assert!(answers > 6);
+    assert_all_upgraded(&pon, &v2, 1);
 }
