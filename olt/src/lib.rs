@@ -13,6 +13,7 @@
 //!
 
 pub mod campaign;
+pub mod cli;
 pub mod driver;
 pub mod engine;
 pub mod image;

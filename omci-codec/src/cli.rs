@@ -16,6 +16,17 @@ pub fn parse_or_exit<T: clap::Parser>() -> Result<T, ExitCode> {
     })
 }
 
+/// Parses `args` (the program name first), or says what is wrong in one line and gives the
+/// exit code: for a tool run under another name (`scenario` runs `onu` and `olt` this way).
+pub fn parse_from_or_exit<T: clap::Parser>(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<T, ExitCode> {
+    T::try_parse_from(args).map_err(|e| {
+        let cmd = T::command();
+        usage_error(cmd.get_name(), &cmd, e)
+    })
+}
+
 /// Prints a clap error the lab's way and gives the exit code.
 pub fn usage_error(program: &str, cmd: &clap::Command, e: clap::Error) -> ExitCode {
     match e.kind() {

@@ -6,7 +6,9 @@
 //! ## Map
 //! - [`image`]: the lab's firmware image format (header, payload, Ed25519 signature): build,
 //!   inspect, verify.
+//! - [`cli`]: the `onu` command line (run, image, status).
 pub mod boot;
+pub mod cli;
 pub mod core;
 pub mod driver;
 pub mod faults;

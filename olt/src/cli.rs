@@ -1,0 +1,897 @@
+//! The `olt` command line: upgrade the ONUs of a PON on this machine, by unicast or by multicast.
+//!
+//! The `olt` binary is [`main_with`] with its own name; `scenario` runs the same code as
+//! `scenario olt ...` so that one `cargo run` builds every process a scenario starts.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::campaign::{
+    Campaign, CampaignPlan, Journal, OnuRecord, Setup, Stage, reason, result_word,
+};
+use crate::driver::{self, DriverConfig};
+use crate::engine::{Mode, MulticastConfig};
+use crate::image::UpgradeImage;
+use crate::session::{Outcome, SessionConfig};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use omci_codec::OnuId;
+use onu::net;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+#[derive(Parser)]
+#[command(
+    name = "olt",
+    version,
+    about = "The OLT of the lab: upgrade a PON of ONUs over OMCI"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download, activate and commit an image on every ONU given; with --manifest (or
+    /// --canary), a campaign: model check, canary wave, health gate, kill switch.
+    Rollout(RolloutArgs),
+    /// Stop an upgrade left half done: abort any download into the standby image, and send an
+    /// ONU running an uncommitted image back to its committed one.
+    Abort(AbortArgs),
+    /// The whole thing on this machine: N ONU processes, a new image, a rollout, a summary.
+    Demo(DemoArgs),
+    /// One ONU process of `olt demo` (internal: the same code as `onu run`).
+    #[command(hide = true, name = "demo-onu")]
+    DemoOnu(DemoOnuArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// How many ONUs (one process each).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=256))]
+    onus: u16,
+    /// How the windows travel.
+    #[arg(long, value_enum, default_value_t = ModeArg::Multicast)]
+    mode: ModeArg,
+    /// Payload bytes of the new image.
+    #[arg(long, default_value_t = 256 * 1024)]
+    size: usize,
+    /// First ONU port (the ONUs take consecutive ports, the OLT the one after them).
+    #[arg(long, default_value_t = 44001)]
+    port: u16,
+    /// The multicast download group.
+    #[arg(long, default_value = "239.255.0.1:47000", value_parser = net::parse_group)]
+    group: SocketAddrV4,
+    /// Keep the ONUs' flash, the images and the report in this directory (default: a
+    /// temporary one, removed at the end).
+    #[arg(long)]
+    keep: Option<PathBuf>,
+    /// Write every OMCI frame sent and received to this pcap.
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DemoOnuArgs {
+    #[arg(long)]
+    onu_id: u16,
+    #[arg(long)]
+    listen: SocketAddrV4,
+    #[arg(long)]
+    olt: SocketAddrV4,
+    #[arg(long)]
+    group: SocketAddrV4,
+    #[arg(long)]
+    dir: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ModeArg {
+    /// One window stream on the multicast group for all ONUs.
+    Multicast,
+    /// Each ONU its own window stream (the standard procedure).
+    Unicast,
+}
+
+#[derive(Args)]
+struct RolloutArgs {
+    /// The image file (from `onu image build`).
+    #[arg(long)]
+    image: PathBuf,
+    /// ONUs: ID@ADDR or FIRST-LAST@ADDR (consecutive ports from ADDR); repeatable.
+    #[arg(long = "onus", required = true, value_parser = parse_onus)]
+    onus: Vec<Vec<(OnuId, SocketAddrV4)>>,
+    /// How the windows travel.
+    #[arg(long, value_enum, default_value_t = ModeArg::Multicast)]
+    mode: ModeArg,
+    /// The multicast download group (joined by the ONUs on the loopback interface).
+    #[arg(long, default_value = "239.255.0.1:47000", value_parser = net::parse_group)]
+    group: SocketAddrV4,
+    /// The OLT's own address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
+    listen: SocketAddrV4,
+    /// Sections per window proposed at Start (1..=256).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
+    window: u16,
+    /// Response timeout (ms, 1..=600000).
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    timeout_ms: u64,
+    /// Retransmissions of a request before an ONU fails (0..=50).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=50))]
+    retries: u8,
+    /// How long an ONU may take to come back after Activate (s, 1..=3600).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    reboot_timeout_s: u64,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write every OMCI frame sent and received to this pcap (EtherType 0x88B5; `omci pcap`
+    /// and Wireshark's community OMCI dissector read it).
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// The release manifest (from `onu image build`): its checksum must match --image; its
+    /// model is the only one upgraded (others are refused); its rollout percent and start
+    /// make the canary wave and the scheduled start.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// The canary wave's share of the eligible ONUs, in percent (overrides the manifest's);
+    /// 0: a single wave.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    canary: Option<u8>,
+    /// The kill switch: halt the campaign when more than this percent of a wave's ONUs fail.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
+    kill_threshold: u8,
+    /// The health gate: how long an ONU must stay on the new image after its reboot (ms,
+    /// 0..=3600000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    health_settle_ms: u64,
+    /// Start no earlier than this (RFC 3339, e.g. 2026-11-23T06:00:00Z; overrides the
+    /// manifest's rollout start), or "now".
+    #[arg(long)]
+    start_at: Option<String>,
+    /// At most this many Download sections per second (group and unicast together).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pace: Option<u32>,
+    /// Unicast mode: send strictly G.988, as open OLT stacks do (no window number or window
+    /// CRC in the transport envelope; the ONU then counts windows itself).
+    #[arg(long)]
+    strict: bool,
+    /// Journal the campaign to this file; when it exists, the campaign it records is resumed
+    /// (ONUs it has committed are not upgraded again).
+    #[arg(long)]
+    journal: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AbortArgs {
+    /// ONUs: ID@ADDR or FIRST-LAST@ADDR (consecutive ports from ADDR); repeatable.
+    #[arg(long = "onus", required = true, value_parser = parse_onus)]
+    onus: Vec<Vec<(OnuId, SocketAddrV4)>>,
+    /// The OLT's own address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
+    listen: SocketAddrV4,
+    /// Response timeout (ms, 1..=600000).
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    timeout_ms: u64,
+    /// Retransmissions of a request before an ONU fails (0..=50).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=50))]
+    retries: u8,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+/// `ID@ADDR` or `FIRST-LAST@ADDR`: ONU FIRST at ADDR, the next ones at the next ports.
+fn parse_onus(s: &str) -> Result<Vec<(OnuId, SocketAddrV4)>, String> {
+    let (ids, addr) = s.split_once('@').ok_or_else(|| {
+        format!("{s:?} is not ID@ADDR or FIRST-LAST@ADDR (e.g. 1-16@127.0.0.1:40001)")
+    })?;
+    let addr = net::parse_loopback(addr)?;
+    let id = |t: &str| {
+        t.parse::<u16>()
+            .ok()
+            .filter(|n| *n <= 65534)
+            .ok_or_else(|| format!("{t:?} is not an ONU-ID (0..=65534)"))
+    };
+    let (first, last) = match ids.split_once('-') {
+        Some((a, b)) => (id(a)?, id(b)?),
+        None => (id(ids)?, id(ids)?),
+    };
+    if last < first || last - first > 255 {
+        return Err(format!(
+            "{ids:?}: give FIRST-LAST with FIRST <= LAST, at most 256 ONUs"
+        ));
+    }
+    (first..=last)
+        .map(|n| {
+            let port = addr
+                .port()
+                .checked_add(n - first)
+                .ok_or_else(|| format!("{s:?}: the ports pass 65535"))?;
+            Ok((OnuId(n), SocketAddrV4::new(*addr.ip(), port)))
+        })
+        .collect()
+}
+
+/// How this tool was invoked: the command that runs it again (for the child processes it
+/// starts).
+struct Invocation {
+    program: Vec<std::ffi::OsString>,
+}
+
+static INVOCATION: std::sync::OnceLock<Invocation> = std::sync::OnceLock::new();
+
+/// The command that runs this tool again.
+fn invocation() -> &'static Invocation {
+    INVOCATION.get_or_init(|| Invocation {
+        program: std::env::current_exe()
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    })
+}
+
+/// Runs the `olt` command line `args` (the program name first). `program` is the command
+/// that runs this tool again (the binary itself, or `scenario olt`), for the child
+/// processes it starts.
+pub fn main_with(program: Vec<std::ffi::OsString>, args: Vec<std::ffi::OsString>) -> ExitCode {
+    let _ = INVOCATION.set(Invocation { program });
+    let cli = match omci_codec::cli::parse_from_or_exit::<Cli>(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Rollout(args) => rollout(args),
+        Command::Abort(args) => abort(args),
+        Command::Demo(args) => demo(args),
+        Command::DemoOnu(args) => demo_onu(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("olt: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A usage error found after parsing: one line, exit code 2, as clap's own.
+fn usage(message: &str) -> ExitCode {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let e = cmd.error(clap::error::ErrorKind::ArgumentConflict, message);
+    omci_codec::cli::usage_error("olt", &cmd, e)
+}
+
+fn onu_map(given: Vec<Vec<(OnuId, SocketAddrV4)>>) -> Result<BTreeMap<OnuId, SocketAddrV4>> {
+    let mut onus = BTreeMap::new();
+    for (id, addr) in given.into_iter().flatten() {
+        if onus.insert(id, addr).is_some() {
+            bail!("ONU {} is given twice", id.0);
+        }
+    }
+    Ok(onus)
+}
+
+fn rollout(a: RolloutArgs) -> Result<ExitCode> {
+    if a.strict && a.mode == ModeArg::Multicast {
+        return Ok(usage(
+            "--strict needs --mode unicast: the multicast download carries window numbers in the envelope",
+        ));
+    }
+    let bytes =
+        std::fs::read(&a.image).with_context(|| format!("reading {}", a.image.display()))?;
+    let onus = onu_map(a.onus)?;
+
+    let cfg = SessionConfig {
+        timeout: Duration::from_millis(a.timeout_ms),
+        retries: a.retries,
+        window_size: a.window,
+        reboot_timeout: Duration::from_secs(a.reboot_timeout_s),
+        envelope_extensions: !a.strict,
+        ..SessionConfig::default()
+    };
+    let manifest = match &a.manifest {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let m: onu::manifest::Manifest = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a release manifest", path.display()))?;
+            if m.sha256() != Some(Sha256::digest(&bytes).into()) {
+                bail!(
+                    "{} does not match the checksum of {} ({}): refusing to roll it out",
+                    a.image.display(),
+                    path.display(),
+                    m.checksum
+                );
+            }
+            Some(m)
+        }
+        None => None,
+    };
+    let canary = a
+        .canary
+        .or(manifest.as_ref().map(|m| m.rollout.percent))
+        .unwrap_or(0);
+    let campaign = manifest.is_some() || a.canary.is_some();
+    let plan = if campaign {
+        CampaignPlan {
+            model: manifest.as_ref().map(|m| m.device_model.clone()),
+            canary_percent: canary,
+            kill_threshold: f64::from(a.kill_threshold) / 100.0,
+            gate: true,
+            health_settle: Duration::from_millis(a.health_settle_ms),
+            pace: a.pace,
+        }
+    } else {
+        CampaignPlan {
+            pace: a.pace,
+            ..CampaignPlan::rollout()
+        }
+    };
+    let start_at = match a.start_at.as_deref() {
+        Some("now") => None,
+        Some(t) => Some(t.to_string()),
+        None => manifest.as_ref().map(|m| m.rollout.start.clone()),
+    };
+    let start_at = start_at
+        .map(|t| {
+            humantime::parse_rfc3339_weak(&t).with_context(|| {
+                format!("{t:?} is not an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)")
+            })
+        })
+        .transpose()?;
+    if let Some(m) = &manifest
+        && let Ok(image) = UpgradeImage::new(bytes.clone())
+        && image.header.version != m.version
+    {
+        bail!(
+            "the manifest says version {} but the image is {}",
+            m.version,
+            image.header.version
+        );
+    }
+    let name = a.image.display().to_string();
+    let target = Target {
+        mode: a.mode,
+        listen: a.listen,
+        group: a.group,
+        onus,
+        pcap: a.pcap,
+        journal: a.journal,
+        start_at,
+    };
+    run_rollout(&bytes, &name, target, &cfg, &plan, a.report.as_deref())
+}
+
+fn abort(a: AbortArgs) -> Result<ExitCode> {
+    let onus = onu_map(a.onus)?;
+    let cfg = SessionConfig {
+        timeout: Duration::from_millis(a.timeout_ms),
+        retries: a.retries,
+        abort: Some("aborted by the operator".into()),
+        ..SessionConfig::default()
+    };
+    // The sessions read the images, abort and roll back; no image is sent, but the engine
+    // wants one to hold: an empty payload stands for it.
+    let image = UpgradeImage::placeholder();
+    let started = Instant::now();
+    let setup = Setup {
+        image,
+        image_sha256: String::new(),
+        mode: Mode::Unicast,
+        session: cfg,
+        multicast: MulticastConfig::default(),
+        plan: CampaignPlan::rollout(),
+    };
+    let campaign = Campaign::new(&setup, &onus.keys().copied().collect::<Vec<_>>(), started);
+    let dcfg = DriverConfig {
+        listen: a.listen,
+        group: SocketAddrV4::new(std::net::Ipv4Addr::new(239, 255, 0, 1), 47000),
+        onus,
+        pcap: None,
+        progress: false,
+        journal: None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let campaign = runtime.block_on(driver::run(campaign, &dcfg, ctrl_c))?;
+    println!(
+        "Abort of {} ONUs in {:.1} s",
+        campaign.records().len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:>5}  {:<8} {:<12} {:<12}  note",
+        "ONU", "result", "committed", "active"
+    );
+    let mut ok = true;
+    for (id, r) in campaign.records() {
+        ok &= matches!(r.outcome, Some(Outcome::Halted(_)));
+        println!(
+            "{:>5}  {:<8} {:<12} {:<12}  {}",
+            id.0,
+            result_word(r.outcome.as_ref()),
+            r.committed_version.as_deref().unwrap_or("?"),
+            r.active_version.as_deref().unwrap_or("?"),
+            reason(r.outcome.as_ref())
+        );
+    }
+    if let Some(path) = &a.report {
+        let onus: Vec<serde_json::Value> = campaign
+            .records()
+            .iter()
+            .map(|(id, r)| {
+                json!({
+                    "id": id.0,
+                    "result": result_word(r.outcome.as_ref()),
+                    "reason": reason(r.outcome.as_ref()),
+                    "committed_version": r.committed_version,
+                    "active_version": r.active_version,
+                })
+            })
+            .collect();
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&json!({ "onus": onus }))? + "\n",
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Who a rollout goes to, and how.
+struct Target {
+    mode: ModeArg,
+    listen: SocketAddrV4,
+    group: SocketAddrV4,
+    onus: BTreeMap<OnuId, SocketAddrV4>,
+    pcap: Option<PathBuf>,
+    journal: Option<PathBuf>,
+    start_at: Option<std::time::SystemTime>,
+}
+
+/// Resolves when the user presses Ctrl-C or the process gets SIGTERM.
+fn ctrl_c() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+    Box::pin(async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async {
+                match &mut term {
+                    Some(t) => { t.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+    })
+}
+
+/// Runs one rollout (or campaign) of `bytes`, prints the summary, writes the report; exit 1 if
+/// any ONU failed or the campaign halted.
+fn run_rollout(
+    bytes: &[u8],
+    name: &str,
+    t: Target,
+    cfg: &SessionConfig,
+    plan: &CampaignPlan,
+    report_path: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    let image = UpgradeImage::new(bytes.to_vec())
+        .with_context(|| format!("{name} is not an image of this lab"))?;
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    let ids: Vec<OnuId> = t.onus.keys().copied().collect();
+    let mode = match t.mode {
+        ModeArg::Multicast => Mode::Multicast,
+        ModeArg::Unicast => Mode::Unicast,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let journal = match &t.journal {
+        Some(path) if path.exists() => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let j: Journal = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a campaign journal", path.display()))?;
+            if j.image_sha256 != sha256 {
+                bail!(
+                    "{} records a campaign of another image (version {}); remove it to start a new one",
+                    path.display(),
+                    j.image_version
+                );
+            }
+            Some(j)
+        }
+        _ => None,
+    };
+    if journal.is_none()
+        && let Some(at) = t.start_at
+        && let Ok(wait) = at.duration_since(std::time::SystemTime::now())
+    {
+        println!(
+            "Scheduled: the rollout starts at {} (in {:.0} s)",
+            humantime::format_rfc3339_seconds(at),
+            wait.as_secs_f64()
+        );
+        let started = runtime.block_on(async {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => true,
+                () = ctrl_c() => false,
+            }
+        });
+        if !started {
+            println!("Interrupted before the start: nothing was sent.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let started = Instant::now();
+    let setup = Setup {
+        image: image.clone(),
+        image_sha256: sha256.clone(),
+        mode,
+        session: cfg.clone(),
+        multicast: MulticastConfig::default(),
+        plan: plan.clone(),
+    };
+    let campaign = match &journal {
+        Some(j) => {
+            println!(
+                "Resuming the campaign journaled in {} (stage {}, wave {})",
+                t.journal
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                j.stage,
+                j.wave + 1
+            );
+            Campaign::resume(j, &setup, &ids, started)
+        }
+        None => Campaign::new(&setup, &ids, started),
+    };
+    let dcfg = DriverConfig {
+        listen: t.listen,
+        group: t.group,
+        onus: t.onus,
+        pcap: t.pcap,
+        progress: true,
+        journal: t.journal.clone(),
+    };
+    let campaign = runtime.block_on(driver::run(campaign, &dcfg, ctrl_c))?;
+    let elapsed = started.elapsed();
+    print_summary(&campaign, &image, mode, elapsed);
+    let report = report(&campaign, &image, &sha256, mode, elapsed);
+    if let Some(path) = report_path {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let failed = campaign.records().values().any(|r| {
+        !matches!(
+            r.outcome,
+            Some(Outcome::Upgraded | Outcome::Skipped(_) | Outcome::Refused(_))
+        )
+    });
+    Ok(if failed || !matches!(campaign.stage(), Stage::Completed) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn result_name(r: &OnuRecord, stage: &Stage) -> (&'static str, String) {
+    match &r.outcome {
+        None if matches!(stage, Stage::Halted(_)) => {
+            ("untouched", "the campaign halted before its wave".into())
+        }
+        None => ("unfinished", "stopped before it ended".into()),
+        o => (result_word(o.as_ref()), reason(o.as_ref())),
+    }
+}
+
+fn print_summary(c: &Campaign, image: &UpgradeImage, mode: Mode, elapsed: Duration) {
+    println!(
+        "{} rollout of {} ({} bytes) to {} ONUs in {:.1} s",
+        match mode {
+            Mode::Multicast => "Multicast",
+            Mode::Unicast => "Unicast",
+        },
+        image.header.version,
+        image.len(),
+        c.records().len(),
+        elapsed.as_secs_f64()
+    );
+    let waves = c.waves().len() > 1;
+    println!(
+        "{:>5} {:>4}  {:<10} {:<10} {:<10} {:<10} {:>7} {:>8}  note",
+        "ONU", "wave", "result", "from", "committed", "active", "frames", "repairs"
+    );
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (id, r) in c.records() {
+        let (name, why) = result_name(r, c.stage());
+        *counts.entry(name).or_insert(0) += 1;
+        println!(
+            "{:>5} {:>4}  {:<10} {:<10} {:<10} {:<10} {:>7} {:>8}  {}",
+            id.0,
+            match (waves, r.wave) {
+                (true, Some(w)) => (w + 1).to_string(),
+                _ => "-".into(),
+            },
+            name,
+            r.from_version.as_deref().unwrap_or("?"),
+            r.committed_version.as_deref().unwrap_or("?"),
+            r.active_version.as_deref().unwrap_or("?"),
+            r.stats.frames,
+            r.stats.repaired_windows,
+            why
+        );
+    }
+    let counters = c.counters();
+    let unicast: u64 = c.records().values().map(|r| r.stats.frames).sum();
+    let n = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let mut line = format!(
+        "{} upgraded, {} skipped, {} failed",
+        n("upgraded"),
+        n("skipped"),
+        n("failed") + n("unfinished")
+    );
+    for k in ["refused", "halted", "untouched"] {
+        if n(k) > 0 {
+            line += &format!(", {} {k}", n(k));
+        }
+    }
+    println!(
+        "{line}; frames sent: {} multicast, {} unicast",
+        counters.frames_multicast, unicast
+    );
+    match c.stage() {
+        Stage::Halted(why) => println!("Campaign HALTED: {why}"),
+        Stage::Completed if waves => println!(
+            "Campaign completed: canary wave of {}, then {}",
+            c.waves()[0].len(),
+            c.waves()[1..].iter().map(Vec::len).sum::<usize>()
+        ),
+        _ => {}
+    }
+}
+
+fn report(
+    c: &Campaign,
+    image: &UpgradeImage,
+    sha256: &str,
+    mode: Mode,
+    elapsed: Duration,
+) -> serde_json::Value {
+    let onus: Vec<serde_json::Value> = c
+        .records()
+        .iter()
+        .map(|(id, r)| {
+            let (result, reason) = result_name(r, c.stage());
+            let phases: serde_json::Map<String, serde_json::Value> = r
+                .stats
+                .phases
+                .iter()
+                .map(|(p, d)| (p.to_string(), json!(d.as_secs_f64())))
+                .collect();
+            json!({
+                "id": id.0,
+                "result": result,
+                "reason": reason,
+                "wave": r.wave.map(|w| w + 1),
+                "model": r.model,
+                "from_version": r.from_version,
+                "to_version": image.header.version,
+                "committed_version": r.committed_version,
+                "active_version": r.active_version,
+                "retries": r.stats.retries,
+                "timeouts": r.stats.timeouts,
+                "repaired_windows": r.stats.repaired_windows,
+                "busy": r.stats.busy,
+                "frames": r.stats.frames,
+                "frames_with_ar": r.stats.frames_with_ar,
+                "phases_s": phases,
+            })
+        })
+        .collect();
+    let count = |r: &str| onus.iter().filter(|o| o["result"] == r).count();
+    let counters = c.counters();
+    let unicast_frames: u64 = c.records().values().map(|r| r.stats.frames).sum();
+    let unicast_bytes: u64 = c.records().values().map(|r| r.stats.bytes).sum();
+    let (outcome, halt_reason) = match c.stage() {
+        Stage::Completed => ("completed", None),
+        Stage::Halted(why) => ("halted", Some(why.clone())),
+        _ => ("stopped", None),
+    };
+    json!({
+        "mode": match mode { Mode::Multicast => "multicast", Mode::Unicast => "unicast" },
+        "image": {
+            "version": image.header.version,
+            "size": image.len(),
+            "sha256": sha256,
+        },
+        "duration_s": elapsed.as_secs_f64(),
+        "campaign": {
+            "outcome": outcome,
+            "halt_reason": halt_reason,
+            "waves": c.waves().iter().map(|w| w.iter().map(|id| id.0).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        },
+        "onus": onus,
+        "totals": {
+            "onus": onus.len(),
+            "upgraded": count("upgraded"),
+            "failed": count("failed") + count("unfinished"),
+            "skipped": count("skipped"),
+            "refused": count("refused"),
+            "halted": count("halted"),
+            "untouched": count("untouched"),
+            "frames_multicast": counters.frames_multicast,
+            "frames_multicast_ar": counters.frames_multicast_ar,
+            "frames_unicast": unicast_frames,
+            "bytes_sent": counters.bytes_multicast + unicast_bytes,
+            "remulticast_windows": counters.remulticast_windows,
+            "responses": counters.responses,
+            "dropped": counters.dropped,
+        },
+    })
+}
+
+/// The demo's signing key: fixed, so that the demo needs no key file (a lab, not a release).
+fn demo_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[0x42; 32])
+}
+
+/// Kills the demo's ONU processes however the demo ends.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+        }
+        for c in &mut self.0 {
+            let _ = c.wait();
+        }
+    }
+}
+
+fn demo(a: DemoArgs) -> Result<ExitCode> {
+    use onu::image::{BuildSpec, build, deterministic_payload};
+    let temp;
+    let dir = match &a.keep {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let image = |version: &str, security, size| {
+        let spec = BuildSpec {
+            model: "LAB-ONU-1".into(),
+            version: version.into(),
+            security_version: security,
+            build: 1,
+            fails_to_boot: false,
+        };
+        build(&spec, &deterministic_payload(version, size), &demo_key())
+    };
+    std::fs::write(dir.join("golden.img"), image("V1.0", 1, 64 * 1024)?)?;
+    let v2 = image("V2.0", 2, a.size)?;
+    std::fs::write(dir.join("v2.img"), &v2)?;
+    if u32::from(a.port) + u32::from(a.onus) > 65535 {
+        bail!("--port {} with --onus {} passes port 65535", a.port, a.onus);
+    }
+    let olt_addr = SocketAddrV4::new(net::LOOPBACK, a.port + a.onus);
+    println!(
+        "Starting {} ONU processes on 127.0.0.1:{}..{} (their flash in {})",
+        a.onus,
+        a.port,
+        a.port + a.onus - 1,
+        dir.display()
+    );
+    let (exe, prefix) = invocation()
+        .program
+        .split_first()
+        .context("no program to run")?;
+    let mut children = Children(Vec::new());
+    let mut onus = BTreeMap::new();
+    for i in 0..a.onus {
+        let id = OnuId(1 + i);
+        let listen = SocketAddrV4::new(net::LOOPBACK, a.port + i);
+        children.0.push(
+            std::process::Command::new(exe)
+                .args(prefix)
+                .arg("demo-onu")
+                .arg(format!("--onu-id={}", id.0))
+                .arg(format!("--listen={listen}"))
+                .arg(format!("--olt={olt_addr}"))
+                .arg(format!("--group={}", a.group))
+                .arg(format!(
+                    "--dir={}",
+                    dir.join(format!("onu-{}", id.0)).display()
+                ))
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .context("starting an ONU process")?,
+        );
+        onus.insert(id, listen);
+    }
+    // Let them boot (install the golden image, join the group).
+    std::thread::sleep(Duration::from_millis(500 + 10 * u64::from(a.onus)));
+    // Loopback answers in well under a millisecond: a short timeout keeps one ONU's lost answer
+    // from holding the whole group's window pipeline for long.
+    let cfg = SessionConfig {
+        timeout: Duration::from_millis(500),
+        retries: 8,
+        window_retries: 20,
+        ..SessionConfig::default()
+    };
+    let target = Target {
+        mode: a.mode,
+        listen: olt_addr,
+        group: a.group,
+        onus,
+        pcap: a.pcap.clone(),
+        journal: None,
+        start_at: None,
+    };
+    let report = dir.join("report.json");
+    let code = run_rollout(
+        &v2,
+        "the demo image",
+        target,
+        &cfg,
+        &CampaignPlan::rollout(),
+        Some(&report),
+    )?;
+    if a.keep.is_some() {
+        println!("report: {}", report.display());
+    }
+    drop(children);
+    Ok(code)
+}
+
+fn demo_onu(a: DemoOnuArgs) -> Result<ExitCode> {
+    use onu::core::OnuConfig;
+    use onu::driver::{self as onu_driver, DriverConfig as OnuDriverConfig};
+    let golden = std::fs::read(a.dir.parent().unwrap_or(&a.dir).join("golden.img"))?;
+    let mut onu = OnuConfig::lab(OnuId(a.onu_id), "LAB-ONU-1", demo_key().verifying_key());
+    onu.golden = Some(golden.into());
+    onu.busy_duration = Duration::from_millis(200);
+    let cfg = OnuDriverConfig {
+        onu,
+        state_dir: a.dir,
+        listen: a.listen,
+        olt: a.olt,
+        group: a.group,
+        faults: onu::faults::Faults::none(),
+        rx_faults: Default::default(),
+        tx_faults: Default::default(),
+        seed: 1,
+        supervise: true,
+        reboot_delay: Duration::from_millis(200),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let exit = runtime.block_on(onu_driver::run(cfg, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }))?;
+    Ok(ExitCode::from(exit.code()))
+}

@@ -1,0 +1,714 @@
+//! The `onu` command line: run emulated ONUs, build and inspect firmware images, read an ONU's flash.
+//!
+//! The `onu` binary is [`main_with`] with its own name; `scenario` runs the same code as
+//! `scenario onu ...` so that one `cargo run` builds every process a scenario starts.
+
+use std::net::SocketAddrV4;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use crate::boot::BootConfig;
+use crate::core::OnuConfig;
+use crate::driver::{self, DriverConfig};
+use crate::faults::{FaultPoint, Faults, PowerLossPlan};
+use crate::flash::FileFlash;
+use crate::image::{self, BuildSpec};
+use crate::link::LinkFaultRates;
+use crate::manifest::{Manifest, Rollout};
+use crate::net;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use omci_codec::OnuId;
+
+#[derive(Parser)]
+#[command(
+    name = "onu",
+    version,
+    about = "An emulated GPON ONU, its firmware images and its flash"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one ONU (or --count of them, one process each) on loopback.
+    Run(RunArgs),
+    /// Build, sign and inspect firmware images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Read an ONU's flash offline, as its bootloader would.
+    Status(StatusArgs),
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Make an Ed25519 key pair: PREFIX.key (secret) and PREFIX.pub (public), hex.
+    Keygen {
+        /// Path prefix of the two files.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Build and sign an image, and write its manifest.
+    Build(BuildArgs),
+    /// Print an image's header and check its hash (and signature, given the public key).
+    Inspect {
+        /// The image.
+        image: PathBuf,
+        /// Public key file: check the signature.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// Secret key file (from `onu image keygen`).
+    #[arg(long)]
+    key: PathBuf,
+    /// Device model (at most 32 bytes).
+    #[arg(long)]
+    model: String,
+    /// Version string (at most 14 bytes): what the Software image ME reports.
+    #[arg(long)]
+    version: String,
+    /// Anti-rollback (security) version.
+    #[arg(long, default_value_t = 1)]
+    security_version: u32,
+    /// Build number.
+    #[arg(long, default_value_t = 1)]
+    build: u64,
+    /// Payload from this file.
+    #[arg(long, conflicts_with = "size")]
+    payload: Option<PathBuf>,
+    /// Or a payload of this many deterministic bytes (e.g. 1048576).
+    #[arg(long)]
+    size: Option<usize>,
+    /// Build a test image that fails to boot.
+    #[arg(long)]
+    fails_to_boot: bool,
+    /// Where to write the image.
+    #[arg(long)]
+    out: PathBuf,
+    /// Where to write the manifest (default: the image path with .json).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// The manifest's rollout percent (canary share).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
+    rollout_percent: u8,
+    /// The manifest's rollout start, RFC 3339 (default: now).
+    #[arg(long)]
+    rollout_start: Option<String>,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// The ONU's state directory.
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// Public key file images are checked with.
+    #[arg(long)]
+    public_key: PathBuf,
+    /// Device model (default: the model of the image in slot 0 or 1).
+    #[arg(long)]
+    model: Option<String>,
+    /// The golden image the bootloader would restore.
+    #[arg(long)]
+    golden: Option<PathBuf>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// ONU-ID on the PON, 0..=65534 (the first one with --count; 65535 means every ONU).
+    #[arg(long, alias = "base-id", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(0..=65534))]
+    onu_id: u16,
+    /// Serial number: 4 vendor letters and 8 hex digits (default LABS + the ONU-ID).
+    #[arg(long)]
+    serial: Option<String>,
+    /// Device model.
+    #[arg(long, default_value = "LAB-ONU-1")]
+    model: String,
+    /// State directory (flash). With --count, each ONU gets DIR/onu-<id>.
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// The OLT's address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
+    olt: SocketAddrV4,
+    /// This ONU's address, loopback only (with --count, the first; the others take the next
+    /// ports).
+    #[arg(long, default_value = "127.0.0.1:40001", value_parser = net::parse_loopback)]
+    listen: SocketAddrV4,
+    /// The multicast download group, joined on the loopback interface.
+    #[arg(long, default_value = "239.255.0.1:47000", value_parser = net::parse_group)]
+    group: SocketAddrV4,
+    /// Public key file release images are signed with.
+    #[arg(long)]
+    public_key: PathBuf,
+    /// The golden (factory) image: installed on a fresh flash, restored when nothing boots.
+    #[arg(long)]
+    golden: Option<PathBuf>,
+    /// Cut the power at a named point, optionally its N-th time: POINT or POINT@N. Points:
+    /// mid-section-write, after-window-ack, during-busy, mid-metadata-write, after-activate,
+    /// after-reboot-before-commit.
+    #[arg(long, value_parser = parse_fault)]
+    fault: Option<PowerLossPlan>,
+    /// Downstream datagram loss rate (0..1).
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    drop: f64,
+    /// Downstream duplication rate (0..1).
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    duplicate: f64,
+    /// Downstream reordering rate (0..1).
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    reorder: f64,
+    /// Downstream bit-corruption rate (0..1).
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    corrupt: f64,
+    /// Upstream datagram loss rate (0..1).
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    drop_upstream: f64,
+    /// Upstream duplication rate (0..1).
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    duplicate_upstream: f64,
+    /// Upstream reordering rate (0..1).
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    reorder_upstream: f64,
+    /// Upstream bit-corruption rate (0..1).
+    #[arg(long, default_value_t = 0.0, value_parser = rate)]
+    corrupt_upstream: f64,
+    /// Bytes a software image slot holds (larger images are refused at Start).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    slot_size: u64,
+    /// Seed of the link faults.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How long End software download answers "device busy" (ms).
+    #[arg(long, default_value_t = 300)]
+    busy_ms: u64,
+    /// The largest window (sections) this ONU accepts (1..=256).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=256))]
+    max_window: u16,
+    /// Discard a download idle this long (s).
+    #[arg(long, default_value_t = 60)]
+    stale_download_s: u64,
+    /// A voice call is in progress (Activate and Reboot with flag 1 answer busy).
+    #[arg(long)]
+    voice_call: bool,
+    /// An emergency call is in progress (flag 2 answers busy).
+    #[arg(long)]
+    emergency_call: bool,
+    /// Reboot in the same process (keep running across Activate and Reboot).
+    #[arg(long)]
+    supervise: bool,
+    /// How long a reboot takes (ms).
+    #[arg(long, default_value_t = 200)]
+    reboot_ms: u64,
+    /// Start this many ONUs, one child process each, with consecutive ONU-IDs and ports.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=128))]
+    count: u16,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a rate between 0 and 1"))
+    }
+}
+
+fn parse_fault(s: &str) -> Result<PowerLossPlan, String> {
+    let (point, occurrence) = match s.split_once('@') {
+        Some((p, n)) => (
+            p,
+            n.parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| format!("{n:?} is not an occurrence (1, 2, ...)"))?,
+        ),
+        None => (s, 1),
+    };
+    Ok(PowerLossPlan {
+        point: point.parse::<FaultPoint>()?,
+        occurrence,
+    })
+}
+
+/// How this tool was invoked: the command that runs it again (for the child processes it
+/// starts) and its arguments after the program name.
+struct Invocation {
+    program: Vec<std::ffi::OsString>,
+    args: Vec<String>,
+}
+
+static INVOCATION: std::sync::OnceLock<Invocation> = std::sync::OnceLock::new();
+
+/// The command that runs this tool again, and the arguments of this run.
+fn invocation() -> &'static Invocation {
+    INVOCATION.get_or_init(|| Invocation {
+        program: std::env::current_exe()
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+        args: std::env::args().skip(1).collect(),
+    })
+}
+
+/// Runs the `onu` command line `args` (the program name first). `program` is the command
+/// that runs this tool again (the binary itself, or `scenario onu`), for the child
+/// processes it starts.
+pub fn main_with(program: Vec<std::ffi::OsString>, args: Vec<std::ffi::OsString>) -> ExitCode {
+    let _ = INVOCATION.set(Invocation {
+        program,
+        args: args
+            .iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+    });
+    let cli = match omci_codec::cli::parse_from_or_exit::<Cli>(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Image(ImageCommand::Keygen { out }) => keygen(&out).map(|()| ExitCode::SUCCESS),
+        Command::Image(ImageCommand::Build(args)) => build(&args).map(|()| ExitCode::SUCCESS),
+        Command::Image(ImageCommand::Inspect {
+            image,
+            public_key,
+            json,
+        }) => inspect(&image, public_key.as_deref(), json),
+        Command::Status(args) => status(&args),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("onu: {e:#}");
+        ExitCode::from(1)
+    })
+}
+
+fn read_hex_key<const N: usize>(path: &Path, what: &str) -> Result<[u8; N]> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the {what} {}", path.display()))?;
+    let bytes = hex::decode(text.trim())
+        .with_context(|| format!("{} is not a hex {what}", path.display()))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{} is not a {N}-byte {what}", path.display()))
+}
+
+fn public_key(path: &Path) -> Result<VerifyingKey> {
+    VerifyingKey::from_bytes(&read_hex_key::<32>(path, "public key")?)
+        .with_context(|| format!("{} is not an Ed25519 public key", path.display()))
+}
+
+fn keygen(out: &Path) -> Result<()> {
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let secret = out.with_extension("key");
+    let public = out.with_extension("pub");
+    std::fs::write(&secret, hex::encode(key.to_bytes()) + "\n")
+        .with_context(|| format!("writing {}", secret.display()))?;
+    std::fs::write(&public, hex::encode(key.verifying_key().to_bytes()) + "\n")
+        .with_context(|| format!("writing {}", public.display()))?;
+    println!("wrote {} and {}", secret.display(), public.display());
+    Ok(())
+}
+
+fn build(a: &BuildArgs) -> Result<()> {
+    let key = SigningKey::from_bytes(&read_hex_key::<32>(&a.key, "secret key")?);
+    let payload = match (&a.payload, a.size) {
+        (Some(p), _) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        (None, Some(n)) => image::deterministic_payload(&format!("{}/{}", a.model, a.version), n),
+        (None, None) => bail!("give --payload FILE or --size BYTES"),
+    };
+    let spec = BuildSpec {
+        model: a.model.clone(),
+        version: a.version.clone(),
+        security_version: a.security_version,
+        build: a.build,
+        fails_to_boot: a.fails_to_boot,
+    };
+    let img = image::build(&spec, &payload, &key)?;
+    std::fs::write(&a.out, &img).with_context(|| format!("writing {}", a.out.display()))?;
+    let found = image::inspect(&img, None)?;
+    let start = match &a.rollout_start {
+        Some(s) => {
+            humantime::parse_rfc3339(s).with_context(|| {
+                format!("--rollout-start {s:?} is not an RFC 3339 time (2026-11-23T06:00:00Z)")
+            })?;
+            s.clone()
+        }
+        None => humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+    };
+    let absolute = std::path::absolute(&a.out)?;
+    let manifest = Manifest {
+        device_model: a.model.clone(),
+        version: a.version.clone(),
+        build: a.build,
+        url: format!("file://{}", absolute.display()),
+        checksum: format!("sha256:{}", hex::encode(found.file_sha256)),
+        signature: hex::encode(&img[img.len() - image::SIGNATURE_LEN..]),
+        kind: "full".into(),
+        rollout: Rollout {
+            percent: a.rollout_percent,
+            start,
+        },
+    };
+    let manifest_path = a
+        .manifest
+        .clone()
+        .unwrap_or_else(|| a.out.with_extension("json"));
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )
+    .with_context(|| format!("writing {}", manifest_path.display()))?;
+    println!(
+        "wrote {} ({} bytes, version {}, sha256 {}) and {}",
+        a.out.display(),
+        img.len(),
+        a.version,
+        hex::encode(found.file_sha256),
+        manifest_path.display()
+    );
+    Ok(())
+}
+
+fn inspect(path: &Path, key: Option<&Path>, json: bool) -> Result<ExitCode> {
+    let img = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let key = key.map(public_key).transpose()?;
+    let found = image::inspect(&img, key.as_ref())?;
+    let good = found.hash_ok && found.signature_ok != Some(false);
+    if json {
+        let h = &found.header;
+        let v = serde_json::json!({
+            "model": h.model, "version": h.version, "security_version": h.security_version,
+            "build": h.build, "fails_to_boot": h.fails_to_boot, "payload_len": h.payload_len,
+            "payload_sha256": hex::encode(h.payload_sha256), "hash_ok": found.hash_ok,
+            "signature_ok": found.signature_ok, "size": img.len(),
+            "checksum": format!("sha256:{}", hex::encode(found.file_sha256)),
+        });
+        println!("{v}");
+    } else {
+        println!("{}", found.header);
+        println!(
+            "image:            {} bytes, sha256 {}",
+            img.len(),
+            hex::encode(found.file_sha256)
+        );
+        println!(
+            "payload hash:     {}",
+            if found.hash_ok { "ok" } else { "BAD" }
+        );
+        println!(
+            "signature:        {}",
+            match found.signature_ok {
+                Some(true) => "ok",
+                Some(false) => "BAD",
+                None => "not checked (give --public-key)",
+            }
+        );
+    }
+    Ok(if good {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn status(a: &StatusArgs) -> Result<ExitCode> {
+    if !a.state_dir.is_dir() {
+        bail!("{} is not a state directory", a.state_dir.display());
+    }
+    let mut flash = FileFlash::open(&a.state_dir)?;
+    let model = match &a.model {
+        Some(m) => m.clone(),
+        None => (0..2u8)
+            .find_map(|slot| {
+                let mut head = [0u8; image::HEADER_LEN];
+                use crate::flash::Flash;
+                flash.read_slot(slot, 0, &mut head).ok()?;
+                image::ImageHeader::parse(&head).ok().map(|h| h.model)
+            })
+            .unwrap_or_default(),
+    };
+    let cfg = BootConfig {
+        model,
+        public_key: public_key(&a.public_key)?,
+        golden: a
+            .golden
+            .as_ref()
+            .map(|g| std::fs::read(g).with_context(|| format!("reading {}", g.display())))
+            .transpose()?
+            .map(Into::into),
+        boot_attempts: 3,
+    };
+    let s = crate::status::status(&mut flash, &cfg)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        println!(
+            "metadata: {}",
+            match s.sequence {
+                Some(seq) => format!("readable (sequence {seq})"),
+                None => "UNREADABLE".into(),
+            }
+        );
+        for slot in &s.slots {
+            println!(
+                "slot {}: {:<14} committed={} active={} valid={} verifies={} {} bytes",
+                slot.slot,
+                slot.version.as_deref().unwrap_or("(empty)"),
+                u8::from(slot.committed),
+                u8::from(slot.active),
+                u8::from(slot.valid),
+                u8::from(slot.verifies),
+                slot.bytes
+            );
+        }
+        println!(
+            "bootable: {}{}",
+            if s.bootable { "yes" } else { "NO" },
+            s.boots
+                .map(|b| format!(", boots slot {b}"))
+                .unwrap_or_default()
+        );
+        for step in &s.boot_path {
+            println!("  bootloader: {step}");
+        }
+    }
+    Ok(if s.bootable {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run(a: RunArgs) -> Result<ExitCode> {
+    let (listen, olt, group) = (a.listen, a.olt, a.group);
+    if u32::from(a.onu_id) + u32::from(a.count) - 1 > 65534 {
+        eprintln!(
+            "onu: --onu-id {} with --count {} passes ONU-ID 65534 (see onu --help)",
+            a.onu_id, a.count
+        );
+        return Ok(ExitCode::from(2));
+    }
+    if u32::from(listen.port()) + u32::from(a.count) - 1 > 65535 {
+        eprintln!(
+            "onu: --listen port {} with --count {} passes port 65535 (see onu --help)",
+            listen.port(),
+            a.count
+        );
+        return Ok(ExitCode::from(2));
+    }
+    if a.count > 1 {
+        return run_many(&a, listen);
+    }
+    init_logs(a.log_format);
+    let id = OnuId(a.onu_id);
+    let mut onu = OnuConfig::lab(id, &a.model, public_key(&a.public_key)?);
+    if let Some(sn) = &a.serial {
+        onu.serial_number = parse_serial(sn)?;
+        onu.vendor_id.copy_from_slice(&onu.serial_number[..4]);
+    }
+    onu.golden = a
+        .golden
+        .as_ref()
+        .map(|g| std::fs::read(g).with_context(|| format!("reading --golden {}", g.display())))
+        .transpose()?
+        .map(Into::into);
+    onu.max_window_size = a.max_window;
+    onu.slot_size = a.slot_size;
+    onu.busy_duration = Duration::from_millis(a.busy_ms);
+    onu.stale_download_timeout = Duration::from_secs(a.stale_download_s);
+    onu.voice_call_in_progress = a.voice_call;
+    onu.emergency_call_in_progress = a.emergency_call;
+    let cfg = DriverConfig {
+        onu,
+        state_dir: a.state_dir.clone(),
+        listen,
+        olt,
+        group,
+        faults: a.fault.map_or_else(Faults::none, Faults::power_loss),
+        rx_faults: LinkFaultRates {
+            drop: a.drop,
+            duplicate: a.duplicate,
+            reorder: a.reorder,
+            corrupt: a.corrupt,
+        },
+        tx_faults: LinkFaultRates {
+            drop: a.drop_upstream,
+            duplicate: a.duplicate_upstream,
+            reorder: a.reorder_upstream,
+            corrupt: a.corrupt_upstream,
+        },
+        seed: a.seed,
+        supervise: a.supervise,
+        reboot_delay: Duration::from_millis(a.reboot_ms),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let exit = runtime.block_on(driver::run(cfg, shutdown_signal()))?;
+    Ok(ExitCode::from(exit.code()))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn parse_serial(s: &str) -> Result<[u8; 8]> {
+    let (vendor, rest) = s.split_at(s.len().min(4));
+    let digits = hex::decode(rest).ok().filter(|d| d.len() == 4);
+    match digits {
+        Some(d) if vendor.len() == 4 && vendor.bytes().all(|b| b.is_ascii_uppercase()) => {
+            let mut sn = [0u8; 8];
+            sn[..4].copy_from_slice(vendor.as_bytes());
+            sn[4..].copy_from_slice(&d);
+            Ok(sn)
+        }
+        _ => bail!("--serial {s:?} is not 4 capital letters and 8 hex digits (e.g. LABS00000001)"),
+    }
+}
+
+/// `--count N`: one child process per ONU, consecutive ONU-IDs and ports, each in
+/// DIR/onu-<id>. This parent is the ONUs' power supply: a child that ends, to reboot (75),
+/// after a failed boot (76) or by a power cut (abort), is started again at once from its
+/// flash, without `--fault` (a planned cut happens once). A child that fails on its own
+/// (a bad key, a port in use) three times in a row stops them all with its error. Ctrl-C or
+/// SIGTERM stops them all.
+fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
+    use std::process::{Child, Command as Process};
+    let inv = invocation();
+    let spawn = |i: u16, first_life: bool| -> Result<Child> {
+        let id = a.onu_id + i;
+        let port = first
+            .port()
+            .checked_add(i)
+            .context("--listen port + --count passes 65535")?;
+        let mut args: Vec<String> = inv.args.clone();
+        // Drop the flags this parent rewrites, then add each child's own.
+        let mut kept = Vec::new();
+        let mut it = args.drain(..);
+        while let Some(arg) = it.next() {
+            let (name, has_value) = match arg.split_once('=') {
+                Some((n, _)) => (n.to_string(), true),
+                None => (arg.clone(), false),
+            };
+            const REWRITTEN: [&str; 6] = [
+                "--count",
+                "--onu-id",
+                "--base-id",
+                "--listen",
+                "--state-dir",
+                "--serial",
+            ];
+            if REWRITTEN.contains(&name.as_str()) || (!first_life && name == "--fault") {
+                if !has_value {
+                    it.next();
+                }
+                continue;
+            }
+            kept.push(arg);
+        }
+        let (exe, prefix) = inv.program.split_first().context("no program to run")?;
+        let child = Process::new(exe)
+            .args(prefix)
+            .args(kept)
+            .arg(format!("--onu-id={id}"))
+            .arg(format!("--listen={}:{port}", first.ip()))
+            .arg(format!(
+                "--state-dir={}",
+                a.state_dir.join(format!("onu-{id}")).display()
+            ))
+            .spawn()
+            .with_context(|| format!("starting ONU {id}"))?;
+        Ok(child)
+    };
+    let mut children: Vec<Child> = (0..a.count)
+        .map(|i| spawn(i, true))
+        .collect::<Result<_>>()?;
+    let mut failures = vec![0u32; children.len()];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::spawn(move || {
+            runtime.block_on(shutdown_signal());
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        for (i, child) in children.iter_mut().enumerate() {
+            if let Some(status) = child.try_wait()? {
+                let id = a.onu_id + i as u16;
+                match status.code() {
+                    Some(75 | 76) => failures[i] = 0,
+                    // Killed by a signal (a power cut aborts): power back on.
+                    None => {
+                        failures[i] = 0;
+                        eprintln!("onu: ONU {id} lost power ({status}); power back on");
+                    }
+                    Some(_) => {
+                        failures[i] += 1;
+                        if failures[i] >= 3 {
+                            for c in &mut children {
+                                let _ = c.kill();
+                                let _ = c.wait();
+                            }
+                            bail!("ONU {id} fails to start ({status}); see its error above");
+                        }
+                    }
+                }
+                *child = spawn(i as u16, false)?;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    Ok(ExitCode::SUCCESS)
+}
