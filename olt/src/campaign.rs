@@ -622,6 +622,7 @@ fn merge(into: &mut SessionStats, s: &SessionStats) {
     into.timeouts += s.timeouts;
     into.repaired_windows += s.repaired_windows;
     into.busy += s.busy;
+    into.restarts += s.restarts;
     into.phases.extend(s.phases.iter().cloned());
 }
 

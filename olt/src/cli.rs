@@ -156,6 +156,13 @@ struct RolloutArgs {
     /// At most this many Download sections per second (group and unicast together).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pace: Option<u32>,
+    /// Activate software's flags: 0 unconditionally, 1 unless a voice call is in progress, 2
+    /// unless an emergency call is (the ONU then answers busy and the OLT asks again).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    activate_flags: u8,
+    /// How long a deferred activation is asked again before that ONU fails (s).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    activate_defer_s: u64,
     /// Unicast mode: send strictly G.988, as open OLT stacks do (no window number or window
     /// CRC in the transport envelope; the ONU then counts windows itself).
     #[arg(long)]
@@ -298,6 +305,8 @@ fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         window_size: a.window,
         reboot_timeout: Duration::from_secs(a.reboot_timeout_s),
         envelope_extensions: !a.strict,
+        activate_flags: a.activate_flags,
+        activate_defer: Duration::from_secs(a.activate_defer_s),
         ..SessionConfig::default()
     };
     let manifest = match &a.manifest {
@@ -701,6 +710,7 @@ fn report(
                 "timeouts": r.stats.timeouts,
                 "repaired_windows": r.stats.repaired_windows,
                 "busy": r.stats.busy,
+                "restarts": r.stats.restarts,
                 "frames": r.stats.frames,
                 "frames_with_ar": r.stats.frames_with_ar,
                 "phases_s": phases,
@@ -882,6 +892,7 @@ fn demo_onu(a: DemoOnuArgs) -> Result<ExitCode> {
         group: a.group,
         faults: onu::faults::Faults::none(),
         rx_faults: Default::default(),
+        rx_paths: Default::default(),
         tx_faults: Default::default(),
         seed: 1,
         supervise: true,

@@ -125,13 +125,17 @@ pub async fn run(
     cfg: &DriverConfig,
     mut interrupt: impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()>>>,
 ) -> Result<Campaign> {
-    let socket = UdpSocket::from_std(
-        net::bind_unicast(cfg.listen).with_context(|| format!("binding {}", cfg.listen))?,
-    )?;
-    let sender = UdpSocket::from_std(
-        net::bind_multicast_sender(std::net::SocketAddrV4::new(net::LOOPBACK, 0))
-            .context("opening the multicast sender on the loopback interface")?,
-    )?;
+    // One socket for everything: the ONUs answer to it, and the group's datagrams leave from
+    // it (the multicast interface is loopback, TTL 0), so that an ONU can tell the OLT's
+    // group datagrams from anyone else's by their source address.
+    let socket =
+        UdpSocket::from_std(net::bind_multicast_sender(cfg.listen).with_context(|| {
+            format!(
+                "binding {} (multicast on the loopback interface)",
+                cfg.listen
+            )
+        })?)?;
+    let sender = &socket;
     let mut capture = match &cfg.pcap {
         Some(path) => {
             let file = std::fs::File::create(path)

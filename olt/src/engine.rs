@@ -253,13 +253,36 @@ impl Olt {
             return;
         };
         self.counters.responses += 1;
+        // An answer to the group download: from a member still in the group, to a TCI a
+        // round waits for (a member that left for windows of its own answers its session).
+        let in_group = self
+            .sessions
+            .get(&onu)
+            .is_some_and(|s| s.accepted_window().is_some());
         if let Contents::DownloadSectionResponse(r) = &msg.contents
-            && let Some(g) = self.groups.iter_mut().find(|g| g.members.contains(&onu))
+            && in_group
+            && let Some(g) = self.groups.iter_mut().find(|g| {
+                g.members.contains(&onu)
+                    && g.rounds
+                        .iter()
+                        .any(|r| r.pending.get(&onu) == Some(&msg.tci))
+            })
         {
             for round in &mut g.rounds {
                 if round.pending.get(&onu) == Some(&msg.tci) {
                     round.pending.remove(&onu);
                     if r.result != ResultCode::Success {
+                        if envelope.missing.is_none()
+                            && self.sessions.get(&onu).is_some_and(Session::rebooted)
+                        {
+                            // It rebooted, and answers as an ONU without a download: it lost
+                            // it. Its session starts again, with windows of its own.
+                            round.pending.remove(&onu);
+                            if let Some(s) = self.sessions.get_mut(&onu) {
+                                s.start_again(now, "the ONU rebooted and lost its download");
+                            }
+                            break;
+                        }
                         round.failed.insert(onu);
                         // An empty bitmap says nothing useful: treat it as no bitmap.
                         if let Some(m) = envelope.missing.filter(|m| m.iter().any(|b| *b != 0)) {
@@ -445,7 +468,10 @@ impl Olt {
             .members
             .iter()
             .copied()
-            .filter(|id| self.sessions[id].outcome().is_some() || self.sessions[id].is_halting())
+            .filter(|id| {
+                let s = &self.sessions[id];
+                s.outcome().is_some() || s.is_halting() || !s.is_multicast()
+            })
             .collect();
         for id in ended {
             self.leave(gi, id);

@@ -68,6 +68,11 @@ pub struct SessionConfig {
     /// Survey only: read the ONU's model and images, decide, and end with
     /// [`Outcome::Eligible`] instead of downloading.
     pub survey: bool,
+    /// Activate software's flags (G.988 9.1.4): 0 unconditionally, 1 unless a voice call is in
+    /// progress, 2 unless an emergency call is; the ONU answers "device busy" to defer.
+    pub activate_flags: u8,
+    /// How long a deferred activation is asked again before the session gives up.
+    pub activate_defer: Duration,
     /// Unicast mode: put the window number and CRC in the transport envelope (this lab's
     /// extension, which lets the ONU check each window). False: strictly G.988, as open OLT
     /// stacks send it; the multicast mode always needs them.
@@ -96,6 +101,8 @@ impl Default for SessionConfig {
             health_settle: Duration::ZERO,
             survey: false,
             envelope_extensions: true,
+            activate_flags: 0,
+            activate_defer: Duration::from_secs(60),
             abort: None,
         }
     }
@@ -137,6 +144,8 @@ pub struct SessionStats {
     pub repaired_windows: u64,
     /// "Device busy" answers.
     pub busy: u64,
+    /// Times the session started again because the ONU lost its download (it rebooted).
+    pub restarts: u64,
     /// Time spent in each phase, in order.
     pub phases: Vec<(&'static str, Duration)>,
 }
@@ -249,6 +258,20 @@ pub struct Session {
     went_down: bool,
     /// Multicast mode: the windows go to the group, the engine moves them.
     multicast: bool,
+    /// After Activate, the ONU announced the new image active: it did boot it (if it then
+    /// comes back on its committed image, it rebooted before Commit, and is activated again).
+    booted_new: bool,
+    /// Activations sent again after such a reboot.
+    reactivations: u32,
+    /// When the first Activate was sent (a deferred activation is asked again until
+    /// `activate_defer` has passed).
+    activate_since: Option<Instant>,
+    /// The ONU announced a boot (an attribute value change) during the download: if it then
+    /// answers as if it had no download in progress, it lost it (a power cut) and the session
+    /// starts again.
+    rebooted: bool,
+    /// Times the session started again after the ONU lost its download.
+    restarts: u32,
     /// The model the ONU said it is (ONU2-G equipment ID).
     model: Option<String>,
     /// The version the ONU ran when the session began.
@@ -291,6 +314,11 @@ impl Session {
             reboot_deadline: None,
             went_down: false,
             multicast,
+            rebooted: false,
+            restarts: 0,
+            activate_since: None,
+            booted_new: false,
+            reactivations: 0,
             model: None,
             from_version: None,
             window_tcis: (None, Vec::new()),
@@ -637,6 +665,17 @@ impl Session {
         };
     }
 
+    /// Activate software of the target, with the configured flags.
+    fn activate(&mut self, now: Instant) {
+        self.request(
+            now,
+            self.sw(self.target),
+            Contents::ActivateSoftwareRequest(ActivateSoftwareRequest {
+                activate_flags: self.cfg.activate_flags,
+            }),
+        );
+    }
+
     fn end(&mut self, now: Instant) {
         self.request(
             now,
@@ -657,6 +696,7 @@ impl Session {
         match self.wait.clone() {
             Wait::Until(at) if now >= at => match self.phase {
                 Phase::End => self.end(now),
+                Phase::Activate => self.activate(now),
                 Phase::AwaitReboot | Phase::Confirm => self.get(now, self.target),
                 Phase::Revert(_) => self.get(now, 1 - self.target),
                 _ => {}
@@ -780,6 +820,20 @@ impl Session {
                 Phase::Activate | Phase::AwaitReboot | Phase::Revert(_)
             ) {
                 self.went_down = true;
+            }
+            if matches!(
+                self.phase,
+                Phase::Start | Phase::Window(_) | Phase::Group | Phase::End | Phase::VerifyValid
+            ) {
+                self.rebooted = true;
+            }
+            if matches!(self.phase, Phase::Activate | Phase::AwaitReboot)
+                && msg.me.instance == u16::from(self.target)
+                && let Contents::AttributeValueChange(avc) = &msg.contents
+                && let AttributeValues::SoftwareImage(a) = &avc.attributes
+                && a.is_active == Some(true)
+            {
+                self.booted_new = true;
             }
             return;
         }
@@ -941,6 +995,9 @@ impl Session {
                 self.send_window(now, 0);
             }
             (Phase::Window(w), Contents::DownloadSectionResponse(r)) => {
+                if r.result != ResultCode::Success && self.rebooted {
+                    return self.start_again(now, "the ONU rebooted and lost its download");
+                }
                 if r.result != ResultCode::Success {
                     return self.repeat_window(now, w, "a section was missing");
                 }
@@ -966,6 +1023,10 @@ impl Session {
                     }
                     self.wait = Wait::Until(now + self.cfg.busy_interval);
                 }
+                other if self.rebooted => self.start_again(
+                    now,
+                    &format!("End software download answered {other} after the ONU rebooted"),
+                ),
                 other => self.fail(now, format!("End software download answered {other}")),
             },
             (Phase::VerifyValid, Contents::GetResponse(g)) => {
@@ -976,16 +1037,30 @@ impl Session {
                             && a.version == Some(self.image.version()) =>
                     {
                         self.enter(now, Phase::Activate);
-                        self.request(
-                            now,
-                            self.sw(self.target),
-                            Contents::ActivateSoftwareRequest(ActivateSoftwareRequest {
-                                activate_flags: 0,
-                            }),
-                        );
+                        self.activate_since = Some(now);
+                        self.activate(now);
+                    }
+                    _ if self.rebooted => {
+                        self.start_again(now, "the ONU rebooted before its image was verified")
                     }
                     other => self.fail(now, format!("after End the image reads {other:?}")),
                 }
+            }
+            (Phase::Activate, _) if result == Some(ResultCode::DeviceBusy) => {
+                // Flags 1 or 2 and a call in progress: the ONU defers activation.
+                self.stats.busy += 1;
+                let since = self.activate_since.unwrap_or(now);
+                if now.saturating_duration_since(since) >= self.cfg.activate_defer {
+                    return self.fail(
+                        now,
+                        format!(
+                            "Activate deferred: a call stayed in progress for {:.0} s (the new image waits, valid, in the standby image)",
+                            self.cfg.activate_defer.as_secs_f64()
+                        ),
+                    );
+                }
+                self.wait =
+                    Wait::Until(now + self.cfg.busy_interval.max(Duration::from_millis(500)));
             }
             (Phase::Activate, _) if result.is_some() => {
                 if result != Some(ResultCode::Success) {
@@ -1011,6 +1086,16 @@ impl Session {
                     Some(a) if a.is_valid == Some(true) && a.is_active == Some(false) => {
                         if self.went_down && self.halting.is_some() {
                             return self.halted(now, "the ONU is back on its committed image");
+                        }
+                        if self.went_down && self.booted_new && self.reactivations < 2 {
+                            // It booted the new image, then rebooted before Commit (a power
+                            // cut): the bootloader went back to the committed image, as it
+                            // must. The new image is still valid: activate it again.
+                            self.reactivations += 1;
+                            self.booted_new = false;
+                            self.went_down = false;
+                            self.enter(now, Phase::Activate);
+                            return self.activate(now);
                         }
                         if self.went_down {
                             // It went down and came back on the committed image: the new one
@@ -1061,6 +1146,35 @@ impl Session {
                 self.phase,
                 Phase::Survey | Phase::Discover(_) | Phase::Start
             )
+    }
+
+    /// True while the ONU's downloads go through the multicast group (false in unicast mode,
+    /// and after the session started again on its own).
+    pub fn is_multicast(&self) -> bool {
+        self.multicast
+    }
+
+    /// True when the ONU announced a boot since its download began.
+    pub fn rebooted(&self) -> bool {
+        self.rebooted
+    }
+
+    /// The ONU lost its download (it rebooted: a power cut): start again from the Gets, with
+    /// windows of its own (the group has moved on), up to 3 times; then fail with `why`.
+    pub fn start_again(&mut self, now: Instant, why: &str) {
+        if self.restarts >= 3 {
+            return self.fail(now, format!("{why} ({} times)", self.restarts + 1));
+        }
+        self.restarts += 1;
+        self.stats.restarts += 1;
+        self.multicast = false;
+        self.rebooted = false;
+        self.window_tcis = (None, Vec::new());
+        self.window_tries = 0;
+        self.busy = 0;
+        self.drop_queued();
+        self.enter(now, Phase::Discover(0));
+        self.get(now, 0);
     }
 
     /// Multicast mode: the window this ONU accepted, once it waits for the group download.
@@ -1193,11 +1307,8 @@ impl Session {
                 return self.finish(now, Outcome::Eligible);
             }
             self.enter(now, Phase::Activate);
-            return self.request(
-                now,
-                self.sw(self.target),
-                Contents::ActivateSoftwareRequest(ActivateSoftwareRequest { activate_flags: 0 }),
-            );
+            self.activate_since = Some(now);
+            return self.activate(now);
         }
         let standby = images
             .iter()

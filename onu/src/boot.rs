@@ -298,6 +298,9 @@ fn restore_golden(
     flash.sync_slot(slot)?;
     meta.slots[usize::from(slot)] = slot_meta(&found);
     meta.committed = slot;
+    // Committed like any image: the anti-rollback floor rises to it (a factory programs the
+    // floor of the image it installs).
+    meta.anti_rollback_floor = meta.anti_rollback_floor.max(found.header.security_version);
     meta.pending = None;
     meta.boot_tries = 0;
     path.push(BootPath::Recovered);

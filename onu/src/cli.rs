@@ -127,6 +127,16 @@ struct StatusArgs {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FaultPaths {
+    /// The ONU's own OMCC port and the multicast group.
+    Both,
+    /// The ONU's own OMCC port only.
+    Unicast,
+    /// The multicast download group only.
+    Multicast,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -168,6 +178,9 @@ struct RunArgs {
     /// after-reboot-before-commit.
     #[arg(long, value_parser = parse_fault)]
     fault: Option<PowerLossPlan>,
+    /// Which downstream channels the downstream faults apply to.
+    #[arg(long, value_enum, default_value_t = FaultPaths::Both)]
+    faults_on: FaultPaths,
     /// Downstream datagram loss rate (0..1).
     #[arg(long, default_value_t = 0.0, value_parser = rate)]
     drop: f64,
@@ -566,6 +579,11 @@ fn run(a: RunArgs) -> Result<ExitCode> {
             duplicate: a.duplicate,
             reorder: a.reorder,
             corrupt: a.corrupt,
+        },
+        rx_paths: match a.faults_on {
+            FaultPaths::Both => driver::Paths::Both,
+            FaultPaths::Unicast => driver::Paths::Unicast,
+            FaultPaths::Multicast => driver::Paths::Multicast,
         },
         tx_faults: LinkFaultRates {
             drop: a.drop_upstream,

@@ -474,6 +474,12 @@ impl<F: Flash> Onu<F> {
         self.events.push_back(OnuEvent::PowerLost(point));
     }
 
+    /// A datagram the driver refused before the core saw it (a multicast datagram from another
+    /// sender than the OLT): counted and reported like any dropped frame.
+    pub fn drop_foreign(&mut self, reason: impl Into<String>) {
+        self.drop_frame(reason);
+    }
+
     fn drop_frame(&mut self, reason: impl Into<String>) {
         self.counters.dropped += 1;
         self.events.push_back(OnuEvent::Dropped {

@@ -40,6 +40,8 @@ pub struct DriverConfig {
     pub faults: Faults,
     /// Faults of the downstream path (into the ONU).
     pub rx_faults: LinkFaultRates,
+    /// Which downstream channels `rx_faults` applies to.
+    pub rx_paths: Paths,
     /// Faults of the upstream path (out of the ONU).
     pub tx_faults: LinkFaultRates,
     /// Seed of the link faults.
@@ -48,6 +50,18 @@ pub struct DriverConfig {
     pub supervise: bool,
     /// How long a reboot takes.
     pub reboot_delay: Duration,
+}
+
+/// The downstream channels of an ONU, for where link faults apply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Paths {
+    /// Both its own OMCC port and the multicast download group.
+    #[default]
+    Both,
+    /// Its own OMCC port only.
+    Unicast,
+    /// The multicast download group only.
+    Multicast,
 }
 
 /// How the process ends.
@@ -98,6 +112,12 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
             .with_context(|| format!("joining {} on the loopback interface", cfg.group))?,
     )?;
     let mut rx_link = Link::new(cfg.rx_faults, cfg.seed);
+    let mut clean = Link::new(LinkFaultRates::default(), cfg.seed);
+    let (faulty_unicast, faulty_group) = match cfg.rx_paths {
+        Paths::Both => (true, true),
+        Paths::Unicast => (true, false),
+        Paths::Multicast => (false, true),
+    };
     let mut tx_link = Link::new(cfg.tx_faults, cfg.seed ^ 0x5555_5555);
     let mut flash = FileFlash::open(&cfg.state_dir)
         .with_context(|| format!("opening the flash in {}", cfg.state_dir.display()))?;
@@ -158,13 +178,21 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
             tokio::select! {
                 r = unicast.recv_from(&mut buf) => {
                     let (n, _) = r?;
-                    for d in rx_link.pass(buf[..n].to_vec()) {
+                    let link = if faulty_unicast { &mut rx_link } else { &mut clean };
+                    for d in link.pass(buf[..n].to_vec()) {
                         onu.handle_datagram(Instant::now(), &d);
                     }
                 }
                 r = group.recv_from(&mut group_buf) => {
-                    let (n, _) = r?;
-                    for d in rx_link.pass(group_buf[..n].to_vec()) {
+                    let (n, from) = r?;
+                    if from != std::net::SocketAddr::V4(cfg.olt) {
+                        // Only the OLT sends on the download group (on a PON the downstream is
+                        // the OLT's alone); anyone else's datagram is dropped unread.
+                        onu.drop_foreign(format!("a multicast datagram from {from}, not the OLT"));
+                        continue;
+                    }
+                    let link = if faulty_group { &mut rx_link } else { &mut clean };
+                    for d in link.pass(group_buf[..n].to_vec()) {
                         onu.handle_datagram(Instant::now(), &d);
                     }
                 }

@@ -1,0 +1,212 @@
+//! `scenario`: run the lab's scripted rollouts (see [`scenarios`]).
+//!
+//! `scenario onu ...` and `scenario olt ...` are the `onu` and `olt` tools themselves: the
+//! runner starts its ONU and OLT processes that way, so that one `cargo run -p scenarios`
+//! builds everything a scenario needs.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use scenarios::run::{RunOptions, run};
+use scenarios::soak::soak;
+use scenarios::spec;
+
+#[derive(Parser)]
+#[command(
+    name = "scenario",
+    version,
+    about = "Scripted rollouts: real olt and onu processes on this machine, faults, expectations"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario file and check its expectations (exit 1 if one fails).
+    Run(RunArgs),
+    /// Check scenario files without running them.
+    Check {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Random power cuts and SIGKILLs across every phase, each case finished by a clean retry.
+    Soak(SoakArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The scenario file (TOML; see docs/scenarios.md).
+    file: PathBuf,
+    /// Write the scenario report (JSON) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write every OMCI frame the OLT sent and received here (pcap; Wireshark reads it).
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// Write a Mermaid sequence diagram of the upgrade here (Markdown).
+    #[arg(long)]
+    mermaid: Option<PathBuf>,
+    /// Narrate ONU 1's upgrade step by step, for a learner.
+    #[arg(long)]
+    explain: bool,
+    /// Run with this many ONUs instead of the file's (1..=128).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=128))]
+    onus: Option<u16>,
+    /// Keep the working directory (keys, images, flash, OLT output) here.
+    #[arg(long)]
+    keep: Option<PathBuf>,
+    /// First loopback port to try.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(20000..=60000))]
+    port: Option<u16>,
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// How many cases.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    cases: u32,
+    /// The seed: the same seed runs the same cases.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// ONUs per case.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=128))]
+    onus: u16,
+    /// Image payload bytes.
+    #[arg(long, default_value_t = 20_000)]
+    size: usize,
+    /// Write the soak report (JSON) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let exe: OsString = std::env::current_exe()
+        .map(Into::into)
+        .unwrap_or_else(|_| args[0].clone());
+    // The tools themselves, as child processes of a scenario.
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("onu") => return onu::cli::main_with(vec![exe, "onu".into()], args[1..].to_vec()),
+        Some("olt") => return olt::cli::main_with(vec![exe, "olt".into()], args[1..].to_vec()),
+        _ => {}
+    }
+    let cli = match omci_codec::cli::parse_from_or_exit::<Cli>(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let result = match cli.command {
+        Command::Check { files } => check(&files),
+        Command::Run(a) => runtime().and_then(|rt| rt.block_on(run_one(a, exe))),
+        Command::Soak(a) => runtime().and_then(|rt| rt.block_on(run_soak(a, exe))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("scenario: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn check(files: &[PathBuf]) -> Result<ExitCode> {
+    let mut bad = 0;
+    for f in files {
+        match spec::load(f) {
+            Ok(s) => println!(
+                "{}: ok ({}, {} ONUs)",
+                f.display(),
+                s.name,
+                s.topology.onus.0
+            ),
+            Err(e) => {
+                eprintln!("{e}");
+                bad += 1;
+            }
+        }
+    }
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
+    let s = match spec::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            // A scenario file that does not read is the user's input error: one message, exit 2.
+            eprintln!("scenario: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let opts = RunOptions {
+        onus: a.onus,
+        report: a.report,
+        pcap: a.pcap,
+        mermaid: a.mermaid,
+        explain: a.explain,
+        keep: a.keep,
+        port: a.port,
+        progress: true,
+    };
+    let program = [exe];
+    let outcome = tokio::select! {
+        r = run(&s, &opts, &program) => r.with_context(|| format!("scenario {}", s.name))?,
+        _ = tokio::signal::ctrl_c() => {
+            // Dropping the run kills every process it started and removes its directory.
+            eprintln!("scenario: interrupted; every process stopped, the working directory removed");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    print!("{}", outcome.summary);
+    for (what, path) in [
+        ("report", &opts.report),
+        ("pcap", &opts.pcap),
+        ("diagram", &opts.mermaid),
+    ] {
+        if let Some(p) = path {
+            println!("{what}: {}", p.display());
+        }
+    }
+    Ok(if outcome.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn run_soak(a: SoakArgs, exe: OsString) -> Result<ExitCode> {
+    let program = [exe];
+    let out = tokio::select! {
+        r = soak(a.cases, a.seed, a.onus, a.size, &program, true) => r?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("scenario: interrupted; every process stopped");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    print!("{}", out.summary);
+    if let Some(p) = &a.report {
+        std::fs::write(p, serde_json::to_string_pretty(&out.report)? + "\n")
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(
+        if out.bricked == 0 && out.data_lost == 0 && out.upgraded == out.onus {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
+}

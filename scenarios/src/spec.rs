@@ -1,0 +1,889 @@
+//! The scenario file: what a rehearsal sets up, breaks and expects, in TOML.
+//!
+//! ```toml
+//! name = "lossy-pon"
+//! description = "32 ONUs, 5 % loss, duplication and reordering on the multicast path."
+//!
+//! [topology]
+//! onus = 32                # 1..=128
+//! version = "V1.0"         # what every ONU runs at the start
+//!
+//! [[topology.groups]]      # ONUs that differ (ranges "1-4,7", "all")
+//! onus = "1-4"
+//! link = { drop = 0.05, duplicate = 0.02, reorder = 0.02, on = "multicast" }
+//!
+//! [image]
+//! version = "V2.0"
+//! size = 65536
+//!
+//! [olt]
+//! mode = "multicast"
+//!
+//! [[faults]]
+//! kind = "sigkill"
+//! onus = "5"
+//! on = "window:3"
+//!
+//! [[expect.onus]]
+//! onus = "all"
+//! result = "upgraded"
+//! committed = "V2.0"
+//! ```
+//!
+//! Every table refuses keys it does not know, and every value is checked as it is read, so a
+//! mistake is reported with the file, the line and the key, and the allowed values.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// A whole scenario.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name (the file's stem by convention).
+    pub name: String,
+    /// What it rehearses, for the summary.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of every random choice (fault targets, link faults).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The ONUs.
+    pub topology: Topology,
+    /// The new image.
+    pub image: ImageSpec,
+    /// The OLT.
+    #[serde(default)]
+    pub olt: OltSpec,
+    /// What goes wrong, and when.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// What must hold at the end.
+    #[serde(default)]
+    pub expect: Expect,
+    /// How long the whole run may take before it is stopped and failed (s).
+    #[serde(default = "default_limit")]
+    pub time_limit_s: u64,
+    /// Narrate ONU 1's upgrade in the summary (as `--explain` does).
+    #[serde(default)]
+    pub explain: bool,
+    /// Print a Mermaid sequence diagram in the summary (`--mermaid FILE` writes it instead).
+    #[serde(default)]
+    pub diagram: bool,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_limit() -> u64 {
+    300
+}
+
+/// The ONUs of the PON.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// How many (ONU-IDs 1..=onus).
+    pub onus: OnuCount,
+    /// Their model (ONU2-G equipment ID, and the model images are built for).
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// The version every ONU runs at the start (its factory image).
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// How long End software download answers "device busy" while the flash is written (ms).
+    #[serde(default = "default_busy")]
+    pub busy_ms: u64,
+    /// How long a reboot takes (ms).
+    #[serde(default = "default_reboot")]
+    pub reboot_ms: u64,
+    /// ONUs that differ from the above.
+    #[serde(default)]
+    pub groups: Vec<OnuGroup>,
+}
+
+fn default_model() -> String {
+    "LAB-ONU-1".into()
+}
+
+fn default_version() -> String {
+    "V1.0".into()
+}
+
+fn default_busy() -> u64 {
+    200
+}
+
+fn default_reboot() -> u64 {
+    200
+}
+
+/// ONUs that differ from the topology's defaults.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnuGroup {
+    /// Which ONUs.
+    pub onus: OnuSet,
+    /// Another model.
+    pub model: Option<String>,
+    /// Another starting version.
+    pub version: Option<String>,
+    /// Another busy time (ms).
+    pub busy_ms: Option<u64>,
+    /// A voice call is in progress (Activate with flag 1 answers busy).
+    #[serde(default)]
+    pub voice_call: bool,
+    /// The largest window these ONUs accept.
+    pub max_window: Option<u16>,
+    /// Faults of their links for the whole run.
+    pub link: Option<LinkSpec>,
+}
+
+/// Link fault rates (each 0.0..=1.0, per datagram).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// Downstream loss.
+    #[serde(default)]
+    pub drop: Rate,
+    /// Downstream duplication.
+    #[serde(default)]
+    pub duplicate: Rate,
+    /// Downstream reordering.
+    #[serde(default)]
+    pub reorder: Rate,
+    /// Downstream corruption (one bit flipped).
+    #[serde(default)]
+    pub corrupt: Rate,
+    /// Upstream loss.
+    #[serde(default)]
+    pub drop_upstream: Rate,
+    /// Which downstream path the downstream faults apply to.
+    #[serde(default)]
+    pub on: LinkPath,
+}
+
+/// The downstream paths of an ONU.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkPath {
+    /// Its own OMCC port and the multicast group.
+    #[default]
+    Both,
+    /// Its own OMCC port.
+    Unicast,
+    /// The multicast group.
+    Multicast,
+}
+
+/// The image rolled out.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    /// Its version.
+    pub version: String,
+    /// Payload bytes (built on the fly).
+    #[serde(default = "default_size")]
+    pub size: usize,
+    /// The model it is for (default: the topology's).
+    pub model: Option<String>,
+    /// Its anti-rollback (security) version.
+    #[serde(default = "default_security")]
+    pub security_version: u32,
+    /// A test image that fails to boot.
+    #[serde(default)]
+    pub fails_to_boot: bool,
+    /// Flip one payload byte after signing (the ONUs must refuse it).
+    #[serde(default)]
+    pub tampered: bool,
+    /// Signed with another key than the ONUs trust.
+    #[serde(default)]
+    pub foreign_key: bool,
+    /// The security version of the ONUs' starting image (default 1): an image below it is a
+    /// downgrade once that image is committed.
+    #[serde(default = "default_security")]
+    pub installed_security_version: u32,
+    /// The canary share in the manifest (percent).
+    #[serde(default)]
+    pub rollout_percent: u8,
+}
+
+fn default_size() -> usize {
+    64 * 1024
+}
+
+fn default_security() -> u32 {
+    1
+}
+
+/// How the windows travel.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// One window stream on the multicast group.
+    #[default]
+    Multicast,
+    /// Each ONU its own window stream.
+    Unicast,
+}
+
+/// The OLT's settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OltSpec {
+    /// How the windows travel.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Sections per window proposed at Start.
+    #[serde(default = "default_window")]
+    pub window: u16,
+    /// Response timeout (ms).
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    /// Retransmissions per request.
+    #[serde(default = "default_retries")]
+    pub retries: u8,
+    /// Strictly G.988 on the wire (unicast only).
+    #[serde(default)]
+    pub strict: bool,
+    /// Activate software's flags: 0 unconditionally, 1 unless a voice call is in progress, 2
+    /// unless an emergency call is.
+    #[serde(default)]
+    pub activate_flags: u8,
+    /// How long a deferred activation is asked again (s).
+    #[serde(default = "default_defer")]
+    pub activate_defer_s: u64,
+    /// Run as a campaign (manifest, model check, waves, health gate, kill switch, journal).
+    pub campaign: Option<CampaignSpec>,
+}
+
+impl Default for OltSpec {
+    fn default() -> Self {
+        Self {
+            mode: Mode::default(),
+            window: default_window(),
+            timeout_ms: default_timeout(),
+            retries: default_retries(),
+            strict: false,
+            activate_flags: 0,
+            activate_defer_s: default_defer(),
+            campaign: None,
+        }
+    }
+}
+
+fn default_defer() -> u64 {
+    10
+}
+
+fn default_window() -> u16 {
+    32
+}
+
+fn default_timeout() -> u64 {
+    500
+}
+
+fn default_retries() -> u8 {
+    8
+}
+
+/// A campaign's settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSpec {
+    /// The canary share (percent; default: the image's rollout percent).
+    pub canary: Option<u8>,
+    /// The kill switch: halt when more than this percent of a wave fails.
+    #[serde(default = "default_kill")]
+    pub kill_threshold: u8,
+    /// The health gate's second look (ms).
+    #[serde(default = "default_settle")]
+    pub health_settle_ms: u64,
+    /// At most this many sections per second.
+    pub pace: Option<u32>,
+    /// Start this many seconds after the OLT is launched (the manifest's rollout start).
+    pub start_in_s: Option<u64>,
+}
+
+fn default_kill() -> u8 {
+    20
+}
+
+fn default_settle() -> u64 {
+    500
+}
+
+/// One fault.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// What happens.
+    pub kind: FaultKind,
+    /// To which ONUs (not for `olt-restart` and `rogue-sender`).
+    pub onus: Option<OnuSet>,
+    /// Or to this share of the ONUs, chosen with the scenario's seed (0.0..=1.0).
+    pub share: Option<Rate>,
+    /// When: this many seconds after the OLT starts...
+    pub at_s: Option<f64>,
+    /// ...or at this event of the ONU (of the first ONU of the set, for `olt-restart` and
+    /// `rogue-sender`): `download-started`, `window:N`, `image-valid`, `activated`,
+    /// `committed`, `booted`.
+    pub on: Option<Trigger>,
+    /// `power-loss`: the named point of the ONU's code where the power fails.
+    pub point: Option<PowerPoint>,
+    /// `power-loss`: its N-th time (default 1).
+    pub occurrence: Option<u32>,
+    /// `silent`: for how long (s).
+    pub duration_s: Option<f64>,
+    /// `rogue-sender`: how many forged sections (valid frames, wrong data) to send.
+    #[serde(default)]
+    pub forged: u32,
+    /// `rogue-sender`: how many corrupt frames (bad CRC) to send.
+    #[serde(default)]
+    pub corrupt: u32,
+}
+
+/// The kinds of fault.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// The ONU loses power at a named point of its code (then comes back).
+    PowerLoss,
+    /// The ONU process is killed (SIGKILL), then started again from its flash.
+    Sigkill,
+    /// The ONU stops answering for `duration_s` (SIGSTOP, then SIGCONT).
+    Silent,
+    /// The OLT is killed (SIGKILL) and started again; a campaign resumes from its journal.
+    OltRestart,
+    /// Another sender injects forged and corrupt Download sections into the multicast group.
+    RogueSender,
+}
+
+/// The named power-loss points of the ONU.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PowerPoint {
+    /// Half of a section written.
+    MidSectionWrite,
+    /// Right after a window was acknowledged.
+    AfterWindowAck,
+    /// While End answers busy (the image being verified).
+    DuringBusy,
+    /// Half of a metadata record written.
+    MidMetadataWrite,
+    /// Right after Activate was answered.
+    AfterActivate,
+    /// Booted into the new image, before Commit.
+    AfterRebootBeforeCommit,
+}
+
+impl PowerPoint {
+    /// The name `onu run --fault` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            PowerPoint::MidSectionWrite => "mid-section-write",
+            PowerPoint::AfterWindowAck => "after-window-ack",
+            PowerPoint::DuringBusy => "during-busy",
+            PowerPoint::MidMetadataWrite => "mid-metadata-write",
+            PowerPoint::AfterActivate => "after-activate",
+            PowerPoint::AfterRebootBeforeCommit => "after-reboot-before-commit",
+        }
+    }
+
+    /// Every point.
+    pub const ALL: [PowerPoint; 6] = [
+        PowerPoint::MidSectionWrite,
+        PowerPoint::AfterWindowAck,
+        PowerPoint::DuringBusy,
+        PowerPoint::MidMetadataWrite,
+        PowerPoint::AfterActivate,
+        PowerPoint::AfterRebootBeforeCommit,
+    ];
+}
+
+/// A protocol event of an ONU, as its log reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// Start software download accepted.
+    DownloadStarted,
+    /// Window N acknowledged.
+    Window(u32),
+    /// End software download found the image valid.
+    ImageValid,
+    /// Activate accepted.
+    Activated,
+    /// Commit accepted.
+    Committed,
+    /// The ONU booted (any boot after the first).
+    Booted,
+}
+
+impl<'de> Deserialize<'de> for Trigger {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let bad = || {
+            serde::de::Error::custom(format!(
+                "{s:?} is not an event; expected one of download-started, window:N, image-valid, \
+                 activated, committed, booted"
+            ))
+        };
+        Ok(match s.as_str() {
+            "download-started" => Trigger::DownloadStarted,
+            "image-valid" => Trigger::ImageValid,
+            "activated" => Trigger::Activated,
+            "committed" => Trigger::Committed,
+            "booted" => Trigger::Booted,
+            other => match other.strip_prefix("window:").map(str::parse) {
+                Some(Ok(n)) => Trigger::Window(n),
+                _ => return Err(bad()),
+            },
+        })
+    }
+}
+
+/// What must hold at the end.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// ONUs upgraded (committed and active on the new version), when given.
+    pub upgraded: Option<u32>,
+    /// ONUs failed.
+    pub failed: Option<u32>,
+    /// ONUs skipped (already on the version).
+    pub skipped: Option<u32>,
+    /// ONUs refused (another model).
+    pub refused: Option<u32>,
+    /// The campaign's outcome: `completed` or `halted`.
+    pub outcome: Option<Outcome>,
+    /// At most this many frames on the multicast group, in units of one download.
+    pub max_group_downloads: Option<f64>,
+    /// Per ONU set: result and final versions. The ONUs no entry names must be upgraded.
+    #[serde(default)]
+    pub onus: Vec<OnuExpect>,
+}
+
+/// How a campaign ends.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Every wave ran.
+    Completed,
+    /// The kill switch (or an abort) stopped it.
+    Halted,
+}
+
+/// What must hold for a set of ONUs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnuExpect {
+    /// Which ONUs ("rest": every ONU no earlier entry names).
+    pub onus: OnuSet,
+    /// The OLT's result for each: one of `upgraded`, `skipped`, `refused`, `failed`,
+    /// `halted`, `untouched`, or `any`.
+    #[serde(default)]
+    pub result: ResultExpect,
+    /// The version its flash has committed at the end (read with `onu status`).
+    pub committed: Option<String>,
+    /// The version it runs at the end.
+    pub active: Option<String>,
+}
+
+/// The OLT's result for an ONU.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResultExpect {
+    /// Any result.
+    #[default]
+    Any,
+    /// Committed and active on the new version.
+    Upgraded,
+    /// Already on the version.
+    Skipped,
+    /// Another model.
+    Refused,
+    /// The upgrade failed.
+    Failed,
+    /// Stopped by the kill switch or an abort.
+    Halted,
+    /// Its wave never started.
+    Untouched,
+}
+
+impl ResultExpect {
+    /// The report's word, or None for `any`.
+    pub fn word(self) -> Option<&'static str> {
+        match self {
+            ResultExpect::Any => None,
+            ResultExpect::Upgraded => Some("upgraded"),
+            ResultExpect::Skipped => Some("skipped"),
+            ResultExpect::Refused => Some("refused"),
+            ResultExpect::Failed => Some("failed"),
+            ResultExpect::Halted => Some("halted"),
+            ResultExpect::Untouched => Some("untouched"),
+        }
+    }
+}
+
+/// The number of ONUs: 1..=128.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "i64")]
+pub struct OnuCount(pub u16);
+
+impl TryFrom<i64> for OnuCount {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        match u16::try_from(n) {
+            Ok(n @ 1..=128) => Ok(OnuCount(n)),
+            _ => Err(format!("{n} ONUs: a PON here has 1 to 128")),
+        }
+    }
+}
+
+/// A probability: 0.0..=1.0.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
+#[serde(try_from = "f64")]
+pub struct Rate(pub f64);
+
+impl TryFrom<f64> for Rate {
+    type Error = String;
+    fn try_from(v: f64) -> Result<Self, String> {
+        if (0.0..=1.0).contains(&v) {
+            Ok(Rate(v))
+        } else {
+            Err(format!("{v} is not a share: give 0.0 to 1.0"))
+        }
+    }
+}
+
+/// A set of ONU-IDs: `"all"`, `"rest"`, or ranges and IDs like `"1-4,7,9-12"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OnuSet {
+    /// Every ONU.
+    All,
+    /// Every ONU no earlier expectation names.
+    Rest,
+    /// These IDs.
+    Ids(BTreeSet<u16>),
+}
+
+impl OnuSet {
+    /// The IDs of this set among ONUs 1..=`count` (`rest` resolves to nothing here).
+    pub fn resolve(&self, count: u16) -> BTreeSet<u16> {
+        match self {
+            OnuSet::All => (1..=count).collect(),
+            OnuSet::Rest => BTreeSet::new(),
+            OnuSet::Ids(ids) => ids.iter().copied().filter(|i| *i <= count).collect(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OnuSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(i64),
+            Text(String),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::One(n) => n.to_string(),
+            Raw::Text(t) => t,
+        };
+        parse_set(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `"all"`, `"rest"` or `"1-4,7"`.
+pub fn parse_set(text: &str) -> Result<OnuSet, String> {
+    match text.trim() {
+        "all" => return Ok(OnuSet::All),
+        "rest" => return Ok(OnuSet::Rest),
+        _ => {}
+    }
+    let bad = || {
+        format!(
+            "{text:?} is not a set of ONUs: give \"all\", \"rest\" or IDs and ranges like \"1-4,7\" (IDs 1 to 128)"
+        )
+    };
+    let id = |t: &str| {
+        t.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (1..=128).contains(n))
+    };
+    let mut ids = BTreeSet::new();
+    for part in text.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (Some(a), Some(b)) = (id(a), id(b)) else {
+                    return Err(bad());
+                };
+                if a > b {
+                    return Err(bad());
+                }
+                ids.extend(a..=b);
+            }
+            None => {
+                ids.insert(id(part).ok_or_else(bad)?);
+            }
+        }
+    }
+    Ok(OnuSet::Ids(ids))
+}
+
+/// A scenario that could not be read, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, or a key or value is not allowed (the message has the line).
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What and where.
+        message: String,
+    },
+}
+
+/// Reads and checks a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text).map_err(|message| SpecError::Invalid {
+        path: path.display().to_string(),
+        message,
+    })
+}
+
+/// Parses and checks a scenario's text. The error names the line and the key.
+pub fn parse(text: &str) -> Result<Scenario, String> {
+    let s: Scenario = toml::from_str(text).map_err(|e| {
+        let fault = e.message().trim().to_string();
+        let Some(span) = e.span() else {
+            return fault;
+        };
+        let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+        let line = text.lines().nth(line_no - 1).unwrap_or_default().trim();
+        // The key the value belongs to, when the line is `key = value`.
+        match line.split_once('=') {
+            Some((key, _)) if !line.starts_with('[') => {
+                format!("line {line_no}, key `{}`: {fault}", key.trim())
+            }
+            _ => format!("line {line_no} ({line}): {fault}"),
+        }
+    })?;
+    check(&s, text)?;
+    Ok(s)
+}
+
+/// The line of the first `key =` in `text`, for errors found after parsing.
+fn line_of(text: &str, key: &str) -> String {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.starts_with(key) && l[key.len()..].trim_start().starts_with('=')
+        })
+        .map_or_else(String::new, |n| format!("line {}: ", n + 1))
+}
+
+/// What serde cannot check alone: values that depend on each other.
+fn check(s: &Scenario, text: &str) -> Result<(), String> {
+    let n = s.topology.onus.0;
+    let within = |set: &OnuSet, what: &str| -> Result<(), String> {
+        if let OnuSet::Ids(ids) = set
+            && let Some(bad) = ids.iter().find(|i| **i > n)
+        {
+            return Err(format!(
+                "{}{what}: ONU {bad} does not exist (topology.onus = {n})",
+                line_of(text, "onus")
+            ));
+        }
+        Ok(())
+    };
+    for g in &s.topology.groups {
+        within(&g.onus, "topology.groups.onus")?;
+        if matches!(g.onus, OnuSet::Rest) {
+            return Err(format!(
+                "{}topology.groups.onus: \"rest\" is for expectations; give \"all\" or IDs",
+                line_of(text, "onus")
+            ));
+        }
+    }
+    if s.olt.strict && s.olt.mode == Mode::Multicast {
+        return Err(format!(
+            "{}olt.strict: strict G.988 needs mode = \"unicast\" (the multicast download carries window numbers)",
+            line_of(text, "strict")
+        ));
+    }
+    if s.olt.activate_flags > 2 {
+        return Err(format!(
+            "{}olt.activate_flags: {}; allowed 0 (unconditionally), 1 (unless a voice call), 2 (unless an emergency call)",
+            line_of(text, "activate_flags"),
+            s.olt.activate_flags
+        ));
+    }
+    if !(1..=256).contains(&s.olt.window) {
+        return Err(format!(
+            "{}olt.window: {} sections; allowed 1 to 256",
+            line_of(text, "window"),
+            s.olt.window
+        ));
+    }
+    if s.image.version.len() > 14 {
+        return Err(format!(
+            "{}image.version: {:?} is longer than the 14 bytes of the Software image ME",
+            line_of(text, "version"),
+            s.image.version
+        ));
+    }
+    for f in &s.faults {
+        let needs_onus = !matches!(f.kind, FaultKind::OltRestart | FaultKind::RogueSender);
+        if let Some(set) = &f.onus {
+            within(set, "faults.onus")?;
+        }
+        if needs_onus && f.onus.is_none() && f.share.is_none() {
+            return Err(format!(
+                "{}faults: a {:?} fault needs `onus` (IDs, ranges or \"all\") or `share`",
+                line_of(text, "kind"),
+                f.kind
+            ));
+        }
+        match f.kind {
+            FaultKind::PowerLoss if f.point.is_none() => {
+                return Err(format!(
+                    "{}faults.point: a power-loss fault needs a point: mid-section-write, after-window-ack, during-busy, mid-metadata-write, after-activate, after-reboot-before-commit",
+                    line_of(text, "kind")
+                ));
+            }
+            FaultKind::PowerLoss if f.at_s.is_some() || f.on.is_some() => {
+                return Err(format!(
+                    "{}faults: a power-loss fault happens at its point; `at_s` and `on` are for the other kinds",
+                    line_of(text, "at_s")
+                ));
+            }
+            FaultKind::Sigkill
+            | FaultKind::Silent
+            | FaultKind::OltRestart
+            | FaultKind::RogueSender
+                if f.at_s.is_none() && f.on.is_none() =>
+            {
+                return Err(format!(
+                    "{}faults: a {} fault needs `at_s` (seconds after the OLT starts) or `on` (an ONU event)",
+                    line_of(text, "kind"),
+                    kind_name(f.kind)
+                ));
+            }
+            FaultKind::Silent if f.duration_s.is_none() => {
+                return Err(format!(
+                    "{}faults.duration_s: a silent fault needs how long (s)",
+                    line_of(text, "kind")
+                ));
+            }
+            _ => {}
+        }
+    }
+    for e in &s.expect.onus {
+        within(&e.onus, "expect.onus.onus")?;
+    }
+    Ok(())
+}
+
+/// A fault kind as the file writes it.
+pub fn kind_name(k: FaultKind) -> &'static str {
+    match k {
+        FaultKind::PowerLoss => "power-loss",
+        FaultKind::Sigkill => "sigkill",
+        FaultKind::Silent => "silent",
+        FaultKind::OltRestart => "olt-restart",
+        FaultKind::RogueSender => "rogue-sender",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+[topology]
+onus = 4
+[image]
+version = "V2.0"
+"#;
+
+    #[test]
+    fn a_minimal_scenario_takes_the_defaults() {
+        let s = parse(MINIMAL).unwrap();
+        assert_eq!(s.topology.onus, OnuCount(4));
+        assert_eq!(s.olt.mode, Mode::Multicast);
+        assert_eq!(s.image.size, 65536);
+    }
+
+    #[test]
+    fn errors_name_the_line_the_key_and_the_allowed_values() {
+        let e =
+            parse(&MINIMAL.replace("[image]", "[olt]\nmode = \"broadcast\"\n[image]")).unwrap_err();
+        assert!(
+            e.contains("line 6, key `mode`") && e.contains("multicast") && e.contains("unicast"),
+            "{e}"
+        );
+        let e = parse(&MINIMAL.replace("onus = 4", "onus = 400")).unwrap_err();
+        assert!(
+            e.contains("line 4, key `onus`") && e.contains("1 to 128"),
+            "{e}"
+        );
+        let e = parse(&MINIMAL.replace("onus = 4", "onus = 4\ncolour = 1")).unwrap_err();
+        assert!(e.contains("colour") && e.contains("line 5"), "{e}");
+        let e = parse(&format!(
+            "{MINIMAL}[[faults]]\nkind = \"power-loss\"\nonus = \"9\"\npoint = \"mid-section-write\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("ONU 9 does not exist"), "{e}");
+        let e = parse(&format!(
+            "{MINIMAL}[[faults]]\nkind = \"power-loss\"\nonus = \"1\"\npoint = \"somewhere\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("mid-section-write") && e.contains("line 10, key `point`"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{MINIMAL}[[faults]]\nkind = \"sigkill\"\nonus = \"1\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("at_s") && e.contains("line 8"), "{e}");
+        let e = parse(&format!(
+            "{MINIMAL}[[faults]]\nkind = \"sigkill\"\nonus = \"1\"\non = \"lunch\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("window:N") && e.contains("line 10, key `on`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn onu_sets_parse() {
+        assert_eq!(parse_set("all"), Ok(OnuSet::All));
+        assert_eq!(
+            parse_set("1-3,7").unwrap().resolve(128),
+            [1, 2, 3, 7].into_iter().collect()
+        );
+        assert!(parse_set("0").is_err());
+        assert!(parse_set("4-2").is_err());
+        assert!(parse_set("1-200").is_err());
+    }
+}
