@@ -55,6 +55,10 @@ struct RunArgs {
     /// Narrate ONU 1's upgrade step by step, for a learner.
     #[arg(long)]
     explain: bool,
+    /// The ONU that --explain narrates and --mermaid shows (default: ONU 1; the diagram shows
+    /// the first three).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=128))]
+    follow: Option<u16>,
     /// Run with this many ONUs instead of the file's (1..=128).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=128))]
     onus: Option<u16>,
@@ -161,6 +165,7 @@ async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
         keep: a.keep,
         port: a.port,
         progress: true,
+        follow: a.follow,
     };
     let program = [exe];
     let outcome = tokio::select! {

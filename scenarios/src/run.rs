@@ -46,6 +46,9 @@ pub struct RunOptions {
     pub port: Option<u16>,
     /// Print progress lines.
     pub progress: bool,
+    /// The ONU that `explain` narrates and the diagram shows (default: ONU 1, and the first
+    /// three in the diagram).
+    pub follow: Option<u16>,
 }
 
 /// How a scenario went.
@@ -365,9 +368,10 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         Ok(child)
     };
     say(format!(
-        "{}: starting {n} ONU processes on 127.0.0.1:{base}..{} (group {group})",
+        "{}: starting {n} ONU processes on 127.0.0.1:{base}..{} (group {group}); working directory {}",
         s.name,
-        base + n - 1
+        base + n - 1,
+        dir.display()
     ));
     let mut procs: BTreeMap<u16, OnuProc> = BTreeMap::new();
     for p in plans.values() {
@@ -615,12 +619,17 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     if let Some(out) = &opts.pcap {
         merge_pcaps(&pcaps, out)?;
     }
-    let shown: Vec<u16> = (1..=n.min(3)).collect();
+    let followed = opts.follow.filter(|f| *f <= n).unwrap_or(1);
+    let shown: Vec<u16> = match opts.follow {
+        Some(f) if f <= n => vec![f],
+        _ => (1..=n.min(3)).collect(),
+    };
     if let Some(out) = &opts.mermaid {
         std::fs::write(out, crate::narrate::mermaid(&frames, &shown))
             .with_context(|| format!("writing {}", out.display()))?;
     }
-    let mut explanation = (opts.explain || s.explain).then(|| crate::narrate::explain(&frames, 1));
+    let mut explanation =
+        (opts.explain || s.explain).then(|| crate::narrate::explain(&frames, followed));
     if s.diagram && opts.mermaid.is_none() {
         let d = crate::narrate::mermaid(&frames, &shown);
         explanation = Some(match explanation {

@@ -175,3 +175,40 @@ fn soak_finds_nothing_bricked_and_no_data_lost() {
     assert_eq!(r["data_lost"], 0);
     assert_eq!(r["upgraded"], 12);
 }
+
+#[test]
+fn ctrl_c_stops_every_process_and_removes_the_directory() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("lossy-pon.toml");
+    let child = Command::new(SCENARIO)
+        .arg("run")
+        .arg(&file)
+        .args(["--onus", "6", "--port", "34500"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it start its processes and the rollout.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    // Its working directory is gone, and so are its processes: their ports are free.
+    let dir = err
+        .lines()
+        .find_map(|l| l.split("working directory ").nth(1))
+        .map(|d| d.trim().to_string());
+    if let Some(d) = dir {
+        assert!(!Path::new(&d).exists(), "{d} still exists");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for port in 34500..34507 {
+        assert!(
+            std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok(),
+            "port {port} still bound"
+        );
+    }
+}
