@@ -984,7 +984,9 @@ impl OnuState {
     fn fall_back(&mut self) {
         self.fell_back = true;
         self.failure = Some(
-            "the new image did not boot: the ONU came back on its committed image".to_string(),
+            "the ONU came back on its committed image: the new image did not boot, or the ONU \
+             rebooted again before Commit"
+                .to_string(),
         );
     }
 
@@ -1007,6 +1009,10 @@ impl OnuState {
                         && !self.back
                     {
                         self.back = true;
+                        // Activated again after falling back (it rebooted before Commit):
+                        // this time it runs.
+                        self.fell_back = false;
+                        self.failure = None;
                         return Phase::Reboot;
                     }
                     if self.activated
@@ -2119,8 +2125,9 @@ pub fn explain(frames: &[Frame], onu: u16) -> String {
         });
     let verdict = match target {
         _ if st.fell_back => format!(
-            "ONU {onu} was not upgraded: the new image did not boot, and the ONU fell back to \
-             its committed image{}. Nothing is lost: the committed image was never touched.",
+            "ONU {onu} was not upgraded: it came back on its committed image{} after the \
+             Activate (the new image did not boot). Nothing is lost: the committed image was \
+             never touched.",
             committed_image
                 .map(|c| format!(", {c}"))
                 .unwrap_or_default()
@@ -2559,7 +2566,8 @@ fn comment(w: &mut String, req: &Frame, resp: &Frame, n: usize, st: &OnuState) {
                     w,
                     INDENT,
                     "=> the new image is not running: the ONU came back on its committed image \
-                     (the new one failed to boot).",
+                     (the new one did not boot, or the ONU rebooted again before Commit; in the \
+                     second case the OLT activates it again).",
                 ),
                 _ => {}
             }

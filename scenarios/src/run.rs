@@ -537,7 +537,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
                 "{:.0} s: {} ONU events so far{}",
                 olt_start.elapsed().as_secs_f64(),
                 events_seen,
-                progress_of(&journal)
+                progress_of(&dir.join(format!("olt-{}.err", pcaps.len())))
             ));
         }
         // Log lines (events), or a short sleep.
@@ -898,28 +898,17 @@ fn rogue(group: SocketAddrV4, forged: u32, corrupt: u32, seed: u64) -> Result<u3
     Ok(sent)
 }
 
-/// A progress hint from the journal (stage and results so far).
-fn progress_of(journal: &Path) -> String {
-    let Ok(t) = std::fs::read_to_string(journal) else {
-        return String::new();
-    };
-    let Ok(j) = serde_json::from_str::<Value>(&t) else {
-        return String::new();
-    };
-    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
-    if let Some(onus) = j["onus"].as_object() {
-        for o in onus.values() {
-            *counts
-                .entry(o["result"].as_str().unwrap_or("?").to_string())
-                .or_default() += 1;
-        }
-    }
-    let c: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    format!(
-        "; OLT: stage {}, {}",
-        j["stage"].as_str().unwrap_or("?"),
-        c.join(", ")
-    )
+/// The OLT's last progress line (it writes one every 5 s when its output is not a terminal).
+fn progress_of(olt_err: &Path) -> String {
+    std::fs::read_to_string(olt_err)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .rev()
+                .find(|l| l.starts_with("olt: "))
+                .map(|l| format!("; {}", l.trim_start_matches("olt: ")))
+        })
+        .unwrap_or_default()
 }
 
 /// One ONU's flash, read offline by the real bootloader code (`onu status`).
