@@ -258,7 +258,8 @@ impl<C: Controller> Pon<C> {
                     outs.push(d);
                 }
                 while onu.poll_event().is_some() {}
-                reboot = onu.reboot_requested();
+                // A power cut: the ONU is down like for a reboot, and comes back from flash.
+                reboot = onu.reboot_requested() || onu.power_lost().is_some();
             }
             for d in outs {
                 if !self.silent.contains(&id) {
@@ -1337,4 +1338,52 @@ fn strict_unicast_survives_lost_answers_to_an_ar_section_and_its_retransmissions
     }
     assert!(answers > 6);
     assert_all_upgraded(&pon, &v2, 1);
+}
+
+#[test]
+fn onus_that_lose_power_anywhere_are_started_again_and_upgraded() {
+    use onu::faults::{FaultPoint, PowerLossPlan};
+    let v2 = image("V2", 2, 30_000, false);
+    let target = UpgradeImage::new(v2.clone()).unwrap();
+    let cfg = SessionConfig {
+        timeout: Duration::from_millis(300),
+        ..SessionConfig::default()
+    };
+    let mut pon = Pon::with_mode(
+        6,
+        &image("V1", 1, 5000, false),
+        &target,
+        &cfg,
+        Mode::Multicast,
+        |_, _| {},
+    );
+    // Power cuts planned before the rollout starts: the ONUs boot again with them.
+    let plans = [
+        (2, FaultPoint::MidSectionWrite, 300),
+        (3, FaultPoint::AfterWindowAck, 5),
+        (4, FaultPoint::DuringBusy, 1),
+        (5, FaultPoint::AfterActivate, 1),
+        (6, FaultPoint::AfterRebootBeforeCommit, 1),
+    ];
+    for (id, point, occurrence) in plans {
+        let id = OnuId(id);
+        let onu = pon.onus.get_mut(&id).unwrap().take().unwrap();
+        let (flash, _) = onu.into_parts();
+        let faults = Faults::power_loss(PowerLossPlan { point, occurrence });
+        let booted = Onu::boot(pon.cfg[&id].clone(), flash, faults).unwrap_or_else(|_| panic!());
+        pon.onus.insert(id, Some(booted));
+    }
+    pon.run(Duration::from_secs(300));
+    assert_all_upgraded(&pon, &v2, 6);
+    let restarts = |id: u16| {
+        pon.olt
+            .sessions()
+            .find(|s| s.onu() == OnuId(id))
+            .unwrap()
+            .stats()
+            .restarts
+    };
+    // The ONUs that lost their download were started again (on their own windows).
+    assert!(restarts(2) >= 1 && restarts(3) >= 1 && restarts(4) >= 1);
+    assert_eq!(restarts(1), 0);
 }

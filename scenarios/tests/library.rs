@@ -212,3 +212,50 @@ fn ctrl_c_stops_every_process_and_removes_the_directory() {
         );
     }
 }
+
+#[test]
+fn sigkills_and_a_silent_onu_on_a_random_share() {
+    // Faults the library files do not use: a SIGKILL on a seeded share of the ONUs at a
+    // protocol event, and an ONU silent for a while, mid-download.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("faults.toml");
+    std::fs::write(
+        &f,
+        r#"
+name = "faults"
+seed = 5
+[topology]
+onus = 8
+[image]
+version = "V2.0"
+size = 65536
+security_version = 2
+[[faults]]
+kind = "sigkill"
+share = 0.25
+on = "window:4"
+[[faults]]
+kind = "silent"
+onus = "8"
+on = "window:2"
+duration_s = 1.5
+[expect]
+upgraded = 8
+"#,
+    )
+    .unwrap();
+    let out = Command::new(SCENARIO)
+        .arg("run")
+        .arg(&f)
+        .arg("--port=35000")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.matches("SIGKILL to ONU").count(), 2, "{text}");
+    assert!(text.contains("ONU 8 silent (SIGSTOP)"), "{text}");
+}
