@@ -39,6 +39,9 @@ enum Command {
     /// Download, activate and commit an image on every ONU given; with --manifest (or
     /// --canary), a campaign: model check, canary wave, health gate, kill switch.
     Rollout(RolloutArgs),
+    /// Conformance suites: check an ONU against the G.988 software-download rules.
+    #[command(subcommand)]
+    Conform(ConformCommand),
     /// Stop an upgrade left half done: abort any download into the standby image, and send an
     /// ONU running an uncommitted image back to its committed one.
     Abort(AbortArgs),
@@ -173,6 +176,44 @@ struct RolloutArgs {
     journal: Option<PathBuf>,
 }
 
+#[derive(Subcommand)]
+enum ConformCommand {
+    /// Run the ONU conformance suite against one ONU (it ends upgraded to --image, committed).
+    Onu(ConformOnuArgs),
+}
+
+#[derive(Args)]
+struct ConformOnuArgs {
+    /// The ONU's OMCC address (loopback only).
+    #[arg(long, value_parser = net::parse_loopback)]
+    target: SocketAddrV4,
+    /// The address the ONU answers to (its --olt).
+    #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
+    listen: SocketAddrV4,
+    /// The ONU's ONU-ID.
+    #[arg(long, default_value_t = 1)]
+    onu_id: u16,
+    /// An image the ONU accepts (its model, signed with a key it trusts).
+    #[arg(long)]
+    image: PathBuf,
+    /// Response timeout (ms).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    timeout_ms: u64,
+    /// How long the ONU may take to reboot (s).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    reboot_timeout_s: u64,
+    /// The ONU has a voice call in progress (onu run --voice-call): check that Activate with
+    /// flag 1 answers busy.
+    #[arg(long)]
+    call_in_progress: bool,
+    /// Write JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
 #[derive(Args)]
 struct AbortArgs {
     /// ONUs: ID@ADDR or FIRST-LAST@ADDR (consecutive ports from ADDR); repeatable.
@@ -260,6 +301,7 @@ pub fn main_with(program: Vec<std::ffi::OsString>, args: Vec<std::ffi::OsString>
     let result = match cli.command {
         Command::Rollout(args) => rollout(args),
         Command::Abort(args) => abort(args),
+        Command::Conform(ConformCommand::Onu(args)) => conform_onu(args),
         Command::Demo(args) => demo(args),
         Command::DemoOnu(args) => demo_onu(args),
     };
@@ -380,6 +422,39 @@ fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         start_at,
     };
     run_rollout(&bytes, &name, target, &cfg, &plan, a.report.as_deref())
+}
+
+fn conform_onu(a: ConformOnuArgs) -> Result<ExitCode> {
+    let bytes =
+        std::fs::read(&a.image).with_context(|| format!("reading {}", a.image.display()))?;
+    let image = UpgradeImage::new(bytes)
+        .with_context(|| format!("{} is not an image of this lab", a.image.display()))?;
+    let target = crate::conform::Target {
+        addr: a.target,
+        listen: a.listen,
+        onu: OnuId(a.onu_id),
+        image,
+        timeout: Duration::from_millis(a.timeout_ms),
+        reboot_timeout: Duration::from_secs(a.reboot_timeout_s),
+        call_in_progress: a.call_in_progress,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(crate::conform::run(target))?;
+    print!("{}", report.table());
+    if let Some(p) = &a.junit {
+        std::fs::write(p, report.junit()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(if report.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn abort(a: AbortArgs) -> Result<ExitCode> {

@@ -238,6 +238,10 @@ struct RunArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Behave like a weaker emulator (repeatable), to see the conformance suite fail:
+    /// no-section-tracking, always-valid, no-fallback, ignore-window-crc, end-before-write.
+    #[arg(long = "quirk", value_parser = clap::builder::PossibleValuesParser::new(crate::core::Quirks::NAMES))]
+    quirks: Vec<String>,
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -566,6 +570,9 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     onu.busy_duration = Duration::from_millis(a.busy_ms);
     onu.stale_download_timeout = Duration::from_secs(a.stale_download_s);
     onu.voice_call_in_progress = a.voice_call;
+    for q in &a.quirks {
+        onu.quirks.set(q);
+    }
     onu.emergency_call_in_progress = a.emergency_call;
     let cfg = DriverConfig {
         onu,

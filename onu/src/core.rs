@@ -43,6 +43,9 @@ pub const WINDOW_HORIZON: u32 = 64;
 pub struct OnuConfig {
     /// Its ONU-ID on the PON.
     pub onu_id: OnuId,
+    /// Behaviours of weaker emulators, reproduced on purpose (`onu run --quirk`), so that the
+    /// conformance suite can be seen to fail. None by default.
+    pub quirks: Quirks,
     /// Vendor id (ONU-G attribute 1), four ASCII letters.
     pub vendor_id: [u8; 4],
     /// Serial number (ONU-G attribute 3): vendor id and four bytes.
@@ -93,6 +96,7 @@ impl OnuConfig {
             voice_call_in_progress: false,
             emergency_call_in_progress: false,
             extended_trailer: ExtendedTrailer::Crc32,
+            quirks: Quirks::default(),
         }
     }
 
@@ -717,7 +721,7 @@ impl<F: Flash> Onu<F> {
             version: Some(s.version),
             is_committed: Some(self.meta.committed == slot),
             is_active: Some(self.running == slot),
-            is_valid: Some(s.valid),
+            is_valid: Some(s.valid || self.cfg.quirks.always_valid),
             product_code: Some(product_code),
             image_hash: Some(hash),
         }
@@ -1050,7 +1054,7 @@ impl<F: Flash> Onu<F> {
             Some(format!(
                 "AR on section {last}, the window has {expected} sections"
             ))
-        } else if !count_prefix(&state.sections, expected) {
+        } else if !count_prefix(&state.sections, expected) && !self.cfg.quirks.no_section_tracking {
             Some("a section is missing".to_string())
         } else if state.from_group && env.window_crc.is_none() {
             Some("sections came from the group but the AR section carries no window CRC".into())
@@ -1063,6 +1067,7 @@ impl<F: Flash> Onu<F> {
             u64::from(d.image_size),
         );
         if failure.is_none()
+            && !self.cfg.quirks.ignore_window_crc
             && let Some(want) = env.window_crc
         {
             // Check what was written, not what was received: a torn or misplaced write shows.
@@ -1225,6 +1230,10 @@ impl<F: Flash> Onu<F> {
             slot,
             request: r.clone(),
         });
+        if self.cfg.quirks.end_before_write {
+            // The quirk: success before the flash is written or the image checked.
+            return self.respond_end(msg, ResultCode::Success);
+        }
         if self.cfg.busy_duration.is_zero() {
             self.finish_verification(slot, r.clone());
             let result = match &self.verification {
@@ -1373,12 +1382,60 @@ impl<F: Flash> Onu<F> {
             return self.respond_code(msg, code);
         }
         self.respond_code(msg, ResultCode::Success);
+        if self.cfg.quirks.no_fallback && self.running != self.meta.committed {
+            // The quirk: boot the uncommitted running image again instead of the committed one.
+            self.meta.pending = Some(self.running);
+            self.meta.boot_tries = 0;
+            if !self.persist() {
+                return;
+            }
+        }
         self.request_reboot();
     }
 
     fn request_reboot(&mut self) {
         self.reboot = true;
         self.events.push_back(OnuEvent::RebootRequested);
+    }
+}
+
+/// Faults of weaker ONU emulators, each a rule of G.988 (or of this lab) broken on purpose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quirks {
+    /// Answer every AR section with success, whatever sections arrived.
+    pub no_section_tracking: bool,
+    /// Report every image as valid.
+    pub always_valid: bool,
+    /// On a reboot, keep running an activated image that is not committed (never fall back).
+    pub no_fallback: bool,
+    /// Ignore the window CRC of the envelope.
+    pub ignore_window_crc: bool,
+    /// Answer End software download with success at once, before the image is written and
+    /// checked.
+    pub end_before_write: bool,
+}
+
+impl Quirks {
+    /// The names `onu run --quirk` takes.
+    pub const NAMES: [&'static str; 5] = [
+        "no-section-tracking",
+        "always-valid",
+        "no-fallback",
+        "ignore-window-crc",
+        "end-before-write",
+    ];
+
+    /// Turns on the quirk called `name`; false for an unknown name.
+    pub fn set(&mut self, name: &str) -> bool {
+        match name {
+            "no-section-tracking" => self.no_section_tracking = true,
+            "always-valid" => self.always_valid = true,
+            "no-fallback" => self.no_fallback = true,
+            "ignore-window-crc" => self.ignore_window_crc = true,
+            "end-before-write" => self.end_before_write = true,
+            _ => return false,
+        }
+        true
     }
 }
 
