@@ -170,6 +170,10 @@ struct RolloutArgs {
     /// CRC in the transport envelope; the ONU then counts windows itself).
     #[arg(long)]
     strict: bool,
+    /// Break a rule on purpose (repeatable), to see an ONU's --check-olt catch it:
+    /// ar-on-every-section, wrong-end-crc, no-busy-retry.
+    #[arg(long = "quirk", value_parser = clap::builder::PossibleValuesParser::new(crate::session::OltQuirks::NAMES))]
+    quirks: Vec<String>,
     /// Journal the campaign to this file; when it exists, the campaign it records is resumed
     /// (ONUs it has committed are not upgraded again).
     #[arg(long)]
@@ -349,6 +353,13 @@ fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         envelope_extensions: !a.strict,
         activate_flags: a.activate_flags,
         activate_defer: Duration::from_secs(a.activate_defer_s),
+        quirks: {
+            let mut q = crate::session::OltQuirks::default();
+            for name in &a.quirks {
+                q.set(name);
+            }
+            q
+        },
         ..SessionConfig::default()
     };
     let manifest = match &a.manifest {
@@ -972,6 +983,7 @@ fn demo_onu(a: DemoOnuArgs) -> Result<ExitCode> {
         seed: 1,
         supervise: true,
         reboot_delay: Duration::from_millis(200),
+        olt_report: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -713,7 +713,7 @@ impl Olt {
                     data: std::borrow::Cow::Owned(data),
                 }),
             )
-            .with_ar(ar);
+            .with_ar(ar || self.cfg.quirks.ar_on_every_section);
             let Ok(frame) = self.codec.to_vec(&msg) else {
                 continue;
             };

@@ -77,6 +77,9 @@ pub struct SessionConfig {
     /// extension, which lets the ONU check each window). False: strictly G.988, as open OLT
     /// stacks send it; the multicast mode always needs them.
     pub envelope_extensions: bool,
+    /// Rules broken on purpose (`olt rollout --quirk`), so that the ONU's OLT checker can be
+    /// seen to catch them. None by default.
+    pub quirks: OltQuirks,
     /// Abort only (`olt abort`, or a campaign halted when its OLT stopped): read the images,
     /// then abort any download into the standby image and send an ONU that runs an
     /// uncommitted image back to its committed one; the reason given is reported.
@@ -103,8 +106,36 @@ impl Default for SessionConfig {
             envelope_extensions: true,
             activate_flags: 0,
             activate_defer: Duration::from_secs(60),
+            quirks: OltQuirks::default(),
             abort: None,
         }
+    }
+}
+
+/// Faults of weaker OLTs, each a rule of G.988 broken on purpose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OltQuirks {
+    /// AR set on every Download section, not only on each window's last.
+    pub ar_on_every_section: bool,
+    /// End software download with a CRC that does not match the image.
+    pub wrong_end_crc: bool,
+    /// Take "device busy" at End as success and go on.
+    pub no_busy_retry: bool,
+}
+
+impl OltQuirks {
+    /// The names `olt rollout --quirk` takes.
+    pub const NAMES: [&'static str; 3] = ["ar-on-every-section", "wrong-end-crc", "no-busy-retry"];
+
+    /// Turns on the quirk called `name`; false for an unknown name.
+    pub fn set(&mut self, name: &str) -> bool {
+        match name {
+            "ar-on-every-section" => self.ar_on_every_section = true,
+            "wrong-end-crc" => self.wrong_end_crc = true,
+            "no-busy-retry" => self.no_busy_retry = true,
+            _ => return false,
+        }
+        true
     }
 }
 
@@ -641,7 +672,7 @@ impl Session {
                     data: Cow::Owned(self.image.section(cut, w, n)),
                 }),
             )
-            .with_ar(ar);
+            .with_ar(ar || self.cfg.quirks.ar_on_every_section);
             let ext = self.cfg.envelope_extensions;
             let envelope = Envelope {
                 window_no: ext.then_some(WindowNo(w)),
@@ -681,7 +712,7 @@ impl Session {
             now,
             self.sw(self.target),
             Contents::EndSoftwareDownloadRequest(EndSoftwareDownloadRequest {
-                crc: self.image.crc,
+                crc: self.image.crc ^ u32::from(self.cfg.quirks.wrong_end_crc),
                 image_size: self.image.len() as u32,
                 instances: [self.sw(self.target).instance].into_iter().collect(),
             }),
@@ -1012,6 +1043,11 @@ impl Session {
             }
             (Phase::End, Contents::EndSoftwareDownloadResponse(r)) => match r.result {
                 ResultCode::Success => {
+                    self.enter(now, Phase::VerifyValid);
+                    self.get(now, self.target);
+                }
+                ResultCode::DeviceBusy if self.cfg.quirks.no_busy_retry => {
+                    self.stats.busy += 1;
                     self.enter(now, Phase::VerifyValid);
                     self.get(now, self.target);
                 }

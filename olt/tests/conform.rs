@@ -185,3 +185,92 @@ fn a_target_that_does_not_answer_ends_the_suite_with_one_error() {
         start.elapsed()
     );
 }
+
+/// Upgrades a fresh ONU run with `--check-olt` by `olt rollout` with `quirks`; the rules the
+/// ONU's checker recorded.
+fn olt_check(dir: &Path, port: u16, mode: &str, quirks: &[&str]) -> Vec<String> {
+    let p = |f: &str| dir.join(f).display().to_string();
+    let report = dir.join(format!("check-{port}.json"));
+    let _onu = Proc(
+        Command::new(onu_bin())
+            .args([
+                "run",
+                "--supervise",
+                "--busy-ms",
+                "400",
+                "--reboot-ms",
+                "200",
+                "--check-olt",
+            ])
+            .arg(format!("--report={}", report.display()))
+            .arg(format!(
+                "--state-dir={}",
+                dir.join(format!("onu-{port}")).display()
+            ))
+            .arg(format!("--public-key={}", p("lab.pub")))
+            .arg(format!("--golden={}", p("V1.0.img")))
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .arg(format!("--olt=127.0.0.1:{}", port + 1))
+            .arg(format!("--group=239.255.9.41:{}", port + 2))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut olt = Command::new(OLT);
+    olt.args(["rollout", "--timeout-ms", "500", "--reboot-timeout-s", "5"])
+        .arg(format!("--mode={mode}"))
+        .arg(format!("--image={}", p("V2.0.img")))
+        .arg(format!("--onus=1@127.0.0.1:{port}"))
+        .arg(format!("--listen=127.0.0.1:{}", port + 1))
+        .arg(format!("--group=239.255.9.41:{}", port + 2))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for q in quirks {
+        olt.arg(format!("--quirk={q}"));
+    }
+    let _ = olt.status().unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let mut rules: Vec<String> = r["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            assert!(!v["frame"].as_str().unwrap().is_empty() || v["rule"] == "no-busy-retry");
+            v["rule"].as_str().unwrap().to_string()
+        })
+        .collect();
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+#[test]
+fn the_onus_olt_checker_finds_nothing_wrong_with_our_olt() {
+    let dir = lab();
+    assert_eq!(
+        olt_check(dir.path(), 46401, "unicast", &[]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        olt_check(dir.path(), 46411, "multicast", &[]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn the_onus_olt_checker_flags_each_olt_quirk() {
+    let dir = lab();
+    for (i, (quirk, rule)) in [
+        ("ar-on-every-section", "ar-before-last"),
+        ("wrong-end-crc", "end-crc-mismatch"),
+        ("no-busy-retry", "no-busy-retry"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let rules = olt_check(dir.path(), 46421 + 10 * i as u16, "unicast", &[quirk]);
+        assert!(rules.iter().any(|r| r == rule), "{quirk}: {rules:?}");
+    }
+}

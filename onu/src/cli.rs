@@ -238,6 +238,13 @@ struct RunArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Check the OLT: record every rule of the G.988 software download it breaks (docs/conformance.md).
+    #[arg(long)]
+    check_olt: bool,
+    /// With --check-olt: write the rules broken, with their frames, to this JSON file (with
+    /// --count, each ONU to FILE with -onu<ID> before its extension).
+    #[arg(long, requires = "check_olt")]
+    report: Option<PathBuf>,
     /// Behave like a weaker emulator (repeatable), to see the conformance suite fail:
     /// no-section-tracking, always-valid, no-fallback, ignore-window-crc, end-before-write.
     #[arg(long = "quirk", value_parser = clap::builder::PossibleValuesParser::new(crate::core::Quirks::NAMES))]
@@ -573,6 +580,7 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     for q in &a.quirks {
         onu.quirks.set(q);
     }
+    onu.check_olt = a.check_olt;
     onu.emergency_call_in_progress = a.emergency_call;
     let cfg = DriverConfig {
         onu,
@@ -601,6 +609,7 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         seed: a.seed,
         supervise: a.supervise,
         reboot_delay: Duration::from_millis(a.reboot_ms),
+        olt_report: a.report.clone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -659,13 +668,14 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
                 Some((n, _)) => (n.to_string(), true),
                 None => (arg.clone(), false),
             };
-            const REWRITTEN: [&str; 6] = [
+            const REWRITTEN: [&str; 7] = [
                 "--count",
                 "--onu-id",
                 "--base-id",
                 "--listen",
                 "--state-dir",
                 "--serial",
+                "--report",
             ];
             if REWRITTEN.contains(&name.as_str()) || (!first_life && name == "--fault") {
                 if !has_value {
@@ -685,6 +695,17 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
                 "--state-dir={}",
                 a.state_dir.join(format!("onu-{id}")).display()
             ))
+            .args(a.report.as_ref().map(|r| {
+                let stem = r.file_stem().unwrap_or_default().to_string_lossy();
+                let ext = r
+                    .extension()
+                    .map(|e| format!(".{}", e.to_string_lossy()))
+                    .unwrap_or_default();
+                format!(
+                    "--report={}",
+                    r.with_file_name(format!("{stem}-onu{id}{ext}")).display()
+                )
+            }))
             .spawn()
             .with_context(|| format!("starting ONU {id}"))?;
         Ok(child)

@@ -46,6 +46,9 @@ pub struct OnuConfig {
     /// Behaviours of weaker emulators, reproduced on purpose (`onu run --quirk`), so that the
     /// conformance suite can be seen to fail. None by default.
     pub quirks: Quirks,
+    /// Record every rule of the software download the OLT breaks (`onu run --check-olt`):
+    /// each comes out as an [`OnuEvent::OltViolation`].
+    pub check_olt: bool,
     /// Vendor id (ONU-G attribute 1), four ASCII letters.
     pub vendor_id: [u8; 4],
     /// Serial number (ONU-G attribute 3): vendor id and four bytes.
@@ -97,6 +100,7 @@ impl OnuConfig {
             emergency_call_in_progress: false,
             extended_trailer: ExtendedTrailer::Crc32,
             quirks: Quirks::default(),
+            check_olt: false,
         }
     }
 
@@ -176,6 +180,8 @@ pub enum OnuEvent {
     },
     /// The core asks to be rebooted.
     RebootRequested,
+    /// The OLT broke a rule of the software download (with `check_olt`).
+    OltViolation(crate::olt_check::Violation),
     /// A datagram or frame was dropped without an answer.
     Dropped {
         /// Why.
@@ -268,6 +274,8 @@ impl Download {
 struct WindowState {
     sections: [u64; 4],
     from_group: bool,
+    /// Its AR section was answered (processing error) at least once: later sections repair it.
+    answered: bool,
 }
 
 /// The state of End software download after the first End request.
@@ -314,6 +322,9 @@ pub struct Onu<F: Flash> {
     faults: Faults,
     reboot: bool,
     dead: Option<FaultPoint>,
+    olt_check: crate::olt_check::OltCheck,
+    /// The last End request's frame (for the OLT checker's report).
+    last_end: Vec<u8>,
 }
 
 impl<F: Flash> std::fmt::Debug for Onu<F> {
@@ -360,6 +371,8 @@ impl<F: Flash> Onu<F> {
             faults,
             reboot: false,
             dead: None,
+            olt_check: Default::default(),
+            last_end: Vec::new(),
         };
         onu.events.push_back(OnuEvent::Booted {
             running,
@@ -440,13 +453,23 @@ impl<F: Flash> Onu<F> {
             .download
             .as_ref()
             .map(|d| d.last_activity + self.cfg.stale_download_timeout);
-        [verify, stale].into_iter().flatten().min()
+        let check = self
+            .cfg
+            .check_olt
+            .then(|| self.olt_check.poll_timeout())
+            .flatten();
+        [verify, stale, check].into_iter().flatten().min()
     }
 
     /// Time has reached `now`: finish a verification, expire a stale download.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.dead.is_some() {
             return;
+        }
+        if self.cfg.check_olt
+            && let Some(v) = self.olt_check.busy_not_retried(now, None)
+        {
+            self.events.push_back(OnuEvent::OltViolation(v));
         }
         if let Some(Verification::Busy {
             until,
@@ -476,6 +499,16 @@ impl<F: Flash> Onu<F> {
     fn die(&mut self, point: FaultPoint) {
         self.dead = Some(point);
         self.events.push_back(OnuEvent::PowerLost(point));
+    }
+
+    /// The OLT broke `rule` with `msg` (only with `check_olt`).
+    fn violation(&mut self, rule: &'static str, detail: String, msg: &Message<'_>) {
+        if !self.cfg.check_olt {
+            return;
+        }
+        let frame = self.codec.to_vec(msg).unwrap_or_default();
+        let v = self.olt_check.found(rule, detail, &frame);
+        self.events.push_back(OnuEvent::OltViolation(v));
     }
 
     /// A datagram the driver refused before the core saw it (a multicast datagram from another
@@ -543,6 +576,23 @@ impl<F: Flash> Onu<F> {
         }
         if multicast && !matches!(msg.contents, Contents::DownloadSectionRequest(_)) {
             return self.drop_frame("only Download sections travel on the multicast port");
+        }
+        if self.cfg.check_olt {
+            if let Some(v) = self.olt_check.request(now, msg.tci.0, frame) {
+                self.events.push_back(OnuEvent::OltViolation(v));
+            }
+            match &msg.contents {
+                Contents::EndSoftwareDownloadRequest(_) => {
+                    self.olt_check.end_again();
+                    self.last_end = frame.to_vec();
+                }
+                Contents::DownloadSectionRequest(_) => {}
+                _ => {
+                    if let Some(v) = self.olt_check.busy_not_retried(now, Some(frame)) {
+                        self.events.push_back(OnuEvent::OltViolation(v));
+                    }
+                }
+            }
         }
         self.dispatch(now, &envelope, msg, multicast);
     }
@@ -981,6 +1031,13 @@ impl<F: Flash> Onu<F> {
             }
         };
         if let Some(p) = problem {
+            if p.contains("past the window's end") {
+                self.violation(
+                    "window-exceeded",
+                    format!("section {n} in window {window}: {p} (the agreed window is smaller)"),
+                    msg,
+                );
+            }
             // Counted as missing: the window's AR section reports it.
             self.drop_frame(p);
             if msg.ar && !multicast {
@@ -1007,6 +1064,27 @@ impl<F: Flash> Onu<F> {
         let slot = d.slot;
         let state = d.windows.entry(window).or_default();
         state.from_group |= multicast;
+        let highest = (0..256u16)
+            .rev()
+            .find(|k| state.sections[usize::from(*k) / 64] & (1 << (k % 64)) != 0);
+        let skipped = !multicast
+            && !state.answered
+            && match highest {
+                None => n > 0 && !msg.ar,
+                Some(h) => u16::from(n) > h + 1,
+            };
+        if skipped && self.cfg.check_olt {
+            let from = highest.map_or("the window's start".to_string(), |h| format!("section {h}"));
+            self.violation(
+                "sections-skip",
+                format!("window {window}: section {n} follows {from} on a first pass"),
+                msg,
+            );
+        }
+        let Some(d) = self.download.as_mut() else {
+            return;
+        };
+        let state = d.windows.entry(window).or_default();
         if set_bit(&mut state.sections, n) {
             if self.faults.reach(FaultPoint::MidSectionWrite) {
                 let _ = self.flash.write_slot(slot, offset, &data[..data.len() / 2]);
@@ -1049,6 +1127,18 @@ impl<F: Flash> Onu<F> {
             return;
         };
         let expected = d.sections_in(window, section_len);
+        if u32::from(last) + 1 < expected {
+            self.violation(
+                "ar-before-last",
+                format!(
+                    "AR set on section {last} of window {window}, which has {expected} sections"
+                ),
+                msg,
+            );
+        }
+        let Some(d) = self.download.as_mut() else {
+            return;
+        };
         let state = d.windows.get(&window).copied().unwrap_or_default();
         let mut failure = if u32::from(last) + 1 != expected {
             Some(format!(
@@ -1088,6 +1178,13 @@ impl<F: Flash> Onu<F> {
         let window_no = WindowNo(window);
         match failure {
             Some(reason) => {
+                if let Some(w) = self
+                    .download
+                    .as_mut()
+                    .and_then(|d| d.windows.get_mut(&window))
+                {
+                    w.answered = true;
+                }
                 self.counters.windows_failed += 1;
                 self.events.push_back(OnuEvent::WindowIncomplete {
                     window: window_no,
@@ -1178,6 +1275,7 @@ impl<F: Flash> Onu<F> {
         // A repeated End while (or after) verifying: busy, then the stored result.
         match &self.verification {
             Some(Verification::Busy { request, .. }) if request == r => {
+                self.olt_check.busy(now, msg.me.instance);
                 return self.respond_end(msg, ResultCode::DeviceBusy);
             }
             Some(Verification::Done {
@@ -1242,6 +1340,7 @@ impl<F: Flash> Onu<F> {
             };
             return self.respond_end(msg, result);
         }
+        self.olt_check.busy(now, msg.me.instance);
         self.respond_end(msg, ResultCode::DeviceBusy);
         self.fault(FaultPoint::DuringBusy);
     }
@@ -1299,6 +1398,17 @@ impl<F: Flash> Onu<F> {
                 ResultCode::Success
             }
             Err(reason) => {
+                if self.cfg.check_olt && reason.starts_with("image CRC") {
+                    // Every window was acknowledged (End needs it): the data is what the OLT
+                    // sent, and its End CRC does not match it.
+                    let frame = self.last_end.clone();
+                    let v = self.olt_check.found(
+                        "end-crc-mismatch",
+                        format!("{reason}: the End CRC does not match the sections the OLT sent"),
+                        &frame,
+                    );
+                    self.events.push_back(OnuEvent::OltViolation(v));
+                }
                 self.events
                     .push_back(OnuEvent::ImageRefused { slot, reason });
                 ResultCode::ProcessingError
@@ -1327,6 +1437,11 @@ impl<F: Flash> Onu<F> {
     fn on_activate(&mut self, msg: &Message<'_>, flags: u8) {
         let slot = SoftwareImageId::from_instance(msg.me.instance).image;
         if !self.meta.slots[usize::from(slot)].valid {
+            self.violation(
+                "activate-invalid",
+                format!("Activate of image {slot}, which is not valid"),
+                msg,
+            );
             return self.respond_code(msg, ResultCode::ParameterError);
         }
         if let Some(code) = self.call_blocks(flags) {
@@ -1350,6 +1465,15 @@ impl<F: Flash> Onu<F> {
 
     fn on_commit(&mut self, msg: &Message<'_>) {
         let slot = SoftwareImageId::from_instance(msg.me.instance).image;
+        if slot != self.running && slot != self.meta.committed {
+            self.violation(
+                "commit-before-activate",
+                format!(
+                    "Commit of image {slot}, which is not running (its Activate has not completed)"
+                ),
+                msg,
+            );
+        }
         let s = &self.meta.slots[usize::from(slot)];
         if !s.valid {
             return self.respond_code(msg, ResultCode::ParameterError);

@@ -50,6 +50,9 @@ pub struct DriverConfig {
     pub supervise: bool,
     /// How long a reboot takes.
     pub reboot_delay: Duration,
+    /// With the OLT checker on (`onu.check_olt`): write every rule the OLT broke here (JSON),
+    /// rewritten at each new one.
+    pub olt_report: Option<PathBuf>,
 }
 
 /// The downstream channels of an ONU, for where link faults apply.
@@ -86,6 +89,24 @@ impl Exit {
     }
 }
 
+/// The OLT checker's report: every rule broken so far, with its frame.
+fn write_violations(
+    path: &std::path::Path,
+    onu: u16,
+    v: &[crate::olt_check::Violation],
+) -> Result<()> {
+    let report = serde_json::json!({
+        "onu": onu,
+        "violations": v.len(),
+        "rules": v,
+    });
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 fn log_event(onu: u16, e: &OnuEvent) {
     match e {
         OnuEvent::Dropped { reason } => tracing::debug!(onu, %reason, "dropped"),
@@ -97,6 +118,9 @@ fn log_event(onu: u16, e: &OnuEvent) {
             tracing::info!(onu, slot = running, %version, ?path, "booted")
         }
         OnuEvent::PowerLost(point) => tracing::warn!(onu, %point, "power lost"),
+        OnuEvent::OltViolation(v) => {
+            tracing::warn!(onu, rule = v.rule, detail = %v.detail, frame = %v.frame, "the OLT broke a rule")
+        }
         other => tracing::info!(onu, event = ?other),
     }
 }
@@ -125,6 +149,10 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
     let mut shutdown = pin!(shutdown);
     let mut buf = vec![0u8; 4096];
     let mut group_buf = vec![0u8; 4096];
+    let mut violations: Vec<crate::olt_check::Violation> = Vec::new();
+    if let Some(path) = &cfg.olt_report {
+        write_violations(path, id, &violations)?;
+    }
     tracing::info!(onu = id, listen = %cfg.listen, olt = %cfg.olt, group = %cfg.group, "ONU up");
     loop {
         // The bootloader.
@@ -160,6 +188,12 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
             }
             while let Some(e) = onu.poll_event() {
                 log_event(id, &e);
+                if let OnuEvent::OltViolation(v) = e {
+                    violations.push(v);
+                    if let Some(path) = &cfg.olt_report {
+                        write_violations(path, id, &violations)?;
+                    }
+                }
             }
             if onu.power_lost().is_some() {
                 // No cleanup: what is in flash is what a power cut leaves.

@@ -18,4 +18,5 @@ pub mod link;
 pub mod manifest;
 pub mod meta;
 pub mod net;
+pub mod olt_check;
 pub mod status;
