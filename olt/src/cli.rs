@@ -210,6 +210,10 @@ struct ConformOnuArgs {
     /// flag 1 answers busy.
     #[arg(long)]
     call_in_progress: bool,
+    /// The ONU has an emergency call in progress (onu run --emergency-call): check that
+    /// Activate with flag 2 answers busy.
+    #[arg(long)]
+    emergency_call_in_progress: bool,
     /// Write JUnit XML here.
     #[arg(long)]
     junit: Option<PathBuf>,
@@ -448,6 +452,7 @@ fn conform_onu(a: ConformOnuArgs) -> Result<ExitCode> {
         timeout: Duration::from_millis(a.timeout_ms),
         reboot_timeout: Duration::from_secs(a.reboot_timeout_s),
         call_in_progress: a.call_in_progress,
+        emergency_call_in_progress: a.emergency_call_in_progress,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -84,6 +84,8 @@ pub struct Target {
     pub reboot_timeout: Duration,
     /// The ONU has a voice call in progress (`onu run --voice-call`): run the deferral check.
     pub call_in_progress: bool,
+    /// The ONU has an emergency call in progress (`onu run --emergency-call`).
+    pub emergency_call_in_progress: bool,
 }
 
 /// The client side of the suite: one request at a time.
@@ -1230,6 +1232,32 @@ pub async fn run(t: Target) -> Result<Report> {
         "Activate with flag 1 during a voice call answers busy",
         "G.988 A.3.25 (activate flags)",
         format!("Activate software image {standby}, flags 1"),
+        v,
+        now,
+    );
+    let now = Instant::now();
+    let v = if t.emergency_call_in_progress {
+        let a = c
+            .ask(
+                sw(standby),
+                Contents::ActivateSoftwareRequest(ActivateSoftwareRequest { activate_flags: 2 }),
+            )
+            .await?;
+        pass_if(
+            code(&a) == Some(ResultCode::DeviceBusy),
+            "6 (device busy)",
+            result_of(&a),
+        )
+    } else {
+        Verdict::Skip {
+            why: "needs an ONU with an emergency call in progress (`onu run --emergency-call`, then --emergency-call-in-progress here)".into(),
+        }
+    };
+    s.add(
+        "ACT-05",
+        "Activate with flag 2 during an emergency call answers busy",
+        "G.988 A.3.25 (activate flags)",
+        format!("Activate software image {standby}, flags 2"),
         v,
         now,
     );

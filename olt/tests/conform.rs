@@ -74,6 +74,7 @@ fn suite(dir: &Path, port: u16, quirks: &[&str]) -> serde_json::Value {
         "--reboot-ms",
         "200",
         "--voice-call",
+        "--emergency-call",
     ])
     .arg(format!("--state-dir={}", state.display()))
     .arg(format!("--public-key={}", p("lab.pub")))
@@ -94,8 +95,11 @@ fn suite(dir: &Path, port: u16, quirks: &[&str]) -> serde_json::Value {
             "conform",
             "onu",
             "--call-in-progress",
+            "--emergency-call-in-progress",
             "--timeout-ms",
             "500",
+            "--reboot-timeout-s",
+            "5",
         ])
         .arg(format!("--target=127.0.0.1:{port}"))
         .arg(format!("--listen=127.0.0.1:{}", port + 1))

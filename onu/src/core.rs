@@ -233,6 +233,9 @@ struct Download {
     /// retransmitted AR section whose answer was lost, or a duplicate) is recognised and
     /// never written into the next window.
     recent: VecDeque<(u16, u8, u32)>,
+    /// Sections of this download came from the multicast group (its repairs to this ONU alone
+    /// then carry only what it misses: the OLT checker's skip rule does not apply).
+    group_seen: bool,
     last_activity: Instant,
 }
 
@@ -936,6 +939,7 @@ impl<F: Flash> Onu<F> {
             windows: BTreeMap::new(),
             acked_ahead: BTreeSet::new(),
             recent: VecDeque::new(),
+            group_seen: false,
             last_activity: now,
         });
         self.events.push_back(OnuEvent::DownloadStarted {
@@ -1062,12 +1066,16 @@ impl<F: Flash> Onu<F> {
         let useful = (u64::from(d.image_size) - offset).min(u64::from(section_len)) as usize;
         let data = &s.data[..useful.min(s.data.len())];
         let slot = d.slot;
+        d.group_seen |= multicast;
+        let group_seen = d.group_seen;
         let state = d.windows.entry(window).or_default();
         state.from_group |= multicast;
         let highest = (0..256u16)
             .rev()
             .find(|k| state.sections[usize::from(*k) / 64] & (1 << (k % 64)) != 0);
-        let skipped = !multicast
+        // Only windows that travel on the ONU's own channel: in a multicast download the
+        // repairs sent to one ONU carry just the sections it misses.
+        let skipped = !group_seen
             && !state.answered
             && match highest {
                 None => n > 0 && !msg.ar,
