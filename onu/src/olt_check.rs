@@ -33,7 +33,7 @@ pub struct OltCheck {
 }
 
 /// How long a TCI stays "in flight": a request answered later than this is not waited for.
-const IN_FLIGHT: Duration = Duration::from_secs(2);
+pub const IN_FLIGHT: Duration = Duration::from_secs(2);
 
 /// How long after "device busy" an OLT must ask End again.
 pub const BUSY_RETRY: Duration = Duration::from_secs(10);
