@@ -170,6 +170,9 @@ struct RolloutArgs {
     /// CRC in the transport envelope; the ONU then counts windows itself).
     #[arg(long)]
     strict: bool,
+    /// Extended OMCI messages (G.988 A.3 extended set): sections of 1965 bytes instead of 31.
+    #[arg(long)]
+    extended: bool,
     /// Break a rule on purpose (repeatable), to see an ONU's --check-olt catch it:
     /// ar-on-every-section, wrong-end-crc, no-busy-retry.
     #[arg(long = "quirk", value_parser = clap::builder::PossibleValuesParser::new(crate::session::OltQuirks::NAMES))]
@@ -357,6 +360,11 @@ fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         envelope_extensions: !a.strict,
         activate_flags: a.activate_flags,
         activate_defer: Duration::from_secs(a.activate_defer_s),
+        format: if a.extended {
+            omci_codec::Format::Extended
+        } else {
+            omci_codec::Format::Baseline
+        },
         quirks: {
             let mut q = crate::session::OltQuirks::default();
             for name in &a.quirks {

@@ -55,11 +55,16 @@ pub fn parse_group(s: &str) -> Result<SocketAddrV4, String> {
     multicast_group(a).map_err(|e| e.to_string())
 }
 
+/// The receive buffer asked for on the lab's sockets (the kernel may grant less).
+pub const RECEIVE_BUFFER: usize = 4 << 20;
+
 /// A non-blocking UDP socket bound to a loopback address.
 pub fn bind_unicast(addr: SocketAddrV4) -> io::Result<UdpSocket> {
-    let s = UdpSocket::bind(addr)?;
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(RECEIVE_BUFFER);
+    s.bind(&SockAddr::from(addr))?;
     s.set_nonblocking(true)?;
-    Ok(s)
+    Ok(s.into())
 }
 
 /// A non-blocking socket that receives `group` on the loopback interface. Several ONU
@@ -68,6 +73,9 @@ pub fn bind_multicast_receiver(group: SocketAddrV4) -> io::Result<UdpSocket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
     restrict_multicast(&s)?;
+    // Room for a few pipelined windows while the ONU writes flash: the kernel caps this at
+    // net.core.rmem_max (an error here is no reason to fail).
+    let _ = s.set_recv_buffer_size(RECEIVE_BUFFER);
     // Bound to the group itself, so unicast datagrams to the same port are not received.
     s.bind(&SockAddr::from(group))?;
     s.join_multicast_v4(group.ip(), &LOOPBACK)?;

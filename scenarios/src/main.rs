@@ -37,6 +37,40 @@ enum Command {
     },
     /// Random power cuts and SIGKILLs across every phase, each case finished by a clean retry.
     Soak(SoakArgs),
+    /// The benchmark: the loopback multicast limit, then rollouts at several ONU counts in both
+    /// modes; writes bench.json, bench.md and bench.svg.
+    Bench(BenchArgs),
+    /// One receiver of the benchmark's raw blaster (internal).
+    #[command(hide = true, name = "bench-receive")]
+    BenchReceive {
+        #[arg(long)]
+        group: std::net::SocketAddrV4,
+    },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Where to write bench.json, bench.md and bench.svg.
+    #[arg(long, default_value = "bench-out")]
+    out: PathBuf,
+    /// ONU counts of the rollouts (comma-separated).
+    #[arg(long, default_value = "1,8,32,128", value_delimiter = ',')]
+    onus: Vec<u16>,
+    /// Receiver counts of the raw blaster.
+    #[arg(long, default_value = "1,8,32,128", value_delimiter = ',')]
+    receivers: Vec<u16>,
+    /// Baseline image payload bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    size: usize,
+    /// Extended image payload bytes (0: no extended rollouts).
+    #[arg(long, default_value_t = 16 << 20)]
+    extended_size: usize,
+    /// ONU counts of the extended rollouts.
+    #[arg(long, default_value = "1,8,32,128", value_delimiter = ',')]
+    extended_onus: Vec<u16>,
+    /// Only this mode (default: both).
+    #[arg(long)]
+    mode: Option<String>,
 }
 
 #[derive(Args)]
@@ -108,6 +142,16 @@ fn main() -> ExitCode {
         Command::Check { files } => check(&files),
         Command::Run(a) => runtime().and_then(|rt| rt.block_on(run_one(a, exe))),
         Command::Soak(a) => runtime().and_then(|rt| rt.block_on(run_soak(a, exe))),
+        Command::Bench(a) => runtime().and_then(|rt| rt.block_on(run_bench(a, exe))),
+        Command::BenchReceive { group } => runtime().and_then(|rt| {
+            let n = rt.block_on(scenarios::bench::receive(
+                group,
+                std::time::Duration::from_millis(500),
+                std::time::Duration::from_secs(60),
+            ))?;
+            println!("{n}");
+            Ok(ExitCode::SUCCESS)
+        }),
     };
     match result {
         Ok(code) => code,
@@ -170,6 +214,7 @@ async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
         port: a.port,
         progress: true,
         follow: a.follow,
+        measure: false,
     };
     let program = [exe];
     let outcome = tokio::select! {
@@ -218,4 +263,31 @@ async fn run_soak(a: SoakArgs, exe: OsString) -> Result<ExitCode> {
             ExitCode::from(1)
         },
     )
+}
+
+async fn run_bench(a: BenchArgs, exe: OsString) -> Result<ExitCode> {
+    let modes: Vec<&'static str> = match a.mode.as_deref() {
+        Some("multicast") => vec!["multicast"],
+        Some("unicast") => vec!["unicast"],
+        Some(other) => anyhow::bail!("--mode {other:?}: give multicast or unicast"),
+        None => vec!["multicast", "unicast"],
+    };
+    let plan = scenarios::bench::BenchPlan {
+        onus: a.onus,
+        receivers: a.receivers,
+        datagram_sizes: vec![64, 2000],
+        blast_s: 3.0,
+        baseline_size: a.size,
+        extended_size: a.extended_size,
+        extended_onus: a.extended_onus,
+        modes,
+    };
+    let program = [exe];
+    let result = scenarios::bench::bench(&plan, &program, &a.out).await?;
+    print!("{}", scenarios::bench::table(&result));
+    println!(
+        "wrote {}/bench.json, bench.md and bench.svg",
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

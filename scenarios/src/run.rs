@@ -49,6 +49,8 @@ pub struct RunOptions {
     /// The ONU that `explain` narrates and the diagram shows (default: ONU 1, and the first
     /// three in the diagram).
     pub follow: Option<u16>,
+    /// Measure the processes (CPU seconds, peak RSS, from /proc) for the benchmark.
+    pub measure: bool,
 }
 
 /// How a scenario went.
@@ -212,7 +214,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     }
     let image_path = dir.join("image.img");
     std::fs::write(&image_path, &image)?;
-    let sections = image.len().div_ceil(31) as u64;
+    let sections = image.len().div_ceil(if s.olt.extended { 1965 } else { 31 }) as u64;
     let manifest_path = dir.join("image.json");
     let campaign = s.olt.campaign.clone();
     if let Some(c) = &campaign {
@@ -432,6 +434,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     if s.olt.strict {
         olt_args.push("--strict".into());
     }
+    if s.olt.extended {
+        olt_args.push("--extended".into());
+    }
     olt_args.push(format!("--activate-flags={}", s.olt.activate_flags));
     olt_args.push(format!(
         "--activate-defer-s={}",
@@ -479,7 +484,20 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     let mut notes: Vec<String> = Vec::new();
     let mut last_progress = Instant::now();
     let mut events_seen = 0u64;
+    let mut olt_usage: Option<Usage> = None;
     let olt_status = loop {
+        if opts.measure
+            && let Some(u) = olt.id().and_then(usage)
+        {
+            // The largest sample: an exited process (a zombie) reads as nothing used.
+            olt_usage = Some(match olt_usage {
+                Some(o) => Usage {
+                    cpu_s: o.cpu_s.max(u.cpu_s),
+                    peak_rss_kib: o.peak_rss_kib.max(u.peak_rss_kib),
+                },
+                None => u,
+            });
+        }
         // Faults due by time.
         let elapsed = olt_start.elapsed();
         for f in pending.iter_mut() {
@@ -587,7 +605,15 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         "{}: the OLT ended ({olt_status}) after {rollout_s:.1} s; reading every flash",
         s.name
     ));
-    // ---- Stop the ONUs (SIGTERM, then SIGKILL), read every flash.
+    // ---- Measure the ONUs (still running), stop them (SIGTERM, then SIGKILL), read every flash.
+    let onu_usage: Vec<Usage> = if opts.measure {
+        procs
+            .values()
+            .filter_map(|p| p.child.as_ref().and_then(Child::id).and_then(usage))
+            .collect()
+    } else {
+        Vec::new()
+    };
     for p in procs.values_mut() {
         if let Some(pid) = p.child.as_ref().and_then(Child::id) {
             signal(pid, "CONT");
@@ -676,6 +702,13 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         "duration_s": started.elapsed().as_secs_f64(),
         "rollout_s": rollout_s,
         "olt_processes": olt_lives,
+        "usage": json!({
+            "olt_cpu_s": olt_usage.map(|u| u.cpu_s),
+            "olt_peak_rss_kib": olt_usage.map(|u| u.peak_rss_kib),
+            "onu_cpu_s_total": (!onu_usage.is_empty()).then(|| onu_usage.iter().map(|u| u.cpu_s).sum::<f64>()),
+            "onu_peak_rss_kib_max": onu_usage.iter().map(|u| u.peak_rss_kib).max(),
+        }),
+        "sections": sections,
         "olt_exit": olt_status.code(),
         "faults": notes,
         "olt": olt_report,
@@ -691,6 +724,34 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         failures,
         summary,
         report,
+    })
+}
+
+/// What a process has used so far: CPU seconds (user and system) and peak resident memory.
+#[derive(Clone, Copy, Debug)]
+struct Usage {
+    cpu_s: f64,
+    peak_rss_kib: u64,
+}
+
+/// A process's usage, read from /proc (Linux); None when it is gone.
+fn usage(pid: u32) -> Option<Usage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; clock
+    // ticks of 1/100 s on Linux.
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Some(Usage {
+        cpu_s: ticks as f64 / 100.0,
+        peak_rss_kib: hwm,
     })
 }
 

@@ -249,6 +249,9 @@ pub struct OltSpec {
     /// Strictly G.988 on the wire (unicast only).
     #[serde(default)]
     pub strict: bool,
+    /// Extended OMCI messages: sections of 1965 bytes instead of 31.
+    #[serde(default)]
+    pub extended: bool,
     /// Activate software's flags: 0 unconditionally, 1 unless a voice call is in progress, 2
     /// unless an emergency call is.
     #[serde(default)]
@@ -268,6 +271,7 @@ impl Default for OltSpec {
             timeout_ms: default_timeout(),
             retries: default_retries(),
             strict: false,
+            extended: false,
             activate_flags: 0,
             activate_defer_s: default_defer(),
             campaign: None,

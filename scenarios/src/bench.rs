@@ -1,0 +1,446 @@
+//! The benchmark (`scenario bench`): the machine's own loopback multicast limit, then rollouts
+//! at several ONU counts in both modes, side by side in one run, with a JSON file of the
+//! figures, a Markdown table and an SVG plot.
+//!
+//! The raw limit: one sender blasts datagrams at a multicast group on loopback for a few
+//! seconds; R receiver processes (`scenario bench-receive`) only count them. Deliveries per
+//! second = datagrams received by all receivers / seconds.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::net::SocketAddrV4;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+use crate::run::{RunOptions, run};
+use crate::spec::parse;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchPlan {
+    /// ONU counts of the rollouts.
+    pub onus: Vec<u16>,
+    /// Receiver counts of the raw blaster.
+    pub receivers: Vec<u16>,
+    /// Datagram sizes of the raw blaster.
+    pub datagram_sizes: Vec<usize>,
+    /// Seconds each raw blast lasts.
+    pub blast_s: f64,
+    /// Baseline rollouts: image payload bytes.
+    pub baseline_size: usize,
+    /// Extended rollouts: image payload bytes (0: none).
+    pub extended_size: usize,
+    /// ONU counts of the extended rollouts.
+    pub extended_onus: Vec<u16>,
+    /// Modes.
+    pub modes: Vec<&'static str>,
+}
+
+/// A receiver process: counts datagrams on `group` until `idle` passes without one (after
+/// the first), or `limit`; prints the count.
+pub async fn receive(group: SocketAddrV4, idle: Duration, limit: Duration) -> Result<u64> {
+    let sock = tokio::net::UdpSocket::from_std(onu::net::bind_multicast_receiver(group)?)?;
+    let mut buf = vec![0u8; 65536];
+    let mut n = 0u64;
+    let start = Instant::now();
+    println!("ready");
+    loop {
+        let wait = if n == 0 { limit } else { idle };
+        match tokio::time::timeout(wait, sock.recv_from(&mut buf)).await {
+            Ok(Ok(_)) => n += 1,
+            _ => break,
+        }
+        if start.elapsed() > limit {
+            break;
+        }
+    }
+    Ok(n)
+}
+
+/// One raw blast: `receivers` processes, datagrams of `size` bytes for `secs`.
+async fn blast(
+    program: &[OsString],
+    receivers: u16,
+    size: usize,
+    secs: f64,
+    group: SocketAddrV4,
+) -> Result<Value> {
+    let mut children = Vec::new();
+    for _ in 0..receivers {
+        let mut c = Command::new(&program[0]);
+        c.args(&program[1..])
+            .args(["bench-receive", &format!("--group={group}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        children.push(c.spawn().context("starting a receiver")?);
+    }
+    // Wait until every receiver has joined ("ready").
+    for ch in &mut children {
+        let mut out = ch.stdout.take().context("receiver stdout")?;
+        let mut b = [0u8; 6];
+        tokio::time::timeout(Duration::from_secs(10), out.read_exact(&mut b))
+            .await
+            .context("a receiver did not start")??;
+        ch.stdout = Some(out);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sender = onu::net::bind_multicast_sender(SocketAddrV4::new(onu::net::LOOPBACK, 0))?;
+    sender.set_nonblocking(false)?;
+    let payload = vec![0x5Au8; size];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let until = Duration::from_secs_f64(secs);
+    while start.elapsed() < until {
+        for _ in 0..64 {
+            if sender.send_to(&payload, group).is_ok() {
+                sent += 1;
+            }
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut received = 0u64;
+    for ch in children {
+        let out = ch.wait_with_output().await?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        received += text
+            .lines()
+            .filter_map(|l| l.trim().parse::<u64>().ok())
+            .next_back()
+            .unwrap_or(0);
+    }
+    Ok(json!({
+        "receivers": receivers,
+        "datagram_bytes": size,
+        "seconds": elapsed,
+        "sent": sent,
+        "received": received,
+        "deliveries_per_s": received as f64 / elapsed,
+        "sent_per_s": sent as f64 / elapsed,
+    }))
+}
+
+fn rollout_toml(n: u16, mode: &str, size: usize, extended: bool) -> String {
+    format!(
+        "name = \"bench-{mode}-{n}{}\"\ntime_limit_s = 1800\n[topology]\nonus = {n}\nbusy_ms = 200\n\
+         [image]\nversion = \"V2.0\"\nsize = {size}\nsecurity_version = 2\n\
+         [olt]\nmode = \"{mode}\"\nextended = {extended}\nwindow = {}\ntimeout_ms = 500\nretries = 8\n\
+         [[expect.onus]]\nonus = \"all\"\nresult = \"upgraded\"\n",
+        if extended { "-ext" } else { "" },
+        if extended { 8 } else { 32 }
+    )
+}
+
+/// Runs the whole plan; writes `bench.json`, `bench.md` and `bench.svg` into `out`.
+pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result<Value> {
+    std::fs::create_dir_all(out)?;
+    let machine = machine();
+    eprintln!("bench: {machine}");
+    let mut raw = Vec::new();
+    for &size in &plan.datagram_sizes {
+        for &r in &plan.receivers {
+            let group = SocketAddrV4::new(std::net::Ipv4Addr::new(239, 255, 77, 1), 47770);
+            let b = blast(program, r, size, plan.blast_s, group).await?;
+            eprintln!(
+                "bench: raw {size} B x {r} receivers: {:.0} deliveries/s",
+                b["deliveries_per_s"].as_f64().unwrap_or(0.0)
+            );
+            raw.push(b);
+        }
+    }
+    let mut rollouts = Vec::new();
+    let mut cases: Vec<(u16, &str, usize, bool)> = Vec::new();
+    for &n in &plan.onus {
+        for &m in &plan.modes {
+            cases.push((n, m, plan.baseline_size, false));
+        }
+    }
+    if plan.extended_size > 0 {
+        for &n in &plan.extended_onus {
+            for &m in &plan.modes {
+                cases.push((n, m, plan.extended_size, true));
+            }
+        }
+    }
+    for (n, mode, size, extended) in cases {
+        let s = parse(&rollout_toml(n, mode, size, extended))
+            .map_err(|e| anyhow::anyhow!("bench scenario: {e}"))?;
+        let opts = RunOptions {
+            measure: true,
+            ..RunOptions::default()
+        };
+        let t = Instant::now();
+        let r = run(&s, &opts, program).await?;
+        let rep = &r.report;
+        let olt = &rep["olt"];
+        let data_s = olt["onus"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|o| o["phases_s"]["download"].as_f64())
+                    .fold(0.0, f64::max)
+            })
+            .unwrap_or(0.0);
+        let row = json!({
+            "onus": n,
+            "mode": mode,
+            "format": if extended { "extended" } else { "baseline" },
+            "image_bytes": size,
+            "sections": rep["sections"],
+            "passed": r.passed,
+            "wall_s": rep["rollout_s"],
+            "total_s": t.elapsed().as_secs_f64(),
+            "data_phase_s": data_s,
+            "olt_cpu_s": rep["usage"]["olt_cpu_s"],
+            "onu_cpu_s_total": rep["usage"]["onu_cpu_s_total"],
+            "olt_peak_rss_kib": rep["usage"]["olt_peak_rss_kib"],
+            "onu_peak_rss_kib_max": rep["usage"]["onu_peak_rss_kib_max"],
+            "frames_multicast": olt["totals"]["frames_multicast"],
+            "frames_unicast": olt["totals"]["frames_unicast"],
+            "bytes_sent": olt["totals"]["bytes_sent"],
+            "repaired_windows": olt["onus"].as_array().map(|a| a.iter().filter_map(|o| o["repaired_windows"].as_u64()).sum::<u64>()),
+        });
+        eprintln!(
+            "bench: {mode} {n} ONUs {}: {:.1} s, data {:.1} s, OLT CPU {:?} s, {} + {} frames{}",
+            if extended { "extended" } else { "baseline" },
+            row["wall_s"].as_f64().unwrap_or(0.0),
+            data_s,
+            row["olt_cpu_s"].as_f64(),
+            row["frames_multicast"],
+            row["frames_unicast"],
+            if r.passed { "" } else { " (FAILED)" }
+        );
+        rollouts.push(row);
+    }
+    let result = json!({
+        "machine": machine,
+        "raw": raw,
+        "rollouts": rollouts,
+    });
+    std::fs::write(
+        out.join("bench.json"),
+        serde_json::to_string_pretty(&result)? + "\n",
+    )?;
+    std::fs::write(out.join("bench.md"), table(&result))?;
+    std::fs::write(out.join("bench.svg"), svg(&result))?;
+    Ok(result)
+}
+
+/// The machine, in a line.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cores} x {cpu}, Linux {}", kernel.trim())
+}
+
+/// The raw deliveries per second closest to `receivers` receivers of `bytes`-byte datagrams.
+fn raw_rate(result: &Value, receivers: u64, bytes: u64) -> Option<f64> {
+    result["raw"]
+        .as_array()?
+        .iter()
+        .filter(|r| r["datagram_bytes"].as_u64() == Some(bytes))
+        .min_by_key(|r| r["receivers"].as_u64().unwrap_or(0).abs_diff(receivers))
+        .and_then(|r| r["deliveries_per_s"].as_f64())
+}
+
+/// The Markdown table of a result.
+pub fn table(result: &Value) -> String {
+    let mut o = format!("Machine: {}\n\n", result["machine"].as_str().unwrap_or("?"));
+    o += "| datagram | receivers | deliveries/s |\n|---:|---:|---:|\n";
+    for r in result["raw"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            o,
+            "| {} B | {} | {:.0} |",
+            r["datagram_bytes"],
+            r["receivers"],
+            r["deliveries_per_s"].as_f64().unwrap_or(0.0)
+        );
+    }
+    o += "\n| ONUs | mode | format | image | wall s | data s | OLT CPU s | ONU CPU s | frames on the group | unicast frames | bytes sent | repaired windows | OLT peak RSS | ONU peak RSS | raw limit for the same deliveries |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    for r in result["rollouts"].as_array().into_iter().flatten() {
+        let n = r["onus"].as_u64().unwrap_or(0);
+        let sections = r["sections"].as_u64().unwrap_or(0);
+        let bytes = if r["format"] == "extended" { 2000 } else { 64 };
+        let limit = raw_rate(result, n, bytes)
+            .map(|rate| format!("{:.2} s", (sections * n) as f64 / rate))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "| {n} | {} | {} | {} KiB | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {limit} |",
+            r["mode"].as_str().unwrap_or("?"),
+            r["format"].as_str().unwrap_or("?"),
+            r["image_bytes"].as_u64().unwrap_or(0) / 1024,
+            r["wall_s"].as_f64().unwrap_or(0.0),
+            r["data_phase_s"].as_f64().unwrap_or(0.0),
+            r["olt_cpu_s"]
+                .as_f64()
+                .map_or("-".into(), |v| format!("{v:.2}")),
+            r["onu_cpu_s_total"]
+                .as_f64()
+                .map_or("-".into(), |v| format!("{v:.1}")),
+            r["frames_multicast"],
+            r["frames_unicast"],
+            r["bytes_sent"],
+            r["repaired_windows"],
+            r["olt_peak_rss_kib"]
+                .as_u64()
+                .map_or("-".into(), |v| format!("{} MiB", v / 1024)),
+            r["onu_peak_rss_kib_max"]
+                .as_u64()
+                .map_or("-".into(), |v| format!("{} MiB", v / 1024)),
+        );
+    }
+    o
+}
+
+/// How a plotted line reads its value from a rollout row.
+type Series<'a> = Box<dyn Fn(&Value) -> Option<f64> + 'a>;
+
+/// The plot: wall time against ONU count (log scale), a line per mode (baseline images), and
+/// the raw limit's time for the same deliveries.
+pub fn svg(result: &Value) -> String {
+    let (w, h, left, bottom, top, right) = (720.0, 420.0, 70.0, 50.0, 30.0, 160.0);
+    let rows: Vec<&Value> = result["rollouts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["format"] == "baseline")
+        .collect();
+    let ns: Vec<f64> = rows.iter().filter_map(|r| r["onus"].as_f64()).collect();
+    let max_n = ns.iter().cloned().fold(1.0, f64::max).max(2.0);
+    let limit = |r: &Value| {
+        let n = r["onus"].as_u64().unwrap_or(1);
+        raw_rate(result, n, 64).map(|rate| (r["sections"].as_u64().unwrap_or(0) * n) as f64 / rate)
+    };
+    let max_t = rows
+        .iter()
+        .filter_map(|r| r["wall_s"].as_f64())
+        .chain(rows.iter().filter_map(|r| limit(r)))
+        .fold(1.0, f64::max)
+        * 1.1;
+    let x = |n: f64| left + (n.max(1.0).ln() / max_n.ln()) * (w - left - right);
+    let y = |t: f64| h - bottom - (t / max_t) * (h - bottom - top);
+    let mut o = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    let _ = writeln!(
+        o,
+        "<text x=\"{left}\" y=\"18\" font-size=\"14\">Rollout wall time against ONU count (baseline image)</text>"
+    );
+    let _ = writeln!(
+        o,
+        "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
+        h - bottom,
+        w - right,
+        h - bottom
+    );
+    let _ = writeln!(
+        o,
+        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>",
+        h - bottom
+    );
+    for n in [1.0, 8.0, 32.0, 128.0] {
+        if n <= max_n {
+            let _ = writeln!(
+                o,
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{n}</text>",
+                x(n),
+                h - bottom + 18.0
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">ONUs (log scale)</text>",
+        (left + w - right) / 2.0,
+        h - 10.0
+    );
+    for k in 0..=4 {
+        let t = max_t * f64::from(k) / 4.0;
+        let _ = writeln!(
+            o,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{t:.0} s</text>",
+            left - 6.0,
+            y(t) + 4.0
+        );
+    }
+    let series: [(&str, &str, Series); 3] = [
+        (
+            "multicast",
+            "#1f77b4",
+            Box::new(|r: &Value| {
+                (r["mode"] == "multicast")
+                    .then(|| r["wall_s"].as_f64())
+                    .flatten()
+            }),
+        ),
+        (
+            "unicast",
+            "#d62728",
+            Box::new(|r: &Value| {
+                (r["mode"] == "unicast")
+                    .then(|| r["wall_s"].as_f64())
+                    .flatten()
+            }),
+        ),
+        (
+            "raw limit, same deliveries",
+            "#7f7f7f",
+            Box::new(|r: &Value| (r["mode"] == "multicast").then(|| limit(r)).flatten()),
+        ),
+    ];
+    for (i, (name, colour, f)) in series.iter().enumerate() {
+        let mut pts: Vec<(f64, f64)> = rows
+            .iter()
+            .filter_map(|r| Some((r["onus"].as_f64()?, f(r)?)))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let path: Vec<String> = pts
+            .iter()
+            .map(|(n, t)| format!("{:.1},{:.1}", x(*n), y(*t)))
+            .collect();
+        let dash = if i == 2 {
+            " stroke-dasharray=\"5,4\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            o,
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
+            path.join(" ")
+        );
+        for (n, t) in &pts {
+            let _ = writeln!(
+                o,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"/>",
+                x(*n),
+                y(*t)
+            );
+        }
+        let ly = top + 20.0 + 18.0 * i as f64;
+        let _ = writeln!(
+            o,
+            "<line x1=\"{}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/><text x=\"{}\" y=\"{}\">{name}</text>",
+            w - right + 10.0,
+            w - right + 30.0,
+            w - right + 34.0,
+            ly + 4.0
+        );
+    }
+    o += "</svg>\n";
+    o
+}
