@@ -194,6 +194,13 @@ pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result
             "image_bytes": size,
             "sections": rep["sections"],
             "passed": r.passed,
+            "failures": r.failures,
+            "reasons": olt["onus"].as_array().map(|a| {
+                let mut v: Vec<&str> = a.iter().filter_map(|o| o["reason"].as_str()).filter(|x| !x.is_empty()).collect();
+                v.sort_unstable();
+                v.dedup();
+                v.into_iter().take(5).map(str::to_string).collect::<Vec<_>>()
+            }),
             "wall_s": rep["rollout_s"],
             "total_s": t.elapsed().as_secs_f64(),
             "data_phase_s": data_s,
