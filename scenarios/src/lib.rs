@@ -4,7 +4,7 @@
 //! must hold at the end; [`run`] runs it with real `olt` and `onu` processes on loopback,
 //! injects the faults, reads every ONU's flash back and checks the expectations; [`narrate`]
 //! turns the OLT's capture into a sequence diagram and a step-by-step explanation; [`soak`]
-//! runs many random fault cases; [`bench`] measures rollouts against the machine's own limit.
+//! runs many random fault cases; [`mod@bench`] measures rollouts against the machine's own limit.
 
 pub mod bench;
 pub mod narrate;
