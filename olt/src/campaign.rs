@@ -197,31 +197,35 @@ pub struct Campaign {
 }
 
 impl Campaign {
-    /// A new campaign over `onus`, starting at `now`.
-    pub fn new(setup: &Setup, onus: &[OnuId], now: Instant) -> Campaign {
-        let Setup {
-            image,
-            image_sha256,
-            mode,
-            session: cfg,
-            multicast: mcfg,
-            plan,
-        } = setup;
-        let mode = *mode;
-        let mut c = Campaign {
-            image: image.clone(),
-            image_sha256: image_sha256.clone(),
-            mode,
-            cfg: cfg.clone(),
-            mcfg: mcfg.clone(),
-            plan: plan.clone(),
-            stage: Stage::Survey,
-            olt: Olt::new(image, &[], mode, cfg, mcfg, now),
+    /// A campaign of `setup` over `onus` at `stage`, with no engine running yet.
+    fn blank(setup: &Setup, onus: &[OnuId], stage: Stage, now: Instant) -> Campaign {
+        Campaign {
+            image: setup.image.clone(),
+            image_sha256: setup.image_sha256.clone(),
+            mode: setup.mode,
+            cfg: setup.session.clone(),
+            mcfg: setup.multicast.clone(),
+            plan: setup.plan.clone(),
+            stage,
+            olt: Olt::new(
+                &setup.image,
+                &[],
+                setup.mode,
+                &setup.session,
+                &setup.multicast,
+                now,
+            ),
             waves: Vec::new(),
             records: onus.iter().map(|id| (*id, OnuRecord::default())).collect(),
             past: PonCounters::default(),
             journal_dirty: true,
-        };
+        }
+    }
+
+    /// A new campaign over `onus`, starting at `now`.
+    pub fn new(setup: &Setup, onus: &[OnuId], now: Instant) -> Campaign {
+        let mut c = Campaign::blank(setup, onus, Stage::Survey, now);
+        let plan = &setup.plan;
         let single = !(1..100).contains(&plan.canary_percent);
         if plan.model.is_none() && single {
             // Nothing to learn first: one wave of everyone (each session skips on its own).
@@ -231,9 +235,16 @@ impl Campaign {
             let survey = SessionConfig {
                 survey: true,
                 model: plan.model.clone(),
-                ..cfg.clone()
+                ..setup.session.clone()
             };
-            c.olt = Olt::new(image, onus, mode, &survey, mcfg, now);
+            c.olt = Olt::new(
+                &setup.image,
+                onus,
+                setup.mode,
+                &survey,
+                &setup.multicast,
+                now,
+            );
         }
         c.advance(now);
         c
@@ -247,33 +258,12 @@ impl Campaign {
         if journal.stage == "survey" || (journal.stage == "wave" && journal.waves.is_empty()) {
             return Campaign::new(setup, onus, now);
         }
-        let Setup {
-            image,
-            image_sha256,
-            mode,
-            session: cfg,
-            multicast: mcfg,
-            plan,
-        } = setup;
-        let mode = *mode;
-        let mut c = Campaign {
-            image: image.clone(),
-            image_sha256: image_sha256.clone(),
-            mode,
-            cfg: cfg.clone(),
-            mcfg: mcfg.clone(),
-            plan: plan.clone(),
-            stage: Stage::Completed,
-            olt: Olt::new(image, &[], mode, cfg, mcfg, now),
-            waves: journal
-                .waves
-                .iter()
-                .map(|w| w.iter().map(|id| OnuId(*id)).collect())
-                .collect(),
-            records: onus.iter().map(|id| (*id, OnuRecord::default())).collect(),
-            past: PonCounters::default(),
-            journal_dirty: true,
-        };
+        let mut c = Campaign::blank(setup, onus, Stage::Completed, now);
+        c.waves = journal
+            .waves
+            .iter()
+            .map(|w| w.iter().map(|id| OnuId(*id)).collect())
+            .collect();
         for (id, j) in &journal.onus {
             let Some(r) = c.records.get_mut(&OnuId(*id)) else {
                 continue;

@@ -4,59 +4,13 @@
 //! is read afterwards with `onu status`. Processes and temporary directories are cleaned up on
 //! drop, whether a test passes or fails.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const OLT: &str = env!("CARGO_BIN_EXE_olt");
-
-/// The `onu` binary next to `olt`'s (built first if this run did not build it).
-fn onu_bin() -> PathBuf {
-    let dir = Path::new(OLT).parent().unwrap();
-    let onu = dir.join("onu");
-    if !onu.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "onu", "--bin", "onu"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    onu
-}
-
-/// A child process killed (TERM, then KILL) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if self.0.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `n` consecutive free ports from `from` on.
-fn free_ports(from: u16, n: u16) -> u16 {
-    (0..100)
-        .map(|i| from + 41 * i)
-        .find(|p| (0..n).all(|k| std::net::UdpSocket::bind(("127.0.0.1", p + k)).is_ok()))
-        .expect("free ports")
-}
+mod common;
+use common::{OLT, Proc, free_ports, onu_bin};
 
 /// A lab: keys, a V1 golden image, 16 ONU processes booted from it.
 struct Lab {

@@ -2,34 +2,12 @@
 //! call check included), and each `--quirk` of a weaker emulator fails the checks it breaks.
 //! A target that does not answer ends the suite at once with one clear error.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const OLT: &str = env!("CARGO_BIN_EXE_olt");
-
-fn onu_bin() -> PathBuf {
-    let onu = Path::new(OLT).parent().unwrap().join("onu");
-    if !onu.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "onu", "--bin", "onu"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    onu
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{OLT, Proc, onu_bin};
 
 /// Keys and images, once per test.
 fn lab() -> tempfile::TempDir {

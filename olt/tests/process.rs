@@ -2,56 +2,13 @@
 //! is then read with `onu status`. Processes and temporary directories are cleaned up on drop,
 //! whether the test passes or fails.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-const OLT: &str = env!("CARGO_BIN_EXE_olt");
-
-/// The `onu` binary next to `olt`'s (built first if this run did not build it).
-fn onu_bin() -> PathBuf {
-    let dir = Path::new(OLT).parent().unwrap();
-    let onu = dir.join("onu");
-    if !onu.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "onu", "--bin", "onu"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    onu
-}
-
-struct Onus(Child);
-
-impl Drop for Onus {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if self.0.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `n` consecutive free ports from `from` on (each test searches its own range, since tests
-/// run in parallel).
-fn free_ports(from: u16, n: u16) -> u16 {
-    (0..100)
-        .map(|i| from + 41 * i)
-        .find(|p| (0..n).all(|k| std::net::UdpSocket::bind(("127.0.0.1", p + k)).is_ok()))
-        .expect("free ports")
-}
+mod common;
+use common::{OLT, free_ports, onu_bin};
 
 fn run(mode: &str, group: &str, ports_from: u16) {
     let onu = onu_bin();
@@ -98,7 +55,7 @@ fn run(mode: &str, group: &str, ports_from: u16) {
     ]);
     let base = free_ports(ports_from, 17);
     let olt_addr = format!("127.0.0.1:{}", base + 16);
-    let _onus = Onus(
+    let _onus = common::Proc(
         Command::new(&onu)
             .args(["run", "--count", "16", "--base-id", "1", "--supervise"])
             .args(["--busy-ms", "100", "--reboot-ms", "100"])
