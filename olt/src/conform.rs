@@ -341,6 +341,17 @@ impl Client {
         }
     }
 
+    /// Activate software of `instance` with `flags`.
+    async fn activate(&mut self, instance: u16, flags: u8) -> Result<Answer> {
+        self.ask(
+            sw(instance),
+            Contents::ActivateSoftwareRequest(ActivateSoftwareRequest {
+                activate_flags: flags,
+            }),
+        )
+        .await
+    }
+
     async fn abort(&mut self, instance: u16) -> Result<()> {
         self.end(instance, 0xFFFF_FFFF, 0, Format::Baseline).await?;
         Ok(())
@@ -378,6 +389,15 @@ fn code(a: &Answer) -> Option<ResultCode> {
         Contents::Other(o) if o.ak => o.contents.first().map(|b| ResultCode::from(*b)),
         _ => None,
     })
+}
+
+/// Passes when the ONU answered with an error result (a refusal).
+fn refused(a: &Answer) -> Verdict {
+    pass_if(
+        code(a).is_some_and(|r| r != ResultCode::Success),
+        "an error result",
+        result_of(a),
+    )
 }
 
 fn result_of(a: &Answer) -> String {
@@ -697,54 +717,23 @@ pub async fn run(t: Target) -> Result<Report> {
         "Start into the active image is refused",
         "G.988 I.3",
         format!("Start software download of image {active} (active)"),
-        pass_if(
-            a.as_ref()
-                .and_then(|m| m.contents.result())
-                .is_some_and(|r| r != ResultCode::Success),
-            "an error result",
-            result_of(&a),
-        ),
+        refused(&a),
         now,
     );
     let committed = (0..2u16)
         .find(|i| before[usize::from(*i)].is_committed == Some(true))
         .unwrap_or(active);
     let now = Instant::now();
-    if committed != active {
-        let a = c.start(committed, size, 32, Format::Baseline).await?;
-        s.add(
-            "STA-02",
-            "Start into the committed image is refused",
-            "G.988 I.3",
-            format!("Start software download of image {committed} (committed)"),
-            pass_if(
-                a.as_ref()
-                    .and_then(|m| m.contents.result())
-                    .is_some_and(|r| r != ResultCode::Success),
-                "an error result",
-                result_of(&a),
-            ),
-            now,
-        );
-    } else {
-        s.add(
-            "STA-02",
-            "Start into the committed image is refused",
-            "G.988 I.3",
-            format!("Start software download of image {committed} (committed)"),
-            {
-                let a = c.start(committed, size, 32, Format::Baseline).await?;
-                pass_if(
-                    a.as_ref()
-                        .and_then(|m| m.contents.result())
-                        .is_some_and(|r| r != ResultCode::Success),
-                    "an error result",
-                    result_of(&a),
-                )
-            },
-            now,
-        );
-    }
+    // Often the same image as the active one (STA-01); asked again for its own verdict.
+    let a = c.start(committed, size, 32, Format::Baseline).await?;
+    s.add(
+        "STA-02",
+        "Start into the committed image is refused",
+        "G.988 I.3",
+        format!("Start software download of image {committed} (committed)"),
+        refused(&a),
+        now,
+    );
     let now = Instant::now();
     let a = c.start(standby, 0x7FFF_FFFF, 32, Format::Baseline).await?;
     s.add(
@@ -752,13 +741,7 @@ pub async fn run(t: Target) -> Result<Report> {
         "An image too large for the slot is refused at Start",
         "G.988 A.3.21, industry practice",
         "Start software download of 2 GiB",
-        pass_if(
-            a.as_ref()
-                .and_then(|m| m.contents.result())
-                .is_some_and(|r| r != ResultCode::Success),
-            "an error result",
-            result_of(&a),
-        ),
+        refused(&a),
         now,
     );
     for (id, title, proposed) in [
@@ -1051,9 +1034,9 @@ pub async fn run(t: Target) -> Result<Report> {
         now,
     );
     let now = Instant::now();
-    let r = c.download(standby, 32, Format::Baseline).await?;
-    let (wrong, _) = if r.is_ok() { (None, 0) } else { (Some(()), 0) };
-    let _ = wrong;
+    // A complete, verified download first: the End checks below start from the state it
+    // leaves.
+    let _ = c.download(standby, 32, Format::Baseline).await?;
     c.abort(standby).await?;
     let _ = c.start(standby, size, 32, Format::Baseline).await?;
     let cut32 = Cut::new(Format::Baseline, 32, 1965);
@@ -1139,24 +1122,13 @@ pub async fn run(t: Target) -> Result<Report> {
 
     // ---------------------------------------------------------------- Activate / Commit of an invalid image
     let now = Instant::now();
-    let a = c
-        .ask(
-            sw(standby),
-            Contents::ActivateSoftwareRequest(ActivateSoftwareRequest { activate_flags: 0 }),
-        )
-        .await?;
+    let a = c.activate(standby, 0).await?;
     s.add(
         "ACT-01",
         "Activate of an image that is not valid is refused",
         "G.988 A.3.25",
         format!("Activate software image {standby} (not valid)"),
-        pass_if(
-            a.as_ref()
-                .and_then(|m| m.contents.result())
-                .is_some_and(|r| r != ResultCode::Success),
-            "an error result",
-            result_of(&a),
-        ),
+        refused(&a),
         now,
     );
     let now = Instant::now();
@@ -1166,13 +1138,7 @@ pub async fn run(t: Target) -> Result<Report> {
         "Commit of an image that is not valid is refused",
         "G.988 A.3.27",
         format!("Commit software image {standby} (not valid)"),
-        pass_if(
-            a.as_ref()
-                .and_then(|m| m.contents.result())
-                .is_some_and(|r| r != ResultCode::Success),
-            "an error result",
-            result_of(&a),
-        ),
+        refused(&a),
         now,
     );
 
@@ -1211,63 +1177,45 @@ pub async fn run(t: Target) -> Result<Report> {
     }
 
     // ---------------------------------------------------------------- Activate, reboot, fallback, Commit
-    let now = Instant::now();
-    let v = if t.call_in_progress {
-        let a = c
-            .ask(
-                sw(standby),
-                Contents::ActivateSoftwareRequest(ActivateSoftwareRequest { activate_flags: 1 }),
+    // Activate flags 1 and 2 defer activation during a call: checked when the ONU has one.
+    for (id, title, flags, call, why) in [
+        (
+            "ACT-02",
+            "Activate with flag 1 during a voice call answers busy",
+            1u8,
+            t.call_in_progress,
+            "needs an ONU with a voice call in progress (`onu run --voice-call`, then --call-in-progress here)",
+        ),
+        (
+            "ACT-05",
+            "Activate with flag 2 during an emergency call answers busy",
+            2,
+            t.emergency_call_in_progress,
+            "needs an ONU with an emergency call in progress (`onu run --emergency-call`, then --emergency-call-in-progress here)",
+        ),
+    ] {
+        let now = Instant::now();
+        let v = if call {
+            let a = c.activate(standby, flags).await?;
+            pass_if(
+                code(&a) == Some(ResultCode::DeviceBusy),
+                "6 (device busy)",
+                result_of(&a),
             )
-            .await?;
-        pass_if(
-            code(&a) == Some(ResultCode::DeviceBusy),
-            "6 (device busy)",
-            result_of(&a),
-        )
-    } else {
-        Verdict::Skip { why: "needs an ONU with a voice call in progress (`onu run --voice-call`, then --call-in-progress here)".into() }
-    };
-    s.add(
-        "ACT-02",
-        "Activate with flag 1 during a voice call answers busy",
-        "G.988 A.3.25 (activate flags)",
-        format!("Activate software image {standby}, flags 1"),
-        v,
-        now,
-    );
+        } else {
+            Verdict::Skip { why: why.into() }
+        };
+        s.add(
+            id,
+            title,
+            "G.988 A.3.25 (activate flags)",
+            format!("Activate software image {standby}, flags {flags}"),
+            v,
+            now,
+        );
+    }
     let now = Instant::now();
-    let v = if t.emergency_call_in_progress {
-        let a = c
-            .ask(
-                sw(standby),
-                Contents::ActivateSoftwareRequest(ActivateSoftwareRequest { activate_flags: 2 }),
-            )
-            .await?;
-        pass_if(
-            code(&a) == Some(ResultCode::DeviceBusy),
-            "6 (device busy)",
-            result_of(&a),
-        )
-    } else {
-        Verdict::Skip {
-            why: "needs an ONU with an emergency call in progress (`onu run --emergency-call`, then --emergency-call-in-progress here)".into(),
-        }
-    };
-    s.add(
-        "ACT-05",
-        "Activate with flag 2 during an emergency call answers busy",
-        "G.988 A.3.25 (activate flags)",
-        format!("Activate software image {standby}, flags 2"),
-        v,
-        now,
-    );
-    let now = Instant::now();
-    let a = c
-        .ask(
-            sw(standby),
-            Contents::ActivateSoftwareRequest(ActivateSoftwareRequest { activate_flags: 0 }),
-        )
-        .await?;
+    let a = c.activate(standby, 0).await?;
     let booted = c
         .await_boot(|i| i[usize::from(standby)].is_active == Some(true))
         .await?;
@@ -1336,12 +1284,7 @@ pub async fn run(t: Target) -> Result<Report> {
     // Activate again (if it fell back), then Commit.
     let imgs = c.images().await?;
     if imgs[usize::from(standby)].is_active != Some(true) {
-        let _ = c
-            .ask(
-                sw(standby),
-                Contents::ActivateSoftwareRequest(ActivateSoftwareRequest { activate_flags: 0 }),
-            )
-            .await?;
+        let _ = c.activate(standby, 0).await?;
         let _ = c
             .await_boot(|i| i[usize::from(standby)].is_active == Some(true))
             .await?;
