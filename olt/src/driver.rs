@@ -13,6 +13,7 @@ use omci_codec::OnuId;
 use omci_codec::envelope::{ALL_ONUS, Envelope};
 use omci_codec::pcap::{CaptureWriter, Direction, Peer};
 use onu::net;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::campaign::{Campaign, Journal, Stage, result_word};
@@ -135,7 +136,6 @@ pub async fn run(
                 cfg.listen
             )
         })?)?;
-    let sender = &socket;
     let mut capture = match &cfg.pcap {
         Some(path) => {
             let file = std::fs::File::create(path)
@@ -167,7 +167,8 @@ pub async fn run(
     let mut last_line = Instant::now();
     let mut interrupted = false;
     let mut stop = interrupt();
-    let mut buf = vec![0u8; 4096];
+    let mut inbox = net::RecvBatch::new();
+    let mut out: Vec<(Vec<u8>, SocketAddrV4)> = Vec::new();
     loop {
         if let (Some(path), Some(j)) = (&cfg.journal, campaign.take_journal())
             && let Err(e) = write_journal(path, &j)
@@ -179,19 +180,35 @@ pub async fn run(
         if campaign.finished() {
             break;
         }
+        // Everything due now, in order, then out in as few system calls as the kernel takes
+        // (a window's sections and AR to the group in one).
+        out.clear();
         while let Some(t) = campaign.poll_transmit(Instant::now()) {
             if let Some(c) = &mut capture {
                 c.record(Direction::Downstream, &t.datagram);
             }
-            match t.dest {
-                Dest::Onu(id) => {
-                    if let Some(addr) = cfg.onus.get(&id) {
-                        socket.send_to(&t.datagram, *addr).await?;
-                    }
-                }
-                Dest::Group => {
-                    sender.send_to(&t.datagram, cfg.group).await?;
-                }
+            let to = match t.dest {
+                Dest::Onu(id) => cfg.onus.get(&id).copied(),
+                Dest::Group => Some(cfg.group),
+            };
+            if let Some(to) = to {
+                out.push((t.datagram, to));
+            }
+        }
+        // Each destination's datagrams together, in their order (a stable sort): a window to
+        // one ONU, or to the group, then leaves as one segmented send (see net::send_batch).
+        // Only the order between different destinations changes, which no receiver can see.
+        out.sort_by_key(|(_, to)| *to);
+        let mut done = 0;
+        while done < out.len() {
+            let batch: Vec<(&[u8], SocketAddrV4)> = out[done..]
+                .iter()
+                .map(|(d, a)| (d.as_slice(), *a))
+                .collect();
+            match socket.try_io(Interest::WRITABLE, || net::send_batch(&socket, &batch)) {
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => socket.writable().await?,
+                Err(e) => return Err(e).context("sending"),
             }
         }
         if let Some(bar) = &bar {
@@ -223,12 +240,24 @@ pub async fn run(
             }
         };
         tokio::select! {
-            r = socket.recv_from(&mut buf) => {
-                let (n, _) = r?;
-                if let Some(c) = &mut capture {
-                    c.record(Direction::Upstream, &buf[..n]);
+            r = socket.readable() => {
+                r?;
+                // Every answer waiting, in one system call (128 ONUs answer each window at
+                // about the same moment).
+                match socket.try_io(Interest::READABLE, || inbox.recv(&socket)) {
+                    Ok(n) => {
+                        let now = Instant::now();
+                        for i in 0..n {
+                            let (d, _) = inbox.datagram(i);
+                            if let Some(c) = &mut capture {
+                                c.record(Direction::Upstream, d);
+                            }
+                            campaign.handle_datagram(now, d);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e).context("receiving"),
                 }
-                campaign.handle_datagram(Instant::now(), &buf[..n]);
             }
             () = sleep => campaign.handle_timeout(Instant::now()),
             () = &mut stop => {

@@ -23,7 +23,7 @@ use omci_codec::{
 };
 
 use crate::image::{Cut, UpgradeImage};
-use crate::session::{Outcome, Outgoing, Session, SessionConfig};
+use crate::session::{Outcome, Session, SessionConfig};
 
 /// How the windows travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,37 +333,28 @@ impl Olt {
             }
             return Some(q.transmit);
         }
-        let ids: Vec<OnuId> = self.sessions.keys().copied().collect();
-        let start = self
-            .next
-            .and_then(|n| ids.iter().position(|i| *i >= n))
-            .unwrap_or(0);
-        for k in 0..ids.len() {
-            let id = ids[(start + k) % ids.len()];
-            let Some(s) = self.sessions.get_mut(&id) else {
-                continue;
-            };
-            if paced_out && s.next_is_section() {
-                continue;
-            }
-            if let Some(Outgoing {
-                onu,
-                datagram,
-                section,
-                ..
-            }) = s.poll_transmit(now)
-            {
-                if section && let Some(p) = &mut self.pacer {
-                    p.take(now);
-                }
-                self.next = ids.get((start + k + 1) % ids.len()).copied();
-                return Some(Transmit {
-                    dest: Dest::Onu(onu),
-                    datagram,
-                });
-            }
+        // Round robin from the session after the last one that sent, without collecting the
+        // keys (this runs once per datagram sent).
+        let start = self.next.unwrap_or(OnuId(0));
+        let first = |sessions: std::collections::btree_map::RangeMut<'_, OnuId, Session>| {
+            sessions
+                .filter(|(_, s)| !(paced_out && s.next_is_section()))
+                .find_map(|(id, s)| s.poll_transmit(now).map(|o| (*id, o)))
+        };
+        let (id, out) = match first(self.sessions.range_mut(start..)) {
+            Some(f) => f,
+            None => first(self.sessions.range_mut(..start))?,
+        };
+        if out.section
+            && let Some(p) = &mut self.pacer
+        {
+            p.take(now);
         }
-        None
+        self.next = Some(OnuId(id.0.wrapping_add(1)));
+        Some(Transmit {
+            dest: Dest::Onu(out.onu),
+            datagram: out.datagram,
+        })
     }
 
     /// The earliest deadline of any session or group round, or when pacing lets the next

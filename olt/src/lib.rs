@@ -19,4 +19,5 @@ pub mod conform;
 pub mod driver;
 pub mod engine;
 pub mod image;
+pub mod projection;
 pub mod session;

@@ -14,6 +14,7 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::boot::BootError;
@@ -118,6 +119,10 @@ fn log_event(onu: u16, e: &OnuEvent) {
             tracing::info!(onu, slot = running, %version, ?path, "booted")
         }
         OnuEvent::PowerLost(point) => tracing::warn!(onu, %point, "power lost"),
+        // One per window per ONU (a thousand per megabyte): detail, not news.
+        OnuEvent::WindowComplete(_) | OnuEvent::WindowIncomplete { .. } => {
+            tracing::debug!(onu, event = ?e)
+        }
         OnuEvent::OltViolation(v) => {
             tracing::warn!(onu, rule = v.rule, detail = %v.detail, frame = %v.frame, "the OLT broke a rule")
         }
@@ -147,8 +152,7 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
         .with_context(|| format!("opening the flash in {}", cfg.state_dir.display()))?;
     let mut faults = cfg.faults.clone();
     let mut shutdown = pin!(shutdown);
-    let mut buf = vec![0u8; 4096];
-    let mut group_buf = vec![0u8; 4096];
+    let mut inbox = net::RecvBatch::new();
     let mut violations: Vec<crate::olt_check::Violation> = Vec::new();
     if let Some(path) = &cfg.olt_report {
         write_violations(path, id, &violations)?;
@@ -210,24 +214,51 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
                 }
             };
             tokio::select! {
-                r = unicast.recv_from(&mut buf) => {
-                    let (n, _) = r?;
+                r = unicast.readable() => {
+                    r?;
+                    let n = match unicast.try_io(Interest::READABLE, || inbox.recv(&unicast)) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(e) => return Err(e).context("receiving"),
+                    };
                     let link = if faulty_unicast { &mut rx_link } else { &mut clean };
-                    for d in link.pass(buf[..n].to_vec()) {
-                        onu.handle_datagram(Instant::now(), &d);
+                    for i in 0..n {
+                        let (d, _) = inbox.datagram(i);
+                        for d in link.pass(d.to_vec()) {
+                            onu.handle_datagram(Instant::now(), &d);
+                        }
+                        if onu.power_lost().is_some() || onu.reboot_requested() {
+                            break; // the rest is lost, as it would be on a real ONU
+                        }
                     }
                 }
-                r = group.recv_from(&mut group_buf) => {
-                    let (n, from) = r?;
-                    if from != std::net::SocketAddr::V4(cfg.olt) {
-                        // Only the OLT sends on the download group (on a PON the downstream is
-                        // the OLT's alone); anyone else's datagram is dropped unread.
-                        onu.drop_foreign(format!("a multicast datagram from {from}, not the OLT"));
-                        continue;
-                    }
+                r = group.readable() => {
+                    r?;
+                    // A window's sections arrive together: every one waiting, in one call.
+                    let n = match group.try_io(Interest::READABLE, || inbox.recv(&group)) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(e) => return Err(e).context("receiving"),
+                    };
                     let link = if faulty_group { &mut rx_link } else { &mut clean };
-                    for d in link.pass(group_buf[..n].to_vec()) {
-                        onu.handle_datagram(Instant::now(), &d);
+                    for i in 0..n {
+                        let (d, from) = inbox.datagram(i);
+                        if from != Some(cfg.olt) {
+                            // Only the OLT sends on the download group (on a PON the
+                            // downstream is the OLT's alone); anyone else's datagram is
+                            // dropped unread.
+                            onu.drop_foreign(format!(
+                                "a multicast datagram from {}, not the OLT",
+                                from.map_or("an unknown sender".to_string(), |a| a.to_string())
+                            ));
+                            continue;
+                        }
+                        for d in link.pass(d.to_vec()) {
+                            onu.handle_datagram(Instant::now(), &d);
+                        }
+                        if onu.power_lost().is_some() || onu.reboot_requested() {
+                            break; // the rest is lost, as it would be on a real ONU
+                        }
                     }
                 }
                 () = sleep => onu.handle_timeout(Instant::now()),

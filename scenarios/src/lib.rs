@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod narrate;
+pub mod project;
 pub mod run;
 pub mod soak;
 pub mod spec;

@@ -40,11 +40,17 @@ enum Command {
     /// The benchmark: the loopback multicast limit, then rollouts at several ONU counts in both
     /// modes; writes bench.json, bench.md and bench.svg.
     Bench(BenchArgs),
+    /// The rollout projected onto a real GPON: the real OLT engine and ONU cores over a timing
+    /// model (docs/benchmarks.md says which), in both modes, for several ONU speeds.
+    Project(ProjectArgs),
     /// One receiver of the benchmark's raw blaster (internal).
     #[command(hide = true, name = "bench-receive")]
     BenchReceive {
         #[arg(long)]
         group: std::net::SocketAddrV4,
+        /// Read with recvmmsg.
+        #[arg(long)]
+        batched: bool,
     },
 }
 
@@ -71,6 +77,43 @@ struct BenchArgs {
     /// Only this mode (default: both).
     #[arg(long)]
     mode: Option<String>,
+    /// ONUs of the GPON projection (0: none; see `scenario project`).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(0..=128))]
+    pon_onus: u16,
+    /// Image payload bytes of the GPON projection.
+    #[arg(long, default_value_t = 8 << 20)]
+    pon_size: usize,
+}
+
+#[derive(Args)]
+struct ProjectArgs {
+    /// ONUs on the PON (1..=128).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=128))]
+    onus: u16,
+    /// Image payload bytes.
+    #[arg(long, default_value_t = 8 << 20)]
+    size: usize,
+    /// Extended frames (1965-byte sections, windows of 8) instead of baseline.
+    #[arg(long)]
+    extended: bool,
+    /// One profile instead of the four defaults: the ONU's milliseconds per section.
+    #[arg(long)]
+    section_ms: Option<f64>,
+    /// With --section-ms: the ONU's extra milliseconds per window.
+    #[arg(long, default_value_t = 20.0)]
+    ack_ms: f64,
+    /// With --section-ms: a cap on the OLT's sections per second.
+    #[arg(long)]
+    olt_sections_per_s: Option<u32>,
+    /// Fibre length, km.
+    #[arg(long, default_value_t = 20.0)]
+    fiber_km: f64,
+    /// Seconds an ONU takes to reboot.
+    #[arg(long, default_value_t = 60.0)]
+    reboot_s: f64,
+    /// Write the figures (JSON) here.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -143,11 +186,13 @@ fn main() -> ExitCode {
         Command::Run(a) => runtime().and_then(|rt| rt.block_on(run_one(a, exe))),
         Command::Soak(a) => runtime().and_then(|rt| rt.block_on(run_soak(a, exe))),
         Command::Bench(a) => runtime().and_then(|rt| rt.block_on(run_bench(a, exe))),
-        Command::BenchReceive { group } => runtime().and_then(|rt| {
+        Command::Project(a) => run_project(&a),
+        Command::BenchReceive { group, batched } => runtime().and_then(|rt| {
             let n = rt.block_on(scenarios::bench::receive(
                 group,
                 std::time::Duration::from_millis(500),
                 std::time::Duration::from_secs(60),
+                batched,
             ))?;
             println!("{n}");
             Ok(ExitCode::SUCCESS)
@@ -160,6 +205,49 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn run_project(a: &ProjectArgs) -> Result<ExitCode> {
+    use scenarios::project::{Profile, default_profiles, projections, table};
+    let bad = |what: &str| anyhow::anyhow!("{what} must be a finite number of 0 or more");
+    for (v, what) in [
+        (a.fiber_km, "--fiber-km"),
+        (a.reboot_s, "--reboot-s"),
+        (a.ack_ms, "--ack-ms"),
+        (a.section_ms.unwrap_or(0.0), "--section-ms"),
+    ] {
+        if !v.is_finite() || v < 0.0 {
+            return Err(bad(what));
+        }
+    }
+    let model = olt::projection::PonModel {
+        fiber_km: a.fiber_km,
+        onu_reboot: std::time::Duration::from_secs_f64(a.reboot_s),
+        ..Default::default()
+    };
+    let profiles = match a.section_ms {
+        Some(ms) => vec![Profile {
+            name: format!("{ms} ms/section, {} ms/window", a.ack_ms),
+            section: std::time::Duration::from_secs_f64(ms / 1e3),
+            ack: std::time::Duration::from_secs_f64(a.ack_ms / 1e3),
+            olt_sections_per_s: a.olt_sections_per_s,
+        }],
+        None => default_profiles(),
+    };
+    let v = projections(&model, &profiles, a.onus, a.size, a.extended)?;
+    println!(
+        "{} ONUs, {} bytes, {} frames, GPON 2.488/1.244 Gb/s, {} km:\n\n{}",
+        a.onus,
+        a.size,
+        if a.extended { "extended" } else { "baseline" },
+        a.fiber_km,
+        table(&v)
+    );
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(&v)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -281,6 +369,8 @@ async fn run_bench(a: BenchArgs, exe: OsString) -> Result<ExitCode> {
         extended_size: a.extended_size,
         extended_onus: a.extended_onus,
         modes,
+        pon_onus: a.pon_onus,
+        pon_size: a.pon_size,
     };
     let program = [exe];
     let result = scenarios::bench::bench(&plan, &program, &a.out).await?;
