@@ -167,6 +167,15 @@ pub async fn run(
     let mut last_line = Instant::now();
     let mut interrupted = false;
     let mut stop = interrupt();
+    if let Some(granted) = net::short_receive_buffer(&socket) {
+        // 128 ONUs answer each window at about the same moment: a small buffer drops answers,
+        // and each costs a repair timeout (docs/decisions.md, Transport).
+        tracing::warn!(
+            granted,
+            asked = net::RECEIVE_BUFFER,
+            "the kernel granted a smaller receive buffer than asked (net.core.rmem_max): answers may be dropped under load"
+        );
+    }
     let mut inbox = net::RecvBatch::new();
     let mut out: Vec<(Vec<u8>, SocketAddrV4)> = Vec::new();
     loop {
@@ -184,9 +193,6 @@ pub async fn run(
         // (a window's sections and AR to the group in one).
         out.clear();
         while let Some(t) = campaign.poll_transmit(Instant::now()) {
-            if let Some(c) = &mut capture {
-                c.record(Direction::Downstream, &t.datagram);
-            }
             let to = match t.dest {
                 Dest::Onu(id) => cfg.onus.get(&id).copied(),
                 Dest::Group => Some(cfg.group),
@@ -197,8 +203,15 @@ pub async fn run(
         }
         // Each destination's datagrams together, in their order (a stable sort): a window to
         // one ONU, or to the group, then leaves as one segmented send (see net::send_batch).
-        // Only the order between different destinations changes, which no receiver can see.
-        out.sort_by_key(|(_, to)| *to);
+        // The ONUs' own datagrams go before the group's, on purpose: a repair sends an ONU its
+        // missing sections alone and the closing AR section to the group, and the ONU reads
+        // its own socket first (see onu::driver), so that the AR finds the sections there.
+        out.sort_by_key(|(_, to)| (*to == cfg.group, *to));
+        if let Some(c) = &mut capture {
+            for (d, _) in &out {
+                c.record(Direction::Downstream, d);
+            }
+        }
         let mut done = 0;
         while done < out.len() {
             let batch: Vec<(&[u8], SocketAddrV4)> = out[done..]

@@ -133,6 +133,9 @@ pub enum ProjectionError {
     /// An ONU could not boot.
     #[error("ONU {0} could not boot: {1}")]
     Boot(u16, String),
+    /// Nothing was left to happen, and the rollout had not ended.
+    #[error("the rollout stopped with nothing left to happen (a bug of the model or the OLT)")]
+    Stuck,
     /// The rollout had not ended after this much virtual time.
     #[error("the rollout had not ended after {0:?} of PON time")]
     TooLong(Duration),
@@ -145,8 +148,9 @@ enum Event {
     OltTimer(Instant),
     /// An answer reaches the OLT.
     ToOlt(Vec<u8>),
-    /// ONU `id` has processed this frame (it arrived earlier and waited its turn).
-    Processed(OnuId, Rc<Vec<u8>>),
+    /// ONU `id` has processed this frame (it arrived earlier and waited its turn), unless it
+    /// has rebooted since (its life then is no longer this one).
+    Processed(OnuId, u32, Rc<Vec<u8>>),
     /// ONU `id`'s deadline (the one it had when this was scheduled) may be due.
     OnuTimer(OnuId, Instant),
     /// ONU `id` is up again after a reboot.
@@ -166,6 +170,8 @@ struct Sim {
     cfg: BTreeMap<OnuId, OnuConfig>,
     /// When each ONU is done with the frames it has so far.
     busy_until: BTreeMap<OnuId, Instant>,
+    /// Each ONU's life: counts its reboots.
+    life: BTreeMap<OnuId, u32>,
     downstream_free: Instant,
     upstream_free: Instant,
     olt_timer: Option<Instant>,
@@ -219,10 +225,14 @@ impl Sim {
                 Dest::Group => self.onus.keys().copied().collect(),
             };
             for id in to {
+                if !matches!(self.onus.get(&id), Some(Some(_))) {
+                    continue; // down (rebooting): the frame is lost
+                }
                 let free = self.busy_until.get(&id).copied().unwrap_or(arrival);
                 let done = arrival.max(free) + cost;
                 self.busy_until.insert(id, done);
-                self.at(done, Event::Processed(id, Rc::clone(&d)));
+                let life = self.life.get(&id).copied().unwrap_or(0);
+                self.at(done, Event::Processed(id, life, Rc::clone(&d)));
             }
         }
         if let Some(t) = self.olt.poll_timeout()
@@ -259,6 +269,7 @@ impl Sim {
             if let Some(onu) = self.onus.get_mut(&id).and_then(Option::take) {
                 self.down.insert(id, onu.into_parts());
                 self.busy_until.remove(&id);
+                *self.life.entry(id).or_insert(0) += 1;
                 self.at(self.now + self.model.onu_reboot, Event::Boot(id));
             }
         } else if let Some(t) = timer
@@ -340,7 +351,7 @@ pub fn project(
         onus.insert(id, Some(onu));
         cfgs.insert(id, c);
     }
-        // An answer wait long enough for a window queued at the ONU behind every window in flight
+    // An answer wait long enough for a window queued at the ONU behind every window in flight
     // (the multicast pipeline keeps `depth` of them there) and processed, twice over: an OLT
     // that waits less sends repairs for windows that are only queued.
     let window_time = model.onu_section * u32::from(case.window) + model.onu_ack;
@@ -357,15 +368,8 @@ pub fn project(
         max_busy: u32::try_from(model.onu_validate.as_millis() / 500 + 20).unwrap_or(u32::MAX),
         ..SessionConfig::default()
     };
-    let olt = Olt::new(
-        &target,
-        &ids,
-                case.mode,
-        &cfg,
-        &mcfg,
-        start,
-    )
-    .with_pacing(model.olt_sections_per_s);
+    let olt = Olt::new(&target, &ids, case.mode, &cfg, &mcfg, start)
+        .with_pacing(model.olt_sections_per_s);
     let mut sim = Sim {
         model: model.clone(),
         start,
@@ -378,6 +382,7 @@ pub fn project(
         down: BTreeMap::new(),
         cfg: cfgs,
         busy_until: BTreeMap::new(),
+        life: BTreeMap::new(),
         downstream_free: start,
         upstream_free: start,
         olt_timer: None,
@@ -397,7 +402,8 @@ pub fn project(
     sim.olt_out();
     while !sim.olt.finished() {
         let Some(Reverse((t, seq))) = sim.queue.pop() else {
-            break;
+            // Nothing will ever happen again, and the OLT has not finished.
+            return Err(ProjectionError::Stuck);
         };
         if t - sim.start > limit {
             return Err(ProjectionError::TooLong(limit));
@@ -421,7 +427,10 @@ pub fn project(
                 sim.watch_downloads();
                 sim.olt_out();
             }
-            Event::Processed(id, d) => {
+            Event::Processed(id, life, d) => {
+                if sim.life.get(&id).copied().unwrap_or(0) != life {
+                    continue; // queued before a reboot: lost with it
+                }
                 if let Some(Some(onu)) = sim.onus.get_mut(&id) {
                     onu.handle_datagram(now, &d);
                     sim.result.onu_frames += 1;

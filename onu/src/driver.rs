@@ -214,6 +214,15 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
                 }
             };
             tokio::select! {
+                // In this order: a stop, a deadline, then its own socket before the group's (a
+                // repair's sections come to its own, the closing AR section to the group, and
+                // the OLT sends them in that order).
+                biased;
+                () = &mut shutdown => {
+                    tracing::info!(onu = id, "stopping");
+                    return Ok(Exit::Stopped);
+                }
+                () = sleep => onu.handle_timeout(Instant::now()),
                 r = unicast.readable() => {
                     r?;
                     let n = match unicast.try_io(Interest::READABLE, || inbox.recv(&unicast)) {
@@ -227,8 +236,8 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
                         for d in link.pass(d.to_vec()) {
                             onu.handle_datagram(Instant::now(), &d);
                         }
-                        if onu.power_lost().is_some() || onu.reboot_requested() {
-                            break; // the rest is lost, as it would be on a real ONU
+                        if onu.power_lost().is_some() {
+                            break; // the power is off: the rest is lost
                         }
                     }
                 }
@@ -256,15 +265,10 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
                         for d in link.pass(d.to_vec()) {
                             onu.handle_datagram(Instant::now(), &d);
                         }
-                        if onu.power_lost().is_some() || onu.reboot_requested() {
-                            break; // the rest is lost, as it would be on a real ONU
+                        if onu.power_lost().is_some() {
+                            break; // the power is off: the rest is lost
                         }
                     }
-                }
-                () = sleep => onu.handle_timeout(Instant::now()),
-                () = &mut shutdown => {
-                    tracing::info!(onu = id, "stopping");
-                    return Ok(Exit::Stopped);
                 }
             }
         }

@@ -65,6 +65,13 @@ pub fn parse_group(s: &str) -> Result<SocketAddrV4, String> {
 /// The receive buffer asked for on the lab's sockets (the kernel may grant less).
 pub const RECEIVE_BUFFER: usize = 4 << 20;
 
+/// The receive buffer the kernel granted `socket`, when it is less than [`RECEIVE_BUFFER`]
+/// (it caps requests at `net.core.rmem_max`; Linux reports twice the size asked for).
+pub fn short_receive_buffer(socket: &impl AsFd) -> Option<usize> {
+    let granted = socket2::SockRef::from(socket).recv_buffer_size().ok()?;
+    (granted < RECEIVE_BUFFER).then_some(granted)
+}
+
 /// A non-blocking UDP socket bound to a loopback address.
 pub fn bind_unicast(addr: SocketAddrV4) -> io::Result<UdpSocket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
@@ -246,7 +253,9 @@ fn send_mmsg(fd: RawFd, chunk: &[(&[u8], SocketAddrV4)]) -> nix::Result<usize> {
 #[derive(Debug)]
 pub struct RecvBatch {
     bufs: Vec<Vec<u8>>,
-    got: Vec<(usize, Option<SocketAddrV4>)>,
+    /// (buffer, length, sender) of each datagram of the last call.
+    got: Vec<(usize, usize, Option<SocketAddrV4>)>,
+    truncated: u64,
 }
 
 impl Default for RecvBatch {
@@ -261,6 +270,7 @@ impl RecvBatch {
         Self {
             bufs: vec![vec![0u8; MAX_DATAGRAM]; BATCH],
             got: Vec::with_capacity(BATCH),
+            truncated: 0,
         }
     }
 
@@ -282,16 +292,27 @@ impl RecvBatch {
             None,
         )
         .map_err(io::Error::from)?;
-        for r in results {
-            self.got.push((r.bytes, r.address.map(SocketAddrV4::from)));
+        for (i, r) in results.enumerate() {
+            if r.flags.contains(MsgFlags::MSG_TRUNC) {
+                // Longer than any datagram of the lab: dropped, not taken for a shorter one.
+                self.truncated += 1;
+                continue;
+            }
+            self.got
+                .push((i, r.bytes, r.address.map(SocketAddrV4::from)));
         }
         Ok(self.got.len())
     }
 
     /// The `i`th datagram of the last [`RecvBatch::recv`] and who sent it.
     pub fn datagram(&self, i: usize) -> (&[u8], Option<SocketAddrV4>) {
-        let (n, from) = self.got[i];
-        (&self.bufs[i][..n.min(MAX_DATAGRAM)], from)
+        let (b, n, from) = self.got[i];
+        (&self.bufs[b][..n.min(MAX_DATAGRAM)], from)
+    }
+
+    /// Datagrams dropped so far because they were longer than [`MAX_DATAGRAM`].
+    pub fn truncated(&self) -> u64 {
+        self.truncated
     }
 }
 
@@ -365,6 +386,13 @@ mod tests {
             }
         }
         assert_eq!(got, payloads);
+        // Longer than the lab's largest datagram: dropped and counted, never cut short.
+        tx.send_to(&vec![7u8; MAX_DATAGRAM + 1], to).unwrap();
+        tx.send_to(b"after", to).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(rb.recv(&rx).unwrap(), 1);
+        assert_eq!(rb.datagram(0).0, b"after");
+        assert_eq!(rb.truncated(), 1);
         // Nothing waiting: WouldBlock, not an empty success.
         assert_eq!(rb.recv(&rx).unwrap_err().kind(), io::ErrorKind::WouldBlock);
     }

@@ -83,6 +83,9 @@ struct BenchArgs {
     /// Image payload bytes of the GPON projection.
     #[arg(long, default_value_t = 8 << 20)]
     pon_size: usize,
+    /// Measure nothing: write bench.md and bench.svg again from the bench.json in --out.
+    #[arg(long)]
+    render: bool,
 }
 
 #[derive(Args)]
@@ -354,6 +357,17 @@ async fn run_soak(a: SoakArgs, exe: OsString) -> Result<ExitCode> {
 }
 
 async fn run_bench(a: BenchArgs, exe: OsString) -> Result<ExitCode> {
+    if a.render {
+        let path = a.out.join("bench.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let result: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        std::fs::write(a.out.join("bench.md"), scenarios::bench::table(&result))?;
+        std::fs::write(a.out.join("bench.svg"), scenarios::bench::svg(&result))?;
+        println!("wrote {}/bench.md and bench.svg", a.out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let modes: Vec<&'static str> = match a.mode.as_deref() {
         Some("multicast") => vec!["multicast"],
         Some("unicast") => vec!["unicast"],

@@ -165,8 +165,10 @@ fn human(s: f64) -> String {
         format!("{:.1} h", s / 3600.0)
     } else if s >= 120.0 {
         format!("{:.1} min", s / 60.0)
-    } else {
+    } else if s >= 1.0 {
         format!("{s:.1} s")
+    } else {
+        format!("{:.0} ms", s * 1e3)
     }
 }
 
