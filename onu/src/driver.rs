@@ -213,62 +213,45 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
-                // In this order: a stop, a deadline, then its own socket before the group's (a
-                // repair's sections come to its own, the closing AR section to the group, and
-                // the OLT sends them in that order).
+            // In this order: a stop, a deadline, then its own socket before the group's (a
+            // repair's sections come to its own, the closing AR section to the group, and the
+            // OLT sends them in that order).
+            let (socket, faulty, group_datagrams) = tokio::select! {
                 biased;
                 () = &mut shutdown => {
                     tracing::info!(onu = id, "stopping");
                     return Ok(Exit::Stopped);
                 }
-                () = sleep => onu.handle_timeout(Instant::now()),
-                r = unicast.readable() => {
-                    r?;
-                    let n = match unicast.try_io(Interest::READABLE, || inbox.recv(&unicast)) {
-                        Ok(n) => n,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                        Err(e) => return Err(e).context("receiving"),
-                    };
-                    let link = if faulty_unicast { &mut rx_link } else { &mut clean };
-                    for i in 0..n {
-                        let (d, _) = inbox.datagram(i);
-                        for d in link.pass(d.to_vec()) {
-                            onu.handle_datagram(Instant::now(), &d);
-                        }
-                        if onu.power_lost().is_some() {
-                            break; // the power is off: the rest is lost
-                        }
-                    }
+                () = sleep => {
+                    onu.handle_timeout(Instant::now());
+                    continue;
                 }
-                r = group.readable() => {
-                    r?;
-                    // A window's sections arrive together: every one waiting, in one call.
-                    let n = match group.try_io(Interest::READABLE, || inbox.recv(&group)) {
-                        Ok(n) => n,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                        Err(e) => return Err(e).context("receiving"),
-                    };
-                    let link = if faulty_group { &mut rx_link } else { &mut clean };
-                    for i in 0..n {
-                        let (d, from) = inbox.datagram(i);
-                        if from != Some(cfg.olt) {
-                            // Only the OLT sends on the download group (on a PON the
-                            // downstream is the OLT's alone); anyone else's datagram is
-                            // dropped unread.
-                            onu.drop_foreign(format!(
-                                "a multicast datagram from {}, not the OLT",
-                                from.map_or("an unknown sender".to_string(), |a| a.to_string())
-                            ));
-                            continue;
-                        }
-                        for d in link.pass(d.to_vec()) {
-                            onu.handle_datagram(Instant::now(), &d);
-                        }
-                        if onu.power_lost().is_some() {
-                            break; // the power is off: the rest is lost
-                        }
-                    }
+                r = unicast.readable() => { r?; (&unicast, faulty_unicast, false) }
+                r = group.readable() => { r?; (&group, faulty_group, true) }
+            };
+            // Every datagram waiting, in one call (a window's sections arrive together).
+            let n = match socket.try_io(Interest::READABLE, || inbox.recv(socket)) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e).context("receiving"),
+            };
+            let link = if faulty { &mut rx_link } else { &mut clean };
+            for i in 0..n {
+                let (d, from) = inbox.datagram(i);
+                if group_datagrams && from != Some(cfg.olt) {
+                    // Only the OLT sends on the download group (on a PON the downstream is the
+                    // OLT's alone); anyone else's datagram is dropped unread.
+                    onu.drop_foreign(format!(
+                        "a multicast datagram from {}, not the OLT",
+                        from.map_or("an unknown sender".to_string(), |a| a.to_string())
+                    ));
+                    continue;
+                }
+                for d in link.pass(d.to_vec()) {
+                    onu.handle_datagram(Instant::now(), &d);
+                }
+                if onu.power_lost().is_some() {
+                    break; // the power is off: the rest is lost
                 }
             }
         }
