@@ -157,15 +157,17 @@ pub fn send_batch(socket: &impl AsFd, datagrams: &[(&[u8], SocketAddrV4)]) -> io
                 Err(e) => return if sent > 0 { Ok(sent) } else { Err(e.into()) },
             }
         } else {
-            // Up to the next run worth segmenting, by sendmmsg.
+            // Up to the next run worth segmenting (looked for within one call's worth), by
+            // sendmmsg.
+            let most = rest.len().min(BATCH);
             let upto = if GSO_OFF.load(Ordering::Relaxed) {
-                rest.len()
+                most
             } else {
-                (1..rest.len())
+                (1..most)
                     .find(|&i| gso_run(&rest[i..]) >= 2)
-                    .unwrap_or(rest.len())
+                    .unwrap_or(most)
             };
-            match send_mmsg(fd, &rest[..upto.clamp(1, BATCH)]) {
+            match send_mmsg(fd, &rest[..upto]) {
                 Ok(n) => n,
                 Err(Errno::EAGAIN) => 0,
                 Err(e) => return if sent > 0 { Ok(sent) } else { Err(e.into()) },

@@ -473,25 +473,12 @@ pub fn svg(result: &Value) -> String {
             y(t) + 4.0
         );
     }
+    let wall = |mode: &'static str| -> Series {
+        Box::new(move |r: &Value| (r["mode"] == mode).then(|| r["wall_s"].as_f64()).flatten())
+    };
     let series: [(&str, &str, Series); 3] = [
-        (
-            "multicast",
-            "#1f77b4",
-            Box::new(|r: &Value| {
-                (r["mode"] == "multicast")
-                    .then(|| r["wall_s"].as_f64())
-                    .flatten()
-            }),
-        ),
-        (
-            "unicast",
-            "#d62728",
-            Box::new(|r: &Value| {
-                (r["mode"] == "unicast")
-                    .then(|| r["wall_s"].as_f64())
-                    .flatten()
-            }),
-        ),
+        ("multicast", "#1f77b4", wall("multicast")),
+        ("unicast", "#d62728", wall("unicast")),
         (
             "raw limit, same deliveries",
             "#7f7f7f",
