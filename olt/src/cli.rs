@@ -17,9 +17,9 @@ use crate::engine::{Mode, MulticastConfig};
 use crate::image::UpgradeImage;
 use crate::session::{Outcome, SessionConfig};
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use omci_codec::OnuId;
-use onu::net;
+use pon::transport as net;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -45,59 +45,6 @@ enum Command {
     /// Stop an upgrade left half done: abort any download into the standby image, and send an
     /// ONU running an uncommitted image back to its committed one.
     Abort(AbortArgs),
-    /// The whole thing on this machine: N ONU processes, a new image, a rollout, a summary.
-    Demo(DemoArgs),
-    /// One ONU process of `olt demo` (internal: the same code as `onu run`).
-    #[command(hide = true, name = "demo-onu")]
-    DemoOnu(DemoOnuArgs),
-}
-
-#[derive(Args)]
-struct DemoArgs {
-    /// How many ONUs (one process each).
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=256))]
-    onus: u16,
-    /// How the windows travel.
-    #[arg(long, value_enum, default_value_t = ModeArg::Multicast)]
-    mode: ModeArg,
-    /// Payload bytes of the new image.
-    #[arg(long, default_value_t = 256 * 1024)]
-    size: usize,
-    /// First ONU port (the ONUs take consecutive ports, the OLT the one after them).
-    #[arg(long, default_value_t = 44001)]
-    port: u16,
-    /// The multicast download group.
-    #[arg(long, default_value = "239.255.0.1:47000", value_parser = net::parse_group)]
-    group: SocketAddrV4,
-    /// Keep the ONUs' flash, the images and the report in this directory (default: a
-    /// temporary one, removed at the end).
-    #[arg(long)]
-    keep: Option<PathBuf>,
-    /// Write every OMCI frame sent and received to this pcap.
-    #[arg(long)]
-    pcap: Option<PathBuf>,
-}
-
-#[derive(Args)]
-struct DemoOnuArgs {
-    #[arg(long)]
-    onu_id: u16,
-    #[arg(long)]
-    listen: SocketAddrV4,
-    #[arg(long)]
-    olt: SocketAddrV4,
-    #[arg(long)]
-    group: SocketAddrV4,
-    #[arg(long)]
-    dir: PathBuf,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ModeArg {
-    /// One window stream on the multicast group for all ONUs.
-    Multicast,
-    /// Each ONU its own window stream (the standard procedure).
-    Unicast,
 }
 
 #[derive(Args)]
@@ -109,8 +56,8 @@ struct RolloutArgs {
     #[arg(long = "onus", required = true, value_parser = parse_onus)]
     onus: Vec<Vec<(OnuId, SocketAddrV4)>>,
     /// How the windows travel.
-    #[arg(long, value_enum, default_value_t = ModeArg::Multicast)]
-    mode: ModeArg,
+    #[arg(long, value_enum, default_value_t = Mode::Multicast)]
+    mode: Mode,
     /// The multicast download group (joined by the ONUs on the loopback interface).
     #[arg(long, default_value = "239.255.0.1:47000", value_parser = net::parse_group)]
     group: SocketAddrV4,
@@ -276,29 +223,8 @@ fn parse_onus(s: &str) -> Result<Vec<(OnuId, SocketAddrV4)>, String> {
         .collect()
 }
 
-/// How this tool was invoked: the command that runs it again (for the child processes it
-/// starts).
-struct Invocation {
-    program: Vec<std::ffi::OsString>,
-}
-
-static INVOCATION: std::sync::OnceLock<Invocation> = std::sync::OnceLock::new();
-
-/// The command that runs this tool again.
-fn invocation() -> &'static Invocation {
-    INVOCATION.get_or_init(|| Invocation {
-        program: std::env::current_exe()
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    })
-}
-
-/// Runs the `olt` command line `args` (the program name first). `program` is the command
-/// that runs this tool again (the binary itself, or `scenario olt`), for the child
-/// processes it starts.
-pub fn main_with(program: Vec<std::ffi::OsString>, args: Vec<std::ffi::OsString>) -> ExitCode {
-    let _ = INVOCATION.set(Invocation { program });
+/// Runs the `olt` command line `args` (the program name first).
+pub fn main_with(args: Vec<std::ffi::OsString>) -> ExitCode {
     let cli = match omci_codec::cli::parse_from_or_exit::<Cli>(args) {
         Ok(c) => c,
         Err(code) => return code,
@@ -313,8 +239,6 @@ pub fn main_with(program: Vec<std::ffi::OsString>, args: Vec<std::ffi::OsString>
         Command::Rollout(args) => rollout(args),
         Command::Abort(args) => abort(args),
         Command::Conform(ConformCommand::Onu(args)) => conform_onu(args),
-        Command::Demo(args) => demo(args),
-        Command::DemoOnu(args) => demo_onu(args),
     };
     match result {
         Ok(code) => code,
@@ -343,7 +267,7 @@ fn onu_map(given: Vec<Vec<(OnuId, SocketAddrV4)>>) -> Result<BTreeMap<OnuId, Soc
 }
 
 fn rollout(a: RolloutArgs) -> Result<ExitCode> {
-    if a.strict && a.mode == ModeArg::Multicast {
+    if a.strict && a.mode == Mode::Multicast {
         return Ok(usage(
             "--strict needs --mode unicast: the multicast download carries window numbers in the envelope",
         ));
@@ -378,7 +302,7 @@ fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let m: onu::manifest::Manifest = serde_json::from_str(&text)
+            let m: pon::manifest::Manifest = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a release manifest", path.display()))?;
             if m.sha256() != Some(Sha256::digest(&bytes).into()) {
                 bail!(
@@ -564,7 +488,7 @@ fn abort(a: AbortArgs) -> Result<ExitCode> {
 
 /// Who a rollout goes to, and how.
 struct Target {
-    mode: ModeArg,
+    mode: Mode,
     listen: SocketAddrV4,
     group: SocketAddrV4,
     onus: BTreeMap<OnuId, SocketAddrV4>,
@@ -604,10 +528,7 @@ fn run_rollout(
         .with_context(|| format!("{name} is not an image of this lab"))?;
     let sha256 = hex::encode(Sha256::digest(bytes));
     let ids: Vec<OnuId> = t.onus.keys().copied().collect();
-    let mode = match t.mode {
-        ModeArg::Multicast => Mode::Multicast,
-        ModeArg::Unicast => Mode::Unicast,
-    };
+    let mode = t.mode;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -856,153 +777,4 @@ fn report(
             "dropped": counters.dropped,
         },
     })
-}
-
-/// The demo's signing key: fixed, so that the demo needs no key file (a lab, not a release).
-fn demo_key() -> ed25519_dalek::SigningKey {
-    ed25519_dalek::SigningKey::from_bytes(&[0x42; 32])
-}
-
-/// Kills the demo's ONU processes however the demo ends.
-struct Children(Vec<std::process::Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-        }
-        for c in &mut self.0 {
-            let _ = c.wait();
-        }
-    }
-}
-
-fn demo(a: DemoArgs) -> Result<ExitCode> {
-    use onu::image::{BuildSpec, build, deterministic_payload};
-    let temp;
-    let dir = match &a.keep {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => {
-            temp = tempfile::tempdir()?;
-            temp.path().to_path_buf()
-        }
-    };
-    let image = |version: &str, security, size| {
-        let spec = BuildSpec {
-            model: "LAB-ONU-1".into(),
-            version: version.into(),
-            security_version: security,
-            build: 1,
-            fails_to_boot: false,
-        };
-        build(&spec, &deterministic_payload(version, size), &demo_key())
-    };
-    std::fs::write(dir.join("golden.img"), image("V1.0", 1, 64 * 1024)?)?;
-    let v2 = image("V2.0", 2, a.size)?;
-    std::fs::write(dir.join("v2.img"), &v2)?;
-    if u32::from(a.port) + u32::from(a.onus) > 65535 {
-        bail!("--port {} with --onus {} passes port 65535", a.port, a.onus);
-    }
-    let olt_addr = SocketAddrV4::new(net::LOOPBACK, a.port + a.onus);
-    println!(
-        "Starting {} ONU processes on 127.0.0.1:{}..{} (their flash in {})",
-        a.onus,
-        a.port,
-        a.port + a.onus - 1,
-        dir.display()
-    );
-    let (exe, prefix) = invocation()
-        .program
-        .split_first()
-        .context("no program to run")?;
-    let mut children = Children(Vec::new());
-    let mut onus = BTreeMap::new();
-    for i in 0..a.onus {
-        let id = OnuId(1 + i);
-        let listen = SocketAddrV4::new(net::LOOPBACK, a.port + i);
-        children.0.push(
-            std::process::Command::new(exe)
-                .args(prefix)
-                .arg("demo-onu")
-                .arg(format!("--onu-id={}", id.0))
-                .arg(format!("--listen={listen}"))
-                .arg(format!("--olt={olt_addr}"))
-                .arg(format!("--group={}", a.group))
-                .arg(format!(
-                    "--dir={}",
-                    dir.join(format!("onu-{}", id.0)).display()
-                ))
-                .stdin(std::process::Stdio::null())
-                .spawn()
-                .context("starting an ONU process")?,
-        );
-        onus.insert(id, listen);
-    }
-    // Let them boot (install the golden image, join the group).
-    std::thread::sleep(Duration::from_millis(500 + 10 * u64::from(a.onus)));
-    // Loopback answers in well under a millisecond: a short timeout keeps one ONU's lost answer
-    // from holding the whole group's window pipeline for long.
-    let cfg = SessionConfig {
-        timeout: Duration::from_millis(500),
-        retries: 8,
-        window_retries: 20,
-        ..SessionConfig::default()
-    };
-    let target = Target {
-        mode: a.mode,
-        listen: olt_addr,
-        group: a.group,
-        onus,
-        pcap: a.pcap.clone(),
-        journal: None,
-        start_at: None,
-    };
-    let report = dir.join("report.json");
-    let code = run_rollout(
-        &v2,
-        "the demo image",
-        target,
-        &cfg,
-        &CampaignPlan::rollout(),
-        Some(&report),
-    )?;
-    if a.keep.is_some() {
-        println!("report: {}", report.display());
-    }
-    drop(children);
-    Ok(code)
-}
-
-fn demo_onu(a: DemoOnuArgs) -> Result<ExitCode> {
-    use onu::core::OnuConfig;
-    use onu::driver::{self as onu_driver, DriverConfig as OnuDriverConfig};
-    let golden = std::fs::read(a.dir.parent().unwrap_or(&a.dir).join("golden.img"))?;
-    let mut onu = OnuConfig::lab(OnuId(a.onu_id), "LAB-ONU-1", demo_key().verifying_key());
-    onu.golden = Some(golden.into());
-    onu.busy_duration = Duration::from_millis(200);
-    let cfg = OnuDriverConfig {
-        onu,
-        state_dir: a.dir,
-        listen: a.listen,
-        olt: a.olt,
-        group: a.group,
-        faults: onu::faults::Faults::none(),
-        rx_faults: Default::default(),
-        rx_paths: Default::default(),
-        tx_faults: Default::default(),
-        seed: 1,
-        supervise: true,
-        reboot_delay: Duration::from_millis(200),
-        olt_report: None,
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let exit = runtime.block_on(onu_driver::run(cfg, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }))?;
-    Ok(ExitCode::from(exit.code()))
 }

@@ -330,7 +330,7 @@ impl Client {
             }
             other => return Ok(Err(format!("Start software download answered {other:?}"))),
         };
-        let cut = Cut::new(format, accepted, 1965);
+        let cut = self.t.image.cut(format, accepted, 1965);
         match self.all_windows(instance, cut).await? {
             Some(ResultCode::Success) => {}
             other => return Ok(Err(format!("a window answered {other:?}"))),
@@ -480,7 +480,7 @@ fn pass_if(ok: bool, expected: impl Into<String>, observed: impl Into<String>) -
 /// Runs the suite against `t`.
 pub async fn run(t: Target) -> Result<Report> {
     let sock = UdpSocket::from_std(
-        onu::net::bind_unicast(t.listen).with_context(|| format!("binding {}", t.listen))?,
+        pon::transport::bind_unicast(t.listen).with_context(|| format!("binding {}", t.listen))?,
     )?;
     let mut c = Client {
         sock,
@@ -781,7 +781,7 @@ pub async fn run(t: Target) -> Result<Report> {
     // Start during a download discards the partial image.
     let now = Instant::now();
     let _ = c.start(standby, size, 8, Format::Baseline).await?;
-    let cut8 = Cut::new(Format::Baseline, 8, 1965);
+    let cut8 = t.image.cut(Format::Baseline, 8, 1965);
     let first: Vec<usize> = (0..t.image.sections_in(cut8, 0)).collect();
     // Plain G.988 frames (no window number or CRC in the envelope): G.988's own rules.
     let _ = c.window(standby, cut8, 0, &first, None, true).await?;
@@ -846,7 +846,7 @@ pub async fn run(t: Target) -> Result<Report> {
             bail!("Start software download answered {other:?}: the download checks cannot run")
         }
     };
-    let cut = Cut::new(Format::Baseline, accepted, 1965);
+    let cut = t.image.cut(Format::Baseline, accepted, 1965);
     let windows = t.image.windows(cut);
     let n0 = t.image.sections_in(cut, 0);
     let now = Instant::now();
@@ -1039,7 +1039,7 @@ pub async fn run(t: Target) -> Result<Report> {
     let _ = c.download(standby, 32, Format::Baseline).await?;
     c.abort(standby).await?;
     let _ = c.start(standby, size, 32, Format::Baseline).await?;
-    let cut32 = Cut::new(Format::Baseline, 32, 1965);
+    let cut32 = t.image.cut(Format::Baseline, 32, 1965);
     let _ = c.all_windows(standby, cut32).await?;
     let (bad_size, _) = c.end(standby, img_crc, size + 31, Format::Baseline).await?;
     s.add(

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use omci_codec::OnuId;
 use omci_codec::envelope::{ALL_ONUS, Envelope};
 use omci_codec::pcap::{CaptureWriter, Direction, Peer};
-use onu::net;
+use pon::transport as net;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
@@ -205,7 +205,7 @@ pub async fn run(
         // one ONU, or to the group, then leaves as one segmented send (see net::send_batch).
         // The ONUs' own datagrams go before the group's, on purpose: a repair sends an ONU its
         // missing sections alone and the closing AR section to the group, and the ONU reads
-        // its own socket first (see onu::driver), so that the AR finds the sections there.
+        // its own socket first (as the lab's ONU does), so that the AR finds the sections there.
         out.sort_by_key(|(_, to)| (*to == cfg.group, *to));
         if let Some(c) = &mut capture {
             for (d, _) in &out {

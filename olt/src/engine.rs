@@ -25,13 +25,36 @@ use omci_codec::{
 use crate::image::{Cut, UpgradeImage};
 use crate::session::{Outcome, Session, SessionConfig};
 
-/// How the windows travel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the windows travel: one definition for the engine, the `olt` command line
+/// (`--mode`), the report and the scenario files (`[olt] mode = ...`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Mode {
+    /// One window stream on the multicast group for all ONUs (this lab's extension).
+    #[default]
+    Multicast,
     /// Each ONU its own window stream (the standard procedure).
     Unicast,
-    /// One window stream on the multicast group for all ONUs (this lab's extension).
-    Multicast,
+}
+
+impl Mode {
+    /// The word the command line, the report and the scenario files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Multicast => "multicast",
+            Mode::Unicast => "unicast",
+        }
+    }
 }
 
 /// Settings of the multicast group download.
@@ -447,7 +470,8 @@ impl Olt {
     /// How group `gi` cuts the image (its window agreed).
     fn cut(&self, gi: usize) -> Cut {
         let window = self.groups[gi].window_size.unwrap_or(1);
-        Cut::new(self.cfg.format, window, self.cfg.extended_section_len)
+        self.image
+            .cut(self.cfg.format, window, self.cfg.extended_section_len)
     }
 
     fn drive_group(&mut self, gi: usize, now: Instant) {
@@ -526,7 +550,10 @@ impl Olt {
         // New windows, up to the pipelining depth.
         // New windows stay within `depth` of the oldest one still open (and so within the
         // ONUs' horizon of windows ahead they keep track of).
-        let reach = self.mcfg.depth.clamp(1, onu::core::WINDOW_HORIZON as usize) as u32;
+        let reach = self
+            .mcfg
+            .depth
+            .clamp(1, omci_codec::windowing::WINDOW_HORIZON as usize) as u32;
         while !self.groups[gi].members.is_empty()
             && self.groups[gi].rounds.len() < self.mcfg.depth.max(1)
             && self.groups[gi].next_window < self.groups[gi].windows

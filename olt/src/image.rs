@@ -5,10 +5,9 @@
 
 use std::sync::Arc;
 
-use omci_codec::Format;
-use omci_codec::contents::{BASELINE_SECTION_DATA_LEN, EXTENDED_MAX_SECTION_DATA_LEN};
 use omci_codec::crc::crc32_bzip2;
-use onu::image::{ImageError, ImageHeader};
+use omci_codec::{Format, Windowing};
+use pon::firmware::{ImageError, ImageHeader};
 
 /// An image ready to send.
 #[derive(Clone, Debug)]
@@ -67,68 +66,50 @@ impl UpgradeImage {
     }
 }
 
-/// How an image is cut for one download: the frame format, the agreed window and the section
-/// size (31 data bytes on baseline frames).
+/// How a download cuts an image: the frame format and the agreed windowing
+/// ([`omci_codec::Windowing`], the same geometry the ONU uses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cut {
-    /// Baseline or extended frames.
+    /// Baseline or extended frames (baseline sections are padded to 31 bytes).
     pub format: Format,
-    /// Sections per window (1..=256).
-    pub window_size: u16,
-    /// Data bytes per section.
-    pub section_len: usize,
-}
-
-impl Cut {
-    /// The cut for `format` and `window_size`; `extended_section_len` is the section size of
-    /// extended frames (clamped to 1..=1965; baseline sections are always 31 bytes).
-    pub fn new(format: Format, window_size: u16, extended_section_len: usize) -> Cut {
-        Cut {
-            format,
-            window_size: window_size.clamp(1, 256),
-            section_len: match format {
-                Format::Baseline => BASELINE_SECTION_DATA_LEN,
-                Format::Extended => extended_section_len.clamp(1, EXTENDED_MAX_SECTION_DATA_LEN),
-            },
-        }
-    }
-
-    fn window_bytes(&self) -> usize {
-        self.section_len * usize::from(self.window_size)
-    }
+    /// Sections per window, bytes per section, image size.
+    pub windowing: Windowing,
 }
 
 impl UpgradeImage {
-    /// Windows the image is cut into.
-    pub fn windows(&self, cut: Cut) -> u32 {
-        self.len().div_ceil(cut.window_bytes()) as u32
+    /// How this image is cut for `format` and `window_size`; `extended_section_len` is the
+    /// section size of extended frames (clamped to 1..=1965; baseline sections are 31 bytes).
+    pub fn cut(&self, format: Format, window_size: u16, extended_section_len: usize) -> Cut {
+        Cut {
+            format,
+            windowing: Windowing::new(
+                self.len() as u32,
+                window_size,
+                Windowing::section_len_for(format, extended_section_len),
+            ),
+        }
     }
 
-    /// The image bytes of window `w`.
-    fn window_range(&self, cut: Cut, w: u32) -> std::ops::Range<usize> {
-        let start = (w as usize * cut.window_bytes()).min(self.len());
-        start..(start + cut.window_bytes()).min(self.len())
+    /// Windows the image is cut into.
+    pub fn windows(&self, cut: Cut) -> u32 {
+        cut.windowing.windows()
     }
 
     /// Sections window `w` holds (the image's last window may hold fewer).
     pub fn sections_in(&self, cut: Cut, w: u32) -> usize {
-        self.window_range(cut, w).len().div_ceil(cut.section_len)
+        cut.windowing.sections_in(w) as usize
     }
 
     /// CRC-32/BZIP2 of window `w`'s bytes: the window CRC of the envelope.
     pub fn window_crc(&self, cut: Cut, w: u32) -> u32 {
-        crc32_bzip2(&self.bytes[self.window_range(cut, w)])
+        cut.windowing.window_crc(&self.bytes, w)
     }
 
     /// The data of section `n` of window `w`, zero padded to 31 bytes on baseline frames.
     pub fn section(&self, cut: Cut, w: u32, n: usize) -> Vec<u8> {
-        let window = self.window_range(cut, w);
-        let from = (window.start + n * cut.section_len).min(window.end);
-        let mut data = self.bytes[from..(from + cut.section_len).min(window.end)].to_vec();
-        if cut.format == Format::Baseline {
-            data.resize(cut.section_len, 0);
-        }
-        data
+        cut.windowing
+            .section(&self.bytes, w, n as u32, cut.format == Format::Baseline)
+            .into_owned()
     }
 }
 
@@ -136,9 +117,10 @@ impl UpgradeImage {
 mod tests {
     use super::*;
     use ed25519_dalek::SigningKey;
-    use onu::image::{BuildSpec, build, deterministic_payload};
+    use pon::firmware::{BuildSpec, build, deterministic_payload};
 
-    fn image(len: usize) -> UpgradeImage {
+    #[test]
+    fn the_cut_covers_the_image_once_with_baseline_sections_padded() {
         let spec = BuildSpec {
             model: "M".into(),
             version: "V".into(),
@@ -148,46 +130,30 @@ mod tests {
         };
         let bytes = build(
             &spec,
-            &deterministic_payload("x", len),
+            &deterministic_payload("x", 1000),
             &SigningKey::from_bytes(&[1; 32]),
         );
-        UpgradeImage::new(bytes.unwrap()).unwrap()
-    }
-
-    #[test]
-    fn windows_and_sections_cover_the_image_once() {
-        let img = image(1000); // 1192 bytes
+        let img = UpgradeImage::new(bytes.unwrap()).unwrap();
         for cut in [
-            Cut::new(Format::Baseline, 8, 0),
-            Cut::new(Format::Extended, 3, 100),
-            Cut::new(Format::Extended, 1, 5000),
+            img.cut(Format::Baseline, 8, 0),
+            img.cut(Format::Extended, 3, 100),
         ] {
             let mut joined = Vec::new();
             for w in 0..img.windows(cut) {
-                let mut window = Vec::new();
                 for n in 0..img.sections_in(cut, w) {
                     let s = img.section(cut, w, n);
                     if cut.format == Format::Baseline {
                         assert_eq!(s.len(), 31, "baseline sections are padded");
                     }
-                    window.extend_from_slice(&s);
+                    joined.extend_from_slice(&s);
                 }
-                let real = window.len().min(img.len() - joined.len());
-                window.truncate(real);
-                assert_eq!(
-                    img.window_crc(cut, w),
-                    crc32_bzip2(&window),
-                    "{cut:?} window {w}"
-                );
-                joined.extend_from_slice(&window);
             }
+            joined.truncate(img.len());
             assert_eq!(joined, img.bytes.to_vec(), "{cut:?}");
         }
-        assert_eq!(Cut::new(Format::Extended, 1, 5000).section_len, 1965);
         assert_eq!(
-            img.sections_in(Cut::new(Format::Baseline, 8, 0), 4),
-            7,
-            "the last window is short"
+            img.cut(Format::Extended, 1, 5000).windowing.section_len,
+            1965
         );
     }
 }

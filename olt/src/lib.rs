@@ -19,5 +19,4 @@ pub mod conform;
 pub mod driver;
 pub mod engine;
 pub mod image;
-pub mod projection;
 pub mod session;

@@ -1,9 +1,5 @@
-//! `olt`: see [`olt::cli`].
+//! The `olt` binary: the lab's OLT controller (see the library's `cli` module).
 
 fn main() -> std::process::ExitCode {
-    let program = std::env::current_exe()
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    olt::cli::main_with(program, std::env::args_os().collect())
+    olt::cli::main_with(std::env::args_os().collect())
 }

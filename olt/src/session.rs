@@ -637,7 +637,7 @@ impl Session {
     }
 
     fn cut(&self) -> Cut {
-        Cut::new(
+        self.image.cut(
             self.cfg.format,
             self.window_size,
             self.cfg.extended_section_len,

@@ -17,6 +17,8 @@
 //! - [`render`] and [`json`]: a protocol-analyser view of a message, and its JSON form.
 //! - [`cli`]: the command-line conventions the lab's tools share (one-line usage errors).
 //! - [`pcap`]: OMCI frames in Ethernet captures (EtherType 0x88B5).
+//! - [`windowing`]: how a download cuts an image into windows and sections ([`Windowing`]),
+//!   the window CRC and the multicast contract's window horizon.
 //! - [`envelope`]: the 16-byte envelope that stands for the GEM layer when the lab carries a
 //!   frame in a UDP datagram (ONU-ID, GEM port, and the multicast download's window fields).
 //!
@@ -53,6 +55,7 @@ pub mod pcap;
 pub mod render;
 pub mod result;
 pub mod software_image;
+pub mod windowing;
 
 pub use contents::Contents;
 pub use envelope::{Envelope, EnvelopeError};
@@ -64,3 +67,4 @@ pub use ids::{GemPort, MeClass, MeId, OnuId, Tci, WindowNo};
 pub use message_type::MessageType;
 pub use result::ResultCode;
 pub use software_image::{SoftwareImageAttributes, SoftwareImageId};
+pub use windowing::Windowing;

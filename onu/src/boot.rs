@@ -22,8 +22,8 @@ use std::sync::Arc;
 use ed25519_dalek::VerifyingKey;
 
 use crate::flash::Flash;
-use crate::image::{self, DevicePolicy, ImageError, ImageHeader, Inspection};
 use crate::meta::{self, Metadata, SlotMeta};
+use pon::firmware::{self as image, DevicePolicy, ImageError, ImageHeader, Inspection};
 
 /// What the bootloader needs to know.
 #[derive(Clone, Debug)]
@@ -311,8 +311,8 @@ fn restore_golden(
 mod tests {
     use super::*;
     use crate::flash::MemFlash;
-    use crate::image::{BuildSpec, build, deterministic_payload};
     use ed25519_dalek::SigningKey;
+    use pon::firmware::{BuildSpec, build, deterministic_payload};
 
     const MODEL: &str = "LAB-ONU-1";
 

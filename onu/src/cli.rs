@@ -13,14 +13,14 @@ use crate::core::OnuConfig;
 use crate::driver::{self, DriverConfig};
 use crate::faults::{FaultPoint, Faults, PowerLossPlan};
 use crate::flash::FileFlash;
-use crate::image::{self, BuildSpec};
-use crate::link::LinkFaultRates;
-use crate::manifest::{Manifest, Rollout};
-use crate::net;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use omci_codec::OnuId;
+use pon::firmware::{self as image, BuildSpec};
+use pon::link::{LinkFaultRates, Paths};
+use pon::manifest::{Manifest, Rollout};
+use pon::transport as net;
 
 #[derive(Parser)]
 #[command(
@@ -127,16 +127,6 @@ struct StatusArgs {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum FaultPaths {
-    /// The ONU's own OMCC port and the multicast group.
-    Both,
-    /// The ONU's own OMCC port only.
-    Unicast,
-    /// The multicast download group only.
-    Multicast,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -179,8 +169,8 @@ struct RunArgs {
     #[arg(long, value_parser = parse_fault)]
     fault: Option<PowerLossPlan>,
     /// Which downstream channels the downstream faults apply to.
-    #[arg(long, value_enum, default_value_t = FaultPaths::Both)]
-    faults_on: FaultPaths,
+    #[arg(long, value_enum, default_value_t = Paths::Both)]
+    faults_on: Paths,
     /// Downstream datagram loss rate (0..1).
     #[arg(long, default_value_t = 0.0, value_parser = rate)]
     drop: f64,
@@ -595,11 +585,7 @@ fn run(a: RunArgs) -> Result<ExitCode> {
             reorder: a.reorder,
             corrupt: a.corrupt,
         },
-        rx_paths: match a.faults_on {
-            FaultPaths::Both => driver::Paths::Both,
-            FaultPaths::Unicast => driver::Paths::Unicast,
-            FaultPaths::Multicast => driver::Paths::Multicast,
-        },
+        rx_paths: a.faults_on,
         tx_faults: LinkFaultRates {
             drop: a.drop_upstream,
             duplicate: a.duplicate_upstream,

@@ -31,8 +31,8 @@ use omci_codec::{
 use crate::boot::{self, BootConfig, BootError, Booted, slot_meta};
 use crate::faults::{FaultPoint, Faults};
 use crate::flash::Flash;
-use crate::image::{self, DevicePolicy, ImageError};
 use crate::meta::{self, Metadata, SlotMeta};
+use pon::firmware::{self as image, DevicePolicy, ImageError};
 
 /// Windows beyond the next expected one that the ONU keeps track of at once (multicast windows
 /// may be pipelined). Sections of windows further ahead are dropped and counted.

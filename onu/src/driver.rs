@@ -21,8 +21,8 @@ use crate::boot::BootError;
 use crate::core::{Onu, OnuConfig, OnuEvent};
 use crate::faults::Faults;
 use crate::flash::FileFlash;
-use crate::link::{Link, LinkFaultRates};
-use crate::net;
+use pon::link::{Link, LinkFaultRates, Paths};
+use pon::transport as net;
 
 /// How one ONU process runs.
 #[derive(Clone, Debug)]
@@ -54,18 +54,6 @@ pub struct DriverConfig {
     /// With the OLT checker on (`onu.check_olt`): write every rule the OLT broke here (JSON),
     /// rewritten at each new one.
     pub olt_report: Option<PathBuf>,
-}
-
-/// The downstream channels of an ONU, for where link faults apply.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Paths {
-    /// Both its own OMCC port and the multicast download group.
-    #[default]
-    Both,
-    /// Its own OMCC port only.
-    Unicast,
-    /// The multicast download group only.
-    Multicast,
 }
 
 /// How the process ends.
@@ -142,11 +130,7 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
     )?;
     let mut rx_link = Link::new(cfg.rx_faults, cfg.seed);
     let mut clean = Link::new(LinkFaultRates::default(), cfg.seed);
-    let (faulty_unicast, faulty_group) = match cfg.rx_paths {
-        Paths::Both => (true, true),
-        Paths::Unicast => (true, false),
-        Paths::Multicast => (false, true),
-    };
+    let (faulty_unicast, faulty_group) = cfg.rx_paths.applies();
     let mut tx_link = Link::new(cfg.tx_faults, cfg.seed ^ 0x5555_5555);
     let mut flash = FileFlash::open(&cfg.state_dir)
         .with_context(|| format!("opening the flash in {}", cfg.state_dir.display()))?;

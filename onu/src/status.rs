@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::boot::{self, BootConfig, BootError, BootPath};
 use crate::flash::{Flash, MemFlash, read_whole_slot};
-use crate::image;
 use crate::meta;
+use pon::firmware as image;
 
 /// One slot as the flash holds it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

@@ -129,7 +129,7 @@ fn status_reads_a_flash_the_onu_left() {
     use ed25519_dalek::SigningKey;
     use onu::boot::slot_meta;
     use onu::flash::{FileFlash, Flash};
-    use onu::image::{BuildSpec, build, deterministic_payload, inspect};
+    use pon::firmware::{BuildSpec, build, deterministic_payload, inspect};
     let dir = tempfile::tempdir().unwrap();
     let key = SigningKey::from_bytes(&[9; 32]);
     let public = dir.path().join("lab.pub");

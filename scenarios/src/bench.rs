@@ -55,9 +55,9 @@ pub async fn receive(
     limit: Duration,
     batched: bool,
 ) -> Result<u64> {
-    let sock = tokio::net::UdpSocket::from_std(onu::net::bind_multicast_receiver(group)?)?;
+    let sock = tokio::net::UdpSocket::from_std(pon::transport::bind_multicast_receiver(group)?)?;
     let mut buf = vec![0u8; 65536];
-    let mut inbox = onu::net::RecvBatch::new();
+    let mut inbox = pon::transport::RecvBatch::new();
     let mut n = 0u64;
     let start = Instant::now();
     println!("ready");
@@ -89,7 +89,7 @@ pub async fn receive(
 
 /// One raw blast: `receivers` processes, datagrams of `size` bytes for `secs`. `batched`: the
 /// sender sends runs of 32 in one segmented send and the receivers read with `recvmmsg`
-/// (what the OLT and the ONUs do, see `onu::net::send_batch`); else one system call per
+/// (what the OLT and the ONUs do, see `pon::transport::send_batch`); else one system call per
 /// datagram on both sides.
 async fn blast(
     program: &[OsString],
@@ -120,7 +120,8 @@ async fn blast(
         ch.stdout = Some(out);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let sender = onu::net::bind_multicast_sender(SocketAddrV4::new(onu::net::LOOPBACK, 0))?;
+    let sender =
+        pon::transport::bind_multicast_sender(SocketAddrV4::new(pon::transport::LOOPBACK, 0))?;
     sender.set_nonblocking(false)?;
     let payload = vec![0x5Au8; size];
     let start = Instant::now();
@@ -130,7 +131,7 @@ async fn blast(
     while start.elapsed() < until {
         if batched {
             for _ in 0..2 {
-                sent += onu::net::send_batch(&sender, &run).unwrap_or(0) as u64;
+                sent += pon::transport::send_batch(&sender, &run).unwrap_or(0) as u64;
             }
         } else {
             for _ in 0..64 {
@@ -269,7 +270,7 @@ pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result
     // The projection onto a real PON: CPU only, every core (nothing else runs now).
     let pon = if plan.pon_onus > 0 {
         let profiles = crate::project::default_profiles();
-        let model = olt::projection::PonModel::default();
+        let model = crate::projection::PonModel::default();
         let (onus, size) = (plan.pon_onus, plan.pon_size);
         tokio::task::spawn_blocking(move || {
             crate::project::projections(&model, &profiles, onus, size, false)
@@ -393,7 +394,7 @@ pub fn table(result: &Value) -> String {
         let first = &result["pon"]["runs"][0];
         let _ = write!(
             o,
-            "\nProjected onto a GPON (`olt::projection`, PON time, not this machine's): {} ONUs, {} MiB image, baseline frames, windows of 32\n\n{}",
+            "\nProjected onto a GPON (`scenario project`, PON time, not this machine's): {} ONUs, {} MiB image, baseline frames, windows of 32\n\n{}",
             first["onus"],
             first["image_bytes"].as_u64().unwrap_or(0) >> 20,
             crate::project::table(&result["pon"])

@@ -7,8 +7,11 @@
 //! runs many random fault cases; [`mod@bench`] measures rollouts against the machine's own limit.
 
 pub mod bench;
+pub mod cli;
+pub mod demo;
 pub mod narrate;
 pub mod project;
+pub mod projection;
 pub mod run;
 pub mod soak;
 pub mod spec;

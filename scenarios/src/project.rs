@@ -1,13 +1,13 @@
-//! `scenario project`: the rollout projected onto a real GPON ([`olt::projection`]): the real
+//! `scenario project`: the rollout projected onto a real GPON ([`crate::projection`]): the real
 //! OLT engine and ONU cores over a timing model, on a virtual clock, in each mode, for one or
 //! several ONU speed profiles. Writes a JSON file of the figures and a Markdown table.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use crate::projection::{PonModel, ProjectionCase, project};
 use anyhow::{Result, bail};
 use olt::engine::Mode;
-use olt::projection::{PonModel, ProjectionCase, project};
 use omci_codec::Format;
 use serde_json::{Value, json};
 

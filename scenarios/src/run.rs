@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub keep: Option<PathBuf>,
     /// First port to try (the ONUs, then the OLT, take consecutive ports).
     pub port: Option<u16>,
+    /// The multicast download group (default: one derived from the ports).
+    pub group: Option<SocketAddrV4>,
     /// Print progress lines.
     pub progress: bool,
     /// The ONU that `explain` narrates and the diagram shows (default: ONU 1, and the first
@@ -207,7 +209,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     )?;
     if s.image.tampered {
         // One payload byte, after signing: the signature no longer matches.
-        let at = onu::image::HEADER_LEN + s.image.size / 2;
+        let at = pon::firmware::HEADER_LEN + s.image.size / 2;
         if let Some(b) = image.get_mut(at) {
             *b ^= 0x01;
         }
@@ -219,7 +221,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     let campaign = s.olt.campaign.clone();
     if let Some(c) = &campaign {
         let start = SystemTimeFmt::in_secs(c.start_in_s.unwrap_or(0));
-        let manifest = onu::manifest::Manifest {
+        let manifest = pon::manifest::Manifest {
             device_model: model.clone(),
             version: s.image.version.clone(),
             build: 1,
@@ -227,7 +229,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
             checksum: format!("sha256:{}", hex_sha(&image)),
             signature: hex::encode(&image[image.len().saturating_sub(64)..]),
             kind: "full".into(),
-            rollout: onu::manifest::Rollout {
+            rollout: pon::manifest::Rollout {
                 percent: s.image.rollout_percent,
                 start,
             },
@@ -240,11 +242,11 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         opts.port.unwrap_or(41000 + (s.seed % 97) as u16 * 131),
         n + 1,
     )?;
-    let olt_addr = SocketAddrV4::new(onu::net::LOOPBACK, base + n);
-    let group = SocketAddrV4::new(
+    let olt_addr = SocketAddrV4::new(pon::transport::LOOPBACK, base + n);
+    let group = opts.group.unwrap_or(SocketAddrV4::new(
         std::net::Ipv4Addr::new(239, 255, 60 + (base % 150) as u8, 1 + (base % 250) as u8),
         base + n + 1,
-    );
+    ));
 
     // ---- Faults
     let ids: Vec<u16> = (1..=n).collect();
@@ -837,15 +839,15 @@ fn build_image(
     fails: bool,
     key: &SigningKey,
 ) -> Result<Vec<u8>> {
-    let spec = onu::image::BuildSpec {
+    let spec = pon::firmware::BuildSpec {
         model: model.into(),
         version: version.into(),
         security_version: security,
         build: 1,
         fails_to_boot: fails,
     };
-    let payload = onu::image::deterministic_payload(&format!("{model}/{version}"), size);
-    onu::image::build(&spec, &payload, key)
+    let payload = pon::firmware::deterministic_payload(&format!("{model}/{version}"), size);
+    pon::firmware::build(&spec, &payload, key)
         .with_context(|| format!("building the {model} {version} image"))
 }
 
@@ -948,7 +950,8 @@ async fn apply(
 fn rogue(group: SocketAddrV4, forged: u32, corrupt: u32, seed: u64) -> Result<u32> {
     use omci_codec::contents::{Contents, DownloadSectionRequest};
     use omci_codec::{Codec, ExtendedTrailer, Format, MeClass, MeId, Message, Tci};
-    let sock = onu::net::bind_multicast_sender(SocketAddrV4::new(onu::net::LOOPBACK, 0))?;
+    let sock =
+        pon::transport::bind_multicast_sender(SocketAddrV4::new(pon::transport::LOOPBACK, 0))?;
     let codec = Codec::new(ExtendedTrailer::Crc32);
     let mut sent = 0;
     for i in 0..(forged + corrupt) {

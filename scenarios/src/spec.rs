@@ -219,16 +219,7 @@ fn default_security() -> u32 {
     1
 }
 
-/// How the windows travel.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// One window stream on the multicast group.
-    #[default]
-    Multicast,
-    /// Each ONU its own window stream.
-    Unicast,
-}
+pub use olt::engine::Mode;
 
 /// The OLT's settings.
 #[derive(Clone, Debug, Deserialize)]

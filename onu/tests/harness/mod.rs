@@ -19,7 +19,7 @@ use onu::boot::BootError;
 use onu::core::{Onu, OnuConfig, OnuEvent};
 use onu::faults::{FaultPoint, Faults, PowerLossPlan};
 use onu::flash::{Flash, MemFlash};
-use onu::image::{BuildSpec, build, deterministic_payload};
+use pon::firmware::{BuildSpec, build, deterministic_payload};
 
 pub const MODEL: &str = "LAB-ONU-1";
 pub const ONU: OnuId = OnuId(7);

@@ -2,13 +2,12 @@
 //! processes and the OLT on loopback, every expectation of the file checked (alone in its test
 //! binary: cargo runs test binaries one after the other, so nothing else competes for the CPU).
 
-use std::path::Path;
-use std::process::Command;
+harness::tools!();
 
 #[test]
 fn quickstart_upgrades_128_onus_by_multicast() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("quickstart.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_scenario"))
+    let file = harness::process::library().join("quickstart.toml");
+    let out = scenario()
         .arg("run")
         .arg(&file)
         .arg("--port=21000")

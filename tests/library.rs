@@ -8,11 +8,11 @@
 use std::path::Path;
 use std::process::Command;
 
-const SCENARIO: &str = env!("CARGO_BIN_EXE_scenario");
+harness::tools!();
 
 fn run(name: &str, port: u16, extra: &[&str]) -> String {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("{name}.toml"));
-    let out = Command::new(SCENARIO)
+    let file = harness::process::library().join(format!("{name}.toml"));
+    let out = scenario()
         .arg("run")
         .arg(&file)
         .arg(format!("--port={port}"))
@@ -112,18 +112,14 @@ fn teach_one_onu_explains_and_draws() {
 
 #[test]
 fn every_library_file_is_valid() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = &harness::process::library();
     let files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml") && !p.ends_with("Cargo.toml"))
         .collect();
     assert!(files.len() >= 12, "{files:?}");
-    let out = Command::new(SCENARIO)
-        .arg("check")
-        .args(&files)
-        .output()
-        .unwrap();
+    let out = scenario().arg("check").args(&files).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -140,7 +136,7 @@ fn a_bad_scenario_file_names_the_line_the_key_and_the_allowed_values() {
         "name = \"bad\"\n[topology]\nonus = 4\n[image]\nversion = \"V2\"\n[olt]\nmode = \"broadcast\"\n",
     )
     .unwrap();
-    let out = Command::new(SCENARIO).arg("run").arg(&f).output().unwrap();
+    let out = scenario().arg("run").arg(&f).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -157,7 +153,7 @@ fn a_bad_scenario_file_names_the_line_the_key_and_the_allowed_values() {
 fn soak_finds_nothing_bricked_and_no_data_lost() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("soak.json");
-    let out = Command::new(SCENARIO)
+    let out = scenario()
         .args(["soak", "--cases", "3", "--onus", "4", "--seed", "11"])
         .arg(format!("--report={}", report.display()))
         .output()
@@ -178,8 +174,8 @@ fn soak_finds_nothing_bricked_and_no_data_lost() {
 
 #[test]
 fn ctrl_c_stops_every_process_and_removes_the_directory() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("lossy-pon.toml");
-    let child = Command::new(SCENARIO)
+    let file = harness::process::library().join("lossy-pon.toml");
+    let child = scenario()
         .arg("run")
         .arg(&file)
         .args(["--onus", "6", "--port", "34500"])
@@ -244,7 +240,7 @@ upgraded = 8
 "#,
     )
     .unwrap();
-    let out = Command::new(SCENARIO)
+    let out = scenario()
         .arg("run")
         .arg(&f)
         .arg("--port=35000")

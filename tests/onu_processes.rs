@@ -20,11 +20,11 @@ use omci_codec::{
     Codec, ExtendedTrailer, Format, GemPort, MeClass, MeId, Message, OnuId, ResultCode, Tci,
     WindowNo,
 };
-use onu::image::{BuildSpec, build, deterministic_payload};
+use pon::firmware::{BuildSpec, build, deterministic_payload};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const BIN: &str = env!("CARGO_BIN_EXE_onu");
+harness::tools!();
 const MODEL: &str = "LAB-ONU-1";
 const ONU: OnuId = OnuId(3);
 
@@ -100,7 +100,8 @@ impl Bench {
         let n = NEXT_GROUP.fetch_add(1, Ordering::SeqCst);
         let group = SocketAddrV4::new(Ipv4Addr::new(239, 255, 7, n as u8), 47100 + n);
         let sender =
-            onu::net::bind_multicast_sender(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).unwrap();
+            pon::transport::bind_multicast_sender(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+                .unwrap();
         sender.set_nonblocking(false).unwrap();
         Bench {
             dir,
@@ -123,7 +124,7 @@ impl Bench {
     /// `onu run` for this bench's ONU, its flags set; `extra` flags come after them.
     fn onu_command(&self, extra: &[&str]) -> Command {
         let olt = self.olt.local_addr().unwrap();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = onu();
         cmd.args(["run", "--supervise", "--busy-ms", "40", "--reboot-ms", "20"])
             .arg(format!("--onu-id={}", ONU.0))
             .arg(format!("--state-dir={}", self.state_dir().display()))
@@ -420,7 +421,7 @@ impl Bench {
 
     /// `onu status --json` on the (stopped) ONU's flash.
     fn status(&self) -> Value {
-        let out = Command::new(BIN)
+        let out = onu()
             .args(["status", "--json"])
             .arg(format!("--state-dir={}", self.state_dir().display()))
             .arg(format!(
@@ -589,7 +590,7 @@ fn count_starts_one_process_per_onu_and_sigterm_stops_them_all() {
         .find(|p| (0..3).all(|k| UdpSocket::bind(("127.0.0.1", p + k)).is_ok()))
         .expect("three free ports");
     let olt = &b.olt;
-    let mut parent = Command::new(BIN)
+    let mut parent = onu()
         .args(["run", "--count=3", "--base-id=10", "--supervise"])
         .arg(format!("--listen=127.0.0.1:{base}"))
         .arg(format!("--olt={}", olt.local_addr().unwrap()))

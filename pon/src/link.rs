@@ -2,6 +2,42 @@
 //!
 //! The same seed gives the same faults, so a lossy run can be replayed.
 
+/// The downstream channels of an ONU, for where link faults apply: one definition for the
+/// ONU's command line (`onu run --faults-on`), the driver and the scenario files
+/// (`[onus.link] on = ...`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Paths {
+    /// Both its own OMCC port and the multicast download group.
+    #[default]
+    Both,
+    /// Its own OMCC port only.
+    Unicast,
+    /// The multicast download group only.
+    Multicast,
+}
+
+impl Paths {
+    /// Whether faults apply to (the ONU's own port, the multicast group).
+    pub fn applies(self) -> (bool, bool) {
+        match self {
+            Paths::Both => (true, true),
+            Paths::Unicast => (true, false),
+            Paths::Multicast => (false, true),
+        }
+    }
+}
+
 /// Fault rates, each a probability per datagram (0.0..=1.0).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LinkFaultRates {

@@ -2,20 +2,20 @@
 //! is then read with `onu status`. Processes and temporary directories are cleaned up on drop,
 //! whether the test passes or fails.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 
-mod common;
-use common::{OLT, free_ports, onu_bin};
+use harness::process::{Proc, free_ports};
+
+harness::tools!();
 
 fn run(mode: &str, group: &str, ports_from: u16) {
-    let onu = onu_bin();
     let dir = tempfile::tempdir().unwrap();
     let p = |f: &str| dir.path().join(f).display().to_string();
     let sh = |args: &[&str]| {
-        let out = Command::new(&onu).args(args).output().unwrap();
+        let out = onu().args(args).output().unwrap();
         assert!(
             out.status.success(),
             "{args:?}: {}",
@@ -55,8 +55,8 @@ fn run(mode: &str, group: &str, ports_from: u16) {
     ]);
     let base = free_ports(ports_from, 17);
     let olt_addr = format!("127.0.0.1:{}", base + 16);
-    let _onus = common::Proc(
-        Command::new(&onu)
+    let _onus = Proc(
+        onu()
             .args(["run", "--count", "16", "--base-id", "1", "--supervise"])
             .args(["--busy-ms", "100", "--reboot-ms", "100"])
             .arg(format!("--listen=127.0.0.1:{base}"))
@@ -71,7 +71,7 @@ fn run(mode: &str, group: &str, ports_from: u16) {
             .unwrap(),
     );
     std::thread::sleep(Duration::from_millis(1500));
-    let out = Command::new(OLT)
+    let out = olt()
         .args([
             "rollout",
             "--mode",
@@ -119,7 +119,7 @@ fn run(mode: &str, group: &str, ports_from: u16) {
     // Every flash, read offline: V2.0 committed, active, its bytes those of the image.
     let want = hex_sha256(&std::fs::read(p("v2.img")).unwrap());
     for id in 1..=16 {
-        let out = Command::new(&onu)
+        let out = onu()
             .args(["status", "--json"])
             .arg(format!(
                 "--state-dir={}",
@@ -161,7 +161,7 @@ fn the_demo_upgrades_its_onus_and_cleans_up() {
     let keep = tempfile::tempdir().unwrap();
     let base = free_ports(58000, 9);
     let pcap = keep.path().join("rollout.pcap");
-    let out = Command::new(OLT)
+    let out = scenario()
         .args(["demo", "--onus", "8", "--size", "20000"])
         .arg(format!("--port={base}"))
         .args(["--group", "239.255.9.3:47203"])

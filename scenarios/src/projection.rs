@@ -35,11 +35,11 @@ use omci_codec::{Format, OnuId};
 use onu::core::{Onu, OnuConfig};
 use onu::faults::Faults;
 use onu::flash::MemFlash;
-use onu::image::{BuildSpec, build, deterministic_payload};
+use pon::firmware::{BuildSpec, build, deterministic_payload};
 
-use crate::engine::{Dest, Mode, MulticastConfig, Olt};
-use crate::image::UpgradeImage;
-use crate::session::{Outcome, SessionConfig};
+use olt::engine::{Dest, Mode, MulticastConfig, Olt};
+use olt::image::UpgradeImage;
+use olt::session::{Outcome, SessionConfig};
 
 /// The assumptions of a projection. [`PonModel::default`] is a G.984 GPON with 20 km of fibre
 /// and an ONU that takes 1 ms per section and 20 ms per window.

@@ -3,18 +3,19 @@
 //! A target that does not answer ends the suite at once with one clear error.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{OLT, Proc, onu_bin};
+use harness::process::Proc;
+
+harness::tools!();
 
 /// Keys and images, once per test.
 fn lab() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let p = |f: &str| dir.path().join(f).display().to_string();
     let sh = |args: &[&str]| {
-        let out = Command::new(onu_bin()).args(args).output().unwrap();
+        let out = onu().args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
     };
     sh(&["image", "keygen", "--out", &p("lab")]);
@@ -43,7 +44,7 @@ fn lab() -> tempfile::TempDir {
 fn suite(dir: &Path, port: u16, quirks: &[&str]) -> serde_json::Value {
     let p = |f: &str| dir.join(f).display().to_string();
     let state = dir.join(format!("onu-{port}"));
-    let mut onu = Command::new(onu_bin());
+    let mut onu = onu();
     onu.args([
         "run",
         "--supervise",
@@ -68,7 +69,7 @@ fn suite(dir: &Path, port: u16, quirks: &[&str]) -> serde_json::Value {
     std::thread::sleep(Duration::from_millis(500));
     let json = dir.join(format!("conform-{port}.json"));
     let junit = dir.join(format!("conform-{port}.xml"));
-    let out = Command::new(OLT)
+    let out = olt()
         .args([
             "conform",
             "onu",
@@ -150,7 +151,7 @@ fn each_quirk_fails_the_checks_it_breaks() {
 fn a_target_that_does_not_answer_ends_the_suite_with_one_error() {
     let dir = lab();
     let start = Instant::now();
-    let out = Command::new(OLT)
+    let out = olt()
         .args(["conform", "onu", "--timeout-ms", "300"])
         .arg("--target=127.0.0.1:46391")
         .arg("--listen=127.0.0.1:46392")
@@ -174,7 +175,7 @@ fn olt_check(dir: &Path, port: u16, mode: &str, quirks: &[&str]) -> Vec<String> 
     let p = |f: &str| dir.join(f).display().to_string();
     let report = dir.join(format!("check-{port}.json"));
     let _onu = Proc(
-        Command::new(onu_bin())
+        onu()
             .args([
                 "run",
                 "--supervise",
@@ -199,7 +200,7 @@ fn olt_check(dir: &Path, port: u16, mode: &str, quirks: &[&str]) -> Vec<String> 
             .unwrap(),
     );
     std::thread::sleep(Duration::from_millis(500));
-    let mut olt = Command::new(OLT);
+    let mut olt = olt();
     olt.args(["rollout", "--timeout-ms", "500", "--reboot-timeout-s", "5"])
         .arg(format!("--mode={mode}"))
         .arg(format!("--image={}", p("V2.0.img")))

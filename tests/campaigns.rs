@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
-use common::{OLT, Proc, free_ports, onu_bin};
+use harness::process::{Proc, free_ports};
+
+harness::tools!();
 
 /// A lab: keys, a V1 golden image, 16 ONU processes booted from it.
 struct Lab {
@@ -33,7 +34,7 @@ impl Lab {
         lab.build("V1.0", 1, 8000, false, 10);
         lab.base = free_ports(ports_from, 17);
         lab.onus = Some(Proc(
-            Command::new(onu_bin())
+            onu()
                 .args(["run", "--count", "16", "--base-id", "1", "--supervise"])
                 .args(["--busy-ms", "100", "--reboot-ms", "100"])
                 .arg(format!("--listen=127.0.0.1:{}", lab.base))
@@ -60,7 +61,7 @@ impl Lab {
     }
 
     fn onu(&self, args: &[&str]) -> Output {
-        let out = Command::new(onu_bin()).args(args).output().unwrap();
+        let out = onu().args(args).output().unwrap();
         assert!(
             out.status.success(),
             "{args:?}: {}",
@@ -91,7 +92,7 @@ impl Lab {
 
     /// `olt rollout` of `version` with its manifest, and these extra arguments.
     fn rollout(&self, version: &str, extra: &[&str]) -> Command {
-        let mut c = Command::new(OLT);
+        let mut c = olt();
         c.args(["rollout", "--timeout-ms", "1000", "--retries", "4"])
             .arg(format!("--image={}", self.p(&format!("{version}.img"))))
             .arg(format!("--manifest={}", self.p(&format!("{version}.json"))))
@@ -270,7 +271,7 @@ fn olt_abort_cleans_up_after_an_olt_that_died_mid_download() {
     std::thread::sleep(Duration::from_millis(2500));
     first.0.kill().unwrap();
     first.0.wait().unwrap();
-    let out = Command::new(OLT)
+    let out = olt()
         .args(["abort", "--timeout-ms", "1000"])
         .arg(format!("--onus=1-16@127.0.0.1:{}", lab.base))
         .arg(format!("--listen={}", lab.olt_addr()))

@@ -1,0 +1,24 @@
+//! # pon: what the lab's OLT and ONUs share that is not OMCI
+//!
+//! The OLT controller (`olt`) and the ONU emulator (`onu`) meet only at the wire. Below them
+//! stands the OMCI codec (`omci-codec`: frames, the envelope, window geometry) and this crate,
+//! which holds the rest of what both sides must agree on:
+//!
+//! ## Map
+//! - [`transport`]: the lab's UDP transport on this machine. Sockets bound where DESIGN.md
+//!   section 4 says (unicast on 127.0.0.0/8, multicast joined on the loopback interface with
+//!   TTL 0), batched sends and receives (UDP segmentation offload, `sendmmsg`, `recvmmsg`),
+//!   and the address parsers of the command lines. Used by the tokio drivers only.
+//! - [`link`]: seeded link faults on a datagram path (drop, duplicate, reorder, corrupt), and
+//!   which downstream paths they apply to ([`link::Paths`]).
+//! - [`firmware`]: the lab's signed firmware image format (header, payload, Ed25519ph
+//!   signature): build, inspect, verify by streaming (docs/image-format.md).
+//! - [`manifest`]: the release manifest written beside an image, which an OLT campaign reads.
+//!
+//! Nothing here reads a clock or keeps state between calls, except the sockets of
+//! [`transport`].
+
+pub mod firmware;
+pub mod link;
+pub mod manifest;
+pub mod transport;

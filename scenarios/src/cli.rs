@@ -1,0 +1,481 @@
+//! The `scenario` command line: run the lab's scripted rollouts.
+//!
+//! `scenario onu ...` and `scenario olt ...` are the `onu` and `olt` tools themselves: the
+//! runner starts its ONU and OLT processes that way, so that one `cargo run -p scenarios`
+//! builds everything a scenario needs. The `scenario` binary is [`main`]; the end-to-end tests
+//! build the same tool under another name (`tests/`), so that what they run is never stale.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::run::{RunOptions, run};
+use crate::soak::soak;
+use crate::spec;
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "scenario",
+    version,
+    about = "Scripted rollouts: real olt and onu processes on this machine, faults, expectations"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario file and check its expectations (exit 1 if one fails).
+    Run(RunArgs),
+    /// Check scenario files without running them.
+    Check {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// The main job without a scenario file: N ONU processes, a new image rolled out to all of
+    /// them, every flash read back, a summary.
+    Demo(DemoArgs),
+    /// Random power cuts and SIGKILLs across every phase, each case finished by a clean retry.
+    Soak(SoakArgs),
+    /// The benchmark: the loopback multicast limit, then rollouts at several ONU counts in both
+    /// modes; writes bench.json, bench.md and bench.svg.
+    Bench(BenchArgs),
+    /// The rollout projected onto a real GPON: the real OLT engine and ONU cores over a timing
+    /// model (docs/benchmarks.md says which), in both modes, for several ONU speeds.
+    Project(ProjectArgs),
+    /// One receiver of the benchmark's raw blaster (internal).
+    #[command(hide = true, name = "bench-receive")]
+    BenchReceive {
+        #[arg(long)]
+        group: std::net::SocketAddrV4,
+        /// Read with recvmmsg.
+        #[arg(long)]
+        batched: bool,
+    },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Where to write bench.json, bench.md and bench.svg.
+    #[arg(long, default_value = "bench-out")]
+    out: PathBuf,
+    /// ONU counts of the rollouts (comma-separated).
+    #[arg(long, default_value = "1,8,32,128", value_delimiter = ',')]
+    onus: Vec<u16>,
+    /// Receiver counts of the raw blaster.
+    #[arg(long, default_value = "1,8,32,128", value_delimiter = ',')]
+    receivers: Vec<u16>,
+    /// Baseline image payload bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    size: usize,
+    /// Extended image payload bytes (0: no extended rollouts).
+    #[arg(long, default_value_t = 16 << 20)]
+    extended_size: usize,
+    /// ONU counts of the extended rollouts.
+    #[arg(long, default_value = "1,8,32,128", value_delimiter = ',')]
+    extended_onus: Vec<u16>,
+    /// Only this mode (default: both).
+    #[arg(long)]
+    mode: Option<String>,
+    /// ONUs of the GPON projection (0: none; see `scenario project`).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(0..=128))]
+    pon_onus: u16,
+    /// Image payload bytes of the GPON projection.
+    #[arg(long, default_value_t = 8 << 20)]
+    pon_size: usize,
+    /// Measure nothing: write bench.md and bench.svg again from the bench.json in --out.
+    #[arg(long)]
+    render: bool,
+}
+
+#[derive(Args)]
+struct ProjectArgs {
+    /// ONUs on the PON (1..=128).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=128))]
+    onus: u16,
+    /// Image payload bytes.
+    #[arg(long, default_value_t = 8 << 20)]
+    size: usize,
+    /// Extended frames (1965-byte sections, windows of 8) instead of baseline.
+    #[arg(long)]
+    extended: bool,
+    /// One profile instead of the four defaults: the ONU's milliseconds per section.
+    #[arg(long)]
+    section_ms: Option<f64>,
+    /// With --section-ms: the ONU's extra milliseconds per window.
+    #[arg(long, default_value_t = 20.0)]
+    ack_ms: f64,
+    /// With --section-ms: a cap on the OLT's sections per second.
+    #[arg(long)]
+    olt_sections_per_s: Option<u32>,
+    /// Fibre length, km.
+    #[arg(long, default_value_t = 20.0)]
+    fiber_km: f64,
+    /// Seconds an ONU takes to reboot.
+    #[arg(long, default_value_t = 60.0)]
+    reboot_s: f64,
+    /// Write the figures (JSON) here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The scenario file (TOML; see docs/scenarios.md).
+    file: PathBuf,
+    /// Write the scenario report (JSON) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write every OMCI frame the OLT sent and received here (pcap; Wireshark reads it).
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// Write a Mermaid sequence diagram of the upgrade here (Markdown).
+    #[arg(long)]
+    mermaid: Option<PathBuf>,
+    /// Narrate ONU 1's upgrade step by step, for a learner.
+    #[arg(long)]
+    explain: bool,
+    /// The ONU that --explain narrates and --mermaid shows (default: ONU 1; the diagram shows
+    /// the first three).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=128))]
+    follow: Option<u16>,
+    /// Run with this many ONUs instead of the file's (1..=128).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=128))]
+    onus: Option<u16>,
+    /// Keep the working directory (keys, images, flash, OLT output) here.
+    #[arg(long)]
+    keep: Option<PathBuf>,
+    /// First loopback port to try.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(20000..=60000))]
+    port: Option<u16>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// How many ONUs (one process each).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=128))]
+    onus: u16,
+    /// How the windows travel.
+    #[arg(long, value_enum, default_value_t = olt::engine::Mode::Multicast)]
+    mode: olt::engine::Mode,
+    /// Payload bytes of the new image.
+    #[arg(long, default_value_t = 256 * 1024)]
+    size: usize,
+    /// First ONU port (the ONUs take consecutive ports, the OLT the one after them).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1024..=65000))]
+    port: Option<u16>,
+    /// The multicast download group.
+    #[arg(long, value_parser = pon::transport::parse_group)]
+    group: Option<std::net::SocketAddrV4>,
+    /// Keep the ONUs' flash, the images and the OLT's report (report.json) in this directory
+    /// (default: a temporary one, removed at the end).
+    #[arg(long)]
+    keep: Option<PathBuf>,
+    /// Write every OMCI frame sent and received to this pcap.
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// How many cases.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    cases: u32,
+    /// The seed: the same seed runs the same cases.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// ONUs per case.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=128))]
+    onus: u16,
+    /// Image payload bytes.
+    #[arg(long, default_value_t = 20_000)]
+    size: usize,
+    /// Write the soak report (JSON) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+/// Runs the `scenario` command line of this process (`scenario onu ...` and `scenario olt ...`
+/// are the `onu` and `olt` tools).
+pub fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let exe: OsString = std::env::current_exe()
+        .map(Into::into)
+        .unwrap_or_else(|_| args[0].clone());
+    // The tools themselves, as child processes of a scenario.
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("onu") => return onu::cli::main_with(vec![exe, "onu".into()], args[1..].to_vec()),
+        Some("olt") => return olt::cli::main_with(args[1..].to_vec()),
+        _ => {}
+    }
+    let cli = match omci_codec::cli::parse_from_or_exit::<Cli>(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let result = match cli.command {
+        Command::Check { files } => check(&files),
+        Command::Run(a) => runtime().and_then(|rt| rt.block_on(run_one(a, exe))),
+        Command::Demo(a) => runtime().and_then(|rt| rt.block_on(run_demo(a, exe))),
+        Command::Soak(a) => runtime().and_then(|rt| rt.block_on(run_soak(a, exe))),
+        Command::Bench(a) => runtime().and_then(|rt| rt.block_on(run_bench(a, exe))),
+        Command::Project(a) => run_project(&a),
+        Command::BenchReceive { group, batched } => runtime().and_then(|rt| {
+            let n = rt.block_on(crate::bench::receive(
+                group,
+                std::time::Duration::from_millis(500),
+                std::time::Duration::from_secs(60),
+                batched,
+            ))?;
+            println!("{n}");
+            Ok(ExitCode::SUCCESS)
+        }),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("scenario: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_project(a: &ProjectArgs) -> Result<ExitCode> {
+    use crate::project::{Profile, default_profiles, projections, table};
+    let bad = |what: &str| anyhow::anyhow!("{what} must be a finite number of 0 or more");
+    for (v, what) in [
+        (a.fiber_km, "--fiber-km"),
+        (a.reboot_s, "--reboot-s"),
+        (a.ack_ms, "--ack-ms"),
+        (a.section_ms.unwrap_or(0.0), "--section-ms"),
+    ] {
+        if !v.is_finite() || v < 0.0 {
+            return Err(bad(what));
+        }
+    }
+    let model = crate::projection::PonModel {
+        fiber_km: a.fiber_km,
+        onu_reboot: std::time::Duration::from_secs_f64(a.reboot_s),
+        ..Default::default()
+    };
+    let profiles = match a.section_ms {
+        Some(ms) => vec![Profile {
+            name: format!("{ms} ms/section, {} ms/window", a.ack_ms),
+            section: std::time::Duration::from_secs_f64(ms / 1e3),
+            ack: std::time::Duration::from_secs_f64(a.ack_ms / 1e3),
+            olt_sections_per_s: a.olt_sections_per_s,
+        }],
+        None => default_profiles(),
+    };
+    let v = projections(&model, &profiles, a.onus, a.size, a.extended)?;
+    println!(
+        "{} ONUs, {} bytes, {} frames, GPON 2.488/1.244 Gb/s, {} km:\n\n{}",
+        a.onus,
+        a.size,
+        if a.extended { "extended" } else { "baseline" },
+        a.fiber_km,
+        table(&v)
+    );
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(&v)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn check(files: &[PathBuf]) -> Result<ExitCode> {
+    let mut bad = 0;
+    for f in files {
+        if f.file_name().is_some_and(|n| n == "Cargo.toml") {
+            // `scenario check scenarios/*.toml` also names the crate's manifest.
+            continue;
+        }
+        match spec::load(f) {
+            Ok(s) => println!(
+                "{}: ok ({}, {} ONUs)",
+                f.display(),
+                s.name,
+                s.topology.onus.0
+            ),
+            Err(e) => {
+                eprintln!("{e}");
+                bad += 1;
+            }
+        }
+    }
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
+    let s = match spec::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            // A scenario file that does not read is the user's input error: one message, exit 2.
+            eprintln!("scenario: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let opts = RunOptions {
+        onus: a.onus,
+        report: a.report,
+        pcap: a.pcap,
+        mermaid: a.mermaid,
+        explain: a.explain,
+        keep: a.keep,
+        port: a.port,
+        group: None,
+        progress: true,
+        follow: a.follow,
+        measure: false,
+    };
+    let program = [exe];
+    let outcome = tokio::select! {
+        r = run(&s, &opts, &program) => r.with_context(|| format!("scenario {}", s.name))?,
+        _ = tokio::signal::ctrl_c() => {
+            // Dropping the run kills every process it started and removes its directory.
+            eprintln!("scenario: interrupted; every process stopped, the working directory removed");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    print!("{}", outcome.summary);
+    for (what, path) in [
+        ("report", &opts.report),
+        ("pcap", &opts.pcap),
+        ("diagram", &opts.mermaid),
+    ] {
+        if let Some(p) = path {
+            println!("{what}: {}", p.display());
+        }
+    }
+    Ok(if outcome.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn run_demo(a: DemoArgs, exe: OsString) -> Result<ExitCode> {
+    let demo = crate::demo::Demo {
+        onus: a.onus,
+        multicast: a.mode == olt::engine::Mode::Multicast,
+        size: a.size,
+    };
+    let s = match demo.scenario() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("scenario demo: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let opts = RunOptions {
+        keep: a.keep.clone(),
+        pcap: a.pcap,
+        port: a.port,
+        group: a.group,
+        progress: true,
+        ..RunOptions::default()
+    };
+    let program = [exe];
+    let outcome = tokio::select! {
+        r = run(&s, &opts, &program) => r.context("scenario demo")?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("scenario: interrupted; every process stopped, the working directory removed");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    // The OLT's own summary (its table of every ONU), then the runner's (the flash read back).
+    if let Some(olt) = outcome.report["olt_summary"].as_str() {
+        print!("{olt}");
+    }
+    print!("{}", outcome.summary);
+    if let Some(dir) = &a.keep {
+        let path = dir.join("report.json");
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&outcome.report["olt"])? + "\n",
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
+        println!("report: {}", path.display());
+    }
+    Ok(if outcome.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn run_soak(a: SoakArgs, exe: OsString) -> Result<ExitCode> {
+    let program = [exe];
+    let out = tokio::select! {
+        r = soak(a.cases, a.seed, a.onus, a.size, &program, true) => r?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("scenario: interrupted; every process stopped");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    print!("{}", out.summary);
+    if let Some(p) = &a.report {
+        std::fs::write(p, serde_json::to_string_pretty(&out.report)? + "\n")
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(
+        if out.bricked == 0 && out.data_lost == 0 && out.upgraded == out.onus {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
+}
+
+async fn run_bench(a: BenchArgs, exe: OsString) -> Result<ExitCode> {
+    if a.render {
+        let path = a.out.join("bench.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let result: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        std::fs::write(a.out.join("bench.md"), crate::bench::table(&result))?;
+        std::fs::write(a.out.join("bench.svg"), crate::bench::svg(&result))?;
+        println!("wrote {}/bench.md and bench.svg", a.out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let modes: Vec<&'static str> = match a.mode.as_deref() {
+        Some("multicast") => vec!["multicast"],
+        Some("unicast") => vec!["unicast"],
+        Some(other) => anyhow::bail!("--mode {other:?}: give multicast or unicast"),
+        None => vec!["multicast", "unicast"],
+    };
+    let plan = crate::bench::BenchPlan {
+        onus: a.onus,
+        receivers: a.receivers,
+        datagram_sizes: vec![64, 2000],
+        blast_s: 3.0,
+        baseline_size: a.size,
+        extended_size: a.extended_size,
+        extended_onus: a.extended_onus,
+        modes,
+        pon_onus: a.pon_onus,
+        pon_size: a.pon_size,
+    };
+    let program = [exe];
+    let result = crate::bench::bench(&plan, &program, &a.out).await?;
+    print!("{}", crate::bench::table(&result));
+    println!(
+        "wrote {}/bench.json, bench.md and bench.svg",
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
