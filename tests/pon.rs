@@ -541,7 +541,7 @@ fn an_olt_restarted_mid_campaign_resumes_from_its_journal() {
     pon.run_until(|pon| {
         pon.olt.stage() == &Stage::Wave(1) && pon.olt.counters().frames_multicast > 100
     });
-    let journal: olt::campaign::Journal =
+    let journal: olt::journal::Journal =
         serde_json::from_str(&serde_json::to_string(&pon.olt.journal()).unwrap()).unwrap();
     assert_eq!(journal.stage, "wave");
     assert_eq!(journal.wave, 1);
@@ -706,7 +706,7 @@ fn onus_on_different_images_form_two_groups_and_all_are_upgraded() {
 // ---------------------------------------------------------------------------------------------
 // Regressions found in review: each was a hang, a wrong outcome or a wasted retry.
 
-fn journal_roundtrip(c: &Campaign) -> olt::campaign::Journal {
+fn journal_roundtrip(c: &Campaign) -> olt::journal::Journal {
     serde_json::from_str(&serde_json::to_string(&c.journal()).unwrap()).unwrap()
 }
 

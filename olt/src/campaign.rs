@@ -24,10 +24,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use omci_codec::OnuId;
-use serde::{Deserialize, Serialize};
 
 use crate::engine::{Mode, MulticastConfig, Olt, PonCounters, Transmit};
 use crate::image::UpgradeImage;
+use crate::journal::{Journal, JournalOnu, JournalStage};
+use crate::report::{OnuResult, reason};
 use crate::session::{Outcome, SessionConfig, SessionStats};
 
 /// What a campaign does beyond one plain rollout.
@@ -114,69 +115,6 @@ pub struct OnuRecord {
     pub stats: SessionStats,
 }
 
-/// The journal: what a restarted OLT needs to carry a campaign on. Stored as JSON.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Journal {
-    /// The journal's own format (1).
-    pub format: u32,
-    /// Hex SHA-256 of the image file the campaign rolls out.
-    pub image_sha256: String,
-    /// The image's version.
-    pub image_version: String,
-    /// "survey", "wave", "halting" (the kill switch or an abort is winding the wave down),
-    /// "halted" or "completed".
-    pub stage: String,
-    /// The wave running (or halted).
-    pub wave: usize,
-    /// Why the campaign halted.
-    pub halt_reason: Option<String>,
-    /// The waves' ONU-IDs.
-    pub waves: Vec<Vec<u16>>,
-    /// What is known of each ONU.
-    pub onus: BTreeMap<u16, JournalOnu>,
-}
-
-/// One ONU in the journal.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JournalOnu {
-    /// "upgraded", "skipped", "refused", "failed", "halted", or "pending".
-    pub result: String,
-    /// Why (for any result but upgraded and pending).
-    pub reason: String,
-    /// Its wave.
-    pub wave: Option<usize>,
-    /// Versions before, committed and active, as last read.
-    pub from_version: Option<String>,
-    /// See `from_version`.
-    pub committed_version: Option<String>,
-    /// See `from_version`.
-    pub active_version: Option<String>,
-}
-
-/// The result word of an outcome, as the report and the journal write it.
-pub fn result_word(o: Option<&Outcome>) -> &'static str {
-    match o {
-        Some(Outcome::Upgraded) => "upgraded",
-        Some(Outcome::Skipped(_)) => "skipped",
-        Some(Outcome::Failed(_)) => "failed",
-        Some(Outcome::Refused(_)) => "refused",
-        Some(Outcome::Halted(_)) => "halted",
-        Some(Outcome::Eligible) | None => "pending",
-    }
-}
-
-/// The reason carried by an outcome ("" for upgraded).
-pub fn reason(o: Option<&Outcome>) -> String {
-    match o {
-        Some(
-            Outcome::Skipped(r) | Outcome::Failed(r) | Outcome::Refused(r) | Outcome::Halted(r),
-        ) => r.clone(),
-        _ => String::new(),
-    }
-}
-
 /// A campaign over one PON.
 #[derive(Debug)]
 pub struct Campaign {
@@ -255,7 +193,9 @@ impl Campaign {
     /// other ONUs (an ONU left running the new image uncommitted is only gated and committed);
     /// a halted or completed campaign stays so.
     pub fn resume(journal: &Journal, setup: &Setup, onus: &[OnuId], now: Instant) -> Campaign {
-        if journal.stage == "survey" || (journal.stage == "wave" && journal.waves.is_empty()) {
+        if journal.stage == JournalStage::Survey
+            || (journal.stage == JournalStage::Wave && journal.waves.is_empty())
+        {
             return Campaign::new(setup, onus, now);
         }
         let mut c = Campaign::blank(setup, onus, Stage::Completed, now);
@@ -273,23 +213,23 @@ impl Campaign {
             r.committed_version = j.committed_version.clone();
             r.active_version = j.active_version.clone();
             let why = format!("{} (from the journal)", j.reason);
-            r.outcome = match j.result.as_str() {
-                "upgraded" => Some(Outcome::Upgraded),
-                "skipped" => Some(Outcome::Skipped(why)),
-                "refused" => Some(Outcome::Refused(why)),
-                "failed" => Some(Outcome::Failed(why)),
-                "halted" => Some(Outcome::Halted(why)),
-                _ => None,
+            r.outcome = match j.result {
+                OnuResult::Upgraded => Some(Outcome::Upgraded),
+                OnuResult::Skipped => Some(Outcome::Skipped(why)),
+                OnuResult::Refused => Some(Outcome::Refused(why)),
+                OnuResult::Failed => Some(Outcome::Failed(why)),
+                OnuResult::Halted => Some(Outcome::Halted(why)),
+                OnuResult::Untouched | OnuResult::Unfinished | OnuResult::Pending => None,
             };
         }
         let why = journal.halt_reason.clone().unwrap_or_default();
-        match journal.stage.as_str() {
-            "halted" => c.stage = Stage::Halted(why),
+        match journal.stage {
+            JournalStage::Halted => c.stage = Stage::Halted(why),
             // Stopped while winding down: finish winding down (nothing to undo after a survey).
-            "halting" if c.waves.is_empty() => c.stage = Stage::Halted(why),
-            "halting" => c.start_winding_down(journal.wave, why, now),
-            "completed" => c.stage = Stage::Completed,
-            _ => c.start_wave(journal.wave, now),
+            JournalStage::Halting if c.waves.is_empty() => c.stage = Stage::Halted(why),
+            JournalStage::Halting => c.start_winding_down(journal.wave, why, now),
+            JournalStage::Completed => c.stage = Stage::Completed,
+            JournalStage::Survey | JournalStage::Wave => c.start_wave(journal.wave, now),
         }
         c.advance(now);
         c
@@ -407,17 +347,21 @@ impl Campaign {
     /// The journal as it stands.
     pub fn journal(&self) -> Journal {
         let (stage, wave, halt_reason) = match &self.stage {
-            Stage::Survey => ("survey", 0, None),
-            Stage::Wave(n) => ("wave", *n, None),
-            Stage::Halting(n, why) => ("halting", *n, Some(why.clone())),
-            Stage::Halted(r) => ("halted", self.current_wave(), Some(r.clone())),
-            Stage::Completed => ("completed", self.waves.len().saturating_sub(1), None),
+            Stage::Survey => (JournalStage::Survey, 0, None),
+            Stage::Wave(n) => (JournalStage::Wave, *n, None),
+            Stage::Halting(n, why) => (JournalStage::Halting, *n, Some(why.clone())),
+            Stage::Halted(r) => (JournalStage::Halted, self.current_wave(), Some(r.clone())),
+            Stage::Completed => (
+                JournalStage::Completed,
+                self.waves.len().saturating_sub(1),
+                None,
+            ),
         };
         Journal {
-            format: 1,
+            format: Journal::FORMAT,
             image_sha256: self.image_sha256.clone(),
             image_version: self.image.header.version.clone(),
-            stage: stage.into(),
+            stage,
             wave,
             halt_reason,
             waves: self
@@ -432,7 +376,7 @@ impl Campaign {
                     (
                         id.0,
                         JournalOnu {
-                            result: result_word(r.outcome.as_ref()).into(),
+                            result: OnuResult::of(r.outcome.as_ref()),
                             reason: reason(r.outcome.as_ref()),
                             wave: r.wave,
                             from_version: r.from_version.clone(),

@@ -3,9 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io::Write;
 use std::net::SocketAddrV4;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
@@ -16,8 +15,9 @@ use pon::transport as net;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use crate::campaign::{Campaign, Journal, Stage, result_word};
+use crate::campaign::{Campaign, Stage};
 use crate::engine::Dest;
+use crate::report::OnuResult;
 
 /// Where the OLT and its ONUs are.
 #[derive(Clone, Debug)]
@@ -45,7 +45,9 @@ fn progress_line(c: &Campaign) -> String {
     }
     let mut results: BTreeMap<&'static str, usize> = BTreeMap::new();
     for r in c.records().values().filter(|r| r.outcome.is_some()) {
-        *results.entry(result_word(r.outcome.as_ref())).or_insert(0) += 1;
+        *results
+            .entry(OnuResult::of(r.outcome.as_ref()).word())
+            .or_insert(0) += 1;
     }
     let stage = match c.stage() {
         Stage::Survey => "survey".to_string(),
@@ -76,21 +78,6 @@ fn progress_line(c: &Campaign) -> String {
         },
         c.counters().frames_multicast
     )
-}
-
-/// Writes the journal atomically (a temporary file renamed over it), so that a crash leaves
-/// the old journal or the new one, never half of one.
-pub fn write_journal(path: &Path, journal: &Journal) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let text = serde_json::to_string_pretty(journal)? + "\n";
-    {
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 /// The capture of a run: every OMCI frame, without the transport envelope, as an Ethernet
@@ -180,7 +167,9 @@ pub async fn run(
     let mut out: Vec<(Vec<u8>, SocketAddrV4)> = Vec::new();
     loop {
         if let (Some(path), Some(j)) = (&cfg.journal, campaign.take_journal())
-            && let Err(e) = write_journal(path, &j)
+            && let Err(e) = j
+                .store(path)
+                .with_context(|| format!("writing the journal {}", path.display()))
         {
             // Without its journal a campaign cannot be resumed: stop, and say why.
             journal_error = Some(e);

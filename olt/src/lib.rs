@@ -19,4 +19,6 @@ pub mod conform;
 pub mod driver;
 pub mod engine;
 pub mod image;
+pub mod journal;
+pub mod report;
 pub mod session;

@@ -1,0 +1,202 @@
+//! The `olt` command line's arguments: what each subcommand takes, with the range of every
+//! value checked where it is parsed.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use omci_codec::OnuId;
+use pon::transport as net;
+
+use crate::engine::Mode;
+
+#[derive(Args)]
+pub(super) struct RolloutArgs {
+    /// The image file (from `onu image build`).
+    #[arg(long)]
+    pub(super) image: PathBuf,
+    /// ONUs: ID@ADDR or FIRST-LAST@ADDR (consecutive ports from ADDR); repeatable.
+    #[arg(long = "onus", required = true, value_parser = parse_onus)]
+    pub(super) onus: Vec<Vec<(OnuId, SocketAddrV4)>>,
+    /// How the windows travel.
+    #[arg(long, value_enum, default_value_t = Mode::Multicast)]
+    pub(super) mode: Mode,
+    /// The multicast download group (joined by the ONUs on the loopback interface).
+    #[arg(long, default_value = "239.255.0.1:47000", value_parser = net::parse_group)]
+    pub(super) group: SocketAddrV4,
+    /// The OLT's own address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
+    pub(super) listen: SocketAddrV4,
+    /// Sections per window proposed at Start (1..=256).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(super) window: u16,
+    /// Response timeout (ms, 1..=600000).
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub(super) timeout_ms: u64,
+    /// Retransmissions of a request before an ONU fails (0..=50).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=50))]
+    pub(super) retries: u8,
+    /// How long an ONU may take to come back after Activate (s, 1..=3600).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(super) reboot_timeout_s: u64,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub(super) report: Option<PathBuf>,
+    /// Write every OMCI frame sent and received to this pcap (EtherType 0x88B5; `omci pcap`
+    /// and Wireshark's community OMCI dissector read it).
+    #[arg(long)]
+    pub(super) pcap: Option<PathBuf>,
+    /// The release manifest (from `onu image build`): its checksum must match --image; its
+    /// model is the only one upgraded (others are refused); its rollout percent and start
+    /// make the canary wave and the scheduled start.
+    #[arg(long)]
+    pub(super) manifest: Option<PathBuf>,
+    /// The canary wave's share of the eligible ONUs, in percent (overrides the manifest's);
+    /// 0: a single wave.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub(super) canary: Option<u8>,
+    /// The kill switch: halt the campaign when more than this percent of a wave's ONUs fail.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub(super) kill_threshold: u8,
+    /// The health gate: how long an ONU must stay on the new image after its reboot (ms,
+    /// 0..=3600000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub(super) health_settle_ms: u64,
+    /// Start no earlier than this (RFC 3339, e.g. 2026-11-23T06:00:00Z; overrides the
+    /// manifest's rollout start), or "now".
+    #[arg(long)]
+    pub(super) start_at: Option<String>,
+    /// At most this many Download sections per second (group and unicast together).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(super) pace: Option<u32>,
+    /// Activate software's flags: 0 unconditionally, 1 unless a voice call is in progress, 2
+    /// unless an emergency call is (the ONU then answers busy and the OLT asks again).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub(super) activate_flags: u8,
+    /// How long a deferred activation is asked again before that ONU fails (s).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub(super) activate_defer_s: u64,
+    /// Unicast mode: send strictly G.988, as open OLT stacks do (no window number or window
+    /// CRC in the transport envelope; the ONU then counts windows itself).
+    #[arg(long)]
+    pub(super) strict: bool,
+    /// Extended OMCI messages (G.988 A.3 extended set): sections of 1965 bytes instead of 31.
+    #[arg(long)]
+    pub(super) extended: bool,
+    /// Break a rule on purpose (repeatable), to see an ONU's --check-olt catch it:
+    /// ar-on-every-section, wrong-end-crc, no-busy-retry.
+    #[arg(long = "quirk", value_parser = clap::builder::PossibleValuesParser::new(crate::session::OltQuirks::NAMES))]
+    pub(super) quirks: Vec<String>,
+    /// Journal the campaign to this file; when it exists, the campaign it records is resumed
+    /// (ONUs it has committed are not upgraded again).
+    #[arg(long)]
+    pub(super) journal: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub(super) enum ConformCommand {
+    /// Run the ONU conformance suite against one ONU (it ends upgraded to --image, committed).
+    Onu(ConformOnuArgs),
+}
+
+#[derive(Args)]
+pub(super) struct ConformOnuArgs {
+    /// The ONU's OMCC address (loopback only).
+    #[arg(long, value_parser = net::parse_loopback)]
+    pub(super) target: SocketAddrV4,
+    /// The address the ONU answers to (its --olt).
+    #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
+    pub(super) listen: SocketAddrV4,
+    /// The ONU's ONU-ID.
+    #[arg(long, default_value_t = 1)]
+    pub(super) onu_id: u16,
+    /// An image the ONU accepts (its model, signed with a key it trusts).
+    #[arg(long)]
+    pub(super) image: PathBuf,
+    /// Response timeout (ms).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub(super) timeout_ms: u64,
+    /// How long the ONU may take to reboot (s).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub(super) reboot_timeout_s: u64,
+    /// The ONU has a voice call in progress (onu run --voice-call): check that Activate with
+    /// flag 1 answers busy.
+    #[arg(long)]
+    pub(super) call_in_progress: bool,
+    /// The ONU has an emergency call in progress (onu run --emergency-call): check that
+    /// Activate with flag 2 answers busy.
+    #[arg(long)]
+    pub(super) emergency_call_in_progress: bool,
+    /// Write JUnit XML here.
+    #[arg(long)]
+    pub(super) junit: Option<PathBuf>,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    pub(super) json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(super) struct AbortArgs {
+    /// ONUs: ID@ADDR or FIRST-LAST@ADDR (consecutive ports from ADDR); repeatable.
+    #[arg(long = "onus", required = true, value_parser = parse_onus)]
+    pub(super) onus: Vec<Vec<(OnuId, SocketAddrV4)>>,
+    /// The OLT's own address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
+    pub(super) listen: SocketAddrV4,
+    /// Response timeout (ms, 1..=600000).
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub(super) timeout_ms: u64,
+    /// Retransmissions of a request before an ONU fails (0..=50).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=50))]
+    pub(super) retries: u8,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub(super) report: Option<PathBuf>,
+}
+
+/// `ID@ADDR` or `FIRST-LAST@ADDR`: ONU FIRST at ADDR, the next ones at the next ports.
+pub(super) fn parse_onus(s: &str) -> Result<Vec<(OnuId, SocketAddrV4)>, String> {
+    let (ids, addr) = s.split_once('@').ok_or_else(|| {
+        format!("{s:?} is not ID@ADDR or FIRST-LAST@ADDR (e.g. 1-16@127.0.0.1:40001)")
+    })?;
+    let addr = net::parse_loopback(addr)?;
+    let id = |t: &str| {
+        t.parse::<u16>()
+            .ok()
+            .filter(|n| *n <= 65534)
+            .ok_or_else(|| format!("{t:?} is not an ONU-ID (0..=65534)"))
+    };
+    let (first, last) = match ids.split_once('-') {
+        Some((a, b)) => (id(a)?, id(b)?),
+        None => (id(ids)?, id(ids)?),
+    };
+    if last < first || last - first > 255 {
+        return Err(format!(
+            "{ids:?}: give FIRST-LAST with FIRST <= LAST, at most 256 ONUs"
+        ));
+    }
+    (first..=last)
+        .map(|n| {
+            let port = addr
+                .port()
+                .checked_add(n - first)
+                .ok_or_else(|| format!("{s:?}: the ports pass 65535"))?;
+            Ok((OnuId(n), SocketAddrV4::new(*addr.ip(), port)))
+        })
+        .collect()
+}
+
+/// The ONUs given, by ONU-ID; an ONU given twice is an error.
+pub(super) fn onu_map(
+    given: Vec<Vec<(OnuId, SocketAddrV4)>>,
+) -> Result<BTreeMap<OnuId, SocketAddrV4>> {
+    let mut onus = BTreeMap::new();
+    for (id, addr) in given.into_iter().flatten() {
+        if onus.insert(id, addr).is_some() {
+            bail!("ONU {} is given twice", id.0);
+        }
+    }
+    Ok(onus)
+}

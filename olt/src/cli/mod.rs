@@ -1,0 +1,96 @@
+//! The `olt` command line: upgrade the ONUs of a PON on this machine, by unicast or by multicast.
+//!
+//! The `olt` binary is [`main_with`] with its own name; `scenario` runs the same code as
+//! `scenario olt ...` so that one `cargo run` builds every process a scenario starts.
+
+//!
+//! ## Map
+//! - [`args`](self): the arguments of each subcommand, range-checked where they are parsed.
+//! - `rollout`: `olt rollout` and `olt abort` (inputs read and checked, the campaign run by
+//!   the driver, the report written).
+//! - `summary`: the table `olt rollout` prints.
+//! - `conform`: `olt conform onu`.
+
+mod args;
+mod conform;
+mod rollout;
+mod summary;
+
+use std::process::ExitCode;
+
+use args::{AbortArgs, ConformCommand, RolloutArgs};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "olt",
+    version,
+    about = "The OLT of the lab: upgrade a PON of ONUs over OMCI"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download, activate and commit an image on every ONU given; with --manifest (or
+    /// --canary), a campaign: model check, canary wave, health gate, kill switch.
+    Rollout(RolloutArgs),
+    /// Conformance suites: check an ONU against the G.988 software-download rules.
+    #[command(subcommand)]
+    Conform(ConformCommand),
+    /// Stop an upgrade left half done: abort any download into the standby image, and send an
+    /// ONU running an uncommitted image back to its committed one.
+    Abort(AbortArgs),
+}
+
+/// Runs the `olt` command line `args` (the program name first).
+pub fn main_with(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let cli = match omci_codec::cli::parse_from_or_exit::<Cli>(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Rollout(args) => rollout::rollout(args),
+        Command::Abort(args) => rollout::abort(args),
+        Command::Conform(ConformCommand::Onu(args)) => conform::conform_onu(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("olt: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A usage error found after parsing: one line, exit code 2, as clap's own.
+pub(crate) fn usage(message: &str) -> ExitCode {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let e = cmd.error(clap::error::ErrorKind::ArgumentConflict, message);
+    omci_codec::cli::usage_error("olt", &cmd, e)
+}
+
+/// Resolves when the user presses Ctrl-C or the process gets SIGTERM.
+pub(crate) fn ctrl_c() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+    Box::pin(async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async {
+                match &mut term {
+                    Some(t) => { t.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+    })
+}

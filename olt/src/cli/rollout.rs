@@ -1,0 +1,327 @@
+//! `olt rollout` and `olt abort`: read and check the inputs, build the campaign, run it with
+//! the driver, print the summary and write the report.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use omci_codec::OnuId;
+use sha2::{Digest, Sha256};
+
+use super::args::{AbortArgs, RolloutArgs, onu_map};
+use super::summary::print_summary;
+use super::{ctrl_c, usage};
+use crate::campaign::{Campaign, CampaignPlan, Setup, Stage};
+use crate::driver::{self, DriverConfig};
+use crate::engine::{Mode, MulticastConfig};
+use crate::image::UpgradeImage;
+use crate::journal::Journal;
+use crate::report::{AbortReport, AbortedOnu, OnuResult, Report, reason};
+use crate::session::{Outcome, SessionConfig};
+
+/// `olt rollout`.
+pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
+    if a.strict && a.mode == Mode::Multicast {
+        return Ok(usage(
+            "--strict needs --mode unicast: the multicast download carries window numbers in the envelope",
+        ));
+    }
+    let bytes =
+        std::fs::read(&a.image).with_context(|| format!("reading {}", a.image.display()))?;
+    let onus = onu_map(a.onus)?;
+
+    let cfg = SessionConfig {
+        timeout: Duration::from_millis(a.timeout_ms),
+        retries: a.retries,
+        window_size: a.window,
+        reboot_timeout: Duration::from_secs(a.reboot_timeout_s),
+        envelope_extensions: !a.strict,
+        activate_flags: a.activate_flags,
+        activate_defer: Duration::from_secs(a.activate_defer_s),
+        format: if a.extended {
+            omci_codec::Format::Extended
+        } else {
+            omci_codec::Format::Baseline
+        },
+        quirks: {
+            let mut q = crate::session::OltQuirks::default();
+            for name in &a.quirks {
+                q.set(name);
+            }
+            q
+        },
+        ..SessionConfig::default()
+    };
+    let manifest = match &a.manifest {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let m: pon::manifest::Manifest = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a release manifest", path.display()))?;
+            if m.sha256() != Some(Sha256::digest(&bytes).into()) {
+                bail!(
+                    "{} does not match the checksum of {} ({}): refusing to roll it out",
+                    a.image.display(),
+                    path.display(),
+                    m.checksum
+                );
+            }
+            Some(m)
+        }
+        None => None,
+    };
+    let canary = a
+        .canary
+        .or(manifest.as_ref().map(|m| m.rollout.percent))
+        .unwrap_or(0);
+    let campaign = manifest.is_some() || a.canary.is_some();
+    let plan = if campaign {
+        CampaignPlan {
+            model: manifest.as_ref().map(|m| m.device_model.clone()),
+            canary_percent: canary,
+            kill_threshold: f64::from(a.kill_threshold) / 100.0,
+            gate: true,
+            health_settle: Duration::from_millis(a.health_settle_ms),
+            pace: a.pace,
+        }
+    } else {
+        CampaignPlan {
+            pace: a.pace,
+            ..CampaignPlan::rollout()
+        }
+    };
+    let start_at = match a.start_at.as_deref() {
+        Some("now") => None,
+        Some(t) => Some(t.to_string()),
+        None => manifest.as_ref().map(|m| m.rollout.start.clone()),
+    };
+    let start_at = start_at
+        .map(|t| {
+            humantime::parse_rfc3339_weak(&t).with_context(|| {
+                format!("{t:?} is not an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)")
+            })
+        })
+        .transpose()?;
+    if let Some(m) = &manifest
+        && let Ok(image) = UpgradeImage::new(bytes.clone())
+        && image.header.version != m.version
+    {
+        bail!(
+            "the manifest says version {} but the image is {}",
+            m.version,
+            image.header.version
+        );
+    }
+    let name = a.image.display().to_string();
+    let target = Target {
+        mode: a.mode,
+        listen: a.listen,
+        group: a.group,
+        onus,
+        pcap: a.pcap,
+        journal: a.journal,
+        start_at,
+    };
+    run_rollout(&bytes, &name, target, &cfg, &plan, a.report.as_deref())
+}
+
+/// `olt abort`.
+pub(super) fn abort(a: AbortArgs) -> Result<ExitCode> {
+    let onus = onu_map(a.onus)?;
+    let cfg = SessionConfig {
+        timeout: Duration::from_millis(a.timeout_ms),
+        retries: a.retries,
+        abort: Some("aborted by the operator".into()),
+        ..SessionConfig::default()
+    };
+    // The sessions read the images, abort and roll back; no image is sent, but the engine
+    // wants one to hold: an empty payload stands for it.
+    let image = UpgradeImage::placeholder();
+    let started = Instant::now();
+    let setup = Setup {
+        image,
+        image_sha256: String::new(),
+        mode: Mode::Unicast,
+        session: cfg,
+        multicast: MulticastConfig::default(),
+        plan: CampaignPlan::rollout(),
+    };
+    let campaign = Campaign::new(&setup, &onus.keys().copied().collect::<Vec<_>>(), started);
+    let dcfg = DriverConfig {
+        listen: a.listen,
+        group: SocketAddrV4::new(std::net::Ipv4Addr::new(239, 255, 0, 1), 47000),
+        onus,
+        pcap: None,
+        progress: false,
+        journal: None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let campaign = runtime.block_on(driver::run(campaign, &dcfg, ctrl_c))?;
+    println!(
+        "Abort of {} ONUs in {:.1} s",
+        campaign.records().len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:>5}  {:<8} {:<12} {:<12}  note",
+        "ONU", "result", "committed", "active"
+    );
+    let mut ok = true;
+    for (id, r) in campaign.records() {
+        ok &= matches!(r.outcome, Some(Outcome::Halted(_)));
+        println!(
+            "{:>5}  {:<8} {:<12} {:<12}  {}",
+            id.0,
+            OnuResult::of(r.outcome.as_ref()).word(),
+            r.committed_version.as_deref().unwrap_or("?"),
+            r.active_version.as_deref().unwrap_or("?"),
+            reason(r.outcome.as_ref())
+        );
+    }
+    if let Some(path) = &a.report {
+        let report = AbortReport {
+            onus: campaign
+                .records()
+                .iter()
+                .map(|(id, r)| AbortedOnu {
+                    id: id.0,
+                    result: OnuResult::of(r.outcome.as_ref()),
+                    reason: reason(r.outcome.as_ref()),
+                    committed_version: r.committed_version.clone(),
+                    active_version: r.active_version.clone(),
+                })
+                .collect(),
+        };
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Who a rollout goes to, and how.
+struct Target {
+    mode: Mode,
+    listen: SocketAddrV4,
+    group: SocketAddrV4,
+    onus: BTreeMap<OnuId, SocketAddrV4>,
+    pcap: Option<PathBuf>,
+    journal: Option<PathBuf>,
+    start_at: Option<std::time::SystemTime>,
+}
+
+/// Runs one rollout (or campaign) of `bytes`, prints the summary, writes the report; exit 1 if
+/// any ONU failed or the campaign halted.
+fn run_rollout(
+    bytes: &[u8],
+    name: &str,
+    t: Target,
+    cfg: &SessionConfig,
+    plan: &CampaignPlan,
+    report_path: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    let image = UpgradeImage::new(bytes.to_vec())
+        .with_context(|| format!("{name} is not an image of this lab"))?;
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    let ids: Vec<OnuId> = t.onus.keys().copied().collect();
+    let mode = t.mode;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let journal = match &t.journal {
+        Some(path) if path.exists() => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let j: Journal = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a campaign journal", path.display()))?;
+            if j.image_sha256 != sha256 {
+                bail!(
+                    "{} records a campaign of another image (version {}); remove it to start a new one",
+                    path.display(),
+                    j.image_version
+                );
+            }
+            Some(j)
+        }
+        _ => None,
+    };
+    if journal.is_none()
+        && let Some(at) = t.start_at
+        && let Ok(wait) = at.duration_since(std::time::SystemTime::now())
+    {
+        println!(
+            "Scheduled: the rollout starts at {} (in {:.0} s)",
+            humantime::format_rfc3339_seconds(at),
+            wait.as_secs_f64()
+        );
+        let started = runtime.block_on(async {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => true,
+                () = ctrl_c() => false,
+            }
+        });
+        if !started {
+            println!("Interrupted before the start: nothing was sent.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let started = Instant::now();
+    let setup = Setup {
+        image: image.clone(),
+        image_sha256: sha256.clone(),
+        mode,
+        session: cfg.clone(),
+        multicast: MulticastConfig::default(),
+        plan: plan.clone(),
+    };
+    let campaign = match &journal {
+        Some(j) => {
+            println!(
+                "Resuming the campaign journaled in {} (stage {}, wave {})",
+                t.journal
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                j.stage.word(),
+                j.wave + 1
+            );
+            Campaign::resume(j, &setup, &ids, started)
+        }
+        None => Campaign::new(&setup, &ids, started),
+    };
+    let dcfg = DriverConfig {
+        listen: t.listen,
+        group: t.group,
+        onus: t.onus,
+        pcap: t.pcap,
+        progress: true,
+        journal: t.journal.clone(),
+    };
+    let campaign = runtime.block_on(driver::run(campaign, &dcfg, ctrl_c))?;
+    let elapsed = started.elapsed();
+    print_summary(&campaign, &image, mode, elapsed);
+    let report = Report::new(&campaign, &image, &sha256, mode, elapsed);
+    if let Some(path) = report_path {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let failed = campaign.records().values().any(|r| {
+        !matches!(
+            r.outcome,
+            Some(Outcome::Upgraded | Outcome::Skipped(_) | Outcome::Refused(_))
+        )
+    });
+    Ok(if failed || !matches!(campaign.stage(), Stage::Completed) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

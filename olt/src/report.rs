@@ -1,0 +1,330 @@
+//! The OLT's report: what a rollout did to each ONU and what it cost, as `olt rollout --report`
+//! writes it (JSON). One type, [`Report`], serialised by the OLT and read back by the scenario
+//! runner and the benchmark, so that a renamed field breaks the build, not a fault trigger.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::campaign::{Campaign, OnuRecord, Stage};
+use crate::engine::Mode;
+use crate::image::UpgradeImage;
+use crate::session::Outcome;
+
+/// The whole report of one `olt rollout` (or campaign).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// How the windows travelled.
+    pub mode: Mode,
+    /// The image rolled out.
+    pub image: ImageReport,
+    /// Wall time of the rollout, seconds.
+    pub duration_s: f64,
+    /// How the campaign ended and its waves.
+    pub campaign: CampaignReport,
+    /// Every ONU, by ONU-ID.
+    pub onus: Vec<OnuReport>,
+    /// Counts and counters over the whole rollout.
+    pub totals: Totals,
+}
+
+/// The image of a report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageReport {
+    /// Its version (what the Software image ME reports once upgraded).
+    pub version: String,
+    /// Bytes.
+    pub size: usize,
+    /// Hex SHA-256 of the file.
+    pub sha256: String,
+}
+
+/// How a campaign ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CampaignOutcome {
+    /// Every wave ran.
+    Completed,
+    /// The kill switch or an abort stopped it.
+    Halted,
+    /// The OLT stopped before the campaign ended (a second interrupt).
+    Stopped,
+}
+
+/// The campaign part of a report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignReport {
+    /// How it ended.
+    pub outcome: CampaignOutcome,
+    /// Why it halted.
+    pub halt_reason: Option<String>,
+    /// The waves' ONU-IDs (the canary wave first).
+    pub waves: Vec<Vec<u16>>,
+}
+
+/// What became of one ONU, in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnuResult {
+    /// The new image is committed and active.
+    Upgraded,
+    /// It already ran the version.
+    Skipped,
+    /// The upgrade stopped; the ONU runs a committed image.
+    Failed,
+    /// Another model than the image's: nothing was downloaded.
+    Refused,
+    /// Stopped by the kill switch or an abort, back on its committed image.
+    Halted,
+    /// The campaign halted before its wave began.
+    Untouched,
+    /// The OLT stopped before this ONU's upgrade ended.
+    Unfinished,
+    /// Its wave has not run yet (a survey that found it eligible, or a journal's pending ONU).
+    Pending,
+}
+
+impl OnuResult {
+    /// The word of the report, the summary and the journal.
+    pub fn word(self) -> &'static str {
+        match self {
+            OnuResult::Upgraded => "upgraded",
+            OnuResult::Skipped => "skipped",
+            OnuResult::Failed => "failed",
+            OnuResult::Refused => "refused",
+            OnuResult::Halted => "halted",
+            OnuResult::Untouched => "untouched",
+            OnuResult::Unfinished => "unfinished",
+            OnuResult::Pending => "pending",
+        }
+    }
+
+    /// The result an outcome reports (`None`: still running, or never started).
+    pub fn of(outcome: Option<&Outcome>) -> OnuResult {
+        match outcome {
+            Some(Outcome::Upgraded) => OnuResult::Upgraded,
+            Some(Outcome::Skipped(_)) => OnuResult::Skipped,
+            Some(Outcome::Failed(_)) => OnuResult::Failed,
+            Some(Outcome::Refused(_)) => OnuResult::Refused,
+            Some(Outcome::Halted(_)) => OnuResult::Halted,
+            Some(Outcome::Eligible) | None => OnuResult::Pending,
+        }
+    }
+
+    /// The result and reason of `r` at the end of a campaign in `stage`: an ONU without an
+    /// outcome is untouched (its wave never started) or unfinished (the OLT stopped).
+    pub fn at_end(r: &OnuRecord, stage: &Stage) -> (OnuResult, String) {
+        match &r.outcome {
+            None if matches!(stage, Stage::Halted(_)) => (
+                OnuResult::Untouched,
+                "the campaign halted before its wave".into(),
+            ),
+            None => (OnuResult::Unfinished, "stopped before it ended".into()),
+            o => (OnuResult::of(o.as_ref()), reason(o.as_ref())),
+        }
+    }
+}
+
+impl std::fmt::Display for OnuResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// A result equals its word (`result == "upgraded"`), as the report writes it.
+impl PartialEq<&str> for OnuResult {
+    fn eq(&self, other: &&str) -> bool {
+        self.word() == *other
+    }
+}
+
+/// The reason an outcome carries ("" for upgraded).
+pub fn reason(o: Option<&Outcome>) -> String {
+    match o {
+        Some(
+            Outcome::Skipped(r) | Outcome::Failed(r) | Outcome::Refused(r) | Outcome::Halted(r),
+        ) => r.clone(),
+        _ => String::new(),
+    }
+}
+
+/// One ONU in a report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnuReport {
+    /// Its ONU-ID.
+    pub id: u16,
+    /// What became of it.
+    pub result: OnuResult,
+    /// Why (empty for upgraded).
+    pub reason: String,
+    /// Its wave, from 1 (none: not eligible).
+    pub wave: Option<usize>,
+    /// Its model, as it said (only when the campaign asked).
+    pub model: Option<String>,
+    /// The version it ran before.
+    pub from_version: Option<String>,
+    /// The version rolled out.
+    pub to_version: String,
+    /// Its committed image's version, as last read with Get.
+    pub committed_version: Option<String>,
+    /// Its active image's version, as last read with Get.
+    pub active_version: Option<String>,
+    /// Requests sent again after a timeout.
+    pub retries: u64,
+    /// Timeouts.
+    pub timeouts: u64,
+    /// Windows sent again.
+    pub repaired_windows: u64,
+    /// "Device busy" answers.
+    pub busy: u64,
+    /// Times its upgrade started again after it lost its download.
+    pub restarts: u64,
+    /// Frames sent to it alone.
+    pub frames: u64,
+    /// Of which with AR set.
+    pub frames_with_ar: u64,
+    /// Seconds spent in each phase ("discover", "download", "end", ...).
+    pub phases_s: BTreeMap<String, f64>,
+}
+
+/// Counts and counters over a whole rollout.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// ONUs in the rollout.
+    pub onus: usize,
+    /// Upgraded.
+    pub upgraded: usize,
+    /// Failed, or unfinished when the OLT stopped.
+    pub failed: usize,
+    /// Already on the version.
+    pub skipped: usize,
+    /// Of another model.
+    pub refused: usize,
+    /// Stopped by the kill switch or an abort.
+    pub halted: usize,
+    /// Never reached (the campaign halted before their wave).
+    pub untouched: usize,
+    /// Frames sent to the multicast group.
+    pub frames_multicast: u64,
+    /// Of which with AR set.
+    pub frames_multicast_ar: u64,
+    /// Frames sent to single ONUs.
+    pub frames_unicast: u64,
+    /// Bytes sent, datagrams with their envelope.
+    pub bytes_sent: u64,
+    /// Repair rounds that sent sections to the group again.
+    pub remulticast_windows: u64,
+    /// Answers taken in.
+    pub responses: u64,
+    /// Datagrams dropped (not an answer of a known ONU).
+    pub dropped: u64,
+}
+
+impl Report {
+    /// The report of `c`, which rolled out `image` (SHA-256 `sha256`) in `mode` in `elapsed`.
+    pub fn new(
+        c: &Campaign,
+        image: &UpgradeImage,
+        sha256: &str,
+        mode: Mode,
+        elapsed: Duration,
+    ) -> Report {
+        let onus: Vec<OnuReport> = c
+            .records()
+            .iter()
+            .map(|(id, r)| {
+                let (result, reason) = OnuResult::at_end(r, c.stage());
+                let mut phases_s = BTreeMap::new();
+                for (p, d) in &r.stats.phases {
+                    *phases_s.entry(p.to_string()).or_insert(0.0) += d.as_secs_f64();
+                }
+                OnuReport {
+                    id: id.0,
+                    result,
+                    reason,
+                    wave: r.wave.map(|w| w + 1),
+                    model: r.model.clone(),
+                    from_version: r.from_version.clone(),
+                    to_version: image.header.version.clone(),
+                    committed_version: r.committed_version.clone(),
+                    active_version: r.active_version.clone(),
+                    retries: r.stats.retries,
+                    timeouts: r.stats.timeouts,
+                    repaired_windows: r.stats.repaired_windows,
+                    busy: r.stats.busy,
+                    restarts: r.stats.restarts,
+                    frames: r.stats.frames,
+                    frames_with_ar: r.stats.frames_with_ar,
+                    phases_s,
+                }
+            })
+            .collect();
+        let count = |k: OnuResult| onus.iter().filter(|o| o.result == k).count();
+        let counters = c.counters();
+        let (outcome, halt_reason) = match c.stage() {
+            Stage::Completed => (CampaignOutcome::Completed, None),
+            Stage::Halted(why) => (CampaignOutcome::Halted, Some(why.clone())),
+            _ => (CampaignOutcome::Stopped, None),
+        };
+        let totals = Totals {
+            onus: onus.len(),
+            upgraded: count(OnuResult::Upgraded),
+            failed: count(OnuResult::Failed) + count(OnuResult::Unfinished),
+            skipped: count(OnuResult::Skipped),
+            refused: count(OnuResult::Refused),
+            halted: count(OnuResult::Halted),
+            untouched: count(OnuResult::Untouched),
+            frames_multicast: counters.frames_multicast,
+            frames_multicast_ar: counters.frames_multicast_ar,
+            frames_unicast: c.records().values().map(|r| r.stats.frames).sum(),
+            bytes_sent: counters.bytes_multicast
+                + c.records().values().map(|r| r.stats.bytes).sum::<u64>(),
+            remulticast_windows: counters.remulticast_windows,
+            responses: counters.responses,
+            dropped: counters.dropped,
+        };
+        Report {
+            mode,
+            image: ImageReport {
+                version: image.header.version.clone(),
+                size: image.len(),
+                sha256: sha256.to_string(),
+            },
+            duration_s: elapsed.as_secs_f64(),
+            campaign: CampaignReport {
+                outcome,
+                halt_reason,
+                waves: c
+                    .waves()
+                    .iter()
+                    .map(|w| w.iter().map(|id| id.0).collect())
+                    .collect(),
+            },
+            onus,
+            totals,
+        }
+    }
+}
+
+/// What `olt abort --report` writes: each ONU's result and the images it runs after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbortReport {
+    /// Every ONU, by ONU-ID.
+    pub onus: Vec<AbortedOnu>,
+}
+
+/// One ONU of an abort.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbortedOnu {
+    /// Its ONU-ID.
+    pub id: u16,
+    /// Halted when the abort did what it had to.
+    pub result: OnuResult,
+    /// What was done, or why not.
+    pub reason: String,
+    /// Its committed image's version.
+    pub committed_version: Option<String>,
+    /// Its active image's version.
+    pub active_version: Option<String>,
+}
