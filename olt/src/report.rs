@@ -328,3 +328,60 @@ pub struct AbortedOnu {
     /// Its active image's version.
     pub active_version: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_round_trips_through_its_json() {
+        let report = Report {
+            mode: Mode::Multicast,
+            image: ImageReport {
+                version: "V2.0".into(),
+                size: 4096,
+                sha256: "00".into(),
+            },
+            duration_s: 1.5,
+            campaign: CampaignReport {
+                outcome: CampaignOutcome::Halted,
+                halt_reason: Some("kill switch".into()),
+                waves: vec![vec![1], vec![2]],
+            },
+            onus: vec![OnuReport {
+                id: 2,
+                result: OnuResult::Untouched,
+                reason: "the campaign halted before its wave".into(),
+                wave: Some(2),
+                model: None,
+                from_version: Some("V1.0".into()),
+                to_version: "V2.0".into(),
+                committed_version: Some("V1.0".into()),
+                active_version: Some("V1.0".into()),
+                retries: 1,
+                timeouts: 2,
+                repaired_windows: 3,
+                busy: 4,
+                restarts: 0,
+                frames: 10,
+                frames_with_ar: 5,
+                phases_s: [("download".to_string(), 0.5)].into_iter().collect(),
+            }],
+            totals: Totals {
+                onus: 2,
+                untouched: 1,
+                ..Totals::default()
+            },
+        };
+        let text = serde_json::to_string(&report).unwrap();
+        for want in [
+            r#""mode":"multicast""#,
+            r#""outcome":"halted""#,
+            r#""result":"untouched""#,
+            r#""phases_s":{"download":0.5}"#,
+        ] {
+            assert!(text.contains(want), "{want} in {text}");
+        }
+        assert_eq!(serde_json::from_str::<Report>(&text).unwrap(), report);
+    }
+}

@@ -84,7 +84,20 @@ impl fmt::Display for MeId {
 
 /// ONU identifier on a PON (G.984.3 clause 10.1: 0..=253 on GPON). Carried by this lab's
 /// transport envelope and used to derive the MAC addresses of captured frames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct OnuId(pub u16);
 
 impl fmt::Display for OnuId {
@@ -118,7 +131,20 @@ impl fmt::Display for GemPort {
 /// Absolute number of a software download window, counted from 0 at the image's first byte.
 /// G.988 restarts section numbers in every window and never numbers windows; this lab's
 /// transport envelope carries this number so that a repeated window is recognised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct WindowNo(pub u32);
 
 impl fmt::Display for WindowNo {

@@ -39,7 +39,8 @@ pub struct BootConfig {
 }
 
 /// How the running image was chosen.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
 pub enum BootPath {
     /// The committed image, as usual.
     Committed,

@@ -114,8 +114,10 @@ impl OnuConfig {
     }
 }
 
-/// What the core reports, for logs and for tests.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the core reports, for logs, for tests and for the scenario runner, which reads them
+/// from the ONU's log as tagged JSON (`{"event": "window-complete", "window": 3}`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
 pub enum OnuEvent {
     /// The bootloader ran; the path says how the running image was chosen.
     Booted {
@@ -136,7 +138,10 @@ pub enum OnuEvent {
         window_size: u16,
     },
     /// A window was acknowledged with success.
-    WindowComplete(WindowNo),
+    WindowComplete {
+        /// Which.
+        window: WindowNo,
+    },
     /// A window was answered with processing error.
     WindowIncomplete {
         /// Which.
@@ -181,14 +186,20 @@ pub enum OnuEvent {
     /// The core asks to be rebooted.
     RebootRequested,
     /// The OLT broke a rule of the software download (with `check_olt`).
-    OltViolation(crate::olt_check::Violation),
+    OltViolation {
+        /// The rule and what broke it.
+        violation: crate::olt_check::Violation,
+    },
     /// A datagram or frame was dropped without an answer.
     Dropped {
         /// Why.
         reason: String,
     },
     /// The power was cut at a named point.
-    PowerLost(FaultPoint),
+    PowerLost {
+        /// Where.
+        point: FaultPoint,
+    },
 }
 
 /// Counters, as the driver reports them.
@@ -472,7 +483,8 @@ impl<F: Flash> Onu<F> {
         if self.cfg.check_olt
             && let Some(v) = self.olt_check.busy_not_retried(now, None)
         {
-            self.events.push_back(OnuEvent::OltViolation(v));
+            self.events
+                .push_back(OnuEvent::OltViolation { violation: v });
         }
         if let Some(Verification::Busy {
             until,
@@ -501,7 +513,7 @@ impl<F: Flash> Onu<F> {
 
     fn die(&mut self, point: FaultPoint) {
         self.dead = Some(point);
-        self.events.push_back(OnuEvent::PowerLost(point));
+        self.events.push_back(OnuEvent::PowerLost { point });
     }
 
     /// The OLT broke `rule` with `msg` (only with `check_olt`).
@@ -511,7 +523,8 @@ impl<F: Flash> Onu<F> {
         }
         let frame = self.codec.to_vec(msg).unwrap_or_default();
         let v = self.olt_check.found(rule, detail, &frame);
-        self.events.push_back(OnuEvent::OltViolation(v));
+        self.events
+            .push_back(OnuEvent::OltViolation { violation: v });
     }
 
     /// A datagram the driver refused before the core saw it (a multicast datagram from another
@@ -582,7 +595,8 @@ impl<F: Flash> Onu<F> {
         }
         if self.cfg.check_olt {
             if let Some(v) = self.olt_check.request(now, msg.tci.0, frame) {
-                self.events.push_back(OnuEvent::OltViolation(v));
+                self.events
+                    .push_back(OnuEvent::OltViolation { violation: v });
             }
             match &msg.contents {
                 Contents::EndSoftwareDownloadRequest(_) => {
@@ -592,7 +606,8 @@ impl<F: Flash> Onu<F> {
                 Contents::DownloadSectionRequest(_) => {}
                 _ => {
                     if let Some(v) = self.olt_check.busy_not_retried(now, Some(frame)) {
-                        self.events.push_back(OnuEvent::OltViolation(v));
+                        self.events
+                            .push_back(OnuEvent::OltViolation { violation: v });
                     }
                 }
             }
@@ -1240,7 +1255,8 @@ impl<F: Flash> Onu<F> {
                     }
                 }
                 self.counters.windows_ok += 1;
-                self.events.push_back(OnuEvent::WindowComplete(window_no));
+                self.events
+                    .push_back(OnuEvent::WindowComplete { window: window_no });
                 self.respond_section(msg, ResultCode::Success, last);
                 self.fault(FaultPoint::AfterWindowAck);
             }
@@ -1415,7 +1431,8 @@ impl<F: Flash> Onu<F> {
                         format!("{reason}: the End CRC does not match the sections the OLT sent"),
                         &frame,
                     );
-                    self.events.push_back(OnuEvent::OltViolation(v));
+                    self.events
+                        .push_back(OnuEvent::OltViolation { violation: v });
                 }
                 self.events
                     .push_back(OnuEvent::ImageRefused { slot, reason });

@@ -96,25 +96,29 @@ fn write_violations(
     Ok(())
 }
 
+/// An event as the log carries it: tagged JSON (`{"event":"window-complete","window":3}`),
+/// which the scenario runner reads back with serde.
+fn event_json(e: &OnuEvent) -> String {
+    serde_json::to_string(e).unwrap_or_default()
+}
+
 fn log_event(onu: u16, e: &OnuEvent) {
     match e {
         OnuEvent::Dropped { reason } => tracing::debug!(onu, %reason, "dropped"),
         OnuEvent::Booted {
-            running,
-            version,
-            path,
+            running, version, ..
         } => {
-            tracing::info!(onu, slot = running, %version, ?path, "booted")
+            tracing::info!(onu, slot = running, %version, event = %event_json(e), "booted")
         }
-        OnuEvent::PowerLost(point) => tracing::warn!(onu, %point, "power lost"),
+        OnuEvent::PowerLost { point } => tracing::warn!(onu, %point, "power lost"),
         // One per window per ONU (a thousand per megabyte): detail, not news.
-        OnuEvent::WindowComplete(_) | OnuEvent::WindowIncomplete { .. } => {
-            tracing::debug!(onu, event = ?e)
+        OnuEvent::WindowComplete { .. } | OnuEvent::WindowIncomplete { .. } => {
+            tracing::debug!(onu, event = %event_json(e))
         }
-        OnuEvent::OltViolation(v) => {
-            tracing::warn!(onu, rule = v.rule, detail = %v.detail, frame = %v.frame, "the OLT broke a rule")
+        OnuEvent::OltViolation { violation: v } => {
+            tracing::warn!(onu, rule = %v.rule, detail = %v.detail, frame = %v.frame, "the OLT broke a rule")
         }
-        other => tracing::info!(onu, event = ?other),
+        other => tracing::info!(onu, event = %event_json(other)),
     }
 }
 
@@ -176,7 +180,7 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
             }
             while let Some(e) = onu.poll_event() {
                 log_event(id, &e);
-                if let OnuEvent::OltViolation(v) = e {
+                if let OnuEvent::OltViolation { violation: v } = e {
                     violations.push(v);
                     if let Some(path) = &cfg.olt_report {
                         write_violations(path, id, &violations)?;

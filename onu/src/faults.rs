@@ -9,8 +9,22 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// The moments at which power can be cut on purpose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The moments at which power can be cut on purpose: one definition for the ONU core, its
+/// command line (`onu run --fault POINT@N`) and the scenario files (`point = "..."`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum FaultPoint {
     /// Halfway through writing a Download section to the slot (a torn write).
     MidSectionWrite,

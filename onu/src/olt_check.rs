@@ -12,10 +12,10 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// One broken rule.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Violation {
     /// The rule, as a short id (e.g. `ar-before-last`).
-    pub rule: &'static str,
+    pub rule: std::borrow::Cow<'static, str>,
     /// What happened.
     pub detail: String,
     /// The OMCI frame that broke it, hex.
@@ -50,7 +50,7 @@ impl OltCheck {
     /// Records a violation.
     pub fn found(&mut self, rule: &'static str, detail: String, frame: &[u8]) -> Violation {
         let v = Violation {
-            rule,
+            rule: rule.into(),
             detail,
             frame: hex::encode(frame),
         };

@@ -9,7 +9,7 @@ use harness::*;
 use omci_codec::contents::*;
 use omci_codec::crc::crc32_bzip2;
 use omci_codec::envelope::Envelope;
-use omci_codec::{Format, MeClass, MeId, Message, MessageType, ResultCode};
+use omci_codec::{Format, MeClass, MeId, Message, MessageType, ResultCode, WindowNo};
 use onu::core::OnuEvent;
 
 /// (committed, active, valid) per image, as G.988's states name them.
@@ -657,4 +657,61 @@ fn an_extended_downloads_short_last_section_first_does_not_fix_the_section_size(
     // A section of the wrong size later is a missing section, not a short write.
     assert_eq!(lab.finish_end(1, &v2), ResultCode::Success);
     assert_eq!(lab.flash().slots[1], v2);
+}
+
+#[test]
+fn events_round_trip_as_tagged_json() {
+    use onu::boot::BootPath;
+    use onu::faults::FaultPoint;
+    let events = vec![
+        OnuEvent::Booted {
+            running: 1,
+            version: "V2.0".into(),
+            path: vec![
+                BootPath::FellBack {
+                    abandoned: 0,
+                    reason: "3 failed boots".into(),
+                },
+                BootPath::Committed,
+            ],
+        },
+        OnuEvent::DownloadStarted {
+            slot: 1,
+            image_size: 4000,
+            window_size: 32,
+        },
+        OnuEvent::WindowComplete {
+            window: WindowNo(3),
+        },
+        OnuEvent::ImageRefused {
+            slot: 1,
+            reason: "bad signature".into(),
+        },
+        OnuEvent::PowerLost {
+            point: FaultPoint::MidSectionWrite,
+        },
+        OnuEvent::RebootRequested,
+    ];
+    for e in events {
+        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            serde_json::from_str::<OnuEvent>(&text).unwrap(),
+            e,
+            "{text}"
+        );
+    }
+    assert_eq!(
+        serde_json::to_string(&OnuEvent::WindowComplete {
+            window: WindowNo(3)
+        })
+        .unwrap(),
+        r#"{"event":"window-complete","window":3}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&OnuEvent::PowerLost {
+            point: FaultPoint::AfterActivate
+        })
+        .unwrap(),
+        r#"{"event":"power-lost","point":"after-activate"}"#
+    );
 }

@@ -24,6 +24,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+use onu::core::OnuEvent;
+
 use crate::spec::{FaultKind, LinkPath, Mode, OnuSet, ResultExpect, Scenario, Trigger, kind_name};
 
 /// How to run a scenario.
@@ -410,7 +412,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         }
         match tokio::time::timeout(left, log_rx.recv()).await {
             Ok(Some(l)) => {
-                if event_of(&l.line).0.as_deref() == Some("booted") {
+                if matches!(event_of(&l.line), Some(OnuEvent::Booted { .. })) {
                     booted.insert(l.onu);
                     if let Some(p) = procs.get_mut(&l.onu) {
                         p.boots += 1;
@@ -581,12 +583,11 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         // Log lines (events), or a short sleep.
         let wait = next_tick.saturating_duration_since(Instant::now());
         if let Ok(Some(l)) = tokio::time::timeout(wait, log_rx.recv()).await {
-            let (msg, event) = event_of(&l.line);
-            let Some(what) = event.or(msg) else {
+            let Some(event) = event_of(&l.line) else {
                 continue;
             };
             events_seen += 1;
-            if what == "booted"
+            if matches!(event, OnuEvent::Booted { .. })
                 && let Some(p) = procs.get_mut(&l.onu)
             {
                 p.boots += 1;
@@ -597,7 +598,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
                 if f.fired || !f.targets.contains(&l.onu) || f.done.contains(&l.onu) {
                     continue;
                 }
-                if matches_trigger(on, &what, boots) {
+                if matches_trigger(on, &event, boots) {
                     f.done.insert(l.onu);
                     if matches!(f.kind, FaultKind::OltRestart | FaultKind::RogueSender)
                         || f.done.len() == f.targets.len()
@@ -851,27 +852,23 @@ fn build_image(
         .with_context(|| format!("building the {model} {version} image"))
 }
 
-/// The message and the event of a JSON log line of an ONU.
-fn event_of(line: &str) -> (Option<String>, Option<String>) {
-    let Ok(v) = serde_json::from_str::<Value>(line) else {
-        return (None, None);
-    };
-    let f = &v["fields"];
-    (
-        f["message"].as_str().map(str::to_string),
-        f["event"].as_str().map(str::to_string),
-    )
+/// The event of a JSON log line of an ONU: its `event` field, the core's [`OnuEvent`] as
+/// tagged JSON (lines without one are the ONU's other logs).
+fn event_of(line: &str) -> Option<OnuEvent> {
+    let v = serde_json::from_str::<Value>(line).ok()?;
+    serde_json::from_str(v["fields"]["event"].as_str()?).ok()
 }
 
-/// Whether an ONU's event (its log's `event`, or the message `booted`) is the trigger.
-fn matches_trigger(on: &Trigger, what: &str, boots: u32) -> bool {
-    match on {
-        Trigger::DownloadStarted => what.starts_with("DownloadStarted"),
-        Trigger::Window(n) => what == format!("WindowComplete(WindowNo({n}))"),
-        Trigger::ImageValid => what.starts_with("ImageValid"),
-        Trigger::Activated => what.starts_with("Activated"),
-        Trigger::Committed => what.starts_with("Committed"),
-        Trigger::Booted => what == "booted" && boots >= 2,
+/// Whether an ONU's event is the trigger (`boots`: the ONU's boots so far, this one counted).
+fn matches_trigger(on: &Trigger, event: &OnuEvent, boots: u32) -> bool {
+    match (on, event) {
+        (Trigger::DownloadStarted, OnuEvent::DownloadStarted { .. })
+        | (Trigger::ImageValid, OnuEvent::ImageValid { .. })
+        | (Trigger::Activated, OnuEvent::Activated { .. })
+        | (Trigger::Committed, OnuEvent::Committed { .. }) => true,
+        (Trigger::Window(n), OnuEvent::WindowComplete { window }) => window.0 == *n,
+        (Trigger::Booted, OnuEvent::Booted { .. }) => boots >= 2,
+        _ => false,
     }
 }
 
