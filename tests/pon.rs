@@ -10,7 +10,7 @@ use harness::sim::{Node, Pon, REBOOT};
 use olt::campaign::{Campaign, CampaignPlan, Setup, Stage};
 use olt::engine::{Mode, MulticastConfig, Olt};
 use olt::image::UpgradeImage;
-use olt::session::{Outcome, SessionConfig};
+use olt::session::{Job, Outcome, SessionConfig};
 use omci_codec::OnuId;
 use onu::core::{Onu, OnuConfig};
 use onu::faults::Faults;
@@ -285,7 +285,9 @@ fn an_onu_left_activated_but_uncommitted_is_finished_with_a_commit() {
     });
     // A new OLT (restarted) finds the version running uncommitted and only commits it.
     pon.olt = Olt::new(
-        &target,
+        &Job::Upgrade {
+            image: target.clone(),
+        },
         &[OnuId(1)],
         Mode::Unicast,
         &SessionConfig::default(),
@@ -491,7 +493,7 @@ fn a_canary_wave_that_fails_to_boot_halts_the_campaign_and_spares_the_rest() {
             "ONU {id}: only the survey's Gets"
         );
     }
-    let j = pon.olt.journal();
+    let j = pon.olt.journal().expect("a rollout has a journal");
     assert_eq!(j.stage, "halted");
 }
 
@@ -542,7 +544,7 @@ fn an_olt_restarted_mid_campaign_resumes_from_its_journal() {
         pon.olt.stage() == &Stage::Wave(1) && pon.olt.counters().frames_multicast > 100
     });
     let journal: olt::journal::Journal =
-        serde_json::from_str(&serde_json::to_string(&pon.olt.journal()).unwrap()).unwrap();
+        serde_json::from_str(&serde_json::to_string(&pon.olt.journal().unwrap()).unwrap()).unwrap();
     assert_eq!(journal.stage, "wave");
     assert_eq!(journal.wave, 1);
     assert_eq!(journal.onus[&1].result, "upgraded");
@@ -551,6 +553,7 @@ fn an_olt_restarted_mid_campaign_resumes_from_its_journal() {
         &journal,
         &setup(&v2, Mode::Multicast, &cfg, &p),
         &ids,
+        false,
         pon.now,
     );
     pon.run(Duration::from_secs(120));
@@ -672,7 +675,9 @@ fn onus_on_different_images_form_two_groups_and_all_are_upgraded() {
         |_, _| {},
     );
     pon.olt = Olt::new(
-        &first,
+        &Job::Upgrade {
+            image: first.clone(),
+        },
         &(1..=4).map(OnuId).collect::<Vec<_>>(),
         Mode::Multicast,
         &SessionConfig::default(),
@@ -682,7 +687,9 @@ fn onus_on_different_images_form_two_groups_and_all_are_upgraded() {
     pon.run(Duration::from_secs(60));
     let second = UpgradeImage::new(v3.clone()).unwrap();
     pon.olt = Olt::new(
-        &second,
+        &Job::Upgrade {
+            image: second.clone(),
+        },
         &(1..=8).map(OnuId).collect::<Vec<_>>(),
         Mode::Multicast,
         &SessionConfig::default(),
@@ -707,7 +714,7 @@ fn onus_on_different_images_form_two_groups_and_all_are_upgraded() {
 // Regressions found in review: each was a hang, a wrong outcome or a wasted retry.
 
 fn journal_roundtrip(c: &Campaign) -> olt::journal::Journal {
-    serde_json::from_str(&serde_json::to_string(&c.journal()).unwrap()).unwrap()
+    serde_json::from_str(&serde_json::to_string(&c.journal().unwrap()).unwrap()).unwrap()
 }
 
 #[test]
@@ -728,7 +735,13 @@ fn an_olt_that_dies_while_the_kill_switch_rolls_back_finishes_the_rollback_on_re
     let j = journal_roundtrip(&pon.olt);
     assert_eq!(j.stage, "halting");
     let ids: Vec<OnuId> = (1..=4).map(OnuId).collect();
-    pon.olt = Campaign::resume(&j, &setup(&v2, Mode::Multicast, &cfg, &p), &ids, pon.now);
+    pon.olt = Campaign::resume(
+        &j,
+        &setup(&v2, Mode::Multicast, &cfg, &p),
+        &ids,
+        false,
+        pon.now,
+    );
     pon.run(Duration::from_secs(120));
     assert!(matches!(pon.olt.stage(), Stage::Halted(why) if why.contains("kill switch")));
     for id in 1..=3u16 {
@@ -756,7 +769,13 @@ fn an_abort_during_the_survey_is_not_undone_by_a_resume() {
     pon.run(Duration::from_secs(60));
     let j = journal_roundtrip(&pon.olt);
     let ids: Vec<OnuId> = (1..=4).map(OnuId).collect();
-    pon.olt = Campaign::resume(&j, &setup(&v2, Mode::Multicast, &cfg, &p), &ids, pon.now);
+    pon.olt = Campaign::resume(
+        &j,
+        &setup(&v2, Mode::Multicast, &cfg, &p),
+        &ids,
+        false,
+        pon.now,
+    );
     pon.run(Duration::from_secs(60));
     assert!(matches!(pon.olt.stage(), Stage::Halted(_)));
     for id in 1..=4u16 {
@@ -779,7 +798,13 @@ fn an_olt_that_dies_between_a_commit_and_the_journal_still_reports_the_upgrade()
     let j = journal_roundtrip(&pon.olt);
     assert_eq!(j.onus[&1].result, "pending");
     let ids: Vec<OnuId> = (1..=2).map(OnuId).collect();
-    pon.olt = Campaign::resume(&j, &setup(&v2, Mode::Multicast, &cfg, &p), &ids, pon.now);
+    pon.olt = Campaign::resume(
+        &j,
+        &setup(&v2, Mode::Multicast, &cfg, &p),
+        &ids,
+        false,
+        pon.now,
+    );
     pon.run(Duration::from_secs(120));
     for id in 1..=2u16 {
         assert_eq!(outcome(&pon, id), Some(Outcome::Upgraded), "ONU {id}");
@@ -867,7 +892,9 @@ fn a_gated_multicast_wave_with_an_onu_already_activated_completes() {
     };
     let mut first: Pon = Pon::new(3, &golden, &target, &held);
     first.olt = Olt::new(
-        &target,
+        &Job::Upgrade {
+            image: target.clone(),
+        },
         &[OnuId(1)],
         Mode::Multicast,
         &held,
@@ -904,7 +931,9 @@ fn a_group_whose_last_member_fails_leaves_no_deadline_in_the_past() {
         |_, _| {},
     );
     pon.olt = Olt::new(
-        &first,
+        &Job::Upgrade {
+            image: first.clone(),
+        },
         &[OnuId(1)],
         Mode::Multicast,
         &cfg,
@@ -915,7 +944,9 @@ fn a_group_whose_last_member_fails_leaves_no_deadline_in_the_past() {
     let second = UpgradeImage::new(v3).unwrap();
     let all: Vec<OnuId> = (1..=8).map(OnuId).collect();
     pon.olt = Olt::new(
-        &second,
+        &Job::Upgrade {
+            image: second.clone(),
+        },
         &all,
         Mode::Multicast,
         &cfg,

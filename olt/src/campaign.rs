@@ -29,7 +29,7 @@ use crate::engine::{Mode, MulticastConfig, Olt, PonCounters, Transmit};
 use crate::image::UpgradeImage;
 use crate::journal::{Journal, JournalOnu, JournalStage};
 use crate::report::{OnuResult, reason};
-use crate::session::{Outcome, SessionConfig, SessionStats};
+use crate::session::{Job, Outcome, SessionConfig, SessionStats};
 
 /// What a campaign does beyond one plain rollout.
 #[derive(Clone, Debug)]
@@ -118,7 +118,8 @@ pub struct OnuRecord {
 /// A campaign over one PON.
 #[derive(Debug)]
 pub struct Campaign {
-    image: UpgradeImage,
+    /// The image rolled out (none for an abort-only campaign, `olt abort`).
+    image: Option<UpgradeImage>,
     image_sha256: String,
     mode: Mode,
     cfg: SessionConfig,
@@ -138,7 +139,7 @@ impl Campaign {
     /// A campaign of `setup` over `onus` at `stage`, with no engine running yet.
     fn blank(setup: &Setup, onus: &[OnuId], stage: Stage, now: Instant) -> Campaign {
         Campaign {
-            image: setup.image.clone(),
+            image: Some(setup.image.clone()),
             image_sha256: setup.image_sha256.clone(),
             mode: setup.mode,
             cfg: setup.session.clone(),
@@ -146,7 +147,9 @@ impl Campaign {
             plan: setup.plan.clone(),
             stage,
             olt: Olt::new(
-                &setup.image,
+                &Job::Upgrade {
+                    image: setup.image.clone(),
+                },
                 &[],
                 setup.mode,
                 &setup.session,
@@ -170,16 +173,15 @@ impl Campaign {
             c.waves = vec![onus.to_vec()];
             c.start_wave(0, now);
         } else {
-            let survey = SessionConfig {
-                survey: true,
+            let survey = Job::Survey {
+                image: setup.image.clone(),
                 model: plan.model.clone(),
-                ..setup.session.clone()
             };
             c.olt = Olt::new(
-                &setup.image,
+                &survey,
                 onus,
                 setup.mode,
-                &survey,
+                &setup.session,
                 &setup.multicast,
                 now,
             );
@@ -188,11 +190,52 @@ impl Campaign {
         c
     }
 
+    /// An abort of whatever is half done on `onus` (`olt abort`, after an OLT died mid-upgrade):
+    /// each ONU's images are read, a download into the standby image is aborted, an ONU running
+    /// an uncommitted image is sent back to its committed one. Nothing is downloaded.
+    pub fn abort_only(onus: &[OnuId], cfg: &SessionConfig, reason: &str, now: Instant) -> Campaign {
+        let job = Job::Abort {
+            reason: reason.to_string(),
+        };
+        let mut c = Campaign {
+            image: None,
+            image_sha256: String::new(),
+            mode: Mode::Unicast,
+            cfg: cfg.clone(),
+            mcfg: MulticastConfig::default(),
+            plan: CampaignPlan::rollout(),
+            stage: Stage::Halting(0, reason.to_string()),
+            olt: Olt::new(
+                &job,
+                onus,
+                Mode::Unicast,
+                cfg,
+                &MulticastConfig::default(),
+                now,
+            ),
+            waves: vec![onus.to_vec()],
+            records: onus.iter().map(|id| (*id, OnuRecord::default())).collect(),
+            past: PonCounters::default(),
+            journal_dirty: false,
+        };
+        c.advance(now);
+        c
+    }
+
     /// Carries on the campaign `journal` recorded (same image, same ONUs): ONUs with a final
     /// result keep it and are not touched again; the wave that was running runs again for its
     /// other ONUs (an ONU left running the new image uncommitted is only gated and committed);
-    /// a halted or completed campaign stays so.
-    pub fn resume(journal: &Journal, setup: &Setup, onus: &[OnuId], now: Instant) -> Campaign {
+    /// a halted or completed campaign stays so. With `retry_failed`, the ONUs the journal
+    /// records as failed are tried again (an operator's retry after a transient fault): the
+    /// campaign carries on from the first wave that holds one. Committed ONUs are never touched
+    /// again.
+    pub fn resume(
+        journal: &Journal,
+        setup: &Setup,
+        onus: &[OnuId],
+        retry_failed: bool,
+        now: Instant,
+    ) -> Campaign {
         if journal.stage == JournalStage::Survey
             || (journal.stage == JournalStage::Wave && journal.waves.is_empty())
         {
@@ -217,19 +260,32 @@ impl Campaign {
                 OnuResult::Upgraded => Some(Outcome::Upgraded),
                 OnuResult::Skipped => Some(Outcome::Skipped(why)),
                 OnuResult::Refused => Some(Outcome::Refused(why)),
+                OnuResult::Failed if retry_failed => None,
                 OnuResult::Failed => Some(Outcome::Failed(why)),
                 OnuResult::Halted => Some(Outcome::Halted(why)),
                 OnuResult::Untouched | OnuResult::Unfinished | OnuResult::Pending => None,
             };
         }
         let why = journal.halt_reason.clone().unwrap_or_default();
+        // The first wave holding an ONU to try again (with `retry_failed`).
+        let retry = journal
+            .onus
+            .values()
+            .filter(|j| retry_failed && j.result == OnuResult::Failed)
+            .filter_map(|j| j.wave)
+            .min();
         match journal.stage {
             JournalStage::Halted => c.stage = Stage::Halted(why),
             // Stopped while winding down: finish winding down (nothing to undo after a survey).
             JournalStage::Halting if c.waves.is_empty() => c.stage = Stage::Halted(why),
             JournalStage::Halting => c.start_winding_down(journal.wave, why, now),
-            JournalStage::Completed => c.stage = Stage::Completed,
-            JournalStage::Survey | JournalStage::Wave => c.start_wave(journal.wave, now),
+            JournalStage::Completed => match retry {
+                Some(w) => c.start_wave(w, now),
+                None => c.stage = Stage::Completed,
+            },
+            JournalStage::Survey | JournalStage::Wave => {
+                c.start_wave(retry.map_or(journal.wave, |w| w.min(journal.wave)), now)
+            }
         }
         c.advance(now);
         c
@@ -246,19 +302,18 @@ impl Campaign {
             .copied()
             .filter(|id| self.records.get(id).is_some_and(|r| r.outcome.is_none()))
             .collect();
-        let cfg = SessionConfig {
-            abort: Some(why.clone()),
-            ..self.cfg.clone()
+        let job = Job::Abort {
+            reason: why.clone(),
         };
         self.fold_counters();
-        self.olt = Olt::new(&self.image, &ids, self.mode, &cfg, &self.mcfg, now);
+        self.olt = Olt::new(&job, &ids, self.mode, &self.cfg, &self.mcfg, now);
         self.stage = Stage::Halting(n, why);
         self.journal_dirty = true;
     }
 
-    /// A datagram from the PON.
-    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
-        self.olt.handle_datagram(now, datagram);
+    /// A datagram from the PON, from the address of ONU `from` (None: no ONU's address).
+    pub fn handle_datagram(&mut self, now: Instant, from: Option<OnuId>, datagram: &[u8]) {
+        self.olt.handle_datagram(now, from, datagram);
         self.advance(now);
     }
 
@@ -305,17 +360,7 @@ impl Campaign {
 
     /// Counters over every stage.
     pub fn counters(&self) -> PonCounters {
-        let c = self.olt.counters();
-        let p = &self.past;
-        PonCounters {
-            dropped: p.dropped + c.dropped,
-            responses: p.responses + c.responses,
-            frames_multicast: p.frames_multicast + c.frames_multicast,
-            frames_multicast_ar: p.frames_multicast_ar + c.frames_multicast_ar,
-            bytes_multicast: p.bytes_multicast + c.bytes_multicast,
-            remulticast_windows: p.remulticast_windows + c.remulticast_windows,
-            remulticast_ar_only: p.remulticast_ar_only + c.remulticast_ar_only,
-        }
+        self.past.plus(self.olt.counters())
     }
 
     /// Stops the campaign (an operator's abort): like the kill switch, the current wave winds
@@ -341,11 +386,13 @@ impl Campaign {
         if !std::mem::take(&mut self.journal_dirty) {
             return None;
         }
-        Some(self.journal())
+        self.journal()
     }
 
-    /// The journal as it stands.
-    pub fn journal(&self) -> Journal {
+    /// The journal as it stands (none for an abort-only campaign, which has nothing to
+    /// resume).
+    pub fn journal(&self) -> Option<Journal> {
+        let image = self.image.as_ref()?;
         let (stage, wave, halt_reason) = match &self.stage {
             Stage::Survey => (JournalStage::Survey, 0, None),
             Stage::Wave(n) => (JournalStage::Wave, *n, None),
@@ -357,10 +404,10 @@ impl Campaign {
                 None,
             ),
         };
-        Journal {
+        Some(Journal {
             format: Journal::FORMAT,
             image_sha256: self.image_sha256.clone(),
-            image_version: self.image.header.version.clone(),
+            image_version: image.header.version.clone(),
             stage,
             wave,
             halt_reason,
@@ -386,7 +433,7 @@ impl Campaign {
                     )
                 })
                 .collect(),
-        }
+        })
     }
 
     fn current_wave(&self) -> usize {
@@ -399,7 +446,7 @@ impl Campaign {
     }
 
     fn start_wave(&mut self, n: usize, now: Instant) {
-        let Some(wave) = self.waves.get(n) else {
+        let (Some(wave), Some(image)) = (self.waves.get(n), self.image.clone()) else {
             self.stage = Stage::Completed;
             self.journal_dirty = true;
             return;
@@ -421,8 +468,15 @@ impl Campaign {
             ..self.cfg.clone()
         };
         self.fold_counters();
-        self.olt = Olt::new(&self.image, &ids, self.mode, &cfg, &self.mcfg, now)
-            .with_pacing(self.plan.pace);
+        self.olt = Olt::new(
+            &Job::Upgrade { image },
+            &ids,
+            self.mode,
+            &cfg,
+            &self.mcfg,
+            now,
+        )
+        .with_pacing(self.plan.pace);
         self.stage = Stage::Wave(n);
         self.journal_dirty = true;
         tracing::info!(wave = n, onus = ids.len(), "wave starts");
@@ -453,8 +507,9 @@ impl Campaign {
             let mut final_now = s.outcome().filter(|o| **o != Outcome::Eligible).cloned();
             // Found already on the version, by a campaign resumed after the OLT died between
             // the ONU's Commit and the journal's update: the campaign did upgrade it.
-            if let (Some(Outcome::Skipped(_)), Some(before)) = (&final_now, &r.from_version)
-                && *before != self.image.header.version
+            if let (Some(Outcome::Skipped(_)), Some(before), Some(image)) =
+                (&final_now, &r.from_version, &self.image)
+                && *before != image.header.version
             {
                 final_now = Some(Outcome::Upgraded);
             }

@@ -163,6 +163,9 @@ pub async fn run(
             "the kernel granted a smaller receive buffer than asked (net.core.rmem_max): answers may be dropped under load"
         );
     }
+    // Who is who: an answer is taken only from the address the OLT sends that ONU's OMCC to.
+    let senders: std::collections::HashMap<SocketAddrV4, OnuId> =
+        cfg.onus.iter().map(|(id, addr)| (*addr, *id)).collect();
     let mut inbox = net::RecvBatch::new();
     let mut out: Vec<(Vec<u8>, SocketAddrV4)> = Vec::new();
     loop {
@@ -250,11 +253,12 @@ pub async fn run(
                     Ok(n) => {
                         let now = Instant::now();
                         for i in 0..n {
-                            let (d, _) = inbox.datagram(i);
+                            let (d, from) = inbox.datagram(i);
                             if let Some(c) = &mut capture {
                                 c.record(Direction::Upstream, d);
                             }
-                            campaign.handle_datagram(now, d);
+                            let onu = from.and_then(|a| senders.get(&a).copied());
+                            campaign.handle_datagram(now, onu, d);
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}

@@ -1,10 +1,15 @@
 //! The PON: every ONU's session, the multicast group download, what to send next, and when to
 //! wake up.
 //!
-//! Sans-IO like the sessions: datagrams in with `now` ([`Olt::handle_datagram`]), time
-//! ([`Olt::handle_timeout`]), datagrams out ([`Olt::poll_transmit`]: the group's first, then
-//! the sessions' in turn so that every ONU progresses), the next deadline
-//! ([`Olt::poll_timeout`]).
+//! Sans-IO like the sessions: datagrams in with `now` and the ONU whose address they came from
+//! ([`Olt::handle_datagram`]), time ([`Olt::handle_timeout`]), datagrams out
+//! ([`Olt::poll_transmit`]: the group's first, then the sessions' in turn so that every ONU
+//! progresses), the next deadline ([`Olt::poll_timeout`]).
+//!
+//! **Attribution.** An answer is taken only from the address the OLT sends that ONU's OMCC to
+//! (the driver says which ONU, if any, an address belongs to), carrying that ONU's ONU-ID, and
+//! to a TCI the OLT has outstanding for that ONU; everything else is dropped and counted by
+//! reason ([`Drops`]).
 //!
 //! In **unicast** mode each session moves its own windows. In **multicast** mode (this lab's
 //! extension, DESIGN.md section 5) the sessions stop after Start; per target image, one
@@ -12,8 +17,11 @@
 //! ONU answers for itself), and repairs: the ONUs that answer "processing error" or stay
 //! silent get the window again, by unicast when few need it, by re-multicast when many do. An
 //! ONU that already holds a window ignores its repeat (the envelope carries the window number).
+//! An answer that comes after its round was given up is still taken: a slow ONU is not a lost
+//! one. A member that reboots (its session notices) leaves the group at once and goes on alone;
+//! so does one that starts after the group download began.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use omci_codec::contents::{Contents, DownloadSectionRequest};
@@ -23,7 +31,8 @@ use omci_codec::{
 };
 
 use crate::image::{Cut, UpgradeImage};
-use crate::session::{Outcome, Session, SessionConfig};
+use crate::session::{Job, Outcome, Session, SessionConfig};
+use crate::tci;
 
 /// How the windows travel: one definition for the engine, the `olt` command line
 /// (`--mode`), the report and the scenario files (`[olt] mode = ...`).
@@ -97,12 +106,55 @@ pub struct Transmit {
     pub datagram: Vec<u8>,
 }
 
+/// Datagrams the OLT dropped, by reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Drops {
+    /// From an address that is none of the ONUs'.
+    pub unknown_sender: u64,
+    /// From an ONU's address, naming another ONU-ID in the envelope (a forgery, or a
+    /// misconfigured ONU).
+    pub wrong_onu_id: u64,
+    /// Not an envelope of this lab (too short, bad magic or version, ...).
+    pub bad_envelope: u64,
+    /// The OMCI frame inside did not decode (bad CRC, wrong length, unknown format, ...).
+    pub bad_frame: u64,
+    /// A request, not an answer (an OLT takes answers and notifications only).
+    pub not_an_answer: u64,
+    /// An answer to a TCI the OLT does not have outstanding for that ONU (late duplicates,
+    /// guesses).
+    pub unexpected_tci: u64,
+}
+
+impl Drops {
+    /// Every drop.
+    pub fn total(&self) -> u64 {
+        self.unknown_sender
+            + self.wrong_onu_id
+            + self.bad_envelope
+            + self.bad_frame
+            + self.not_an_answer
+            + self.unexpected_tci
+    }
+
+    /// The sum of two counts.
+    pub fn plus(&self, o: &Drops) -> Drops {
+        Drops {
+            unknown_sender: self.unknown_sender + o.unknown_sender,
+            wrong_onu_id: self.wrong_onu_id + o.wrong_onu_id,
+            bad_envelope: self.bad_envelope + o.bad_envelope,
+            bad_frame: self.bad_frame + o.bad_frame,
+            not_an_answer: self.not_an_answer + o.not_an_answer,
+            unexpected_tci: self.unexpected_tci + o.unexpected_tci,
+        }
+    }
+}
+
 /// Counters of the whole PON.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PonCounters {
-    /// Datagrams that were not a response of a known ONU (dropped).
-    pub dropped: u64,
-    /// Responses taken in.
+    /// Datagrams dropped, by reason.
+    pub drops: Drops,
+    /// Answers and notifications taken in.
     pub responses: u64,
     /// Frames sent to the multicast group.
     pub frames_multicast: u64,
@@ -114,6 +166,24 @@ pub struct PonCounters {
     pub remulticast_windows: u64,
     /// Repair rounds that only sent the closing AR section to the group again.
     pub remulticast_ar_only: u64,
+    /// Answers to a group window that came after their round was given up (slow ONUs).
+    pub late_answers: u64,
+}
+
+impl PonCounters {
+    /// The sum of two sets of counters.
+    pub fn plus(&self, o: &PonCounters) -> PonCounters {
+        PonCounters {
+            drops: self.drops.plus(&o.drops),
+            responses: self.responses + o.responses,
+            frames_multicast: self.frames_multicast + o.frames_multicast,
+            frames_multicast_ar: self.frames_multicast_ar + o.frames_multicast_ar,
+            bytes_multicast: self.bytes_multicast + o.bytes_multicast,
+            remulticast_windows: self.remulticast_windows + o.remulticast_windows,
+            remulticast_ar_only: self.remulticast_ar_only + o.remulticast_ar_only,
+            late_answers: self.late_answers + o.late_answers,
+        }
+    }
 }
 
 /// One window in flight: who still owes an answer (and to which TCI), who answered failure
@@ -124,10 +194,45 @@ struct Round {
     /// AR sections of this round still queued: the wait for answers starts when the last
     /// leaves (pacing may hold them back).
     unsent: usize,
+    /// When the last AR section of the round left (the round-trip samples start there).
+    sent_at: Option<Instant>,
     deadline: Instant,
     pending: BTreeMap<OnuId, Tci>,
     failed: BTreeSet<OnuId>,
     missing: BTreeMap<OnuId, [u8; MISSING_LEN]>,
+}
+
+/// How long the group waits for its members' answers: the configured timeout, or more when
+/// the members answer slowly (a loaded machine, slow ONUs): the smoothed round-trip time and
+/// four times its variation (RFC 6298's estimator, over every answer), at most [`RoundTimer::MAX`]
+/// times the configured timeout.
+#[derive(Clone, Copy, Debug, Default)]
+struct RoundTimer {
+    srtt: Option<Duration>,
+    rttvar: Duration,
+}
+
+impl RoundTimer {
+    const MAX: u32 = 20;
+
+    fn sample(&mut self, rtt: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let err = srtt.abs_diff(rtt);
+                self.rttvar = (self.rttvar * 3 + err) / 4;
+                self.srtt = Some((srtt * 7 + rtt) / 8);
+            }
+        }
+    }
+
+    fn timeout(&self, base: Duration) -> Duration {
+        let rto = self.srtt.map_or(base, |s| s + self.rttvar * 4);
+        rto.clamp(base, base.saturating_mul(Self::MAX))
+    }
 }
 
 /// The group download of every ONU that targets the same image.
@@ -140,7 +245,8 @@ pub struct GroupDownload {
     next_window: u32,
     rounds: VecDeque<Round>,
     tries: BTreeMap<(OnuId, u32), u16>,
-    tci: u16,
+    tci: tci::Counter,
+    timer: RoundTimer,
     started: bool,
     done: bool,
 }
@@ -182,10 +288,13 @@ struct Queued {
 pub struct Olt {
     sessions: BTreeMap<OnuId, Session>,
     groups: Vec<GroupDownload>,
+    /// Every AR section the groups sent: its TCI's group and window (late answers find their
+    /// window by it); forgotten once no round of that window is open.
+    ar_tcis: HashMap<Tci, (usize, u32)>,
     mode: Mode,
     cfg: SessionConfig,
     mcfg: MulticastConfig,
-    image: UpgradeImage,
+    image: Option<UpgradeImage>,
     codec: Codec,
     group_out: VecDeque<Queued>,
     next: Option<OnuId>,
@@ -194,30 +303,31 @@ pub struct Olt {
 }
 
 impl Olt {
-    /// Starts upgrading `onus` to `image` at `now`.
+    /// Starts `job` on `onus` at `now`.
     pub fn new(
-        image: &UpgradeImage,
+        job: &Job,
         onus: &[OnuId],
         mode: Mode,
         cfg: &SessionConfig,
         mcfg: &MulticastConfig,
         now: Instant,
     ) -> Olt {
-        let multicast = mode == Mode::Multicast;
+        let multicast = mode == Mode::Multicast && matches!(job, Job::Upgrade { .. });
         let sessions = onus
             .iter()
             .map(|&onu| {
-                let s = Session::new(onu, image.clone(), cfg.clone(), multicast, now);
+                let s = Session::new(onu, job.clone(), cfg.clone(), multicast, now);
                 (onu, s)
             })
             .collect();
         Olt {
             sessions,
             groups: Vec::new(),
+            ar_tcis: HashMap::new(),
             mode,
             cfg: cfg.clone(),
             mcfg: mcfg.clone(),
-            image: image.clone(),
+            image: job.image().cloned(),
             codec: Codec::new(ExtendedTrailer::Crc32),
             group_out: VecDeque::new(),
             next: None,
@@ -244,6 +354,7 @@ impl Olt {
             s.halt(now, reason);
         }
         self.group_out.clear();
+        self.ar_tcis.clear();
         for g in &mut self.groups {
             g.rounds.clear();
             g.done = true;
@@ -264,64 +375,125 @@ impl Olt {
             .all(|s| s.outcome().is_some() || s.is_held())
     }
 
-    /// A datagram from the PON.
-    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+    /// A datagram from the PON, from the address of ONU `from` (None: an address that is no
+    /// ONU's).
+    pub fn handle_datagram(&mut self, now: Instant, from: Option<OnuId>, datagram: &[u8]) {
+        let drops = &mut self.counters.drops;
+        let Some(from) = from.filter(|id| self.sessions.contains_key(id)) else {
+            drops.unknown_sender += 1;
+            return;
+        };
         let Ok((envelope, frame)) = Envelope::parse(datagram) else {
-            self.counters.dropped += 1;
+            drops.bad_envelope += 1;
             return;
         };
-        let onu = envelope.onu_id;
-        let (true, Ok(msg)) = (self.sessions.contains_key(&onu), self.codec.parse(frame)) else {
-            self.counters.dropped += 1;
+        if envelope.onu_id != from {
+            drops.wrong_onu_id += 1;
+            return;
+        }
+        let Ok(msg) = self.codec.parse(frame) else {
+            drops.bad_frame += 1;
             return;
         };
-        self.counters.responses += 1;
-        // An answer to the group download: from a member still in the group, to a TCI a
-        // round waits for (a member that left for windows of its own answers its session).
-        let in_group = self
-            .sessions
-            .get(&onu)
-            .is_some_and(|s| s.accepted_window().is_some());
+        if !msg.ak() && !msg.message_type().is_notification() {
+            drops.not_an_answer += 1;
+            return;
+        }
         if let Contents::DownloadSectionResponse(r) = &msg.contents
-            && in_group
-            && let Some(g) = self.groups.iter_mut().find(|g| {
-                g.members.contains(&onu)
-                    && g.rounds
-                        .iter()
-                        .any(|r| r.pending.get(&onu) == Some(&msg.tci))
-            })
+            && let Some(&(gi, w)) = self.ar_tcis.get(&msg.tci)
+            && self.groups[gi].members.contains(&from)
         {
-            for round in &mut g.rounds {
-                if round.pending.get(&onu) == Some(&msg.tci) {
-                    round.pending.remove(&onu);
-                    if r.result != ResultCode::Success {
-                        if envelope.missing.is_none()
-                            && self.sessions.get(&onu).is_some_and(Session::rebooted)
-                        {
-                            // It rebooted, and answers as an ONU without a download: it lost
-                            // it. Its session starts again, with windows of its own.
-                            round.pending.remove(&onu);
-                            if let Some(s) = self.sessions.get_mut(&onu) {
-                                s.start_again(now, "the ONU rebooted and lost its download");
-                            }
-                            break;
-                        }
-                        round.failed.insert(onu);
-                        // An empty bitmap says nothing useful: treat it as no bitmap.
-                        if let Some(m) = envelope.missing.filter(|m| m.iter().any(|b| *b != 0)) {
-                            round.missing.insert(onu, m);
-                        }
-                    }
-                    break;
-                }
-            }
+            self.counters.responses += 1;
+            self.group_answer(now, gi, w, from, msg.tci, r.result, &envelope);
             self.drive_groups(now);
             return;
         }
-        if let Some(s) = self.sessions.get_mut(&onu) {
-            s.handle_response(now, &msg);
+        let Some(s) = self.sessions.get_mut(&from) else {
+            return;
+        };
+        if s.handle_response(now, &envelope, &msg) {
+            self.counters.responses += 1;
+        } else {
+            self.counters.drops.unexpected_tci += 1;
+        }
+        // A session that reaches the group download after it began (it started late, or again
+        // after a reboot) goes on alone.
+        if s.accepted_window().is_some()
+            && !self.groups.is_empty()
+            && !self
+                .groups
+                .iter()
+                .any(|g| !g.done && g.members.contains(&from))
+        {
+            s.go_alone(now);
         }
         self.drive_groups(now);
+    }
+
+    /// A member's answer to the AR section of window `w` (TCI `tci`).
+    #[allow(clippy::too_many_arguments)]
+    fn group_answer(
+        &mut self,
+        now: Instant,
+        gi: usize,
+        w: u32,
+        onu: OnuId,
+        tci: Tci,
+        result: ResultCode,
+        envelope: &Envelope,
+    ) {
+        let g = &mut self.groups[gi];
+        let open: Vec<usize> = (0..g.rounds.len())
+            .filter(|&i| g.rounds[i].window == w && g.rounds[i].pending.contains_key(&onu))
+            .collect();
+        if open.is_empty() {
+            return; // already settled: a duplicate
+        }
+        if result == ResultCode::Success {
+            // It holds the window, whichever of the window's AR sections this answers: every
+            // open round of the window is settled for it (a late answer counts).
+            for i in open {
+                let r = &mut g.rounds[i];
+                if r.pending.get(&onu) != Some(&tci) {
+                    self.counters.late_answers += 1;
+                }
+                r.pending.remove(&onu);
+                r.failed.remove(&onu);
+                r.missing.remove(&onu);
+                if let Some(sent) = r.sent_at {
+                    g.timer.sample(now.saturating_duration_since(sent));
+                }
+            }
+            return;
+        }
+        // A failure counts only as an answer to the newest round of the window (an older one
+        // says nothing the newer round will not say better).
+        let Some(&i) = open.last() else {
+            return;
+        };
+        let r = &mut g.rounds[i];
+        if r.pending.get(&onu) != Some(&tci) {
+            return;
+        }
+        r.pending.remove(&onu);
+        if let Some(sent) = r.sent_at {
+            g.timer.sample(now.saturating_duration_since(sent));
+        }
+        match envelope.missing {
+            // Without the bitmap: the lab's ONU has no download in progress (it rebooted).
+            None => {
+                if let Some(s) = self.sessions.get_mut(&onu) {
+                    s.download_lost(now);
+                }
+            }
+            // An empty bitmap says nothing useful: treat it as no bitmap.
+            Some(m) => {
+                r.failed.insert(onu);
+                if m.iter().any(|b| *b != 0) {
+                    r.missing.insert(onu, m);
+                }
+            }
+        }
     }
 
     /// Time has reached `now`.
@@ -345,13 +517,15 @@ impl Olt {
             if let Some((gi, tci)) = q.opens
                 && let Some(g) = self.groups.get_mut(gi)
             {
+                let wait = g.timer.timeout(self.cfg.timeout);
                 for r in g
                     .rounds
                     .iter_mut()
                     .filter(|r| r.pending.values().any(|t| *t == tci))
                 {
                     r.unsent = r.unsent.saturating_sub(1);
-                    r.deadline = r.deadline.max(now + self.cfg.timeout);
+                    r.sent_at = Some(now);
+                    r.deadline = r.deadline.max(now + wait);
                 }
             }
             return Some(q.transmit);
@@ -421,7 +595,7 @@ impl Olt {
 
     /// Moves the multicast group downloads on.
     fn drive_groups(&mut self, now: Instant) {
-        if self.mode != Mode::Multicast {
+        if self.mode != Mode::Multicast || self.image.is_none() {
             return;
         }
         self.form_groups();
@@ -460,7 +634,8 @@ impl Olt {
                 next_window: 0,
                 rounds: VecDeque::new(),
                 tries: BTreeMap::new(),
-                tci: 0x4000,
+                tci: tci::Counter::new(tci::GROUP, self.cfg.tci_seed, u64::from(target)),
+                timer: RoundTimer::default(),
                 started: false,
                 done: false,
             });
@@ -468,32 +643,38 @@ impl Olt {
     }
 
     /// How group `gi` cuts the image (its window agreed).
-    fn cut(&self, gi: usize) -> Cut {
+    fn cut(&self, gi: usize) -> Option<Cut> {
         let window = self.groups[gi].window_size.unwrap_or(1);
-        self.image
-            .cut(self.cfg.format, window, self.cfg.extended_section_len)
+        let image = self.image.as_ref()?;
+        Some(image.cut(self.cfg.format, window, self.cfg.extended_section_len))
     }
 
     fn drive_group(&mut self, gi: usize, now: Instant) {
         if self.groups[gi].done {
             return;
         }
-        // Members whose session ended (failed) leave the group.
+        let Some(image) = self.image.clone() else {
+            return;
+        };
+        // Members whose session ended (failed), halts, or left the group download (it
+        // rebooted and started again, alone) leave the group.
+        let started = self.groups[gi].started;
         let ended: Vec<OnuId> = self.groups[gi]
             .members
             .iter()
             .copied()
             .filter(|id| {
                 let s = &self.sessions[id];
-                s.outcome().is_some() || s.is_halting() || !s.is_multicast()
+                s.outcome().is_some()
+                    || s.is_halting()
+                    || (started && s.accepted_window().is_none())
             })
             .collect();
         for id in ended {
             self.leave(gi, id);
         }
         if self.groups[gi].members.is_empty() {
-            self.groups[gi].done = true;
-            self.groups[gi].rounds.clear();
+            self.close(gi);
             return;
         }
         if !self.groups[gi].started {
@@ -521,11 +702,16 @@ impl Olt {
                 return;
             }
             self.groups[gi].window_size = Some(min);
-            let windows = self.image.windows(self.cut(gi));
+            let Some(cut) = self.cut(gi) else {
+                return;
+            };
             let g = &mut self.groups[gi];
-            g.windows = windows;
+            g.windows = image.windows(cut);
             g.started = true;
         }
+        let Some(cut) = self.cut(gi) else {
+            return;
+        };
         // Rounds: answered or timed out ones are settled, in window order.
         let mut i = 0;
         while i < self.groups[gi].rounds.len() {
@@ -537,6 +723,7 @@ impl Olt {
             let Some(r) = self.groups[gi].rounds.remove(i) else {
                 break;
             };
+            self.forget_window_if_closed(gi, r.window);
             let need: BTreeSet<OnuId> = r
                 .failed
                 .iter()
@@ -547,7 +734,6 @@ impl Olt {
             let silent: BTreeSet<OnuId> = r.pending.keys().copied().collect();
             self.repair(gi, now, r.window, need, &r.missing, &silent);
         }
-        // New windows, up to the pipelining depth.
         // New windows stay within `depth` of the oldest one still open (and so within the
         // ONUs' horizon of windows ahead they keep track of).
         let reach = self
@@ -566,7 +752,7 @@ impl Olt {
         {
             let w = self.groups[gi].next_window;
             self.groups[gi].next_window += 1;
-            let all: BTreeSet<usize> = (0..self.image.sections_in(self.cut(gi), w)).collect();
+            let all: BTreeSet<usize> = (0..image.sections_in(cut, w)).collect();
             let tci = self.send_sections(gi, w, &all, None);
             let pending = self.groups[gi]
                 .members
@@ -577,8 +763,7 @@ impl Olt {
         }
         if self.groups[gi].members.is_empty() {
             // The last members failed in the repairs above.
-            self.groups[gi].done = true;
-            self.groups[gi].rounds.clear();
+            self.close(gi);
             return;
         }
         // All windows held by every member: each goes on alone with End.
@@ -594,20 +779,37 @@ impl Olt {
         }
     }
 
+    /// Group `gi` has no members left: nothing more is sent or waited for.
+    fn close(&mut self, gi: usize) {
+        let g = &mut self.groups[gi];
+        g.done = true;
+        g.rounds.clear();
+        self.ar_tcis.retain(|_, (group, _)| *group != gi);
+    }
+
+    /// Once no round of window `w` is open in group `gi`, its AR TCIs are forgotten.
+    fn forget_window_if_closed(&mut self, gi: usize, w: u32) {
+        if !self.groups[gi].rounds.iter().any(|r| r.window == w) {
+            self.ar_tcis.retain(|_, k| *k != (gi, w));
+        }
+    }
+
     fn leave(&mut self, gi: usize, id: OnuId) {
         let g = &mut self.groups[gi];
         g.members.remove(&id);
         for r in &mut g.rounds {
             r.pending.remove(&id);
             r.failed.remove(&id);
+            r.missing.remove(&id);
         }
     }
 
     /// Window `w` again for the ONUs in `need`, section by section: a section that many of them
     /// miss goes to the group, one that few miss goes to those alone. An ONU that reported no
     /// bitmap misses everything; one that was `silent` is only asked again (its answer, or the
-    /// AR section, was what got lost; if it lost more, its answer to the AR says what). The window's last section
-    /// closes the repair with AR: to the group if many take part, else to each alone.
+    /// AR section, was what got lost; if it lost more, its answer to the AR says what). The
+    /// window's last section closes the repair with AR: to the group if many take part, else
+    /// to each alone.
     fn repair(
         &mut self,
         gi: usize,
@@ -617,6 +819,9 @@ impl Olt {
         reported: &BTreeMap<OnuId, [u8; MISSING_LEN]>,
         silent: &BTreeSet<OnuId>,
     ) {
+        let (Some(cut), Some(image)) = (self.cut(gi), self.image.clone()) else {
+            return;
+        };
         let mut retry = BTreeSet::new();
         for id in need {
             let tries = {
@@ -641,7 +846,7 @@ impl Olt {
                 s.count_repaired_window();
             }
         }
-        let count = self.image.sections_in(self.cut(gi), w);
+        let count = image.sections_in(cut, w);
         let last = count - 1;
         // What an ONU misses: what its bitmap says; a silent one is only asked again (its
         // answer or the AR section is what got lost, or, if it lost more, its next answer will
@@ -690,10 +895,12 @@ impl Olt {
 
     fn open_round(&mut self, gi: usize, now: Instant, w: u32, pending: BTreeMap<OnuId, Tci>) {
         let unsent = pending.values().collect::<BTreeSet<_>>().len();
+        let wait = self.groups[gi].timer.timeout(self.cfg.timeout);
         self.groups[gi].rounds.push_back(Round {
             window: w,
             unsent,
-            deadline: now + self.cfg.timeout,
+            sent_at: None,
+            deadline: now + wait,
             pending,
             failed: BTreeSet::new(),
             missing: BTreeMap::new(),
@@ -710,18 +917,18 @@ impl Olt {
         sections: &BTreeSet<usize>,
         to: Option<OnuId>,
     ) -> Tci {
-        let cut = self.cut(gi);
-        let count = self.image.sections_in(cut, w);
-        let window_crc = self.image.window_crc(cut, w);
+        let (Some(cut), Some(image)) = (self.cut(gi), self.image.clone()) else {
+            return Tci(0);
+        };
+        let count = image.sections_in(cut, w);
+        let window_crc = image.window_crc(cut, w);
         let target = MeId::new(MeClass::SOFTWARE_IMAGE, u16::from(self.groups[gi].target));
         let (mut frames, mut with_ar, mut sent) = (0u64, 0u64, 0u64);
         let mut last_tci = Tci(0);
         for &n in sections.iter().filter(|&&n| n < count) {
-            let data = self.image.section(cut, w, n);
+            let data = image.section(cut, w, n);
             let ar = n + 1 == count;
-            let g = &mut self.groups[gi];
-            g.tci = if g.tci >= 0x7FFF { 0x4000 } else { g.tci + 1 };
-            let tci = Tci(g.tci);
+            let tci = self.groups[gi].tci.next_tci();
             let msg = Message::new(
                 tci,
                 self.cfg.format,
@@ -750,6 +957,9 @@ impl Olt {
             with_ar += u64::from(ar);
             sent += datagram.len() as u64;
             last_tci = tci;
+            if ar {
+                self.ar_tcis.insert(tci, (gi, w));
+            }
             self.group_out.push_back(Queued {
                 transmit: Transmit {
                     dest: to.map_or(Dest::Group, Dest::Onu),
@@ -771,5 +981,33 @@ impl Olt {
             }
         }
         last_tci
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_round_timer_grows_with_slow_answers_and_stays_bounded() {
+        let base = Duration::from_millis(500);
+        let mut t = RoundTimer::default();
+        assert_eq!(t.timeout(base), base, "no samples: the configured timeout");
+        for _ in 0..20 {
+            t.sample(Duration::from_millis(50));
+        }
+        assert_eq!(t.timeout(base), base, "fast answers never shorten it");
+        for _ in 0..20 {
+            t.sample(Duration::from_millis(900));
+        }
+        assert!(
+            t.timeout(base) > Duration::from_millis(900),
+            "{:?}",
+            t.timeout(base)
+        );
+        for _ in 0..50 {
+            t.sample(Duration::from_secs(600));
+        }
+        assert_eq!(t.timeout(base), base * RoundTimer::MAX);
     }
 }

@@ -32,24 +32,6 @@ impl UpgradeImage {
         })
     }
 
-    /// No image: what `olt abort` hands the engine, whose sessions then only read the images,
-    /// abort and roll back (nothing is ever sent from it; its version matches no ONU's).
-    pub fn placeholder() -> Self {
-        Self {
-            bytes: Arc::from(Vec::new()),
-            header: ImageHeader {
-                model: String::new(),
-                version: String::new(),
-                security_version: 0,
-                fails_to_boot: false,
-                payload_len: 0,
-                payload_sha256: [0; 32],
-                build: 0,
-            },
-            crc: crc32_bzip2(&[]),
-        }
-    }
-
     /// Bytes of the image.
     pub fn len(&self) -> usize {
         self.bytes.len()

@@ -22,3 +22,4 @@ pub mod image;
 pub mod journal;
 pub mod report;
 pub mod session;
+pub mod tci;

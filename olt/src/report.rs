@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::campaign::{Campaign, OnuRecord, Stage};
-use crate::engine::Mode;
+use crate::engine::{Drops, Mode};
 use crate::image::UpgradeImage;
 use crate::session::Outcome;
 
@@ -217,8 +217,12 @@ pub struct Totals {
     pub remulticast_windows: u64,
     /// Answers taken in.
     pub responses: u64,
-    /// Datagrams dropped (not an answer of a known ONU).
+    /// Datagrams dropped (not an answer the OLT was waiting for from that ONU).
     pub dropped: u64,
+    /// The same, by reason.
+    pub drops: Drops,
+    /// Answers to a group window that came after their round was given up (slow ONUs).
+    pub late_answers: u64,
 }
 
 impl Report {
@@ -282,7 +286,9 @@ impl Report {
                 + c.records().values().map(|r| r.stats.bytes).sum::<u64>(),
             remulticast_windows: counters.remulticast_windows,
             responses: counters.responses,
-            dropped: counters.dropped,
+            dropped: counters.drops.total(),
+            drops: counters.drops.clone(),
+            late_answers: counters.late_answers,
         };
         Report {
             mode,

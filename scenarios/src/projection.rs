@@ -39,7 +39,7 @@ use pon::firmware::{BuildSpec, build, deterministic_payload};
 
 use olt::engine::{Dest, Mode, MulticastConfig, Olt};
 use olt::image::UpgradeImage;
-use olt::session::{Outcome, SessionConfig};
+use olt::session::{Job, Outcome, SessionConfig};
 
 /// The assumptions of a projection. [`PonModel::default`] is a G.984 GPON with 20 km of fibre
 /// and an ONU that takes 1 ms per section and 20 ms per window.
@@ -147,7 +147,7 @@ enum Event {
     /// The OLT's deadline (the one it had when this was scheduled) may be due.
     OltTimer(Instant),
     /// An answer reaches the OLT.
-    ToOlt(Vec<u8>),
+    ToOlt(OnuId, Vec<u8>),
     /// ONU `id` has processed this frame (it arrived earlier and waited its turn), unless it
     /// has rebooted since (its life then is no longer this one).
     Processed(OnuId, u32, Rc<Vec<u8>>),
@@ -263,7 +263,7 @@ impl Sim {
             let end = start + Duration::from_secs_f64(bytes as f64 * 8.0 / self.model.upstream_bps);
             self.upstream_free = end;
             let t = end + self.propagation();
-            self.at(t, Event::ToOlt(d));
+            self.at(t, Event::ToOlt(id, d));
         }
         if reboot {
             if let Some(onu) = self.onus.get_mut(&id).and_then(Option::take) {
@@ -368,8 +368,15 @@ pub fn project(
         max_busy: u32::try_from(model.onu_validate.as_millis() / 500 + 20).unwrap_or(u32::MAX),
         ..SessionConfig::default()
     };
-    let olt = Olt::new(&target, &ids, case.mode, &cfg, &mcfg, start)
-        .with_pacing(model.olt_sections_per_s);
+    let olt = Olt::new(
+        &Job::Upgrade { image: target },
+        &ids,
+        case.mode,
+        &cfg,
+        &mcfg,
+        start,
+    )
+    .with_pacing(model.olt_sections_per_s);
     let mut sim = Sim {
         model: model.clone(),
         start,
@@ -422,8 +429,8 @@ pub fn project(
                 sim.watch_downloads();
                 sim.olt_out();
             }
-            Event::ToOlt(d) => {
-                sim.olt.handle_datagram(now, &d);
+            Event::ToOlt(from, d) => {
+                sim.olt.handle_datagram(now, Some(from), &d);
                 sim.watch_downloads();
                 sim.olt_out();
             }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use olt::campaign::Campaign;
 use olt::engine::{Dest, Mode, MulticastConfig, Olt};
 use olt::image::UpgradeImage;
-use olt::session::SessionConfig;
+use olt::session::{Job, SessionConfig};
 use omci_codec::OnuId;
 use onu::boot::BootError;
 use onu::core::{Onu, OnuConfig};
@@ -35,7 +35,8 @@ impl Rng {
 /// What drives the PON from the OLT's side: the engine alone, a campaign over it, or any
 /// other sans-IO client with the same face.
 pub trait Controller {
-    fn handle_datagram(&mut self, now: Instant, d: &[u8]);
+    /// A datagram from the address of ONU `from` (None: nobody's).
+    fn handle_datagram(&mut self, now: Instant, from: Option<OnuId>, d: &[u8]);
     fn handle_timeout(&mut self, now: Instant);
     fn poll_transmit(&mut self, now: Instant) -> Option<olt::engine::Transmit>;
     fn poll_timeout(&self) -> Option<Instant>;
@@ -43,8 +44,8 @@ pub trait Controller {
 }
 
 impl Controller for Olt {
-    fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
-        Olt::handle_datagram(self, now, d)
+    fn handle_datagram(&mut self, now: Instant, from: Option<OnuId>, d: &[u8]) {
+        Olt::handle_datagram(self, now, from, d)
     }
     fn handle_timeout(&mut self, now: Instant) {
         Olt::handle_timeout(self, now)
@@ -61,8 +62,8 @@ impl Controller for Olt {
 }
 
 impl Controller for Campaign {
-    fn handle_datagram(&mut self, now: Instant, d: &[u8]) {
-        Campaign::handle_datagram(self, now, d)
+    fn handle_datagram(&mut self, now: Instant, from: Option<OnuId>, d: &[u8]) {
+        Campaign::handle_datagram(self, now, from, d)
     }
     fn handle_timeout(&mut self, now: Instant) {
         Campaign::handle_timeout(self, now)
@@ -92,6 +93,9 @@ pub struct Pon<C: Controller = Olt> {
     pub cfg: BTreeMap<OnuId, OnuConfig>,
     pub in_flight: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     pub payloads: Vec<Option<(Node, Vec<u8>)>>,
+    /// Which ONU sent each datagram to the OLT (by its index in `payloads`): its source
+    /// address, as the OLT's driver would see it.
+    pub senders: BTreeMap<usize, OnuId>,
     pub seq: u64,
     pub rng: Rng,
     pub loss: f64,
@@ -122,7 +126,10 @@ impl Pon {
         tune: impl Fn(OnuId, &mut OnuConfig),
     ) -> Pon {
         Pon::build(n, golden, tune, |ids, now| {
-            Olt::new(target, ids, mode, cfg, &MulticastConfig::default(), now)
+            let job = Job::Upgrade {
+                image: target.clone(),
+            };
+            Olt::new(&job, ids, mode, cfg, &MulticastConfig::default(), now)
         })
     }
 }
@@ -159,6 +166,7 @@ impl<C: Controller> Pon<C> {
             cfg: cfgs,
             in_flight: BinaryHeap::new(),
             payloads: Vec::new(),
+            senders: BTreeMap::new(),
             seq: 0,
             rng: Rng(0x1234_5678_9ABC_DEF1),
             loss: 0.0,
@@ -171,6 +179,11 @@ impl<C: Controller> Pon<C> {
     }
 
     pub fn send(&mut self, to: Node, datagram: Vec<u8>) {
+        self.send_from(None, to, datagram)
+    }
+
+    /// Puts `datagram` on the network, from ONU `from` (None: from the OLT, or nobody's).
+    pub fn send_from(&mut self, from: Option<OnuId>, to: Node, datagram: Vec<u8>) {
         if matches!(to, Node::Onu(_))
             && omci_codec::envelope::Envelope::parse(&datagram)
                 .is_ok_and(|(e, _)| e.window_no.is_some() || e.window_crc.is_some())
@@ -204,6 +217,9 @@ impl<C: Controller> Pon<C> {
                 },
                 datagram.clone(),
             )));
+            if let Some(from) = from {
+                self.senders.insert(self.payloads.len() - 1, from);
+            }
             self.in_flight.push(Reverse((
                 self.now + delay,
                 self.seq,
@@ -240,7 +256,7 @@ impl<C: Controller> Pon<C> {
             }
             for d in outs {
                 if !self.silent.contains(&id) {
-                    self.send(Node::Olt, d);
+                    self.send_from(Some(id), Node::Olt, d);
                 }
             }
             if reboot {
@@ -319,8 +335,9 @@ impl<C: Controller> Pon<C> {
             }
             self.in_flight.pop();
             let (to, d) = self.payloads[i].take().unwrap();
+            let from = self.senders.remove(&i);
             match to {
-                Node::Olt => self.olt.handle_datagram(now, &d),
+                Node::Olt => self.olt.handle_datagram(now, from, &d),
                 Node::Onu(id) => {
                     if let Some(Some(onu)) = self.onus.get_mut(&id) {
                         onu.handle_datagram(now, &d);

@@ -93,6 +93,11 @@ pub(super) struct RolloutArgs {
     /// (ONUs it has committed are not upgraded again).
     #[arg(long)]
     pub(super) journal: Option<PathBuf>,
+    /// With --journal: try again the ONUs the journal records as failed (after a transient
+    /// fault: a power cut, a reboot, a link down). ONUs it records as upgraded are never
+    /// touched again; a campaign halted by its kill switch stays halted.
+    #[arg(long, requires = "journal")]
+    pub(super) retry_failed: bool,
 }
 
 #[derive(Subcommand)]

@@ -46,6 +46,7 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         } else {
             omci_codec::Format::Baseline
         },
+        tci_seed: tci_seed(),
         quirks: {
             let mut q = crate::session::OltQuirks::default();
             for name in &a.quirks {
@@ -123,6 +124,7 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         onus,
         pcap: a.pcap,
         journal: a.journal,
+        retry_failed: a.retry_failed,
         start_at,
     };
     run_rollout(&bytes, &name, target, &cfg, &plan, a.report.as_deref())
@@ -134,22 +136,12 @@ pub(super) fn abort(a: AbortArgs) -> Result<ExitCode> {
     let cfg = SessionConfig {
         timeout: Duration::from_millis(a.timeout_ms),
         retries: a.retries,
-        abort: Some("aborted by the operator".into()),
+        tci_seed: tci_seed(),
         ..SessionConfig::default()
     };
-    // The sessions read the images, abort and roll back; no image is sent, but the engine
-    // wants one to hold: an empty payload stands for it.
-    let image = UpgradeImage::placeholder();
     let started = Instant::now();
-    let setup = Setup {
-        image,
-        image_sha256: String::new(),
-        mode: Mode::Unicast,
-        session: cfg,
-        multicast: MulticastConfig::default(),
-        plan: CampaignPlan::rollout(),
-    };
-    let campaign = Campaign::new(&setup, &onus.keys().copied().collect::<Vec<_>>(), started);
+    let ids: Vec<OnuId> = onus.keys().copied().collect();
+    let campaign = Campaign::abort_only(&ids, &cfg, "aborted by the operator", started);
     let dcfg = DriverConfig {
         listen: a.listen,
         group: SocketAddrV4::new(std::net::Ipv4Addr::new(239, 255, 0, 1), 47000),
@@ -215,7 +207,18 @@ struct Target {
     onus: BTreeMap<OnuId, SocketAddrV4>,
     pcap: Option<PathBuf>,
     journal: Option<PathBuf>,
+    /// With the journal: try the ONUs it records as failed again.
+    retry_failed: bool,
     start_at: Option<std::time::SystemTime>,
+}
+
+/// Where this run's TCIs start (docs/decisions.md, Attribution): drawn at random by the
+/// standard library's hasher seed, so that two runs never start at the same TCIs.
+pub(super) fn tci_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// Runs one rollout (or campaign) of `bytes`, prints the summary, writes the report; exit 1 if
@@ -293,7 +296,7 @@ fn run_rollout(
                 j.stage.word(),
                 j.wave + 1
             );
-            Campaign::resume(j, &setup, &ids, started)
+            Campaign::resume(j, &setup, &ids, t.retry_failed, started)
         }
         None => Campaign::new(&setup, &ids, started),
     };
