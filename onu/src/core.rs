@@ -428,6 +428,11 @@ impl<F: Flash> Onu<F> {
         self.flash
     }
 
+    /// The fault plan and what it has counted.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
     /// The flash and the fault plan with what it has counted, so that a reboot into a new core
     /// carries the plan on (a plan names the n-th time a point is reached across reboots).
     pub fn into_parts(self) -> (F, Faults) {

@@ -113,6 +113,11 @@ impl Faults {
         }
     }
 
+    /// How many times `point` was reached so far (across the lives this plan went through).
+    pub fn reached(&self, point: FaultPoint) -> u32 {
+        self.reached[point as usize]
+    }
+
     /// Records that `point` is reached; true when the power must be cut here.
     pub fn reach(&mut self, point: FaultPoint) -> bool {
         let i = point as usize;

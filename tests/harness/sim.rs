@@ -85,6 +85,15 @@ pub enum Node {
 }
 
 /// One PON: the OLT, the ONUs, and the datagrams in flight.
+/// A SIGKILL planned for one ONU: right after it has handled its `after`-th datagram of the
+/// run (counted across its lives), with the answers it made to it sent first (`answered`) or
+/// lost with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kill {
+    pub after: u64,
+    pub answered: bool,
+}
+
 pub struct Pon<C: Controller = Olt> {
     pub now: Instant,
     pub olt: C,
@@ -107,6 +116,13 @@ pub struct Pon<C: Controller = Olt> {
     /// Datagrams to ONUs whose envelope carried this lab's window fields.
     pub with_window_fields: u64,
     pub silent: Vec<OnuId>,
+    /// SIGKILLs planned, per ONU, in the order they come.
+    pub kills: BTreeMap<OnuId, Vec<Kill>>,
+    /// Datagrams each ONU has handled so far, over all its lives.
+    pub handled: BTreeMap<OnuId, u64>,
+    /// The OMCI message type byte of each datagram each ONU handled, in order (0 for one that
+    /// did not decode).
+    pub handled_types: BTreeMap<OnuId, Vec<u8>>,
 }
 
 pub const LATENCY: Duration = Duration::from_millis(1);
@@ -175,6 +191,9 @@ impl<C: Controller> Pon<C> {
             corrupt: 0.0,
             with_window_fields: 0,
             silent: Vec::new(),
+            kills: BTreeMap::new(),
+            handled: BTreeMap::new(),
+            handled_types: BTreeMap::new(),
         }
     }
 
@@ -267,6 +286,25 @@ impl<C: Controller> Pon<C> {
         }
     }
 
+    /// ONU `id` is killed (SIGKILL) now: what it queued is sent first when `answered`, else
+    /// lost; it boots again from its flash after [`REBOOT`].
+    pub fn kill(&mut self, id: OnuId, answered: bool) {
+        let Some(mut onu) = self.onus.get_mut(&id).and_then(Option::take) else {
+            return;
+        };
+        let mut outs = Vec::new();
+        while let Some(d) = onu.poll_transmit() {
+            outs.push(d);
+        }
+        if answered && !self.silent.contains(&id) {
+            for d in outs {
+                self.send_from(Some(id), Node::Olt, d);
+            }
+        }
+        let (flash, faults) = onu.into_parts();
+        self.down.insert(id, (self.now + REBOOT, flash, faults));
+    }
+
     pub fn next_event(&self) -> Option<Instant> {
         let net = self.in_flight.peek().map(|Reverse((t, _, _))| *t);
         let olt = self.olt.poll_timeout();
@@ -341,6 +379,21 @@ impl<C: Controller> Pon<C> {
                 Node::Onu(id) => {
                     if let Some(Some(onu)) = self.onus.get_mut(&id) {
                         onu.handle_datagram(now, &d);
+                        let kind = omci_codec::envelope::Envelope::parse(&d)
+                            .ok()
+                            .and_then(|(_, f)| f.get(2).copied())
+                            .unwrap_or(0);
+                        self.handled_types.entry(id).or_default().push(kind);
+                        let n = self.handled.entry(id).or_insert(0);
+                        *n += 1;
+                        let n = *n;
+                        let due = self.kills.get_mut(&id).and_then(|ks| {
+                            let i = ks.iter().position(|k| k.after == n)?;
+                            Some(ks.remove(i))
+                        });
+                        if let Some(k) = due {
+                            self.kill(id, k.answered);
+                        }
                     }
                 }
             }

@@ -396,7 +396,7 @@ impl Session {
                 self.enter(now, Phase::CameBack);
                 self.came_back(now)
             }
-            Standing::Standby(i) => {
+            Standing::Standby(i) | Standing::CommittedStandby(i) => {
                 self.target = i;
                 self.enter(now, Phase::Activate { since: now });
                 self.activate(now)

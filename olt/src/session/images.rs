@@ -33,6 +33,9 @@ pub(super) enum Standing {
     Uncommitted(u8),
     /// The version waits valid in this standby image (S3): Activate and Commit are missing.
     Standby(u8),
+    /// The version is committed in this image, which does not run (a Commit of the standby
+    /// image, which G.988 allows): Activate boots it, and it is then active and committed.
+    CommittedStandby(u8),
     /// The version must be downloaded into this standby image.
     Download(u8),
     /// No image is free: one is active and the other committed (another upgrade is half done).
@@ -94,6 +97,11 @@ impl Images {
         }
         if let Some(i) = find(&|img| yes(img.is_active) && !yes(img.is_committed) && has(img)) {
             return Some(Standing::Uncommitted(i));
+        }
+        if let Some(i) = find(&|img| {
+            !yes(img.is_active) && yes(img.is_committed) && yes(img.is_valid) && has(img)
+        }) {
+            return Some(Standing::CommittedStandby(i));
         }
         let standby = |img: &SoftwareImageAttributes| !yes(img.is_active) && !yes(img.is_committed);
         if let Some(i) = find(&|img| standby(img) && yes(img.is_valid) && has(img)) {
@@ -201,6 +209,11 @@ mod tests {
         assert_eq!(s4.standing(v("V2")), Some(Standing::Uncommitted(1)));
         let done = images(img(false, false, true, "V1"), img(true, true, true, "V2"));
         assert_eq!(done.standing(v("V2")), Some(Standing::Done(1)));
+        let committed = images(img(false, true, true, "V1"), img(true, false, true, "V2"));
+        assert_eq!(
+            committed.standing(v("V2")),
+            Some(Standing::CommittedStandby(1))
+        );
         let busy = images(img(true, false, true, "V1"), img(false, true, true, "V3"));
         assert_eq!(busy.standing(v("V2")), Some(Standing::NoFreeImage));
     }
