@@ -15,6 +15,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
 use ed25519_dalek::SigningKey;
 use omci_codec::envelope::{ALL_ONUS, Envelope};
 use omci_codec::{GemPort, WindowNo};
@@ -26,7 +27,7 @@ use tokio::sync::mpsc;
 
 use onu::core::OnuEvent;
 
-use crate::spec::{FaultKind, LinkPath, Mode, OnuSet, ResultExpect, Scenario, Trigger, kind_name};
+use crate::spec::{FaultKind, Mode, OnuSet, ResultExpect, Scenario, Trigger, kind_name};
 
 /// How to run a scenario.
 #[derive(Clone, Debug, Default)]
@@ -261,7 +262,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
             (None, None) => BTreeSet::new(),
         };
         if f.kind == FaultKind::PowerLoss {
-            let point = f.point.map(|p| p.name()).unwrap_or("mid-section-write");
+            let point = f.point.unwrap_or(onu::faults::FaultPoint::MidSectionWrite);
             for id in &targets {
                 if let Some(p) = plans.get_mut(id) {
                     p.power_loss = Some(format!("{point}@{}", f.occurrence.unwrap_or(1)));
@@ -345,14 +346,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
             a.push(format!("--reorder={}", l.reorder.0));
             a.push(format!("--corrupt={}", l.corrupt.0));
             a.push(format!("--drop-upstream={}", l.drop_upstream.0));
-            a.push(format!(
-                "--faults-on={}",
-                match l.on {
-                    LinkPath::Both => "both",
-                    LinkPath::Unicast => "unicast",
-                    LinkPath::Multicast => "multicast",
-                }
-            ));
+            if let Some(on) = l.on.to_possible_value() {
+                a.push(format!("--faults-on={}", on.get_name()));
+            }
         }
         if first_life && let Some(f) = &p.power_loss {
             a.push(format!("--fault={f}"));

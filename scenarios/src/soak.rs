@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::run::{RunOptions, run};
-use crate::spec::{PowerPoint, parse};
+use crate::spec::{FaultPoint, parse};
 
 /// How a soak ran.
 #[derive(Debug)]
@@ -67,12 +67,12 @@ pub fn case_toml(seed: u64, case: u32, onus: u16, size: usize) -> String {
     for id in 1..=onus {
         match rng.below(3) {
             0 | 1 => {
-                let point = PowerPoint::ALL[rng.below(PowerPoint::ALL.len() as u64) as usize];
+                let point = FaultPoint::ALL[rng.below(FaultPoint::ALL.len() as u64) as usize];
                 let occurrence = 1 + rng.below(match point {
-                    PowerPoint::MidSectionWrite => 200,
-                    PowerPoint::AfterWindowAck => windows.max(1),
-                    PowerPoint::DuringBusy => 2,
-                    PowerPoint::MidMetadataWrite => 4,
+                    FaultPoint::MidSectionWrite => 200,
+                    FaultPoint::AfterWindowAck => windows.max(1),
+                    FaultPoint::DuringBusy => 2,
+                    FaultPoint::MidMetadataWrite => 4,
                     _ => 1,
                 });
                 let _ = write!(
