@@ -36,6 +36,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use olt::report::{CampaignOutcome, OnuResult};
 use serde::Deserialize;
 
 /// How the windows travel (`mode = "..."`), the OLT's own definition.
@@ -422,6 +423,16 @@ pub enum Outcome {
     Halted,
 }
 
+impl Outcome {
+    /// The OLT's campaign outcome it expects.
+    pub fn campaign(self) -> CampaignOutcome {
+        match self {
+            Outcome::Completed => CampaignOutcome::Completed,
+            Outcome::Halted => CampaignOutcome::Halted,
+        }
+    }
+}
+
 /// What must hold for a set of ONUs.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -460,16 +471,16 @@ pub enum ResultExpect {
 }
 
 impl ResultExpect {
-    /// The report's word, or None for `any`.
-    pub fn word(self) -> Option<&'static str> {
+    /// The OLT's result it expects, or None for `any`.
+    pub fn result(self) -> Option<OnuResult> {
         match self {
             ResultExpect::Any => None,
-            ResultExpect::Upgraded => Some("upgraded"),
-            ResultExpect::Skipped => Some("skipped"),
-            ResultExpect::Refused => Some("refused"),
-            ResultExpect::Failed => Some("failed"),
-            ResultExpect::Halted => Some("halted"),
-            ResultExpect::Untouched => Some("untouched"),
+            ResultExpect::Upgraded => Some(OnuResult::Upgraded),
+            ResultExpect::Skipped => Some(OnuResult::Skipped),
+            ResultExpect::Refused => Some(OnuResult::Refused),
+            ResultExpect::Failed => Some(OnuResult::Failed),
+            ResultExpect::Halted => Some(OnuResult::Halted),
+            ResultExpect::Untouched => Some(OnuResult::Untouched),
         }
     }
 }
