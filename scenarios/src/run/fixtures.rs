@@ -1,4 +1,5 @@
-//! Test fixtures of the runner's rooms: an OLT report and ONU flashes as a run finds them.
+//! Test fixtures of the runner's rooms and of its readers (the soak, the benchmark): an OLT
+//! report, ONU flashes and a run report as a run finds them.
 
 use std::collections::BTreeMap;
 
@@ -8,12 +9,14 @@ use olt::report::{
 };
 use onu::status::{FlashStatus, SlotStatus};
 
+use super::{RunReport, UsageReport};
+
 /// The SHA-256 of the fixtures' new image.
-pub(super) const NEW_SHA: &str = "5ha-of-v2";
+pub(crate) const NEW_SHA: &str = "5ha-of-v2";
 
 /// The OLT's report of ONUs `(id, result, reason)`, a multicast rollout of V2.0 of 100
 /// sections sent once to the group.
-pub(super) fn report(onus: &[(u16, OnuResult, &str)]) -> Report {
+pub(crate) fn report(onus: &[(u16, OnuResult, &str)]) -> Report {
     let count = |r: OnuResult| onus.iter().filter(|o| o.1 == r).count();
     Report {
         mode: Mode::Multicast,
@@ -64,7 +67,7 @@ pub(super) fn report(onus: &[(u16, OnuResult, &str)]) -> Report {
 
 /// A flash: slot 0 holds V1.0, slot 1 `new` (version and SHA-256) if any; `committed` and
 /// `active` say which slot is which.
-pub(super) fn flash(new: Option<(&str, &str)>, committed: u8, active: u8) -> FlashStatus {
+pub(crate) fn flash(new: Option<(&str, &str)>, committed: u8, active: u8) -> FlashStatus {
     let slot = |n: u8, version: Option<&str>, sha: &str| SlotStatus {
         slot: n,
         version: version.map(str::to_string),
@@ -91,11 +94,33 @@ pub(super) fn flash(new: Option<(&str, &str)>, committed: u8, active: u8) -> Fla
 }
 
 /// ONU flashes upgraded to the fixtures' V2.0.
-pub(super) fn upgraded() -> FlashStatus {
+pub(crate) fn upgraded() -> FlashStatus {
     flash(Some(("V2.0", NEW_SHA)), 1, 1)
 }
 
 /// ONU flashes still on V1.0.
-pub(super) fn on_v1() -> FlashStatus {
+pub(crate) fn on_v1() -> FlashStatus {
     flash(None, 0, 0)
+}
+
+/// The run report of a run of the ONUs of `flash` whose OLT wrote `olt`.
+pub(crate) fn run_report(olt: Option<Report>, flash: BTreeMap<u16, FlashStatus>) -> RunReport {
+    RunReport {
+        scenario: "t".into(),
+        description: String::new(),
+        onus: flash.len() as u16,
+        passed: true,
+        failures: Vec::new(),
+        checks: Vec::new(),
+        duration_s: 3.0,
+        rollout_s: 2.0,
+        olt_processes: 1,
+        usage: UsageReport::default(),
+        sections: 100,
+        olt_exit: Some(0),
+        faults: Vec::new(),
+        olt,
+        olt_summary: String::new(),
+        flash,
+    }
 }

@@ -26,7 +26,7 @@ mod captures;
 mod expect;
 mod faults;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod flash;
 mod images;
 mod plan;
@@ -42,7 +42,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use serde_json::Value;
 
 pub use expect::Check;
 pub use report::{RunReport, UsageReport};
@@ -100,8 +99,8 @@ pub struct RunOutcome {
     pub failures: Vec<String>,
     /// The human summary.
     pub summary: String,
-    /// The scenario report.
-    pub report: Value,
+    /// The scenario report (what `--report` writes as JSON).
+    pub report: RunReport,
 }
 
 /// The working directory of a run: removed at the end unless it is to be kept.
@@ -133,7 +132,7 @@ impl WorkDir {
 /// from it by appending the tool's name.
 pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Result<RunOutcome> {
     let started = Instant::now();
-    // Declared first, so dropped last: after every process it holds the files of.
+    // Declared first, so removed last: after every process writing into it is dropped (killed).
     let work = WorkDir::new(opts.keep.as_deref())?;
     let dir = work.path();
     let tools = Tools::new(program);
@@ -228,6 +227,6 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         passed: failures.is_empty(),
         failures,
         summary,
-        report: serde_json::to_value(&report)?,
+        report,
     })
 }
