@@ -52,6 +52,23 @@ pub enum CampaignOutcome {
     Stopped,
 }
 
+impl CampaignOutcome {
+    /// The word of the report and the summary.
+    pub fn word(self) -> &'static str {
+        match self {
+            CampaignOutcome::Completed => "completed",
+            CampaignOutcome::Halted => "halted",
+            CampaignOutcome::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for CampaignOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
 /// The campaign part of a report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignReport {
@@ -338,6 +355,29 @@ pub struct AbortedOnu {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_words_are_the_reports_words() {
+        for o in [
+            CampaignOutcome::Completed,
+            CampaignOutcome::Halted,
+            CampaignOutcome::Stopped,
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.word());
+        }
+        for r in [
+            OnuResult::Upgraded,
+            OnuResult::Skipped,
+            OnuResult::Failed,
+            OnuResult::Refused,
+            OnuResult::Halted,
+            OnuResult::Untouched,
+            OnuResult::Unfinished,
+            OnuResult::Pending,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.word());
+        }
+    }
 
     #[test]
     fn a_report_round_trips_through_its_json() {

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
-use crate::run::{RunOptions, run};
+use crate::run::{RunOptions, RunOutcome, run};
 use crate::spec::parse;
 
 /// What to measure.
@@ -218,48 +218,12 @@ pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result
         };
         let t = Instant::now();
         let r = run(&s, &opts, program).await?;
-        let rep = &r.report;
-        let olt = &rep["olt"];
-        let data_s = olt["onus"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|o| o["phases_s"]["download"].as_f64())
-                    .fold(0.0, f64::max)
-            })
-            .unwrap_or(0.0);
-        let row = json!({
-            "onus": n,
-            "mode": mode,
-            "format": if extended { "extended" } else { "baseline" },
-            "image_bytes": size,
-            "sections": rep["sections"],
-            "passed": r.passed,
-            "failures": r.failures,
-            "reasons": olt["onus"].as_array().map(|a| {
-                let mut v: Vec<&str> = a.iter().filter_map(|o| o["reason"].as_str()).filter(|x| !x.is_empty()).collect();
-                v.sort_unstable();
-                v.dedup();
-                v.into_iter().take(5).map(str::to_string).collect::<Vec<_>>()
-            }),
-            "wall_s": rep["rollout_s"],
-            "total_s": t.elapsed().as_secs_f64(),
-            "data_phase_s": data_s,
-            "olt_cpu_s": rep["usage"]["olt_cpu_s"],
-            "olt_user_cpu_s": rep["usage"]["olt_user_cpu_s"],
-            "onu_cpu_s_total": rep["usage"]["onu_cpu_s_total"],
-            "olt_peak_rss_kib": rep["usage"]["olt_peak_rss_kib"],
-            "onu_peak_rss_kib_max": rep["usage"]["onu_peak_rss_kib_max"],
-            "frames_multicast": olt["totals"]["frames_multicast"],
-            "frames_unicast": olt["totals"]["frames_unicast"],
-            "bytes_sent": olt["totals"]["bytes_sent"],
-            "repaired_windows": olt["onus"].as_array().map(|a| a.iter().filter_map(|o| o["repaired_windows"].as_u64()).sum::<u64>()),
-        });
+        let row = rollout_row(n, mode, size, extended, &r, t.elapsed().as_secs_f64());
         eprintln!(
             "bench: {mode} {n} ONUs {}: {:.1} s, data {:.1} s, OLT CPU {:?} s, {} + {} frames{}",
             if extended { "extended" } else { "baseline" },
             row["wall_s"].as_f64().unwrap_or(0.0),
-            data_s,
+            row["data_phase_s"].as_f64().unwrap_or(0.0),
             row["olt_cpu_s"].as_f64(),
             row["frames_multicast"],
             row["frames_unicast"],
@@ -292,6 +256,64 @@ pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result
     std::fs::write(out.join("bench.md"), table(&result))?;
     std::fs::write(out.join("bench.svg"), svg(&result))?;
     Ok(result)
+}
+
+/// The benchmark's row of one rollout of `n` ONUs in `mode` (`size` payload bytes, extended
+/// or baseline frames), run as `r` in `total_s` seconds in all.
+fn rollout_row(
+    n: u16,
+    mode: &str,
+    size: usize,
+    extended: bool,
+    r: &RunOutcome,
+    total_s: f64,
+) -> Value {
+    let rep = &r.report;
+    let olt = rep.olt.as_ref();
+    // The data phase: the longest download of an ONU (the report's phases by name).
+    let data_s = olt.map_or(0.0, |o| {
+        o.onus
+            .iter()
+            .filter_map(|x| x.phases_s.get("download").copied())
+            .fold(0.0, f64::max)
+    });
+    let reasons = olt.map(|o| {
+        let mut v: Vec<&str> = o
+            .onus
+            .iter()
+            .map(|x| x.reason.as_str())
+            .filter(|x| !x.is_empty())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v.into_iter()
+            .take(5)
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    });
+    let totals = olt.map(|o| &o.totals);
+    json!({
+        "onus": n,
+        "mode": mode,
+        "format": if extended { "extended" } else { "baseline" },
+        "image_bytes": size,
+        "sections": rep.sections,
+        "passed": r.passed,
+        "failures": r.failures,
+        "reasons": reasons,
+        "wall_s": rep.rollout_s,
+        "total_s": total_s,
+        "data_phase_s": data_s,
+        "olt_cpu_s": rep.usage.olt_cpu_s,
+        "olt_user_cpu_s": rep.usage.olt_user_cpu_s,
+        "onu_cpu_s_total": rep.usage.onu_cpu_s_total,
+        "olt_peak_rss_kib": rep.usage.olt_peak_rss_kib,
+        "onu_peak_rss_kib_max": rep.usage.onu_peak_rss_kib_max,
+        "frames_multicast": totals.map(|t| t.frames_multicast),
+        "frames_unicast": totals.map(|t| t.frames_unicast),
+        "bytes_sent": totals.map(|t| t.bytes_sent),
+        "repaired_windows": olt.map(|o| o.onus.iter().map(|x| x.repaired_windows).sum::<u64>()),
+    })
 }
 
 /// The machine, in a line.
@@ -526,4 +548,52 @@ pub fn svg(result: &Value) -> String {
     }
     o += "</svg>\n";
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::fixtures::{report, run_report, upgraded};
+    use olt::report::OnuResult;
+
+    #[test]
+    fn a_rollouts_row_reads_the_olts_report() {
+        let mut olt = report(&[
+            (1, OnuResult::Upgraded, ""),
+            (2, OnuResult::Failed, "timeout"),
+            (3, OnuResult::Failed, "timeout"),
+        ]);
+        for (o, (download, repaired)) in olt.onus.iter_mut().zip([(1.5, 1), (2.5, 0), (0.5, 2)]) {
+            o.phases_s.insert("download".into(), download);
+            o.phases_s.insert("end".into(), 9.0);
+            o.repaired_windows = repaired;
+        }
+        olt.totals.bytes_sent = 4242;
+        let mut rep = run_report(Some(olt), (1..=3).map(|id| (id, upgraded())).collect());
+        rep.usage.olt_cpu_s = Some(0.75);
+        let r = RunOutcome {
+            passed: true,
+            failures: Vec::new(),
+            summary: String::new(),
+            report: rep,
+        };
+        let row = rollout_row(3, "multicast", 4096, false, &r, 4.0);
+        assert_eq!(row["data_phase_s"], 2.5);
+        assert_eq!(row["reasons"], json!(["timeout"]));
+        assert_eq!(row["repaired_windows"], 3);
+        assert_eq!(row["frames_multicast"], 100);
+        assert_eq!(row["frames_unicast"], 15);
+        assert_eq!(row["bytes_sent"], 4242);
+        assert_eq!(row["wall_s"], 2.0);
+        assert_eq!(row["sections"], 100);
+        assert_eq!(row["olt_cpu_s"], 0.75);
+        assert_eq!(row["onu_cpu_s_total"], Value::Null);
+        // Without the OLT's report, its figures are null (the table prints a dash or null).
+        let mut r = r;
+        r.report.olt = None;
+        let row = rollout_row(3, "multicast", 4096, false, &r, 4.0);
+        assert_eq!(row["data_phase_s"], 0.0);
+        assert_eq!(row["frames_multicast"], Value::Null);
+        assert_eq!(row["reasons"], Value::Null);
+    }
 }

@@ -397,15 +397,13 @@ async fn run_demo(a: DemoArgs, exe: OsString) -> Result<ExitCode> {
         }
     };
     // The OLT's own summary (its table of every ONU), then the runner's (the flash read back).
-    if let Some(olt) = outcome.report["olt_summary"].as_str() {
-        print!("{olt}");
-    }
+    print!("{}", outcome.report.olt_summary);
     print!("{}", outcome.summary);
     if let Some(dir) = &a.keep {
         let path = dir.join("report.json");
         std::fs::write(
             &path,
-            serde_json::to_string_pretty(&outcome.report["olt"])? + "\n",
+            serde_json::to_string_pretty(&outcome.report.olt)? + "\n",
         )
         .with_context(|| format!("writing {}", path.display()))?;
         println!("report: {}", path.display());

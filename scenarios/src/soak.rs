@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::run::{RunOptions, run};
-use crate::spec::{PowerPoint, parse};
+use crate::run::{RunOptions, RunReport, run};
+use crate::spec::{FaultPoint, parse};
 
 /// How a soak ran.
 #[derive(Debug)]
@@ -67,12 +67,12 @@ pub fn case_toml(seed: u64, case: u32, onus: u16, size: usize) -> String {
     for id in 1..=onus {
         match rng.below(3) {
             0 | 1 => {
-                let point = PowerPoint::ALL[rng.below(PowerPoint::ALL.len() as u64) as usize];
+                let point = FaultPoint::ALL[rng.below(FaultPoint::ALL.len() as u64) as usize];
                 let occurrence = 1 + rng.below(match point {
-                    PowerPoint::MidSectionWrite => 200,
-                    PowerPoint::AfterWindowAck => windows.max(1),
-                    PowerPoint::DuringBusy => 2,
-                    PowerPoint::MidMetadataWrite => 4,
+                    FaultPoint::MidSectionWrite => 200,
+                    FaultPoint::AfterWindowAck => windows.max(1),
+                    FaultPoint::DuringBusy => 2,
+                    FaultPoint::MidMetadataWrite => 4,
                     _ => 1,
                 });
                 let _ = write!(
@@ -116,39 +116,25 @@ fn retry_toml(case_toml: &str) -> String {
 
 /// ONUs of a run whose committed image no longer verifies (its bytes changed after it was
 /// committed), or that have no committed image at all.
-fn lost(report: &Value) -> u32 {
-    report["flash"]
-        .as_object()
-        .map(|m| {
-            m.values()
-                .filter(|f| {
-                    !f["slots"].as_array().is_some_and(|slots| {
-                        slots
-                            .iter()
-                            .any(|s| s["committed"] == true && s["verifies"] == true)
-                    })
-                })
-                .count() as u32
-        })
-        .unwrap_or(0)
+fn lost(report: &RunReport) -> u32 {
+    report
+        .flash
+        .values()
+        .filter(|f| !f.slots.iter().any(|s| s.committed && s.verifies))
+        .count() as u32
 }
 
 /// ONUs of a run committed and active on `version`.
-fn on_version(report: &Value, version: &str) -> u32 {
-    report["flash"]
-        .as_object()
-        .map(|m| {
-            m.values()
-                .filter(|f| {
-                    f["slots"].as_array().is_some_and(|s| {
-                        s.iter().any(|x| {
-                            x["committed"] == true && x["active"] == true && x["version"] == version
-                        })
-                    })
-                })
-                .count() as u32
+fn on_version(report: &RunReport, version: &str) -> u32 {
+    report
+        .flash
+        .values()
+        .filter(|f| {
+            f.slots
+                .iter()
+                .any(|s| s.committed && s.active && s.version.as_deref() == Some(version))
         })
-        .unwrap_or(0)
+        .count() as u32
 }
 
 /// Runs `cases` cases of `onus` ONUs.
@@ -192,7 +178,7 @@ pub async fn soak(
         out.data_lost += data_lost;
         let line = format!(
             "case {case:>3}: {} faults, then {}: retry {}, bricked {bricked}, data lost {data_lost}",
-            first.report["faults"].as_array().map_or(0, Vec::len),
+            first.report.faults.len(),
             if first.passed { "boots" } else { "NOT BOOTING" },
             if second.passed {
                 "upgraded all"
@@ -208,7 +194,7 @@ pub async fn soak(
         rows.push(json!({
             "case": case,
             "scenario": text,
-            "faults": first.report["faults"],
+            "faults": first.report.faults,
             "first_failures": first.failures,
             "retry_failures": second.failures,
             "bricked": bricked,
@@ -232,16 +218,37 @@ pub async fn soak(
     Ok(out)
 }
 
-fn count_unbootable(report: &Value) -> u32 {
-    report["flash"]
-        .as_object()
-        .map(|m| m.values().filter(|f| f["bootable"] != true).count() as u32)
-        .unwrap_or(0)
+/// ONUs of a run that would not boot.
+fn count_unbootable(report: &RunReport) -> u32 {
+    report.flash.values().filter(|f| !f.bootable).count() as u32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_counts_read_every_onus_flash() {
+        use crate::run::fixtures::{flash, on_v1, run_report, upgraded};
+        let mut broken = flash(Some(("V2.0", "x")), 1, 1);
+        broken.slots[1].verifies = false;
+        broken.bootable = false;
+        let rep = run_report(
+            None,
+            [
+                (1, upgraded()),
+                (2, on_v1()),
+                (3, flash(Some(("V2.0", "x")), 0, 1)),
+                (4, broken),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        assert_eq!(on_version(&rep, "V2.0"), 2, "ONUs 1 and 4");
+        assert_eq!(on_version(&rep, "V1.0"), 1);
+        assert_eq!(lost(&rep), 1);
+        assert_eq!(count_unbootable(&rep), 1);
+    }
 
     #[test]
     fn cases_are_valid_scenarios_and_the_same_for_the_same_seed() {

@@ -36,7 +36,15 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use olt::report::{CampaignOutcome, OnuResult};
 use serde::Deserialize;
+
+/// How the windows travel (`mode = "..."`), the OLT's own definition.
+pub use olt::engine::Mode;
+/// The named power-loss points (`point = "..."`), the ONU's own definition.
+pub use onu::faults::FaultPoint;
+/// Where a link's downstream faults apply (`on = "..."`), the shared crate's definition.
+pub use pon::link::Paths;
 
 /// A whole scenario.
 #[derive(Clone, Debug, Deserialize)]
@@ -161,22 +169,10 @@ pub struct LinkSpec {
     /// Upstream loss.
     #[serde(default)]
     pub drop_upstream: Rate,
-    /// Which downstream path the downstream faults apply to.
+    /// Which downstream path the downstream faults apply to: `both` (default), `unicast` or
+    /// `multicast`.
     #[serde(default)]
-    pub on: LinkPath,
-}
-
-/// The downstream paths of an ONU.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum LinkPath {
-    /// Its own OMCC port and the multicast group.
-    #[default]
-    Both,
-    /// Its own OMCC port.
-    Unicast,
-    /// The multicast group.
-    Multicast,
+    pub on: Paths,
 }
 
 /// The image rolled out.
@@ -218,8 +214,6 @@ fn default_size() -> usize {
 fn default_security() -> u32 {
     1
 }
-
-pub use olt::engine::Mode;
 
 /// The OLT's settings.
 #[derive(Clone, Debug, Deserialize)]
@@ -329,7 +323,7 @@ pub struct Fault {
     /// `committed`, `booted`.
     pub on: Option<Trigger>,
     /// `power-loss`: the named point of the ONU's code where the power fails.
-    pub point: Option<PowerPoint>,
+    pub point: Option<FaultPoint>,
     /// `power-loss`: its N-th time (default 1).
     pub occurrence: Option<u32>,
     /// `silent`: for how long (s).
@@ -356,48 +350,6 @@ pub enum FaultKind {
     OltRestart,
     /// Another sender injects forged and corrupt Download sections into the multicast group.
     RogueSender,
-}
-
-/// The named power-loss points of the ONU.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum PowerPoint {
-    /// Half of a section written.
-    MidSectionWrite,
-    /// Right after a window was acknowledged.
-    AfterWindowAck,
-    /// While End answers busy (the image being verified).
-    DuringBusy,
-    /// Half of a metadata record written.
-    MidMetadataWrite,
-    /// Right after Activate was answered.
-    AfterActivate,
-    /// Booted into the new image, before Commit.
-    AfterRebootBeforeCommit,
-}
-
-impl PowerPoint {
-    /// The name `onu run --fault` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            PowerPoint::MidSectionWrite => "mid-section-write",
-            PowerPoint::AfterWindowAck => "after-window-ack",
-            PowerPoint::DuringBusy => "during-busy",
-            PowerPoint::MidMetadataWrite => "mid-metadata-write",
-            PowerPoint::AfterActivate => "after-activate",
-            PowerPoint::AfterRebootBeforeCommit => "after-reboot-before-commit",
-        }
-    }
-
-    /// Every point.
-    pub const ALL: [PowerPoint; 6] = [
-        PowerPoint::MidSectionWrite,
-        PowerPoint::AfterWindowAck,
-        PowerPoint::DuringBusy,
-        PowerPoint::MidMetadataWrite,
-        PowerPoint::AfterActivate,
-        PowerPoint::AfterRebootBeforeCommit,
-    ];
 }
 
 /// A protocol event of an ONU, as its log reports it.
@@ -471,6 +423,16 @@ pub enum Outcome {
     Halted,
 }
 
+impl Outcome {
+    /// The OLT's campaign outcome it expects.
+    pub fn campaign(self) -> CampaignOutcome {
+        match self {
+            Outcome::Completed => CampaignOutcome::Completed,
+            Outcome::Halted => CampaignOutcome::Halted,
+        }
+    }
+}
+
 /// What must hold for a set of ONUs.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -509,16 +471,16 @@ pub enum ResultExpect {
 }
 
 impl ResultExpect {
-    /// The report's word, or None for `any`.
-    pub fn word(self) -> Option<&'static str> {
+    /// The OLT's result it expects, or None for `any`.
+    pub fn result(self) -> Option<OnuResult> {
         match self {
             ResultExpect::Any => None,
-            ResultExpect::Upgraded => Some("upgraded"),
-            ResultExpect::Skipped => Some("skipped"),
-            ResultExpect::Refused => Some("refused"),
-            ResultExpect::Failed => Some("failed"),
-            ResultExpect::Halted => Some("halted"),
-            ResultExpect::Untouched => Some("untouched"),
+            ResultExpect::Upgraded => Some(OnuResult::Upgraded),
+            ResultExpect::Skipped => Some(OnuResult::Skipped),
+            ResultExpect::Refused => Some(OnuResult::Refused),
+            ResultExpect::Failed => Some(OnuResult::Failed),
+            ResultExpect::Halted => Some(OnuResult::Halted),
+            ResultExpect::Untouched => Some(OnuResult::Untouched),
         }
     }
 }
@@ -866,6 +828,41 @@ version = "V2.0"
         .unwrap_err();
         assert!(
             e.contains("window:N") && e.contains("line 10, key `on`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn points_and_paths_are_spelled_as_their_one_definition() {
+        for p in FaultPoint::ALL {
+            let s = parse(&format!(
+                "{MINIMAL}[[faults]]\nkind = \"power-loss\"\nonus = \"1\"\npoint = \"{p}\"\n"
+            ))
+            .unwrap();
+            assert_eq!(s.faults[0].point, Some(p));
+        }
+        let linked = |on: &str| {
+            MINIMAL.replace(
+                "[image]",
+                &format!(
+                    "[[topology.groups]]\nonus = \"1\"\nlink = {{ drop = 0.1, on = \"{on}\" }}\n[image]"
+                ),
+            )
+        };
+        for (on, want) in [
+            ("both", Paths::Both),
+            ("unicast", Paths::Unicast),
+            ("multicast", Paths::Multicast),
+        ] {
+            let s = parse(&linked(on)).unwrap();
+            assert_eq!(s.topology.groups[0].link.as_ref().unwrap().on, want);
+        }
+        let e = parse(&linked("uplink")).unwrap_err();
+        assert!(
+            e.contains("line 7, key `link`")
+                && e.contains("both")
+                && e.contains("unicast")
+                && e.contains("multicast"),
             "{e}"
         );
     }

@@ -1,0 +1,159 @@
+//! The firmware of a run, written into its working directory: the lab's signing key (and a
+//! stranger's, for a foreign image), each ONU model and version's factory (golden) image, the
+//! image rolled out (tampered or foreign when the scenario says), and its manifest when the
+//! OLT runs a campaign. Every image is built from the scenario's seed, so a run is repeatable.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use ed25519_dalek::SigningKey;
+use sha2::{Digest, Sha256};
+
+use super::plan::OnuPlan;
+use crate::spec::Scenario;
+
+/// Payload bytes of a golden image.
+const GOLDEN_SIZE: usize = 16 * 1024;
+
+/// The images of a run, on disk.
+pub(super) struct Images {
+    /// The key the ONUs trust.
+    pub(super) key: SigningKey,
+    /// Its public half, hex, as `onu run --public-key` reads it.
+    pub(super) public_key: PathBuf,
+    /// The golden image of each (model, version).
+    goldens: BTreeMap<(String, String), PathBuf>,
+    /// The image rolled out.
+    pub(super) image: PathBuf,
+    /// Its SHA-256, hex: the bytes an upgraded ONU must run.
+    pub(super) sha256: String,
+    /// Its Download sections (baseline or extended).
+    pub(super) sections: u64,
+    /// Its manifest, for a campaign.
+    pub(super) manifest: Option<PathBuf>,
+}
+
+impl Images {
+    /// Builds and writes the images of `s` for the ONUs of `plans` into `dir`.
+    pub(super) fn write(
+        s: &Scenario,
+        plans: &BTreeMap<u16, OnuPlan>,
+        dir: &Path,
+    ) -> Result<Images> {
+        let (key, foreign) = keys(s.seed);
+        let public_key = dir.join("lab.pub");
+        std::fs::write(
+            &public_key,
+            hex::encode(key.verifying_key().to_bytes()) + "\n",
+        )?;
+        let mut goldens: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
+        for p in plans.values() {
+            let k = (p.model.clone(), p.version.clone());
+            if let std::collections::btree_map::Entry::Vacant(slot) = goldens.entry(k) {
+                let img = build(
+                    &p.model,
+                    &p.version,
+                    s.image.installed_security_version,
+                    GOLDEN_SIZE,
+                    false,
+                    &key,
+                )?;
+                let path = dir.join(format!("golden-{}-{}.img", p.model, p.version));
+                std::fs::write(&path, img)?;
+                slot.insert(path);
+            }
+        }
+        let model = s.image.model.clone().unwrap_or(s.topology.model.clone());
+        let mut bytes = build(
+            &model,
+            &s.image.version,
+            s.image.security_version,
+            s.image.size,
+            s.image.fails_to_boot,
+            if s.image.foreign_key { &foreign } else { &key },
+        )?;
+        if s.image.tampered {
+            // One payload byte, after signing: the signature no longer matches.
+            let at = pon::firmware::HEADER_LEN + s.image.size / 2;
+            if let Some(b) = bytes.get_mut(at) {
+                *b ^= 0x01;
+            }
+        }
+        let image = dir.join("image.img");
+        std::fs::write(&image, &bytes)?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let sections = bytes.len().div_ceil(if s.olt.extended { 1965 } else { 31 }) as u64;
+        let manifest = match &s.olt.campaign {
+            Some(c) => {
+                let manifest = pon::manifest::Manifest {
+                    device_model: model,
+                    version: s.image.version.clone(),
+                    build: 1,
+                    url: format!("file://{}", image.display()),
+                    checksum: format!("sha256:{sha256}"),
+                    signature: hex::encode(&bytes[bytes.len().saturating_sub(64)..]),
+                    kind: "full".into(),
+                    rollout: pon::manifest::Rollout {
+                        percent: s.image.rollout_percent,
+                        start: rfc3339_in(c.start_in_s.unwrap_or(0)),
+                    },
+                };
+                let path = dir.join("image.json");
+                std::fs::write(&path, serde_json::to_string_pretty(&manifest)?)?;
+                Some(path)
+            }
+            None => None,
+        };
+        Ok(Images {
+            key,
+            public_key,
+            goldens,
+            image,
+            sha256,
+            sections,
+            manifest,
+        })
+    }
+
+    /// The golden image of ONU `p` (its factory image, and what recovery restores).
+    pub(super) fn golden(&self, p: &OnuPlan) -> &Path {
+        &self.goldens[&(p.model.clone(), p.version.clone())]
+    }
+}
+
+/// The lab's signing key for a seed, and a foreign one.
+fn keys(seed: u64) -> (SigningKey, SigningKey) {
+    let k = |tag: &str| {
+        let d = Sha256::digest(format!("{tag}/{seed}").as_bytes());
+        SigningKey::from_bytes(&d.into())
+    };
+    (k("omci-lab signing key"), k("a stranger's key"))
+}
+
+/// A signed image of `size` payload bytes, the same for the same model and version.
+fn build(
+    model: &str,
+    version: &str,
+    security: u32,
+    size: usize,
+    fails: bool,
+    key: &SigningKey,
+) -> Result<Vec<u8>> {
+    let spec = pon::firmware::BuildSpec {
+        model: model.into(),
+        version: version.into(),
+        security_version: security,
+        build: 1,
+        fails_to_boot: fails,
+    };
+    let payload = pon::firmware::deterministic_payload(&format!("{model}/{version}"), size);
+    pon::firmware::build(&spec, &payload, key)
+        .with_context(|| format!("building the {model} {version} image"))
+}
+
+/// An RFC 3339 time `secs` seconds from now (the manifest's rollout start).
+fn rfc3339_in(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(secs)).to_string()
+}

@@ -1,0 +1,610 @@
+//! The runner's children: the ONU processes, for which the runner is the power supply, and the
+//! OLT process.
+//!
+//! [`Onus`] starts every ONU, reads its JSON log (the protocol events that trigger faults),
+//! starts it again when it dies (a power cut at a named point aborts the process; a SIGKILL
+//! fault kills it), stops and resumes it for a silent fault, and stops them all at the end.
+//! [`OltProcess`] starts the OLT's rollout, kills and starts it again for a restart fault (a
+//! campaign resumes from its journal), and reads what it wrote: its report, its table, its
+//! captures. Every child is killed when its handle is dropped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use onu::core::OnuEvent;
+
+use super::images::Images;
+use super::plan::{OnuPlan, Plan};
+use super::usage::Usage;
+use crate::spec::Scenario;
+
+/// How this lab's tools are run: `[exe, "onu"]` and `[exe, "olt"]` are built from the
+/// program by appending the tool's name.
+#[derive(Clone, Debug)]
+pub(super) struct Tools(Vec<OsString>);
+
+impl Tools {
+    /// The tools of `program`.
+    pub(super) fn new(program: &[OsString]) -> Tools {
+        Tools(program.to_vec())
+    }
+
+    /// A command running tool `name`.
+    fn command(&self, name: &str) -> Command {
+        match self.0.split_first() {
+            Some((exe, prefix)) => {
+                let mut c = Command::new(exe);
+                c.args(prefix).arg(name);
+                c
+            }
+            None => Command::new(name),
+        }
+    }
+}
+
+/// Sends `sig` (a name: STOP, CONT, TERM) to process `pid`.
+fn signal(pid: u32, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// A line of an ONU's log.
+struct LogLine {
+    onu: u16,
+    line: String,
+}
+
+/// The event of a JSON log line of an ONU: its `event` field, the core's [`OnuEvent`] as
+/// tagged JSON (lines without one are the ONU's other logs).
+fn event_of(line: &str) -> Option<OnuEvent> {
+    let v = serde_json::from_str::<serde_json::Value>(line).ok()?;
+    serde_json::from_str(v["fields"]["event"].as_str()?).ok()
+}
+
+/// One ONU process and what the power supply knows of it.
+struct OnuProc {
+    /// Its command line, every life.
+    args: Vec<String>,
+    /// Added in its first life only: the power cut (`--fault=POINT@N`).
+    first_life: Option<String>,
+    /// The process, while it runs.
+    child: Option<Child>,
+    /// When it died and is to be started again.
+    restart_at: Option<Instant>,
+    /// Stopped (SIGSTOP) until then.
+    resume_at: Option<Instant>,
+    /// Its boots so far (its "booted" events).
+    boots: u32,
+}
+
+/// What starts an ONU process: the tool, its log level, where its log goes.
+struct Launcher {
+    tools: Tools,
+    /// RUST_LOG of every ONU.
+    log: &'static str,
+    log_tx: mpsc::UnboundedSender<LogLine>,
+}
+
+impl Launcher {
+    /// Starts ONU `id`'s process (in its first life: with its power cut), its log read into
+    /// the channel.
+    fn spawn(&self, id: u16, p: &OnuProc, first_life: bool) -> Result<Child> {
+        let mut c = self.tools.command("onu");
+        c.args(&p.args)
+            .args(p.first_life.iter().filter(|_| first_life))
+            .env("RUST_LOG", self.log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = c.spawn().context("starting an ONU process")?;
+        if let Some(err) = child.stderr.take() {
+            let tx = self.log_tx.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(err).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if tx.send(LogLine { onu: id, line }).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(child)
+    }
+}
+
+/// The ONU processes: their power supply and their logs.
+pub(super) struct Onus {
+    launcher: Launcher,
+    procs: BTreeMap<u16, OnuProc>,
+    /// A dead ONU is started again after this (its reboot time).
+    reboot: Duration,
+    log_rx: mpsc::UnboundedReceiver<LogLine>,
+}
+
+impl Onus {
+    /// Starts an ONU process for every ONU of `plan`.
+    pub(super) fn start(
+        s: &Scenario,
+        plan: &Plan,
+        images: &Images,
+        dir: &Path,
+        tools: &Tools,
+    ) -> Result<Onus> {
+        let (log_tx, log_rx) = mpsc::unbounded_channel();
+        // The ONUs log one line per window at debug level: asked for only when a fault waits
+        // for a window (a thousand lines per ONU and megabyte cost the ONUs and this runner
+        // CPU).
+        let log = if plan.faults.iter().any(|f| f.waits_for_a_window()) {
+            "info,onu::driver=debug"
+        } else {
+            "info"
+        };
+        let launcher = Launcher {
+            tools: tools.clone(),
+            log,
+            log_tx,
+        };
+        let mut procs = BTreeMap::new();
+        for p in plan.onus.values() {
+            let mut proc = OnuProc {
+                args: onu_args(s, p, plan, images, dir),
+                first_life: p
+                    .power_loss
+                    .map(|f| format!("--fault={}@{}", f.point, f.occurrence)),
+                child: None,
+                restart_at: None,
+                resume_at: None,
+                boots: 0,
+            };
+            proc.child = Some(launcher.spawn(p.id, &proc, true)?);
+            procs.insert(p.id, proc);
+        }
+        Ok(Onus {
+            launcher,
+            procs,
+            reboot: Duration::from_millis(s.topology.reboot_ms),
+            log_rx,
+        })
+    }
+
+    /// Waits until every ONU has booted (its first "booted" event), at most 30 s.
+    pub(super) async fn wait_booted(&mut self) -> Result<()> {
+        let n = self.procs.len();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut booted = BTreeSet::new();
+        while booted.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!("{} of {n} ONU processes booted within 30 s", booted.len());
+            }
+            match tokio::time::timeout(left, self.log_rx.recv()).await {
+                Ok(Some(l)) => {
+                    if let Some(e) = event_of(&l.line) {
+                        self.count(l.onu, &e);
+                        if matches!(e, OnuEvent::Booted { .. }) {
+                            booted.insert(l.onu);
+                        }
+                    }
+                }
+                _ => bail!("the ONU processes stopped logging before they all booted"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next event of some ONU, if one comes within `wait` (None also for a log line
+    /// without an event).
+    pub(super) async fn next_event(&mut self, wait: Duration) -> Option<(u16, OnuEvent)> {
+        let l = tokio::time::timeout(wait, self.log_rx.recv())
+            .await
+            .ok()??;
+        let e = event_of(&l.line)?;
+        self.count(l.onu, &e);
+        Some((l.onu, e))
+    }
+
+    /// Counts a boot.
+    fn count(&mut self, onu: u16, e: &OnuEvent) {
+        if matches!(e, OnuEvent::Booted { .. })
+            && let Some(p) = self.procs.get_mut(&onu)
+        {
+            p.boots += 1;
+        }
+    }
+
+    /// ONU `id`'s boots so far.
+    pub(super) fn boots(&self, id: u16) -> u32 {
+        self.procs.get(&id).map_or(0, |p| p.boots)
+    }
+
+    /// The power supply's round: ONU processes that died are noted (at `t` s) and started
+    /// again after their reboot time; stopped ones due to resume get SIGCONT.
+    pub(super) fn tend(&mut self, t: f64, notes: &mut Vec<String>) -> Result<()> {
+        let now = Instant::now();
+        for (id, p) in self.procs.iter_mut() {
+            if let Some(c) = &mut p.child
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                p.child = None;
+                p.restart_at = Some(now + self.reboot);
+                notes.push(format!(
+                    "{t:>6.2} s  ONU {id} process ended ({st}); the power supply starts it again"
+                ));
+            }
+            if p.restart_at.is_some_and(|at| now >= at) {
+                p.restart_at = None;
+                p.child = Some(self.launcher.spawn(*id, p, false)?);
+            }
+            if p.resume_at.is_some_and(|at| now >= at) {
+                p.resume_at = None;
+                if let Some(pid) = p.child.as_ref().and_then(Child::id) {
+                    signal(pid, "CONT");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills ONU `id` (SIGKILL); false when it is not running.
+    pub(super) fn kill(&mut self, id: u16) -> bool {
+        match self.procs.get_mut(&id).and_then(|p| p.child.as_mut()) {
+            Some(c) => {
+                let _ = c.start_kill();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops ONU `id` (SIGSTOP) until `until`; false when it is not running.
+    pub(super) fn silence(&mut self, id: u16, until: Instant) -> bool {
+        let Some(p) = self.procs.get_mut(&id) else {
+            return false;
+        };
+        let Some(pid) = p.child.as_ref().and_then(Child::id) else {
+            return false;
+        };
+        signal(pid, "STOP");
+        p.resume_at = Some(until);
+        true
+    }
+
+    /// What the running ONU processes have used.
+    pub(super) fn usage(&self) -> Vec<Usage> {
+        self.procs
+            .values()
+            .filter_map(|p| p.child.as_ref().and_then(Child::id).and_then(Usage::of))
+            .collect()
+    }
+
+    /// Stops every ONU: SIGCONT and SIGTERM, then SIGKILL after 3 s.
+    pub(super) async fn stop(&mut self) {
+        for p in self.procs.values() {
+            if let Some(pid) = p.child.as_ref().and_then(Child::id) {
+                signal(pid, "CONT");
+                signal(pid, "TERM");
+            }
+        }
+        for p in self.procs.values_mut() {
+            if let Some(c) = &mut p.child
+                && tokio::time::timeout(Duration::from_secs(3), c.wait())
+                    .await
+                    .is_err()
+            {
+                let _ = c.kill().await;
+            }
+        }
+    }
+}
+
+/// The command line of ONU `p` (`onu run ...`), but its power cut.
+fn onu_args(s: &Scenario, p: &OnuPlan, plan: &Plan, images: &Images, dir: &Path) -> Vec<String> {
+    let mut a = vec![
+        "run".to_string(),
+        format!("--onu-id={}", p.id),
+        format!("--model={}", p.model),
+        format!("--listen={}", plan.ports.onu(p.id)),
+        format!("--olt={}", plan.ports.olt),
+        format!("--group={}", plan.ports.group),
+        format!(
+            "--state-dir={}",
+            dir.join(format!("onu-{}", p.id)).display()
+        ),
+        format!("--public-key={}", images.public_key.display()),
+        format!("--golden={}", images.golden(p).display()),
+        format!("--busy-ms={}", p.busy_ms),
+        format!("--reboot-ms={}", s.topology.reboot_ms),
+        format!("--seed={}", s.seed.wrapping_add(u64::from(p.id))),
+        "--supervise".into(),
+        "--log-format=json".into(),
+    ];
+    if p.voice_call {
+        a.push("--voice-call".into());
+    }
+    if let Some(w) = p.max_window {
+        a.push(format!("--max-window={w}"));
+    }
+    if let Some(l) = &p.link {
+        a.push(format!("--drop={}", l.drop.0));
+        a.push(format!("--duplicate={}", l.duplicate.0));
+        a.push(format!("--reorder={}", l.reorder.0));
+        a.push(format!("--corrupt={}", l.corrupt.0));
+        a.push(format!("--drop-upstream={}", l.drop_upstream.0));
+        if let Some(on) = l.on.to_possible_value() {
+            a.push(format!("--faults-on={}", on.get_name()));
+        }
+    }
+    a
+}
+
+/// The OLT process (each restart a new life, with its own output and capture).
+pub(super) struct OltProcess {
+    tools: Tools,
+    /// Its command line, every life.
+    args: Vec<String>,
+    /// The working directory: its outputs, one set per life.
+    dir: PathBuf,
+    /// Processes started so far.
+    lives: u32,
+    /// The capture of each life.
+    pcaps: Vec<PathBuf>,
+    /// The process of the last life.
+    child: Option<Child>,
+    /// When the rollout started (the first life): fault times count from here.
+    rollout_started: Instant,
+}
+
+impl OltProcess {
+    /// Starts the OLT's rollout of `images` to the ONUs of `plan`.
+    pub(super) fn start_rollout(
+        s: &Scenario,
+        plan: &Plan,
+        images: &Images,
+        dir: &Path,
+        tools: &Tools,
+    ) -> Result<OltProcess> {
+        let mut olt = OltProcess {
+            tools: tools.clone(),
+            args: olt_args(s, plan, images, dir),
+            dir: dir.to_path_buf(),
+            lives: 0,
+            pcaps: Vec::new(),
+            child: None,
+            rollout_started: Instant::now(),
+        };
+        olt.start()?;
+        Ok(olt)
+    }
+
+    /// Starts a new life (after [`OltProcess::kill`]).
+    pub(super) fn start(&mut self) -> Result<()> {
+        self.lives += 1;
+        let pcap = self.dir.join(format!("olt-{}.pcap", self.lives));
+        self.pcaps.push(pcap.clone());
+        let mut c = self.tools.command("olt");
+        c.args(&self.args)
+            .arg(format!("--pcap={}", pcap.display()))
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(self.output("out"))?)
+            .stderr(std::fs::File::create(self.output("err"))?)
+            .kill_on_drop(true);
+        self.child = Some(c.spawn().context("starting the OLT process")?);
+        Ok(())
+    }
+
+    /// The file of this life's standard output (`out`) or error (`err`).
+    fn output(&self, which: &str) -> PathBuf {
+        self.dir.join(format!("olt-{}.{which}", self.lives))
+    }
+
+    /// Kills it (SIGKILL) and reaps it.
+    pub(super) async fn kill(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.start_kill();
+            let _ = c.wait().await;
+        }
+    }
+
+    /// Sends it SIGKILL, not waiting.
+    pub(super) fn start_kill(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.start_kill();
+        }
+    }
+
+    /// How it ended, once it has.
+    pub(super) fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().ok()?
+    }
+
+    /// What it has used so far (None once it is gone).
+    pub(super) fn usage(&self) -> Option<Usage> {
+        self.child.as_ref()?.id().and_then(Usage::of)
+    }
+
+    /// When the rollout started.
+    pub(super) fn rollout_started(&self) -> Instant {
+        self.rollout_started
+    }
+
+    /// Processes started.
+    pub(super) fn lives(&self) -> u32 {
+        self.lives
+    }
+
+    /// The captures, one per life, in order.
+    pub(super) fn pcaps(&self) -> &[PathBuf] {
+        &self.pcaps
+    }
+
+    /// Its last progress line (it writes one every 5 s when its output is not a terminal),
+    /// as `; ...`, or nothing.
+    pub(super) fn progress(&self) -> String {
+        std::fs::read_to_string(self.output("err"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .rev()
+                    .find(|l| l.starts_with("olt: "))
+                    .map(|l| format!("; {}", l.trim_start_matches("olt: ")))
+            })
+            .unwrap_or_default()
+    }
+
+    /// What its last life printed: the table of every ONU.
+    pub(super) fn summary(&self) -> String {
+        std::fs::read_to_string(self.output("out")).unwrap_or_default()
+    }
+
+    /// Its report (`--report`), or why there is none.
+    pub(super) fn report(&self) -> Result<olt::report::Report, String> {
+        let path = self.dir.join(REPORT);
+        let text = std::fs::read_to_string(&path).map_err(|_| "none found".to_string())?;
+        serde_json::from_str(&text).map_err(|e| format!("{REPORT} does not read: {e}"))
+    }
+}
+
+/// The OLT's report in the working directory.
+const REPORT: &str = "olt-report.json";
+
+/// The command line of the OLT (`olt rollout ...`), but its capture.
+fn olt_args(s: &Scenario, plan: &Plan, images: &Images, dir: &Path) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "rollout".into(),
+        format!("--image={}", images.image.display()),
+        format!("--onus=1-{}@{}", plan.n, plan.ports.onu(1)),
+        format!("--listen={}", plan.ports.olt),
+        format!("--group={}", plan.ports.group),
+        format!("--mode={}", s.olt.mode.name()),
+        format!("--window={}", s.olt.window),
+        format!("--timeout-ms={}", s.olt.timeout_ms),
+        format!("--retries={}", s.olt.retries),
+        "--reboot-timeout-s=30".into(),
+        format!("--journal={}", dir.join("journal.json").display()),
+        format!("--report={}", dir.join(REPORT).display()),
+    ];
+    if s.olt.strict {
+        a.push("--strict".into());
+    }
+    if s.olt.extended {
+        a.push("--extended".into());
+    }
+    a.push(format!("--activate-flags={}", s.olt.activate_flags));
+    a.push(format!(
+        "--activate-defer-s={}",
+        s.olt.activate_defer_s.max(1)
+    ));
+    if let Some(c) = &s.olt.campaign {
+        if let Some(manifest) = &images.manifest {
+            a.push(format!("--manifest={}", manifest.display()));
+        }
+        if let Some(p) = c.canary {
+            a.push(format!("--canary={p}"));
+        }
+        a.push(format!("--kill-threshold={}", c.kill_threshold));
+        a.push(format!("--health-settle-ms={}", c.health_settle_ms));
+        if let Some(p) = c.pace {
+            a.push(format!("--pace={p}"));
+        }
+        if c.start_in_s.is_none() {
+            a.push("--start-at=now".into());
+        }
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::RunOptions;
+    use crate::spec::parse;
+
+    const LINKED: &str = r#"
+name = "t"
+[topology]
+onus = 3
+[[topology.groups]]
+onus = "2"
+voice_call = true
+link = { drop = 0.25, on = "multicast" }
+[image]
+version = "V2.0"
+size = 4096
+[olt]
+mode = "unicast"
+extended = true
+[olt.campaign]
+canary = 30
+[[faults]]
+kind = "power-loss"
+onus = "3"
+point = "after-window-ack"
+occurrence = 2
+"#;
+
+    #[test]
+    fn the_command_lines_say_what_the_plan_says() {
+        let s = parse(LINKED).unwrap();
+        let plan = Plan::new(&s, &RunOptions::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let images = Images::write(&s, &plan.onus, dir.path()).unwrap();
+        let two = onu_args(&s, &plan.onus[&2], &plan, &images, dir.path());
+        for want in [
+            "--onu-id=2".to_string(),
+            format!("--listen=127.0.0.1:{}", plan.ports.base + 1),
+            format!("--group={}", plan.ports.group),
+            "--voice-call".into(),
+            "--drop=0.25".into(),
+            "--faults-on=multicast".into(),
+        ] {
+            assert!(two.contains(&want), "{want} in {two:?}");
+        }
+        let one = onu_args(&s, &plan.onus[&1], &plan, &images, dir.path());
+        assert!(!one.iter().any(|a| a.starts_with("--faults-on")), "{one:?}");
+        let cut = plan.onus[&3].power_loss.unwrap();
+        assert_eq!(
+            format!("--fault={}@{}", cut.point, cut.occurrence),
+            "--fault=after-window-ack@2"
+        );
+        let olt = olt_args(&s, &plan, &images, dir.path());
+        for want in [
+            "--mode=unicast".to_string(),
+            "--extended".into(),
+            format!("--onus=1-3@127.0.0.1:{}", plan.ports.base),
+            format!("--listen=127.0.0.1:{}", plan.ports.base + 3),
+            "--canary=30".into(),
+            "--start-at=now".into(),
+        ] {
+            assert!(olt.contains(&want), "{want} in {olt:?}");
+        }
+        assert!(olt.iter().any(|a| a.starts_with("--manifest=")), "{olt:?}");
+    }
+
+    #[test]
+    fn an_event_is_the_tagged_json_in_a_log_lines_event_field() {
+        let line = r#"{"level":"INFO","fields":{"message":"window","event":"{\"event\":\"window-complete\",\"window\":3}"}}"#;
+        assert_eq!(
+            event_of(line),
+            Some(OnuEvent::WindowComplete {
+                window: omci_codec::WindowNo(3)
+            })
+        );
+        assert_eq!(event_of(r#"{"fields":{"message":"hello"}}"#), None);
+        assert_eq!(event_of("not json"), None);
+    }
+}
