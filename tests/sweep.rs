@@ -157,7 +157,6 @@ impl Lab {
 
 /// Runs the campaign to its end (bounded by 10 minutes of virtual time).
 fn drive(pon: &mut Pon<Campaign>) -> Result<(), String> {
-    use harness::sim::Controller;
     let end = pon.now + Duration::from_secs(600);
     pon.flush();
     while !pon.olt.finished() {
