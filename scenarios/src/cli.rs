@@ -192,8 +192,11 @@ struct SoakArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=128))]
     onus: u16,
     /// Image payload bytes.
-    #[arg(long, default_value_t = 20_000)]
-    size: usize,
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=64 << 20))]
+    size: u64,
+    /// Extended OMCI messages (1965-byte sections) instead of baseline.
+    #[arg(long)]
+    extended: bool,
     /// Write the soak report (JSON) here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -417,8 +420,15 @@ async fn run_demo(a: DemoArgs, exe: OsString) -> Result<ExitCode> {
 
 async fn run_soak(a: SoakArgs, exe: OsString) -> Result<ExitCode> {
     let program = [exe];
+    let plan = crate::soak::SoakPlan {
+        cases: a.cases,
+        seed: a.seed,
+        onus: a.onus,
+        size: a.size as usize,
+        extended: a.extended,
+    };
     let out = tokio::select! {
-        r = soak(a.cases, a.seed, a.onus, a.size, &program, true) => r?,
+        r = soak(&plan, &program, true) => r?,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("scenario: interrupted; every process stopped");
             return Ok(ExitCode::from(130));
@@ -426,7 +436,7 @@ async fn run_soak(a: SoakArgs, exe: OsString) -> Result<ExitCode> {
     };
     print!("{}", out.summary);
     if let Some(p) = &a.report {
-        std::fs::write(p, serde_json::to_string_pretty(&out.report)? + "\n")
+        std::fs::write(p, serde_json::to_string_pretty(&out)? + "\n")
             .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(

@@ -1,33 +1,100 @@
 //! The soak: many cases of random power cuts and SIGKILLs across every phase of an upgrade,
-//! each followed by a clean retry, and two numbers that must stay zero: ONUs that no longer
-//! boot (`bricked`) and committed images whose bytes changed (`data_lost`).
+//! each followed by the operator's retry (`olt rollout --retry-failed`, with the journal the
+//! case left), and three numbers: ONUs upgraded after the retry (must be all), ONUs that no
+//! longer boot (`bricked`, must be 0) and committed images whose bytes changed (`data_lost`,
+//! must be 0). Each case reports what every ONU ended as, and why.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use serde_json::{Value, json};
+use olt::report::OnuResult;
+use serde::Serialize;
 
 use crate::run::{RunOptions, RunReport, run};
 use crate::spec::{FaultPoint, parse};
 
+/// What a soak runs.
+#[derive(Clone, Copy, Debug)]
+pub struct SoakPlan {
+    /// Cases.
+    pub cases: u32,
+    /// The seed: the same seed runs the same cases.
+    pub seed: u64,
+    /// ONUs per case (1..=128).
+    pub onus: u16,
+    /// Payload bytes of the image.
+    pub size: usize,
+    /// Extended OMCI messages (1965-byte sections) instead of baseline.
+    pub extended: bool,
+}
+
 /// How a soak ran.
-#[derive(Debug)]
+#[derive(Debug, Serialize)]
 pub struct SoakOutcome {
     /// Cases run.
     pub cases: u32,
-    /// ONUs committed and active on the new image after their case's retry.
-    pub upgraded: u32,
+    /// The seed.
+    pub seed: u64,
+    /// ONUs per case.
+    pub onus_per_case: u16,
+    /// Payload bytes of the image.
+    pub size: usize,
+    /// Extended OMCI messages.
+    pub extended: bool,
     /// ONUs in all.
     pub onus: u32,
+    /// ONUs committed and active on the new image after their case's retry (must be all).
+    pub upgraded: u32,
+    /// ONUs the first run already upgraded (without the retry).
+    pub upgraded_first: u32,
     /// ONUs that did not boot at the end of a case (must be 0).
     pub bricked: u32,
     /// ONUs whose committed image no longer verifies (its bytes changed; must be 0).
     pub data_lost: u32,
-    /// The JSON report.
-    pub report: Value,
+    /// Seconds of the whole soak.
+    pub duration_s: f64,
+    /// Every case.
+    pub runs: Vec<CaseRow>,
     /// The human summary.
+    #[serde(skip)]
     pub summary: String,
+}
+
+/// One case of a soak.
+#[derive(Debug, Serialize)]
+pub struct CaseRow {
+    /// Its number.
+    pub case: u32,
+    /// Its scenario file.
+    pub scenario: String,
+    /// The faults as they happened.
+    pub faults: Vec<String>,
+    /// What each ONU ended as, after the first run and after the retry.
+    pub onus: Vec<OnuRow>,
+    /// Expectations of the first run that did not hold (or why it did not end).
+    pub first_failures: Vec<String>,
+    /// Expectations of the retry that did not hold (or why it did not end).
+    pub retry_failures: Vec<String>,
+    /// ONUs that did not boot.
+    pub bricked: u32,
+    /// ONUs whose committed image no longer verifies.
+    pub data_lost: u32,
+}
+
+/// What one ONU of a case ended as.
+#[derive(Debug, Serialize)]
+pub struct OnuRow {
+    /// Its ONU-ID.
+    pub id: u16,
+    /// Its result after the first run, and why.
+    pub first: Option<(OnuResult, String)>,
+    /// Its result after the retry, and why.
+    pub retry: Option<(OnuResult, String)>,
+    /// The version its flash holds committed and active at the end.
+    pub committed: Option<String>,
+    /// See `committed`.
+    pub active: Option<String>,
 }
 
 /// A small seeded generator (xorshift64*), so that a case is the same for the same seed.
@@ -49,13 +116,22 @@ impl Rng {
 /// The TOML of case `case`: `onus` ONUs, each with a random fault (a power cut at a random
 /// point and occurrence, or a SIGKILL at a random protocol event), and no expectation but the
 /// runner's own (every ONU boots).
-pub fn case_toml(seed: u64, case: u32, onus: u16, size: usize) -> String {
+pub fn case_toml(plan: &SoakPlan, case: u32) -> String {
+    let SoakPlan {
+        seed,
+        onus,
+        size,
+        extended,
+        ..
+    } = *plan;
     let mut rng = Rng(seed ^ (u64::from(case) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    // Room for the largest cases: every ONU's image over unicast on a loaded machine.
+    let limit = 120 + (u64::from(onus) * size as u64) / 20_000;
     let mut t = format!(
         "name = \"soak-{case}\"\ndescription = \"random faults, case {case} of seed {seed}\"\n\
-         seed = {}\ntime_limit_s = 120\n\n[topology]\nonus = {onus}\nbusy_ms = 150\n\n\
+         seed = {}\ntime_limit_s = {limit}\n\n[topology]\nonus = {onus}\nbusy_ms = 150\n\n\
          [image]\nversion = \"V2.0\"\nsize = {size}\nsecurity_version = 2\n\n\
-         [olt]\nmode = \"{}\"\ntimeout_ms = 400\nretries = 6\n",
+         [olt]\nmode = \"{}\"\ntimeout_ms = 400\nretries = 6\nextended = {extended}\n",
         seed.wrapping_add(u64::from(case)),
         if rng.below(4) == 0 {
             "unicast"
@@ -63,7 +139,8 @@ pub fn case_toml(seed: u64, case: u32, onus: u16, size: usize) -> String {
             "multicast"
         }
     );
-    let windows = size.div_ceil(31 * 32) as u64;
+    let section = if extended { 1965 } else { 31 };
+    let windows = size.div_ceil(section * 32) as u64;
     for id in 1..=onus {
         match rng.below(3) {
             0 | 1 => {
@@ -100,7 +177,8 @@ pub fn case_toml(seed: u64, case: u32, onus: u16, size: usize) -> String {
     t
 }
 
-/// The retry of a case: the same ONUs (their flash as the case left it), no fault; every ONU
+/// The retry of a case: the same ONUs (their flash as the case left it), the same working
+/// directory and journal, no fault, and the operator's verb for it (`retry_failed`): every ONU
 /// must end committed and active on the new image.
 fn retry_toml(case_toml: &str) -> String {
     let head = case_toml
@@ -110,7 +188,8 @@ fn retry_toml(case_toml: &str) -> String {
         .split("\n[[expect.onus]]")
         .next()
         .unwrap_or(case_toml)
-        .replace("name = \"soak-", "name = \"retry-");
+        .replace("name = \"soak-", "name = \"retry-")
+        .replace("retries = 6\n", "retries = 6\nretry_failed = true\n");
     head + "\n[[expect.onus]]\nonus = \"all\"\ncommitted = \"V2.0\"\nactive = \"V2.0\"\n"
 }
 
@@ -137,85 +216,145 @@ fn on_version(report: &RunReport, version: &str) -> u32 {
         .count() as u32
 }
 
-/// Runs `cases` cases of `onus` ONUs.
-pub async fn soak(
-    cases: u32,
-    seed: u64,
-    onus: u16,
-    size: usize,
-    program: &[OsString],
-    progress: bool,
-) -> Result<SoakOutcome> {
+/// Runs the soak of `plan`.
+pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Result<SoakOutcome> {
+    let started = std::time::Instant::now();
     let mut out = SoakOutcome {
         cases: 0,
-        upgraded: 0,
+        seed: plan.seed,
+        onus_per_case: plan.onus,
+        size: plan.size,
+        extended: plan.extended,
         onus: 0,
+        upgraded: 0,
+        upgraded_first: 0,
         bricked: 0,
         data_lost: 0,
-        report: Value::Null,
+        duration_s: 0.0,
+        runs: Vec::new(),
         summary: String::new(),
     };
-    let mut rows = Vec::new();
     let mut lines = String::new();
-    for case in 0..cases {
+    for case in 0..plan.cases {
         let dir = tempfile::Builder::new().prefix("soak-").tempdir()?;
-        let text = case_toml(seed, case, onus, size);
+        let text = case_toml(plan, case);
         let faulty = parse(&text).map_err(|e| anyhow::anyhow!("case {case}: {e}"))?;
         let opts = RunOptions {
             keep: Some(dir.path().to_path_buf()),
             progress: false,
             ..RunOptions::default()
         };
-        let first = run(&faulty, &opts, program).await?;
+        // A run that does not end (its time limit) is a failed case, not the end of the soak.
+        let first = run(&faulty, &opts, program)
+            .await
+            .map_err(|e| format!("{e:#}"));
         let retry = parse(&retry_toml(&text)).map_err(|e| anyhow::anyhow!("retry {case}: {e}"))?;
-        let second = run(&retry, &opts, program).await?;
-        let bricked = count_unbootable(&first.report) + count_unbootable(&second.report);
-        let data_lost = lost(&first.report) + lost(&second.report);
+        let second = run(&retry, &opts, program)
+            .await
+            .map_err(|e| format!("{e:#}"));
+        let (first_report, retry_report) = (report_of(&first), report_of(&second));
+        let bricked =
+            first_report.map_or(0, count_unbootable) + retry_report.map_or(0, count_unbootable);
+        let data_lost = first_report.map_or(0, lost) + retry_report.map_or(0, lost);
+        let upgraded = retry_report.map_or(0, |r| on_version(r, "V2.0"));
+        let upgraded_first = first_report.map_or(0, |r| result_count(r, OnuResult::Upgraded));
         out.cases += 1;
-        out.onus += u32::from(onus);
-        out.upgraded += on_version(&second.report, "V2.0");
+        out.onus += u32::from(plan.onus);
+        out.upgraded += upgraded;
+        out.upgraded_first += upgraded_first;
         out.bricked += bricked;
         out.data_lost += data_lost;
+        let failures = |r: &Result<crate::run::RunOutcome, String>| match r {
+            Ok(o) => o.failures.clone(),
+            Err(e) => vec![e.clone()],
+        };
+        let row = CaseRow {
+            case,
+            scenario: text,
+            faults: first_report.map(|r| r.faults.clone()).unwrap_or_default(),
+            onus: (1..=plan.onus)
+                .map(|id| onu_row(id, first_report, retry_report))
+                .collect(),
+            first_failures: failures(&first),
+            retry_failures: failures(&second),
+            bricked,
+            data_lost,
+        };
         let line = format!(
-            "case {case:>3}: {} faults, then {}: retry {}, bricked {bricked}, data lost {data_lost}",
-            first.report.faults.len(),
-            if first.passed { "boots" } else { "NOT BOOTING" },
-            if second.passed {
-                "upgraded all"
-            } else {
-                "FAILED"
-            },
+            "case {case:>4}: {} faults; {upgraded_first}/{n} upgraded at once, {upgraded}/{n} after the retry; bricked {bricked}, data lost {data_lost}",
+            row.faults.len(),
+            n = plan.onus,
         );
-        if progress {
-            eprintln!("soak: {line}");
+        let mut text = line.clone();
+        for o in row
+            .onus
+            .iter()
+            .filter(|o| o.committed.as_deref() != Some("V2.0"))
+        {
+            let (result, why) = o
+                .retry
+                .clone()
+                .or(o.first.clone())
+                .unwrap_or((OnuResult::Unfinished, "no report".into()));
+            let _ = write!(text, "\n    ONU {}: {} ({why})", o.id, result.word());
         }
-        lines += &line;
+        if progress {
+            eprintln!("soak: {text}");
+        }
+        lines += &text;
         lines.push('\n');
-        rows.push(json!({
-            "case": case,
-            "scenario": text,
-            "faults": first.report.faults,
-            "first_failures": first.failures,
-            "retry_failures": second.failures,
-            "bricked": bricked,
-            "data_lost": data_lost,
-        }));
+        out.runs.push(row);
     }
+    out.duration_s = started.elapsed().as_secs_f64();
     out.summary = format!(
-        "{lines}\ncases {}, ONUs {}, upgraded {}, bricked {}, data_lost {}\n",
-        out.cases, out.onus, out.upgraded, out.bricked, out.data_lost
+        "{lines}\ncases {}, ONUs {}, upgraded {} ({} at once, {} after the retry), bricked {}, data lost {}, in {:.0} s\n",
+        out.cases,
+        out.onus,
+        out.upgraded,
+        out.upgraded_first,
+        out.upgraded.saturating_sub(out.upgraded_first),
+        out.bricked,
+        out.data_lost,
+        out.duration_s
     );
-    out.report = json!({
-        "cases": out.cases,
-        "seed": seed,
-        "onus_per_case": onus,
-        "onus": out.onus,
-        "upgraded": out.upgraded,
-        "bricked": out.bricked,
-        "data_lost": out.data_lost,
-        "runs": rows,
-    });
     Ok(out)
+}
+
+/// The report of a run that ended.
+fn report_of(r: &Result<crate::run::RunOutcome, String>) -> Option<&RunReport> {
+    r.as_ref().ok().map(|o| &o.report)
+}
+
+/// ONUs of a run the OLT reports as `result`.
+fn result_count(report: &RunReport, result: OnuResult) -> u32 {
+    report.olt.as_ref().map_or(0, |o| {
+        o.onus.iter().filter(|onu| onu.result == result).count() as u32
+    })
+}
+
+/// What ONU `id` ended as in a case.
+fn onu_row(id: u16, first: Option<&RunReport>, retry: Option<&RunReport>) -> OnuRow {
+    let result = |r: Option<&RunReport>| {
+        r.and_then(|r| r.olt.as_ref())
+            .and_then(|o| o.onus.iter().find(|onu| onu.id == id))
+            .map(|onu| (onu.result, onu.reason.clone()))
+    };
+    let last = retry.or(first);
+    let version = |committed: bool| {
+        last.and_then(|r| r.flash.get(&id)).and_then(|f| {
+            f.slots
+                .iter()
+                .find(|s| if committed { s.committed } else { s.active })
+                .and_then(|s| s.version.clone())
+        })
+    };
+    OnuRow {
+        id,
+        first: result(first),
+        retry: result(retry),
+        committed: version(true),
+        active: version(false),
+    }
 }
 
 /// ONUs of a run that would not boot.
@@ -252,14 +391,27 @@ mod tests {
 
     #[test]
     fn cases_are_valid_scenarios_and_the_same_for_the_same_seed() {
+        let plan = |seed| SoakPlan {
+            cases: 20,
+            seed,
+            onus: 8,
+            size: 20_000,
+            extended: false,
+        };
         for case in 0..20 {
-            let t = case_toml(7, case, 8, 20_000);
-            assert_eq!(t, case_toml(7, case, 8, 20_000));
+            let t = case_toml(&plan(7), case);
+            assert_eq!(t, case_toml(&plan(7), case));
             parse(&t).unwrap_or_else(|e| panic!("{e}\n{t}"));
             let r = retry_toml(&t);
             assert!(!r.contains("[[faults]]"), "{r}");
+            assert!(r.contains("retry_failed = true"), "{r}");
             parse(&r).unwrap_or_else(|e| panic!("{e}\n{r}"));
         }
-        assert_ne!(case_toml(7, 0, 8, 20_000), case_toml(8, 0, 8, 20_000));
+        assert_ne!(case_toml(&plan(7), 0), case_toml(&plan(8), 0));
+        let extended = SoakPlan {
+            extended: true,
+            ..plan(7)
+        };
+        parse(&case_toml(&extended, 3)).unwrap();
     }
 }

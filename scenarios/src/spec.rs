@@ -237,6 +237,10 @@ pub struct OltSpec {
     /// Extended OMCI messages: sections of 1965 bytes instead of 31.
     #[serde(default)]
     pub extended: bool,
+    /// Try again the ONUs the journal (kept in the working directory) records as failed:
+    /// `olt rollout --retry-failed`, the operator's retry after a transient fault.
+    #[serde(default)]
+    pub retry_failed: bool,
     /// Activate software's flags: 0 unconditionally, 1 unless a voice call is in progress, 2
     /// unless an emergency call is.
     #[serde(default)]
@@ -257,6 +261,7 @@ impl Default for OltSpec {
             retries: default_retries(),
             strict: false,
             extended: false,
+            retry_failed: false,
             activate_flags: 0,
             activate_defer_s: default_defer(),
             campaign: None,

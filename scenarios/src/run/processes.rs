@@ -504,6 +504,9 @@ fn olt_args(s: &Scenario, plan: &Plan, images: &Images, dir: &Path) -> Vec<Strin
     if s.olt.extended {
         a.push("--extended".into());
     }
+    if s.olt.retry_failed {
+        a.push("--retry-failed".into());
+    }
     a.push(format!("--activate-flags={}", s.olt.activate_flags));
     a.push(format!(
         "--activate-defer-s={}",
