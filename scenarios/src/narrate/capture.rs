@@ -1,0 +1,48 @@
+//! The capture files of a run, read into [`Frame`]s.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use omci_codec::{Codec, ExtendedTrailer};
+
+use super::frame::Frame;
+
+/// Reads the capture files in order and returns their OMCI frames, with times counted from the
+/// first frame of the first file. Packets that are not OMCI, whose direction or peer the MAC
+/// addresses do not tell, or whose frame does not decode are skipped; a file whose records are
+/// damaged part way keeps the frames before the damage.
+pub fn read_frames(paths: &[PathBuf]) -> anyhow::Result<Vec<Frame>> {
+    let codec = Codec::new(ExtendedTrailer::Crc32);
+    let mut frames = Vec::new();
+    let mut origin: Option<Duration> = None;
+    for (file, path) in paths.iter().enumerate() {
+        let reader =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let capture = omci_codec::pcap::read_capture(std::io::BufReader::new(reader))
+            .with_context(|| format!("reading {}", path.display()))?;
+        for packet in capture.packets.iter().filter(|p| p.ethernet) {
+            let Some(eth) = omci_codec::pcap::parse_ethernet(&packet.data) else {
+                continue;
+            };
+            let (Some(direction), Some(peer)) = (eth.direction, eth.peer) else {
+                continue;
+            };
+            // Cut the Ethernet padding of a short frame off: first as the header tells
+            // (extended frames with their CRC-32 trailer), then as it is.
+            let mut candidates = vec![eth.omci];
+            if let Some(len) = omci_codec::pcap::omci_frame_len(eth.omci, 4)
+                && len < eth.omci.len()
+            {
+                candidates.insert(0, &eth.omci[..len]);
+            }
+            let Some(message) = candidates.iter().find_map(|c| codec.parse(c).ok()) else {
+                continue;
+            };
+            let origin = *origin.get_or_insert(packet.timestamp);
+            let time = packet.timestamp.saturating_sub(origin);
+            frames.push(Frame::new(time, file, direction, peer, &message));
+        }
+    }
+    Ok(frames)
+}
