@@ -6,7 +6,7 @@ use std::time::Duration;
 use omci_codec::contents::AttributeValues;
 use omci_codec::pcap::{Direction, Peer};
 use omci_codec::software_image::SoftwareImageAttributes;
-use omci_codec::{Contents, Message, ResultCode};
+use omci_codec::{Contents, Envelope, Message, ResultCode};
 
 use super::wording::{printable, version_text};
 
@@ -21,6 +21,9 @@ pub struct Frame {
     pub direction: Direction,
     /// The ONU, or the multicast group, on the other end.
     pub peer: Peer,
+    /// What the lab's transport envelope around the frame said (ONU-ID, GEM port, window
+    /// number, window CRC, missing sections), when the capture kept it (docs/wire.md).
+    pub envelope: Option<Envelope>,
     /// Transaction correlation identifier.
     pub tci: u16,
     /// The AR (acknowledge request) bit.
@@ -349,6 +352,7 @@ impl Frame {
         file: usize,
         direction: Direction,
         peer: Peer,
+        envelope: Option<Envelope>,
         m: &Message<'_>,
     ) -> Self {
         Self {
@@ -356,6 +360,7 @@ impl Frame {
             file,
             direction,
             peer,
+            envelope,
             tci: m.tci.0,
             ar: m.ar,
             me_class: m.me.class.0,

@@ -7,7 +7,7 @@
 //! | file | what lives there | used by |
 //! |---|---|---|
 //! | `frame.rs` | [`Frame`], [`Body`], [`ImageState`]: one OMCI frame of a capture, owned | every room |
-//! | `capture.rs` | [`read_frames`]: the capture files read into frames | the runner |
+//! | `capture.rs` | [`read_frames`]: the capture files read into frames, with what each frame's envelope said; [`merge_captures`]: the files of every OLT life joined into one | the runner |
 //! | `windows.rs` | the analysis: bursts of Download sections, their windows, the ONUs' answers, the events in capture order | `mermaid`, `explain`, `summary` |
 //! | `phases.rs` | the phases of an upgrade and what the OLT has done with one ONU so far (`OnuState`), boot announcements | `mermaid`, `explain`, `prose` |
 //! | `wording.rs` | words both outputs share: names of MEs, images, results, ranges, one line per frame or burst | every output room |
@@ -47,7 +47,7 @@ mod wording;
 #[cfg(test)]
 mod tests;
 
-pub use capture::read_frames;
+pub use capture::{merge_captures, read_frames};
 pub use explain::explain;
 pub use frame::{Body, Frame, ImageState};
 pub use mermaid::mermaid;
