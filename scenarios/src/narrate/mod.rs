@@ -19,7 +19,7 @@
 //!
 //! ## What it tells
 //!
-//! The scenario runner has the OLT write a pcap of every OMCI frame it sent and received (one
+//! The scenario runner has the OLT write a capture of every OMCI frame it sent and received (one
 //! file per OLT life: a restarted OLT writes a second file). This module reads those files
 //! ([`read_frames`]) and tells what happened twice over:
 //!
@@ -32,7 +32,10 @@
 //!   phase, why it exists, each message by its G.988 name, with times.
 //!
 //! Both stand on one analysis of the capture (`windows.rs`): the Download sections grouped
-//! into windows, and each ONU's answer tied to the window it answers.
+//! into windows, and each ONU's answer tied to the window it answers. The capture keeps each
+//! frame's transport envelope (docs/wire.md), so the window numbers, window CRCs and missing
+//! sections are the envelope's, read and not guessed; only a capture without envelopes
+//! (strict G.988) has its windows counted, as a G.988 ONU counts them.
 
 mod capture;
 mod explain;

@@ -8,7 +8,7 @@ use omci_codec::{MeClass, ResultCode};
 
 use super::frame::{Body, Frame};
 use super::phases::{Boot, OnuState, Phase};
-use super::windows::Analysis;
+use super::windows::{Analysis, Numbering};
 use super::wording::{attribute_names, frame_text, image_list, image_name, me_name, result_words};
 
 /// A frame in words, with the G.988 message name.
@@ -155,10 +155,27 @@ pub(super) fn intro(
                 "The image travels in Download section messages (31 bytes of image each in a \
                  baseline frame), grouped in windows. Only a window's last section has AR \
                  (acknowledge request) set; the ONU answers it with success (it holds the whole \
-                 window) or processing error (sections are missing). G.988 does not number \
-                 windows (the lab's envelope does, and a capture does not show it): the window \
-                 numbers below are recovered from the sections' contents.",
+                 window) or processing error (sections are missing). ",
             );
+            t.push_str(match a.numbering() {
+                Numbering::Envelope => {
+                    "G.988 does not number windows; the lab's envelope does, and the capture \
+                     keeps each frame's envelope: the window numbers below are the envelope's."
+                }
+                Numbering::Counted => {
+                    "G.988 does not number windows, and here the lab's envelope did not either \
+                     (strict G.988, or a capture without envelopes): windows are counted as a \
+                     G.988 ONU counts them, the next one after a success and the same one again \
+                     after anything else."
+                }
+                Numbering::Both => {
+                    "G.988 does not number windows; the lab's envelope does, and the capture \
+                     keeps each frame's envelope: the window numbers below are the envelope's. \
+                     Where it carried none (strict G.988), windows are counted as a G.988 ONU \
+                     counts them, the next one after a success and the same one again after \
+                     anything else."
+                }
+            });
             if a.has_group {
                 t.push_str(
                     " On the multicast group one copy of each window serves every ONU; repairs \

@@ -2,16 +2,19 @@
 //! sections to one destination), the window of every burst, the ONUs' answers tied to the
 //! windows they answer, and every event in capture order.
 //!
-//! A capture holds only the OMCI frames, not the lab's transport envelope, so the absolute
-//! window number the OLT puts in the envelope is not in it. G.988 numbers sections within a
-//! window and never numbers windows, so the window of every burst is recovered from the
-//! sections' contents: the first time a window's sections are seen they open the next window
-//! of their stream (the group, or one ONU), and a later burst that carries the same bytes at
-//! the same section numbers is that window again (a repair).
+//! G.988 numbers sections within a window and never numbers windows; the lab's transport
+//! envelope does (the absolute window number of every Download section, the window CRC on a
+//! window's AR section, the sections an ONU misses beside its processing error), and the
+//! capture keeps each frame's envelope (docs/wire.md). So a burst's window is the one its
+//! sections' envelope names, its window CRC the one its AR section carried, and an answer's
+//! missing sections the ones its bitmap names: read, not guessed.
+//!
+//! A burst whose envelope carried no window number (strict G.988, or a capture without
+//! envelopes) to one ONU is counted as a G.988 ONU counts: the window after the last one that
+//! ONU answered success. Sections to the group always carry their number; without one they
+//! are left without a window ("window ?").
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use omci_codec::ResultCode;
@@ -26,6 +29,15 @@ pub(super) enum Dest {
     Onu(u16),
 }
 
+impl Dest {
+    fn of(peer: Peer) -> Self {
+        match peer {
+            Peer::Multicast => Dest::Group,
+            Peer::Onu(o) => Dest::Onu(o.0),
+        }
+    }
+}
+
 /// The consecutive Download sections of one window sent to one destination, closed by the
 /// section with AR set (or by the end of the capture).
 #[derive(Clone, Debug)]
@@ -38,13 +50,15 @@ pub(super) struct Burst {
     pub(super) sections: Vec<u8>,
     /// The AR section's number, when the burst was closed by one.
     pub(super) ar: Option<u8>,
-    /// The window, as recovered from the contents.
+    /// The window: the one the envelope named, or the one counted when it named none.
     pub(super) window: Option<u32>,
+    /// True when `window` was counted, not read from the envelope.
+    pub(super) counted: bool,
     /// Sections 0..=AR, every one: a whole window.
     pub(super) full: bool,
     /// The window was sent to this destination (or to the ONU's group) before.
     pub(super) repeat: bool,
-    /// CRC-32/BZIP2 of the window's image bytes (whole windows).
+    /// The window CRC the AR section's envelope carried (whole windows).
     pub(super) crc: Option<u32>,
 }
 
@@ -57,8 +71,8 @@ pub(super) struct Answer {
     pub(super) burst: Option<usize>,
     pub(super) window: Option<u32>,
     pub(super) result: ResultCode,
-    /// For a processing error: how many sections the OLT then sent again (the ONU's missing
-    /// ones), when that could be told.
+    /// For a processing error: how many sections the ONU said it misses (its envelope's
+    /// bitmap), when it named any.
     pub(super) missing: Option<usize>,
 }
 
@@ -75,28 +89,23 @@ pub(super) enum Ev {
     Frame(usize),
 }
 
-/// Per stream (a destination and an image instance): the next window never sent, and the
-/// windows sent.
+/// Per stream (a destination and an image instance) since its download began: the windows
+/// sent, and the window a burst without a window number belongs to (G.988's count).
 #[derive(Default)]
 struct Stream {
-    pub(super) next_new: u32,
-    pub(super) sent: HashSet<u32>,
+    sent: HashSet<u32>,
+    counted: u32,
 }
 
-/// Windows known by their contents, per window size.
-#[derive(Default)]
-struct Catalog {
-    /// (window size, section number, hash of the data) -> windows holding it.
-    pub(super) index: HashMap<(u16, u8, u64), Vec<u32>>,
-    /// (window size, window) -> number of sections, from a whole burst.
-    pub(super) sections: HashMap<(u16, u32), usize>,
-}
-
-/// A processing error waiting for the repair that tells how many sections were missing.
-struct PendingRepair {
-    pub(super) answer: usize,
-    pub(super) sections: BTreeSet<u8>,
-    pub(super) last_ar: Option<u8>,
+/// Where the window numbers of a capture's bursts come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Numbering {
+    /// Every one from the envelope (or there is no burst).
+    Envelope,
+    /// Every one counted: no envelope named a window.
+    Counted,
+    /// Some of each.
+    Both,
 }
 
 pub(super) struct Analysis<'f> {
@@ -109,12 +118,6 @@ pub(super) struct Analysis<'f> {
     pub(super) onus: Vec<u16>,
 }
 
-fn data_hash(data: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    data.hash(&mut h);
-    h.finish()
-}
-
 impl<'f> Analysis<'f> {
     pub(super) fn new(frames: &'f [Frame]) -> Self {
         let mut b = Builder {
@@ -124,33 +127,19 @@ impl<'f> Analysis<'f> {
             events: Vec::new(),
             open: BTreeMap::new(),
             streams: HashMap::new(),
-            catalog: Catalog::default(),
-            onu_window: HashMap::new(),
             onu_target: HashMap::new(),
-            group_window: HashMap::new(),
-            image_size: HashMap::new(),
             ar_index: HashMap::new(),
-            pending: HashMap::new(),
             group_restart: HashSet::new(),
         };
         for (i, f) in frames.iter().enumerate() {
             if i > 0 && f.file != frames[i - 1].file {
                 // The OLT's first life ended: whatever it was sending stops here.
-                let open: Vec<_> = b.open.keys().copied().collect();
-                for key in open {
-                    b.close(key);
-                }
+                b.close_all();
                 b.events.push((i, Ev::FileStart(i)));
             }
             b.frame(i, f);
         }
-        let open: Vec<_> = b.open.keys().copied().collect();
-        for key in open {
-            b.close(key);
-        }
-        for (_, p) in std::mem::take(&mut b.pending) {
-            b.finish_repair(p, None);
-        }
+        b.close_all();
         b.events.sort_by_key(|(at, _)| *at);
         let onus: BTreeSet<u16> = frames.iter().filter_map(Frame::onu).collect();
         Analysis {
@@ -166,49 +155,49 @@ impl<'f> Analysis<'f> {
     pub(super) fn time(&self, frame: usize) -> Duration {
         self.frames[frame].time
     }
+
+    /// Where the bursts' window numbers come from.
+    pub(super) fn numbering(&self) -> Numbering {
+        match (
+            self.bursts.iter().any(|b| !b.counted),
+            self.bursts.iter().any(|b| b.counted),
+        ) {
+            (_, false) => Numbering::Envelope,
+            (false, true) => Numbering::Counted,
+            (true, true) => Numbering::Both,
+        }
+    }
 }
 
 struct Builder<'f> {
-    pub(super) frames: &'f [Frame],
-    pub(super) bursts: Vec<Burst>,
-    pub(super) answers: Vec<Answer>,
+    frames: &'f [Frame],
+    bursts: Vec<Burst>,
+    answers: Vec<Answer>,
     /// (anchor frame, event): sorted by anchor at the end.
-    pub(super) events: Vec<(usize, Ev)>,
+    events: Vec<(usize, Ev)>,
     /// Open bursts by (destination, instance).
-    pub(super) open: BTreeMap<(Dest, u16), Burst>,
-    pub(super) streams: HashMap<(Dest, u16), Stream>,
-    pub(super) catalog: Catalog,
-    /// Window size each ONU accepted.
-    pub(super) onu_window: HashMap<u16, u16>,
+    open: BTreeMap<(Dest, u16), Burst>,
+    streams: HashMap<(Dest, u16), Stream>,
     /// The image instance each ONU downloads into.
-    pub(super) onu_target: HashMap<u16, u16>,
-    /// Window size of the group of an instance.
-    pub(super) group_window: HashMap<u16, u16>,
-    /// Image size by instance (last Start).
-    pub(super) image_size: HashMap<u16, u32>,
+    onu_target: HashMap<u16, u16>,
     /// (destination, instance, TCI) of an AR section -> its burst.
-    pub(super) ar_index: HashMap<(Dest, u16, u16), usize>,
-    /// (ONU, window) -> a processing error waiting for its repair.
-    pub(super) pending: HashMap<(u16, u32), PendingRepair>,
+    ar_index: HashMap<(Dest, u16, u16), usize>,
     /// Instances a Start was sent for since their group last sent a section.
-    pub(super) group_restart: HashSet<u16>,
+    group_restart: HashSet<u16>,
 }
 
 impl Builder<'_> {
-    pub(super) fn frame(&mut self, i: usize, f: &Frame) {
+    fn frame(&mut self, i: usize, f: &Frame) {
         match (&f.body, f.direction) {
             (Body::Section { number, .. }, Direction::Downstream) => {
-                let dest = match f.peer {
-                    Peer::Multicast => Dest::Group,
-                    Peer::Onu(o) => Dest::Onu(o.0),
-                };
+                let dest = Dest::of(f.peer);
                 let key = (dest, f.me_instance);
-                if self
-                    .open
-                    .get(&key)
-                    .is_some_and(|b| b.sections.last().is_some_and(|&l| *number <= l))
-                {
-                    // Numbers go up within a window: this one begins another.
+                let window = f.envelope.and_then(|e| e.window_no).map(|w| w.0);
+                if self.open.get(&key).is_some_and(|b| {
+                    // Numbers go up within a window, and a window keeps its number: this
+                    // section begins another.
+                    b.sections.last().is_some_and(|&l| *number <= l) || b.window != window
+                }) {
                     self.close(key);
                 }
                 let burst = self.open.entry(key).or_insert_with(|| Burst {
@@ -217,7 +206,8 @@ impl Builder<'_> {
                     frames: Vec::new(),
                     sections: Vec::new(),
                     ar: None,
-                    window: None,
+                    window,
+                    counted: false,
                     full: false,
                     repeat: false,
                     crc: None,
@@ -226,6 +216,7 @@ impl Builder<'_> {
                 burst.sections.push(*number);
                 if f.ar {
                     burst.ar = Some(*number);
+                    burst.crc = f.envelope.and_then(|e| e.window_crc);
                     self.close(key);
                 }
             }
@@ -237,6 +228,20 @@ impl Builder<'_> {
                     .filter_map(|d| self.ar_index.get(&(*d, inst, f.tci)).copied())
                     .max();
                 let window = burst.and_then(|b| self.bursts[b].window);
+                if let Some(b) = burst.map(|b| &self.bursts[b])
+                    && b.counted
+                    && let (Dest::Onu(_), Some(w)) = (b.dest, b.window)
+                    && result.is_success()
+                {
+                    // G.988's count: after a success the OLT sends the next window.
+                    let stream = self.streams.entry((b.dest, b.instance)).or_default();
+                    stream.counted = stream.counted.max(w + 1);
+                }
+                let missing = f
+                    .envelope
+                    .and_then(|e| e.missing)
+                    .map(|m| m.iter().map(|b| b.count_ones() as usize).sum())
+                    .filter(|&n: &usize| n > 0 && *result == ResultCode::ProcessingError);
                 let id = self.answers.len();
                 self.answers.push(Answer {
                     frame: i,
@@ -244,33 +249,11 @@ impl Builder<'_> {
                     burst,
                     window,
                     result: *result,
-                    missing: None,
+                    missing,
                 });
                 self.events.push((i, Ev::Answer(id)));
-                if let Some(w) = window {
-                    if let Some(p) = self.pending.remove(&(onu, w)) {
-                        self.finish_repair(p, Some(w));
-                    }
-                    if *result == ResultCode::ProcessingError {
-                        self.pending.insert(
-                            (onu, w),
-                            PendingRepair {
-                                answer: id,
-                                sections: BTreeSet::new(),
-                                last_ar: None,
-                            },
-                        );
-                    }
-                }
             }
-            (
-                Body::StartDownload {
-                    window_size,
-                    image_size,
-                    ..
-                },
-                Direction::Downstream,
-            ) => {
+            (Body::StartDownload { .. }, Direction::Downstream) => {
                 if let Some(onu) = f.onu() {
                     let inst = f.me_instance;
                     self.close((Dest::Onu(onu), inst));
@@ -279,24 +262,6 @@ impl Builder<'_> {
                     // whole window 0 then begins it (see `close`).
                     self.group_restart.insert(inst);
                     self.onu_target.insert(onu, inst);
-                    self.onu_window.insert(onu, *window_size);
-                    self.image_size.insert(inst, *image_size);
-                    self.group_window.entry(inst).or_insert(*window_size);
-                }
-                self.events.push((i, Ev::Frame(i)));
-            }
-            (
-                Body::StartDownloadResponse {
-                    result,
-                    window_size,
-                },
-                Direction::Upstream,
-            ) => {
-                if let Some(onu) = f.onu()
-                    && result.is_success()
-                {
-                    self.onu_window.insert(onu, *window_size);
-                    self.group_window.insert(f.me_instance, *window_size);
                 }
                 self.events.push((i, Ev::Frame(i)));
             }
@@ -310,117 +275,45 @@ impl Builder<'_> {
         }
     }
 
-    /// Closes the open burst of `key` (if any): recovers its window and records it.
+    fn close_all(&mut self) {
+        let open: Vec<_> = self.open.keys().copied().collect();
+        for key in open {
+            self.close(key);
+        }
+    }
+
+    /// Closes the open burst of `key` (if any): settles its window and records it.
     fn close(&mut self, key: (Dest, u16)) {
         let Some(mut b) = self.open.remove(&key) else {
             return;
         };
         let (dest, inst) = key;
-        let ws = match dest {
-            Dest::Group => self.group_window.get(&inst).copied(),
-            Dest::Onu(o) => self.onu_window.get(&o).copied(),
-        }
-        .unwrap_or(0);
-        let datas: Vec<&[u8]> = b
-            .frames
-            .iter()
-            .map(|&i| match &self.frames[i].body {
-                Body::Section { data, .. } => data.as_slice(),
-                _ => &[],
-            })
-            .collect();
-        let keys: Vec<(u16, u8, u64)> = b
-            .sections
-            .iter()
-            .zip(&datas)
-            .map(|(&s, d)| (ws, s, data_hash(d)))
-            .collect();
-        // Windows holding every section of the burst.
-        let mut candidates: Option<BTreeSet<u32>> = None;
-        for k in &keys {
-            let has: BTreeSet<u32> = self
-                .catalog
-                .index
-                .get(k)
-                .map(|v| v.iter().copied().collect())
-                .unwrap_or_default();
-            candidates = Some(match candidates {
-                None => has,
-                Some(c) => c.intersection(&has).copied().collect(),
-            });
-        }
-        let candidates = candidates.unwrap_or_default();
         b.full = b.ar.is_some()
             && b.sections
                 .iter()
                 .enumerate()
                 .all(|(n, &s)| usize::from(s) == n);
+        if !b.full {
+            b.crc = None;
+        }
+        if b.window.is_none() && dest != Dest::Group {
+            b.window = Some(self.streams.get(&key).map_or(0, |s| s.counted));
+            b.counted = true;
+        }
+        if dest == Dest::Group && self.group_restart.remove(&inst) && b.window == Some(0) && b.full
+        {
+            // A whole window 0 after a Start: a new group download begins.
+            self.streams.remove(&key);
+        }
         let group_key = match dest {
             Dest::Onu(o) => self.onu_target.get(&o).map(|&t| (Dest::Group, t)),
             Dest::Group => None,
         };
-        let stream = self.streams.entry(key).or_default();
-        let next = stream.next_new;
-        let sent_here = |w: &u32, streams: &HashMap<(Dest, u16), Stream>| {
-            streams.get(&key).is_some_and(|s| s.sent.contains(w))
-                || group_key.is_some_and(|g| streams.get(&g).is_some_and(|s| s.sent.contains(w)))
-        };
-        let window = if candidates.contains(&next) {
-            Some(next)
-        } else if !candidates.is_empty() {
-            let sent: Vec<u32> = candidates
-                .iter()
-                .copied()
-                .filter(|w| sent_here(w, &self.streams))
-                .collect();
-            if sent.is_empty() && b.full && !self.catalog.sections.contains_key(&(ws, next)) {
-                // The same bytes as an older window, but a whole window never sent here: the
-                // next one (an image with repeated contents).
-                Some(next)
-            } else {
-                sent.last().copied().or_else(|| candidates.first().copied())
-            }
-        } else if b.full {
-            Some(next)
-        } else {
-            None
-        };
-        if dest == Dest::Group && self.group_restart.remove(&inst) && window == Some(0) && b.full {
-            // A whole window 0 after a Start: a new group download begins.
-            self.streams.remove(&key);
+        if let Some(w) = b.window {
+            let sent = |k: &(Dest, u16)| self.streams.get(k).is_some_and(|s| s.sent.contains(&w));
+            b.repeat = sent(&key) || group_key.is_some_and(|g| sent(&g));
+            self.streams.entry(key).or_default().sent.insert(w);
         }
-        if let Some(w) = window {
-            b.repeat = sent_here(&w, &self.streams);
-            let stream = self.streams.entry(key).or_default();
-            if w >= stream.next_new {
-                stream.next_new = w + 1;
-            }
-            stream.sent.insert(w);
-            for k in keys {
-                let v = self.catalog.index.entry(k).or_default();
-                if !v.contains(&w) {
-                    v.push(w);
-                }
-            }
-            if b.full {
-                self.catalog
-                    .sections
-                    .entry((ws, w))
-                    .or_insert(b.sections.len());
-                // The window CRC covers the window's image bytes: the zero padding of the
-                // image's last section is not part of it.
-                let mut bytes: Vec<u8> = datas.concat();
-                if let (Some(&size), Some(first)) = (self.image_size.get(&inst), datas.first()) {
-                    let start = u64::from(w) * u64::from(ws) * first.len() as u64;
-                    let left = u64::from(size).saturating_sub(start);
-                    if left < bytes.len() as u64 {
-                        bytes.truncate(left as usize);
-                    }
-                }
-                b.crc = Some(omci_codec::crc::crc32_bzip2(&bytes));
-            }
-        }
-        b.window = window;
         let id = self.bursts.len();
         let anchor = *b.frames.last().unwrap_or(&0);
         if b.ar.is_some()
@@ -429,42 +322,8 @@ impl Builder<'_> {
             self.ar_index
                 .insert((dest, inst, self.frames[last].tci), id);
         }
-        // Repairs: sections sent again after an ONU said some were missing.
-        if let Some(w) = window {
-            for ((onu, pw), p) in self.pending.iter_mut() {
-                let reaches = match dest {
-                    Dest::Onu(o) => o == *onu,
-                    Dest::Group => self.onu_target.get(onu) == Some(&inst),
-                };
-                if *pw == w && reaches {
-                    p.sections.extend(b.sections.iter().copied());
-                    if b.ar.is_some() {
-                        p.last_ar = b.ar;
-                    }
-                }
-            }
-        }
         self.bursts.push(b);
         self.events.push((anchor, Ev::Burst(id)));
-    }
-
-    /// Tells a processing error how many sections its repair carried.
-    fn finish_repair(&mut self, p: PendingRepair, window: Option<u32>) {
-        let mut s = p.sections;
-        let whole = window.and_then(|w| {
-            let ws = self.onu_window.get(&self.answers[p.answer].onu).copied()?;
-            self.catalog.sections.get(&(ws, w)).copied()
-        });
-        if s.is_empty() || whole.is_some_and(|n| s.len() >= n) {
-            return; // nothing sent again, or the whole window: the count is unknown
-        }
-        // The closing AR section is sent again whether it was missing or not.
-        if let Some(ar) = p.last_ar {
-            s.remove(&ar);
-        }
-        if !s.is_empty() {
-            self.answers[p.answer].missing = Some(s.len());
-        }
     }
 }
 
