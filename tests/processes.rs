@@ -209,6 +209,27 @@ fn the_demo_upgrades_its_onus_and_cleans_up() {
         frames.iter().all(|f| codec.parse(f.omci).is_ok()),
         "every frame decodes"
     );
+    // The OLT's own capture keeps what each frame's envelope said (docs/wire.md): every frame
+    // to the group is for every ONU, on the download port, with its window number.
+    let olt_capture = omci_codec::pcap::read_capture(
+        std::fs::File::open(keep.path().join("olt-1.pcap")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(olt_capture.packets.len(), capture.packets.len());
+    let mut group_frames = 0;
+    for p in &olt_capture.packets {
+        let e = p.envelope().expect("an envelope comment").unwrap();
+        let f = omci_codec::pcap::parse_ethernet(&p.data).unwrap();
+        if f.peer == Some(omci_codec::pcap::Peer::Multicast) {
+            group_frames += 1;
+            assert_eq!(e.onu_id, omci_codec::envelope::ALL_ONUS);
+            assert_eq!(e.gem_port, omci_codec::GemPort::MULTICAST_DOWNLOAD);
+            assert!(e.window_no.is_some(), "{e:?}");
+        } else {
+            assert_eq!(f.peer, Some(omci_codec::pcap::Peer::Onu(e.onu_id)));
+        }
+    }
+    assert_eq!(group_frames, to_group);
     // The ONU processes are gone: their ports are free again.
     assert!((0..8).all(|k| std::net::UdpSocket::bind(("127.0.0.1", base + k)).is_ok()));
 }

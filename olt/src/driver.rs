@@ -9,8 +9,8 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use omci_codec::OnuId;
-use omci_codec::envelope::{ALL_ONUS, Envelope};
-use omci_codec::pcap::{CaptureWriter, Direction, Peer};
+use omci_codec::envelope::Envelope;
+use omci_codec::pcap::{CaptureWriter, Direction};
 use pon::transport as net;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -80,8 +80,9 @@ fn progress_line(c: &Campaign) -> String {
     )
 }
 
-/// The capture of a run: every OMCI frame, without the transport envelope, as an Ethernet
-/// frame of EtherType 0x88B5 (docs/wire.md).
+/// The capture of a run: every OMCI frame as an Ethernet frame of EtherType 0x88B5, with what
+/// its transport envelope said (ONU-ID, GEM port, window number, window CRC, missing sections)
+/// as the packet's comment (docs/wire.md, Captures).
 struct Capture {
     writer: CaptureWriter<std::io::BufWriter<std::fs::File>>,
 }
@@ -91,15 +92,13 @@ impl Capture {
         let Ok((envelope, frame)) = Envelope::parse(datagram) else {
             return;
         };
-        let peer = if envelope.onu_id == ALL_ONUS {
-            Peer::Multicast
-        } else {
-            Peer::Onu(envelope.onu_id)
-        };
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
-        if let Err(e) = self.writer.write(now, direction, peer, frame) {
+        if let Err(e) = self
+            .writer
+            .write_enveloped(now, direction, &envelope, frame)
+        {
             tracing::warn!("pcap: {e}");
         }
     }

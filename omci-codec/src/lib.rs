@@ -16,7 +16,8 @@
 //! - [`crc`]: CRC-32/BZIP2, for trailers, images and windows.
 //! - [`render`] and [`json`]: a protocol-analyser view of a message, and its JSON form.
 //! - [`cli`]: the command-line conventions the lab's tools share (one-line usage errors).
-//! - [`pcap`]: OMCI frames in Ethernet captures (EtherType 0x88B5).
+//! - [`pcap`]: OMCI frames in Ethernet captures (EtherType 0x88B5), pcapng written, each
+//!   packet's transport envelope kept as its comment.
 //! - [`windowing`]: how a download cuts an image into windows and sections ([`Windowing`]),
 //!   the window CRC and the multicast contract's window horizon.
 //! - [`envelope`]: the 16-byte envelope that stands for the GEM layer when the lab carries a

@@ -14,18 +14,32 @@
 //! address, with the group bit set for the multicast group.) Downstream frames go from the OLT
 //! to an ONU or to the group; upstream frames from an ONU to the OLT.
 //!
-//! Capture files are classic pcap (link type Ethernet, microsecond stamps) when written; pcap
-//! and pcapng are both read.
+//! Capture files are pcapng when written: one section, one Ethernet interface with nanosecond
+//! time stamps, an Enhanced Packet Block per frame. A frame written with its transport envelope
+//! ([`CaptureWriter::write_enveloped`]) carries the envelope's fields as the packet's comment
+//! ([`comment`]: `omci-envelope/1 onu-id=65535 gem-port=4000 window=17 ...`), so that what the
+//! envelope said (the window number above all, which G.988 does not carry) is in the capture
+//! and nothing has to be guessed back. pcap and pcapng are both read ([`read_capture`]);
+//! [`merge_captures`] joins captures into one, comments kept.
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
-use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
-use pcap_file::pcapng::{Block, PcapNgReader};
-use pcap_file::{DataLink, PcapError, TsResolution};
+use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
+use pcap_file::pcapng::{Block, PcapNgReader, PcapNgWriter};
+use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
 
+use crate::envelope::{ALL_ONUS, Envelope};
 use crate::ids::OnuId;
+
+pub mod comment;
+
+pub use comment::{CommentError, envelope_comment, parse_envelope_comment};
 
 /// EtherType that marks an OMCI frame.
 pub const ETHERTYPE_OMCI: u16 = 0x88B5;
@@ -75,6 +89,17 @@ pub enum Peer {
     Onu(OnuId),
     /// The multicast download group (downstream only).
     Multicast,
+}
+
+impl Peer {
+    /// The peer an envelope names: the group for [`ALL_ONUS`], else its ONU.
+    pub fn of(envelope: &Envelope) -> Self {
+        if envelope.onu_id == ALL_ONUS {
+            Peer::Multicast
+        } else {
+            Peer::Onu(envelope.onu_id)
+        }
+    }
 }
 
 /// The Ethernet frame that carries `omci` between the OLT and `peer`.
@@ -156,25 +181,44 @@ pub fn omci_frame_len(bytes: &[u8], extended_trailer_len: usize) -> Option<usize
     }
 }
 
-/// Writes OMCI frames to a pcap file (link type Ethernet).
+/// Writes OMCI frames to a pcapng file: one section, one Ethernet interface (nanosecond time
+/// stamps), one Enhanced Packet Block per frame.
 pub struct CaptureWriter<W: Write> {
-    inner: PcapWriter<W>,
+    inner: PcapNgWriter<W>,
 }
 
+/// The section's comment: how to read the packets' comments.
+const SECTION_COMMENT: &str = "OMCI frames (EtherType 0x88B5) of the GPON OMCI software-download \
+     lab. A packet comment \"omci-envelope/1 ...\" holds the lab's transport envelope of the \
+     frame (ONU-ID, GEM port, window number, window CRC, missing sections): see docs/wire.md.";
+
 impl<W: Write> CaptureWriter<W> {
-    /// Starts a capture: writes the pcap global header.
+    /// Starts a capture: writes the section header and the interface description.
     pub fn new(writer: W) -> Result<Self, PcapError> {
-        let header = PcapHeader {
-            datalink: DataLink::ETHERNET,
-            ..PcapHeader::default()
+        let section = SectionHeaderBlock {
+            endianness: Endianness::native(),
+            options: vec![
+                SectionHeaderOption::UserApplication(
+                    concat!("omci-codec ", env!("CARGO_PKG_VERSION")).into(),
+                ),
+                SectionHeaderOption::Comment(SECTION_COMMENT.into()),
+            ],
+            ..SectionHeaderBlock::default()
         };
-        Ok(Self {
-            inner: PcapWriter::with_header(writer, header)?,
-        })
+        let mut inner = PcapNgWriter::with_section_header(writer, section)?;
+        inner.write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: DataLink::ETHERNET,
+            snaplen: 0, // no limit
+            options: vec![
+                InterfaceDescriptionOption::IfName("omci".into()),
+                InterfaceDescriptionOption::IfTsResol(9),
+            ],
+        })?;
+        Ok(Self { inner })
     }
 
     /// Appends one OMCI frame with its time stamp (since the Unix epoch, or since any origin
-    /// the caller chooses: a simulated clock's zero, say).
+    /// the caller chooses: a simulated clock's zero, say), without an envelope comment.
     pub fn write(
         &mut self,
         timestamp: Duration,
@@ -182,16 +226,76 @@ impl<W: Write> CaptureWriter<W> {
         peer: Peer,
         omci: &[u8],
     ) -> Result<(), PcapError> {
-        let frame = ethernet_frame(direction, peer, omci);
-        let packet = PcapPacket::new(timestamp, frame.len() as u32, &frame);
-        self.inner.write_packet(&packet)?;
+        self.write_ethernet(timestamp, &ethernet_frame(direction, peer, omci), &[])
+    }
+
+    /// Appends one OMCI frame as it travelled behind `envelope`: the peer is the one the
+    /// envelope names ([`Peer::of`]) and the envelope's fields become the packet's comment
+    /// ([`envelope_comment`]).
+    pub fn write_enveloped(
+        &mut self,
+        timestamp: Duration,
+        direction: Direction,
+        envelope: &Envelope,
+        omci: &[u8],
+    ) -> Result<(), PcapError> {
+        let frame = ethernet_frame(direction, Peer::of(envelope), omci);
+        self.write_ethernet(timestamp, &frame, &[envelope_comment(envelope)])
+    }
+
+    /// Appends a packet read from a capture as it is: its bytes, its time stamp, its comments.
+    /// Only Ethernet packets can be written (the capture has one Ethernet interface).
+    pub fn write_packet(&mut self, packet: &CapturedPacket) -> Result<(), PcapError> {
+        if !packet.ethernet {
+            return Err(PcapError::InvalidField(
+                "CaptureWriter: only Ethernet packets are written",
+            ));
+        }
+        self.write_ethernet(packet.timestamp, &packet.data, &packet.comments)
+    }
+
+    fn write_ethernet(
+        &mut self,
+        timestamp: Duration,
+        frame: &[u8],
+        comments: &[String],
+    ) -> Result<(), PcapError> {
+        let len = u32::try_from(frame.len())
+            .map_err(|_| PcapError::InvalidField("CaptureWriter: packet over 4 GiB"))?;
+        self.inner.write_pcapng_block(EnhancedPacketBlock {
+            interface_id: 0,
+            // Written as nanoseconds: the interface's resolution (if_tsresol 9).
+            timestamp,
+            original_len: len,
+            data: frame.into(),
+            options: comments
+                .iter()
+                .map(|c| EnhancedPacketOption::Comment(c.as_str().into()))
+                .collect(),
+        })?;
         Ok(())
     }
 
     /// Ends the capture and gives the writer back.
     pub fn into_inner(self) -> W {
-        self.inner.into_writer()
+        self.inner.into_inner()
     }
+}
+
+/// Writes the Ethernet packets of `captures`, in order, into one capture on `out`, each with
+/// its time stamp and its comments (the envelopes of a lab capture), and gives `out` back.
+/// Packets of other link types are left out.
+pub fn merge_captures<'a, W: Write>(
+    captures: impl IntoIterator<Item = &'a Capture>,
+    out: W,
+) -> Result<W, PcapError> {
+    let mut w = CaptureWriter::new(out)?;
+    for capture in captures {
+        for packet in capture.packets.iter().filter(|p| p.ethernet) {
+            w.write_packet(packet)?;
+        }
+    }
+    Ok(w.into_inner())
 }
 
 /// One packet of a capture file: its time stamp and its link-layer bytes.
@@ -203,6 +307,18 @@ pub struct CapturedPacket {
     pub ethernet: bool,
     /// The link-layer frame.
     pub data: Vec<u8>,
+    /// The packet's comments (pcapng `opt_comment`; none in a classic pcap), in file order.
+    pub comments: Vec<String>,
+}
+
+impl CapturedPacket {
+    /// The transport envelope the packet's comment records, if it has an envelope comment
+    /// ([`comment`]): `Some(Err(..))` when that comment is damaged.
+    pub fn envelope(&self) -> Option<Result<Envelope, CommentError>> {
+        self.comments
+            .iter()
+            .find_map(|c| parse_envelope_comment(c).transpose())
+    }
 }
 
 /// What could be read from a capture file.
@@ -225,7 +341,7 @@ pub fn read_capture<R: Read>(mut reader: R) -> Result<Capture, PcapError> {
     if bytes.starts_with(&[0x0A, 0x0D, 0x0D, 0x0A]) {
         let mut ng = PcapNgReader::new(&bytes[..])?;
         while let Some(block) = ng.next_block() {
-            let (interface, ticks, data) = match block {
+            let (interface, ticks, data, comments) = match block {
                 Err(e) => {
                     capture.stopped = Some(e.to_string());
                     break;
@@ -236,8 +352,15 @@ pub fn read_capture<R: Read>(mut reader: R) -> Result<Capture, PcapError> {
                     Some(p.interface_id),
                     p.timestamp.as_nanos(),
                     p.data.into_owned(),
+                    p.options
+                        .into_iter()
+                        .filter_map(|o| match o {
+                            EnhancedPacketOption::Comment(c) => Some(c.into_owned()),
+                            _ => None,
+                        })
+                        .collect(),
                 ),
-                Ok(Block::SimplePacket(p)) => (Some(0), 0, p.data.into_owned()),
+                Ok(Block::SimplePacket(p)) => (Some(0), 0, p.data.into_owned(), Vec::new()),
                 Ok(_) => continue,
             };
             let iface = interface.and_then(|i| ng.interfaces().get(i as usize));
@@ -253,6 +376,7 @@ pub fn read_capture<R: Read>(mut reader: R) -> Result<Capture, PcapError> {
                 timestamp: ticks_to_duration(ticks, resolution),
                 ethernet: iface.is_some_and(|i| i.linktype == DataLink::ETHERNET),
                 data,
+                comments,
             });
         }
     } else {
@@ -270,6 +394,7 @@ pub fn read_capture<R: Read>(mut reader: R) -> Result<Capture, PcapError> {
                         + Duration::from_nanos(u64::from(p.ts_frac) * frac_ns),
                     ethernet: header.datalink == DataLink::ETHERNET,
                     data: p.data.into_owned(),
+                    comments: Vec::new(),
                 }),
                 Err(e) => {
                     capture.stopped = Some(e.to_string());
@@ -353,6 +478,145 @@ mod tests {
         let second = parse_ethernet(&packets[1].data).unwrap();
         assert_eq!(second.peer, Some(Peer::Onu(OnuId(3))));
         assert_eq!(second.omci, &[4, 5]);
+    }
+
+    #[test]
+    fn captures_are_pcapng_with_nanosecond_stamps() {
+        let mut w = CaptureWriter::new(Vec::new()).unwrap();
+        let t = Duration::new(1_700_000_000, 123_456_789);
+        w.write(t, Direction::Upstream, Peer::Onu(OnuId(1)), &[0xa5; 48])
+            .unwrap();
+        let bytes = w.into_inner();
+        assert_eq!(bytes[..4], [0x0A, 0x0D, 0x0D, 0x0A], "a pcapng section");
+        let mut ng = PcapNgReader::new(&bytes[..]).unwrap();
+        let mut interfaces = 0;
+        while let Some(block) = ng.next_block() {
+            if let Block::InterfaceDescription(i) = block.unwrap() {
+                interfaces += 1;
+                assert_eq!(i.linktype, DataLink::ETHERNET);
+                assert!(
+                    i.options
+                        .contains(&InterfaceDescriptionOption::IfTsResol(9))
+                );
+            }
+        }
+        assert_eq!(interfaces, 1);
+        let capture = read_capture(&bytes[..]).unwrap();
+        assert_eq!(capture.packets[0].timestamp, t, "nanoseconds kept");
+        assert!(capture.packets[0].comments.is_empty());
+        assert_eq!(capture.packets[0].envelope(), None);
+    }
+
+    #[test]
+    fn an_enveloped_frame_keeps_what_its_envelope_said() {
+        let group = Envelope {
+            onu_id: ALL_ONUS,
+            gem_port: crate::ids::GemPort::MULTICAST_DOWNLOAD,
+            window_no: Some(crate::ids::WindowNo(17)),
+            window_crc: Some(0x1a2b_3c4d),
+            missing: None,
+        };
+        let mut missing = [0u8; crate::envelope::MISSING_LEN];
+        missing[0] = 0b0000_0110;
+        let answer = Envelope {
+            missing: Some(missing),
+            ..Envelope::omcc(OnuId(3))
+        };
+        let mut w = CaptureWriter::new(Vec::new()).unwrap();
+        w.write_enveloped(
+            Duration::from_secs(1),
+            Direction::Downstream,
+            &group,
+            &[1; 48],
+        )
+        .unwrap();
+        w.write_enveloped(
+            Duration::from_secs(2),
+            Direction::Upstream,
+            &answer,
+            &[2; 48],
+        )
+        .unwrap();
+        let capture = read_capture(&w.into_inner()[..]).unwrap();
+        let [first, second] = &capture.packets[..] else {
+            panic!("{:?}", capture.packets)
+        };
+        assert_eq!(first.envelope(), Some(Ok(group)));
+        assert_eq!(
+            first.comments,
+            ["omci-envelope/1 onu-id=65535 gem-port=4000 window=17 window-crc=0x1a2b3c4d"]
+        );
+        assert_eq!(
+            parse_ethernet(&first.data).unwrap().peer,
+            Some(Peer::Multicast)
+        );
+        assert_eq!(second.envelope(), Some(Ok(answer)));
+        assert_eq!(
+            second.comments,
+            ["omci-envelope/1 onu-id=3 gem-port=3 missing=1-2"]
+        );
+        let eth = parse_ethernet(&second.data).unwrap();
+        assert_eq!(eth.peer, Some(Peer::Onu(OnuId(3))));
+        assert_eq!(eth.direction, Some(Direction::Upstream));
+        assert_eq!(eth.omci, &[2; 48]);
+    }
+
+    #[test]
+    fn a_damaged_envelope_comment_is_told_not_dropped() {
+        let packet = CapturedPacket {
+            timestamp: Duration::ZERO,
+            ethernet: true,
+            data: Vec::new(),
+            comments: vec![
+                "seen twice".into(),
+                "omci-envelope/1 onu-id=1 gem-port=x".into(),
+            ],
+        };
+        assert!(matches!(
+            packet.envelope(),
+            Some(Err(CommentError::Value { .. }))
+        ));
+    }
+
+    #[test]
+    fn merged_captures_keep_order_stamps_and_envelopes() {
+        let mut a = CaptureWriter::new(Vec::new()).unwrap();
+        a.write_enveloped(
+            Duration::from_secs(1),
+            Direction::Downstream,
+            &Envelope::omcc(OnuId(1)),
+            &[1; 48],
+        )
+        .unwrap();
+        a.write(
+            Duration::from_secs(2),
+            Direction::Upstream,
+            Peer::Onu(OnuId(1)),
+            &[2; 48],
+        )
+        .unwrap();
+        let a = read_capture(&a.into_inner()[..]).unwrap();
+        // A classic pcap, as older captures of the lab are: its packets have no comments.
+        let mut classic = pcap_file::pcap::PcapWriter::new(Vec::new()).unwrap();
+        let frame = ethernet_frame(Direction::Upstream, Peer::Onu(OnuId(2)), &[3; 48]);
+        classic
+            .write_packet(&pcap_file::pcap::PcapPacket::new(
+                Duration::from_secs(3),
+                frame.len() as u32,
+                &frame,
+            ))
+            .unwrap();
+        let b = read_capture(&classic.into_writer()[..]).unwrap();
+        assert_eq!(b.packets.len(), 1);
+        let merged = merge_captures([&a, &b], Vec::new()).unwrap();
+        let merged = read_capture(&merged[..]).unwrap();
+        assert_eq!(merged.stopped, None);
+        let expected: Vec<CapturedPacket> = a.packets.iter().chain(&b.packets).cloned().collect();
+        assert_eq!(merged.packets, expected);
+        assert_eq!(
+            merged.packets[0].envelope(),
+            Some(Ok(Envelope::omcc(OnuId(1))))
+        );
     }
 
     #[test]

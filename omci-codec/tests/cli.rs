@@ -341,6 +341,68 @@ fn pcap_decodes_frames_with_time_and_direction() {
 }
 
 #[test]
+fn pcap_shows_the_envelope_the_capture_kept() {
+    use omci_codec::envelope::{ALL_ONUS, Envelope, MISSING_LEN};
+    use omci_codec::{GemPort, WindowNo};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("download.pcap");
+    let hex = vector_hex("omci-baseline-frames.tsv");
+    let section = hex::decode(&hex[24]).unwrap(); // mini-w0-sec0
+    let resp = hex::decode(&hex[23]).unwrap();
+    let mut w = CaptureWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    let group = Envelope {
+        onu_id: ALL_ONUS,
+        gem_port: GemPort::MULTICAST_DOWNLOAD,
+        window_no: Some(WindowNo(5)),
+        window_crc: Some(0xdead_beef),
+        missing: None,
+    };
+    let mut missing = [0u8; MISSING_LEN];
+    missing[0] = 0b1000_0010; // sections 1 and 7
+    let answer = Envelope {
+        missing: Some(missing),
+        ..Envelope::omcc(OnuId(4))
+    };
+    let t0 = Duration::from_secs(1_700_000_000);
+    w.write_enveloped(t0, Direction::Downstream, &group, &section)
+        .unwrap();
+    w.write_enveloped(t0, Direction::Upstream, &answer, &resp)
+        .unwrap();
+    w.write(t0, Direction::Upstream, Peer::Onu(OnuId(4)), &resp)
+        .unwrap();
+    drop(w);
+
+    let out = omci(&["pcap", path.to_str().unwrap(), "--json"], "");
+    assert!(out.status.success());
+    let o = json_lines(&out);
+    assert_eq!(o[0]["peer"], "multicast");
+    assert_eq!(
+        o[0]["envelope"],
+        serde_json::json!({"onu_id": 65535, "gem_port": 4000, "window": 5, "window_crc": 0xdead_beefu32})
+    );
+    assert_eq!(
+        o[1]["envelope"],
+        serde_json::json!({"onu_id": 4, "gem_port": 4, "missing": [1, 7]})
+    );
+    assert_eq!(o[2]["envelope"], Value::Null, "no comment, no envelope");
+
+    let text = omci(&["pcap", path.to_str().unwrap()], "");
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains(
+            "OLT -> multicast\n  Envelope: onu-id=65535 gem-port=4000 window=5 window-crc=0xdeadbeef\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("onu-4 -> OLT\n  Envelope: onu-id=4 gem-port=4 missing=1,7\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("Envelope:").count(), 2, "{text}");
+}
+
+#[test]
 fn pcapng_time_stamps_follow_the_interface_resolution() {
     use pcap_file::DataLink;
     use pcap_file::pcapng::PcapNgWriter;

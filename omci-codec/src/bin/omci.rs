@@ -4,7 +4,8 @@
 //!   JSON object per line); without arguments it reads one frame per line of standard input.
 //! - `omci encode` reads those JSON objects, one per line, and prints each frame in hex with its
 //!   trailer filled in, so `omci decode --json F | omci encode` gives F back.
-//! - `omci pcap FILE` decodes every OMCI frame (EtherType 0x88B5) of a pcap or pcapng file.
+//! - `omci pcap FILE` decodes every OMCI frame (EtherType 0x88B5) of a pcap or pcapng file,
+//!   with the lab's transport envelope when the packet's comment keeps it.
 //!
 //! Exit status: 0 when every frame was good, 1 when any frame failed, 2 for a usage error.
 
@@ -16,10 +17,11 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use omci_codec::json::{JsonTrailer, from_json, to_json};
 use omci_codec::pcap::{
-    Direction, ETHERNET_MIN_LEN, Peer, omci_frame_len, parse_ethernet, read_capture,
+    Direction, ETHERNET_MIN_LEN, Peer, envelope_comment, omci_frame_len, parse_ethernet,
+    read_capture,
 };
 use omci_codec::render::render_decoded;
-use omci_codec::{Codec, Decoded, ExtendedTrailer, MicKey, ParseError};
+use omci_codec::{Codec, Decoded, Envelope, ExtendedTrailer, MicKey, ParseError};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -381,6 +383,8 @@ fn pcap(
             None => None,
         };
         let rel = packet.timestamp.saturating_sub(first).as_secs_f64();
+        // What the lab's transport envelope said, when the capture kept it (docs/wire.md).
+        let envelope = packet.envelope();
         let codec = trailer.codec_for(omci);
         let decoded = codec.decode(omci);
         if as_json {
@@ -395,6 +399,11 @@ fn pcap(
             v["peer"] = json!(peer);
             v["src_mac"] = json!(mac(&eth.src));
             v["dst_mac"] = json!(mac(&eth.dst));
+            match &envelope {
+                Some(Ok(e)) => v["envelope"] = envelope_json(e),
+                Some(Err(why)) => v["envelope_error"] = json!(why.to_string()),
+                None => {}
+            }
             writeln!(out, "{v}")?;
         } else {
             let arrow = match (eth.direction, &peer) {
@@ -408,6 +417,15 @@ fn pcap(
                 index + 1,
                 direction.unwrap_or("unknown direction")
             )?;
+            match &envelope {
+                Some(Ok(e)) => {
+                    let fields = envelope_comment(e);
+                    let fields = fields.split_once(' ').map_or("", |(_, f)| f);
+                    writeln!(out, "  Envelope: {fields}")?;
+                }
+                Some(Err(why)) => writeln!(out, "  Envelope comment does not read: {why}")?,
+                None => {}
+            }
             match &decoded {
                 Ok(d) => writeln!(out, "{}", render_decoded(d, omci.len()))?,
                 Err(e) => writeln!(out, "  does not decode: {e}\n")?,
@@ -437,6 +455,24 @@ fn pcap(
         );
     }
     Ok(all_ok)
+}
+
+/// The envelope's fields as JSON: numbers, and the missing sections as a list.
+fn envelope_json(e: &Envelope) -> Value {
+    let mut v = json!({"onu_id": e.onu_id.0, "gem_port": e.gem_port.0});
+    if let Some(w) = e.window_no {
+        v["window"] = json!(w.0);
+    }
+    if let Some(crc) = e.window_crc {
+        v["window_crc"] = json!(crc);
+    }
+    if let Some(m) = &e.missing {
+        let sections: Vec<usize> = (0..m.len() * 8)
+            .filter(|n| m[n / 8] & (1 << (n % 8)) != 0)
+            .collect();
+        v["missing"] = json!(sections);
+    }
+    v
 }
 
 fn mac(m: &[u8; 6]) -> String {
