@@ -104,6 +104,10 @@ fn teach_one_onu_explains_and_draws() {
     assert!(diagram.contains("```mermaid") && diagram.contains("sequenceDiagram"));
     let capture = omci_codec::pcap::read_capture(std::fs::File::open(&pcap).unwrap()).unwrap();
     assert!(capture.packets.len() > 20);
+    assert!(
+        capture.packets.iter().all(|p| p.envelope().is_some()),
+        "the merged capture keeps every frame's envelope"
+    );
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["passed"], true);

@@ -1,7 +1,7 @@
 //! What a run derives from the OLT's captures (one per OLT process): the merged pcap, the
 //! Mermaid sequence diagram, and the narration of one ONU's upgrade for the summary.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
@@ -18,7 +18,7 @@ pub(super) fn write(
 ) -> Result<Option<String>> {
     let frames = crate::narrate::read_frames(pcaps).unwrap_or_default();
     if let Some(out) = &opts.pcap {
-        merge_pcaps(pcaps, out)?;
+        crate::narrate::merge_captures(pcaps, out)?;
     }
     let followed = opts.follow.filter(|f| *f <= n).unwrap_or(1);
     let shown: Vec<u16> = match opts.follow {
@@ -41,25 +41,3 @@ pub(super) fn write(
     Ok(explanation)
 }
 
-/// Writes the packets of `pcaps`, in order, into one capture.
-fn merge_pcaps(pcaps: &[PathBuf], out: &Path) -> Result<()> {
-    let file = std::fs::File::create(out).with_context(|| format!("writing {}", out.display()))?;
-    let mut w = omci_codec::pcap::CaptureWriter::new(std::io::BufWriter::new(file))?;
-    for p in pcaps {
-        let Ok(f) = std::fs::File::open(p) else {
-            continue;
-        };
-        let Ok(c) = omci_codec::pcap::read_capture(f) else {
-            continue;
-        };
-        for pkt in &c.packets {
-            if let Some(e) = omci_codec::pcap::parse_ethernet(&pkt.data)
-                && let (Some(d), Some(peer)) = (e.direction, e.peer)
-            {
-                w.write(pkt.timestamp, d, peer, e.omci)?;
-            }
-        }
-    }
-    std::io::Write::flush(&mut w.into_inner())?;
-    Ok(())
-}
