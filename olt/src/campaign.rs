@@ -241,6 +241,9 @@ impl Campaign {
         {
             return Campaign::new(setup, onus, now);
         }
+        // A halted campaign stays halted: its kill switch (or an abort) said no more.
+        let retry_failed =
+            retry_failed && !matches!(journal.stage, JournalStage::Halted | JournalStage::Halting);
         let mut c = Campaign::blank(setup, onus, Stage::Completed, now);
         c.waves = journal
             .waves

@@ -103,7 +103,8 @@ fn a_manifest_that_does_not_match_the_image_is_refused() {
         "1@127.0.0.1:40001",
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    // The input is wrong: exit 2 (the project's rule; it was 1 before the rule was applied).
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("does not match the checksum"), "{err}");
     // A journal of another image.
     std::fs::write(
@@ -121,6 +122,6 @@ fn a_manifest_that_does_not_match_the_image_is_refused() {
         "1@127.0.0.1:40001",
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("another image (version V9)"), "{err}");
 }

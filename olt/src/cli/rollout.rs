@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use omci_codec::OnuId;
-use sha2::{Digest, Sha256};
 
 use super::args::{AbortArgs, RolloutArgs, onu_map};
 use super::summary::print_summary;
@@ -17,8 +16,8 @@ use super::{ctrl_c, usage};
 use crate::campaign::{Campaign, CampaignPlan, Setup, Stage};
 use crate::driver::{self, DriverConfig};
 use crate::engine::{Mode, MulticastConfig};
-use crate::image::UpgradeImage;
-use crate::journal::Journal;
+use crate::image::{ImageFileError, UpgradeImage};
+use crate::journal::{Journal, JournalStage};
 use crate::report::{AbortReport, AbortedOnu, OnuResult, Report, reason};
 use crate::session::{Outcome, SessionConfig};
 
@@ -29,8 +28,12 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
             "--strict needs --mode unicast: the multicast download carries window numbers in the envelope",
         ));
     }
-    let bytes =
-        std::fs::read(&a.image).with_context(|| format!("reading {}", a.image.display()))?;
+    // The image is checked before anything is sent: a whole image of this lab, under 4 GiB.
+    let image = match UpgradeImage::open(&a.image) {
+        Ok(i) => i,
+        Err(ImageFileError::Io { path, source }) => bail!("reading {path}: {source}"),
+        Err(e) => return Ok(usage(&format!("--image: {e}"))),
+    };
     let onus = onu_map(a.onus)?;
 
     let cfg = SessionConfig {
@@ -62,13 +65,13 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
                 .with_context(|| format!("reading {}", path.display()))?;
             let m: pon::manifest::Manifest = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a release manifest", path.display()))?;
-            if m.sha256() != Some(Sha256::digest(&bytes).into()) {
-                bail!(
-                    "{} does not match the checksum of {} ({}): refusing to roll it out",
+            if m.sha256() != Some(image.sha256) {
+                return Ok(usage(&format!(
+                    "--image {} does not match the checksum of --manifest {} ({}): refusing to roll it out",
                     a.image.display(),
                     path.display(),
                     m.checksum
-                );
+                )));
             }
             Some(m)
         }
@@ -107,16 +110,13 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         })
         .transpose()?;
     if let Some(m) = &manifest
-        && let Ok(image) = UpgradeImage::new(bytes.clone())
         && image.header.version != m.version
     {
-        bail!(
-            "the manifest says version {} but the image is {}",
-            m.version,
-            image.header.version
-        );
+        return Ok(usage(&format!(
+            "--manifest says version {} but the image is {}",
+            m.version, image.header.version
+        )));
     }
-    let name = a.image.display().to_string();
     let target = Target {
         mode: a.mode,
         listen: a.listen,
@@ -127,7 +127,7 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         retry_failed: a.retry_failed,
         start_at,
     };
-    run_rollout(&bytes, &name, target, &cfg, &plan, a.report.as_deref())
+    run_rollout(image, target, &cfg, &plan, a.report.as_deref())
 }
 
 /// `olt abort`.
@@ -224,16 +224,13 @@ pub(super) fn tci_seed() -> u64 {
 /// Runs one rollout (or campaign) of `bytes`, prints the summary, writes the report; exit 1 if
 /// any ONU failed or the campaign halted.
 fn run_rollout(
-    bytes: &[u8],
-    name: &str,
+    image: UpgradeImage,
     t: Target,
     cfg: &SessionConfig,
     plan: &CampaignPlan,
     report_path: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
-    let image = UpgradeImage::new(bytes.to_vec())
-        .with_context(|| format!("{name} is not an image of this lab"))?;
-    let sha256 = hex::encode(Sha256::digest(bytes));
+    let sha256 = hex::encode(image.sha256);
     let ids: Vec<OnuId> = t.onus.keys().copied().collect();
     let mode = t.mode;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -246,11 +243,11 @@ fn run_rollout(
             let j: Journal = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a campaign journal", path.display()))?;
             if j.image_sha256 != sha256 {
-                bail!(
-                    "{} records a campaign of another image (version {}); remove it to start a new one",
+                return Ok(usage(&format!(
+                    "--journal {} records a campaign of another image (version {}); remove it to start a new one",
                     path.display(),
                     j.image_version
-                );
+                )));
             }
             Some(j)
         }
@@ -296,6 +293,12 @@ fn run_rollout(
                 j.stage.word(),
                 j.wave + 1
             );
+            if t.retry_failed && matches!(j.stage, JournalStage::Halted | JournalStage::Halting) {
+                println!(
+                    "The campaign halted ({}): its failed ONUs are not tried again; start a new campaign to override the kill switch.",
+                    j.halt_reason.as_deref().unwrap_or("no reason recorded")
+                );
+            }
             Campaign::resume(j, &setup, &ids, t.retry_failed, started)
         }
         None => Campaign::new(&setup, &ids, started),

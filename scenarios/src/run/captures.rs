@@ -40,4 +40,3 @@ pub(super) fn write(
     }
     Ok(explanation)
 }
-

@@ -1,205 +1,33 @@
-//! The PON: every ONU's session, the multicast group download, what to send next, and when to
-//! wake up.
-//!
-//! Sans-IO like the sessions: datagrams in with `now` and the ONU whose address they came from
-//! ([`Olt::handle_datagram`]), time ([`Olt::handle_timeout`]), datagrams out
-//! ([`Olt::poll_transmit`]: the group's first, then the sessions' in turn so that every ONU
-//! progresses), the next deadline ([`Olt::poll_timeout`]).
-//!
-//! **Attribution.** An answer is taken only from the address the OLT sends that ONU's OMCC to
-//! (the driver says which ONU, if any, an address belongs to), carrying that ONU's ONU-ID, and
-//! to a TCI the OLT has outstanding for that ONU; everything else is dropped and counted by
-//! reason ([`Drops`]).
-//!
-//! In **unicast** mode each session moves its own windows. In **multicast** mode (this lab's
-//! extension, DESIGN.md section 5) the sessions stop after Start; per target image, one
-//! [`GroupDownload`] sends each window once to the multicast group, its AR section too (every
-//! ONU answers for itself), and repairs: the ONUs that answer "processing error" or stay
-//! silent get the window again, by unicast when few need it, by re-multicast when many do. An
-//! ONU that already holds a window ignores its repeat (the envelope carries the window number).
-//! An answer that comes after its round was given up is still taken: a slow ONU is not a lost
-//! one. A member that reboots (its session notices) leaves the group at once and goes on alone;
-//! so does one that starts after the group download began.
+//! The multicast group download (this lab's extension, docs/multicast.md): per target image,
+//! one stream of windows to the group, its rounds of answers, their repair, and how long a round
+//! waits.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use omci_codec::contents::{Contents, DownloadSectionRequest};
 use omci_codec::envelope::{ALL_ONUS, Envelope, MISSING_LEN};
-use omci_codec::{
-    Codec, ExtendedTrailer, GemPort, MeClass, MeId, Message, OnuId, ResultCode, Tci, WindowNo,
-};
+use omci_codec::{GemPort, MeClass, MeId, Message, OnuId, ResultCode, Tci, WindowNo};
 
-use crate::image::{Cut, UpgradeImage};
-use crate::session::{Job, Outcome, Session, SessionConfig};
+use super::{Dest, Mode, Olt, Queued, Transmit};
+use crate::image::Cut;
+use crate::session::Session;
 use crate::tci;
-
-/// How the windows travel: one definition for the engine, the `olt` command line
-/// (`--mode`), the report and the scenario files (`[olt] mode = ...`).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// One window stream on the multicast group for all ONUs (this lab's extension).
-    #[default]
-    Multicast,
-    /// Each ONU its own window stream (the standard procedure).
-    Unicast,
-}
-
-impl Mode {
-    /// The word the command line, the report and the scenario files use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Multicast => "multicast",
-            Mode::Unicast => "unicast",
-        }
-    }
-}
-
-/// Settings of the multicast group download.
-#[derive(Clone, Debug)]
-pub struct MulticastConfig {
-    /// Windows sent before the first of them is acknowledged (pipelining).
-    pub depth: usize,
-    /// A window is sent to the group again when at least this share of the group needs it
-    /// (and at least `min_remulticast` ONUs); fewer get it by unicast.
-    pub remulticast_share: f64,
-    /// See `remulticast_share`.
-    pub min_remulticast: usize,
-}
-
-impl Default for MulticastConfig {
-    fn default() -> Self {
-        Self {
-            depth: 8,
-            remulticast_share: 0.25,
-            min_remulticast: 3,
-        }
-    }
-}
-
-/// Where a datagram goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dest {
-    /// One ONU (its OMCC port).
-    Onu(OnuId),
-    /// The multicast download group.
-    Group,
-}
-
-/// A datagram to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Transmit {
-    /// Where.
-    pub dest: Dest,
-    /// Envelope and OMCI frame.
-    pub datagram: Vec<u8>,
-}
-
-/// Datagrams the OLT dropped, by reason.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Drops {
-    /// From an address that is none of the ONUs'.
-    pub unknown_sender: u64,
-    /// From an ONU's address, naming another ONU-ID in the envelope (a forgery, or a
-    /// misconfigured ONU).
-    pub wrong_onu_id: u64,
-    /// Not an envelope of this lab (too short, bad magic or version, ...).
-    pub bad_envelope: u64,
-    /// The OMCI frame inside did not decode (bad CRC, wrong length, unknown format, ...).
-    pub bad_frame: u64,
-    /// A request, not an answer (an OLT takes answers and notifications only).
-    pub not_an_answer: u64,
-    /// An answer to a TCI the OLT does not have outstanding for that ONU (late duplicates,
-    /// guesses).
-    pub unexpected_tci: u64,
-}
-
-impl Drops {
-    /// Every drop.
-    pub fn total(&self) -> u64 {
-        self.unknown_sender
-            + self.wrong_onu_id
-            + self.bad_envelope
-            + self.bad_frame
-            + self.not_an_answer
-            + self.unexpected_tci
-    }
-
-    /// The sum of two counts.
-    pub fn plus(&self, o: &Drops) -> Drops {
-        Drops {
-            unknown_sender: self.unknown_sender + o.unknown_sender,
-            wrong_onu_id: self.wrong_onu_id + o.wrong_onu_id,
-            bad_envelope: self.bad_envelope + o.bad_envelope,
-            bad_frame: self.bad_frame + o.bad_frame,
-            not_an_answer: self.not_an_answer + o.not_an_answer,
-            unexpected_tci: self.unexpected_tci + o.unexpected_tci,
-        }
-    }
-}
-
-/// Counters of the whole PON.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PonCounters {
-    /// Datagrams dropped, by reason.
-    pub drops: Drops,
-    /// Answers and notifications taken in.
-    pub responses: u64,
-    /// Frames sent to the multicast group.
-    pub frames_multicast: u64,
-    /// Of which with AR set.
-    pub frames_multicast_ar: u64,
-    /// Bytes sent to the multicast group.
-    pub bytes_multicast: u64,
-    /// Repair rounds that sent sections to the group again.
-    pub remulticast_windows: u64,
-    /// Repair rounds that only sent the closing AR section to the group again.
-    pub remulticast_ar_only: u64,
-    /// Answers to a group window that came after their round was given up (slow ONUs).
-    pub late_answers: u64,
-}
-
-impl PonCounters {
-    /// The sum of two sets of counters.
-    pub fn plus(&self, o: &PonCounters) -> PonCounters {
-        PonCounters {
-            drops: self.drops.plus(&o.drops),
-            responses: self.responses + o.responses,
-            frames_multicast: self.frames_multicast + o.frames_multicast,
-            frames_multicast_ar: self.frames_multicast_ar + o.frames_multicast_ar,
-            bytes_multicast: self.bytes_multicast + o.bytes_multicast,
-            remulticast_windows: self.remulticast_windows + o.remulticast_windows,
-            remulticast_ar_only: self.remulticast_ar_only + o.remulticast_ar_only,
-            late_answers: self.late_answers + o.late_answers,
-        }
-    }
-}
 
 /// One window in flight: who still owes an answer (and to which TCI), who answered failure
 /// and, when it said, which sections it misses.
 #[derive(Debug)]
-struct Round {
-    window: u32,
+pub(super) struct Round {
+    pub(super) window: u32,
     /// AR sections of this round still queued: the wait for answers starts when the last
     /// leaves (pacing may hold them back).
-    unsent: usize,
+    pub(super) unsent: usize,
     /// When the last AR section of the round left (the round-trip samples start there).
-    sent_at: Option<Instant>,
-    deadline: Instant,
-    pending: BTreeMap<OnuId, Tci>,
-    failed: BTreeSet<OnuId>,
-    missing: BTreeMap<OnuId, [u8; MISSING_LEN]>,
+    pub(super) sent_at: Option<Instant>,
+    pub(super) deadline: Instant,
+    pub(super) pending: BTreeMap<OnuId, Tci>,
+    pub(super) failed: BTreeSet<OnuId>,
+    pub(super) missing: BTreeMap<OnuId, [u8; MISSING_LEN]>,
 }
 
 /// How long the group waits for its members' answers: the configured timeout, or more when
@@ -207,15 +35,15 @@ struct Round {
 /// four times its variation (RFC 6298's estimator, over every answer), at most [`RoundTimer::MAX`]
 /// times the configured timeout.
 #[derive(Clone, Copy, Debug, Default)]
-struct RoundTimer {
-    srtt: Option<Duration>,
-    rttvar: Duration,
+pub(super) struct RoundTimer {
+    pub(super) srtt: Option<Duration>,
+    pub(super) rttvar: Duration,
 }
 
 impl RoundTimer {
     const MAX: u32 = 20;
 
-    fn sample(&mut self, rtt: Duration) {
+    pub(super) fn sample(&mut self, rtt: Duration) {
         match self.srtt {
             None => {
                 self.srtt = Some(rtt);
@@ -229,7 +57,7 @@ impl RoundTimer {
         }
     }
 
-    fn timeout(&self, base: Duration) -> Duration {
+    pub(super) fn timeout(&self, base: Duration) -> Duration {
         let rto = self.srtt.map_or(base, |s| s + self.rttvar * 4);
         rto.clamp(base, base.saturating_mul(Self::MAX))
     }
@@ -238,201 +66,23 @@ impl RoundTimer {
 /// The group download of every ONU that targets the same image.
 #[derive(Debug)]
 pub struct GroupDownload {
-    target: u8,
-    members: BTreeSet<OnuId>,
-    window_size: Option<u16>,
-    windows: u32,
-    next_window: u32,
-    rounds: VecDeque<Round>,
-    tries: BTreeMap<(OnuId, u32), u16>,
-    tci: tci::Counter,
-    timer: RoundTimer,
-    started: bool,
-    done: bool,
-}
-
-/// A cap on Download sections per second, over both the group and the ONUs' own channels.
-#[derive(Clone, Copy, Debug)]
-struct Pacer {
-    interval: Duration,
-    /// When the next section may leave.
-    next: Option<Instant>,
-}
-
-impl Pacer {
-    /// Up to this much unused time is credited, so that a driver that wakes a little late
-    /// catches up with a short burst.
-    const CREDIT: Duration = Duration::from_millis(10);
-
-    fn ready(&self, now: Instant) -> bool {
-        self.next.is_none_or(|n| n <= now)
-    }
-
-    fn take(&mut self, now: Instant) {
-        let floor = now.checked_sub(Self::CREDIT).unwrap_or(now);
-        let base = self.next.map_or(now, |n| n.max(floor));
-        self.next = Some(base + self.interval);
-    }
-}
-
-/// A group datagram queued to leave, and the round whose answer wait starts when it does.
-#[derive(Debug)]
-struct Queued {
-    transmit: Transmit,
-    /// (group, TCI) of an AR section: the round waiting on that TCI times from its sending.
-    opens: Option<(usize, Tci)>,
-}
-
-/// The OLT of one PON.
-#[derive(Debug)]
-pub struct Olt {
-    sessions: BTreeMap<OnuId, Session>,
-    groups: Vec<GroupDownload>,
-    /// Every AR section the groups sent: its TCI's group and window (late answers find their
-    /// window by it); forgotten once no round of that window is open.
-    ar_tcis: HashMap<Tci, (usize, u32)>,
-    mode: Mode,
-    cfg: SessionConfig,
-    mcfg: MulticastConfig,
-    image: Option<UpgradeImage>,
-    codec: Codec,
-    group_out: VecDeque<Queued>,
-    next: Option<OnuId>,
-    counters: PonCounters,
-    pacer: Option<Pacer>,
+    pub(super) target: u8,
+    pub(super) members: BTreeSet<OnuId>,
+    pub(super) window_size: Option<u16>,
+    pub(super) windows: u32,
+    pub(super) next_window: u32,
+    pub(super) rounds: VecDeque<Round>,
+    pub(super) tries: BTreeMap<(OnuId, u32), u16>,
+    pub(super) tci: tci::Counter,
+    pub(super) timer: RoundTimer,
+    pub(super) started: bool,
+    pub(super) done: bool,
 }
 
 impl Olt {
-    /// Starts `job` on `onus` at `now`.
-    pub fn new(
-        job: &Job,
-        onus: &[OnuId],
-        mode: Mode,
-        cfg: &SessionConfig,
-        mcfg: &MulticastConfig,
-        now: Instant,
-    ) -> Olt {
-        let multicast = mode == Mode::Multicast && matches!(job, Job::Upgrade { .. });
-        let sessions = onus
-            .iter()
-            .map(|&onu| {
-                let s = Session::new(onu, job.clone(), cfg.clone(), multicast, now);
-                (onu, s)
-            })
-            .collect();
-        Olt {
-            sessions,
-            groups: Vec::new(),
-            ar_tcis: HashMap::new(),
-            mode,
-            cfg: cfg.clone(),
-            mcfg: mcfg.clone(),
-            image: job.image().cloned(),
-            codec: Codec::new(ExtendedTrailer::Crc32),
-            group_out: VecDeque::new(),
-            next: None,
-            counters: PonCounters::default(),
-            pacer: None,
-        }
-    }
-
-    /// Caps the Download sections sent to at most `per_second` (group and unicast together);
-    /// None or 0: no cap.
-    pub fn with_pacing(mut self, per_second: Option<u32>) -> Olt {
-        self.pacer = per_second.filter(|r| *r > 0).map(|r| Pacer {
-            interval: Duration::from_secs(1) / r,
-            next: None,
-        });
-        self
-    }
-
-    /// Stops every ONU's upgrade (the kill switch, or an abort): see [`Session::halt`]. The
-    /// group download stops at once; the sessions wind down (abort, rollback) and end
-    /// [`Outcome::Halted`].
-    pub fn halt(&mut self, now: Instant, reason: &str) {
-        for s in self.sessions.values_mut() {
-            s.halt(now, reason);
-        }
-        self.group_out.clear();
-        self.ar_tcis.clear();
-        for g in &mut self.groups {
-            g.rounds.clear();
-            g.done = true;
-        }
-    }
-
-    /// Every session held at the health gate goes on to Commit.
-    pub fn commit_held(&mut self, now: Instant) {
-        for s in self.sessions.values_mut() {
-            s.commit(now);
-        }
-    }
-
-    /// True when every session has ended or holds at the health gate.
-    pub fn settled(&self) -> bool {
-        self.sessions
-            .values()
-            .all(|s| s.outcome().is_some() || s.is_held())
-    }
-
-    /// A datagram from the PON, from the address of ONU `from` (None: an address that is no
-    /// ONU's).
-    pub fn handle_datagram(&mut self, now: Instant, from: Option<OnuId>, datagram: &[u8]) {
-        let drops = &mut self.counters.drops;
-        let Some(from) = from.filter(|id| self.sessions.contains_key(id)) else {
-            drops.unknown_sender += 1;
-            return;
-        };
-        let Ok((envelope, frame)) = Envelope::parse(datagram) else {
-            drops.bad_envelope += 1;
-            return;
-        };
-        if envelope.onu_id != from {
-            drops.wrong_onu_id += 1;
-            return;
-        }
-        let Ok(msg) = self.codec.parse(frame) else {
-            drops.bad_frame += 1;
-            return;
-        };
-        if !msg.ak() && !msg.message_type().is_notification() {
-            drops.not_an_answer += 1;
-            return;
-        }
-        if let Contents::DownloadSectionResponse(r) = &msg.contents
-            && let Some(&(gi, w)) = self.ar_tcis.get(&msg.tci)
-            && self.groups[gi].members.contains(&from)
-        {
-            self.counters.responses += 1;
-            self.group_answer(now, gi, w, from, msg.tci, r.result, &envelope);
-            self.drive_groups(now);
-            return;
-        }
-        let Some(s) = self.sessions.get_mut(&from) else {
-            return;
-        };
-        if s.handle_response(now, &envelope, &msg) {
-            self.counters.responses += 1;
-        } else {
-            self.counters.drops.unexpected_tci += 1;
-        }
-        // A session that reaches the group download after it began (it started late, or again
-        // after a reboot) goes on alone.
-        if s.accepted_window().is_some()
-            && !self.groups.is_empty()
-            && !self
-                .groups
-                .iter()
-                .any(|g| !g.done && g.members.contains(&from))
-        {
-            s.go_alone(now);
-        }
-        self.drive_groups(now);
-    }
-
     /// A member's answer to the AR section of window `w` (TCI `tci`).
     #[allow(clippy::too_many_arguments)]
-    fn group_answer(
+    pub(super) fn group_answer(
         &mut self,
         now: Instant,
         gi: usize,
@@ -496,105 +146,8 @@ impl Olt {
         }
     }
 
-    /// Time has reached `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        for s in self.sessions.values_mut() {
-            if s.poll_timeout().is_some_and(|t| t <= now) {
-                s.handle_timeout(now);
-            }
-        }
-        self.drive_groups(now);
-    }
-
-    /// The next datagram to send at `now`: the group's first, then each session's in turn
-    /// (Download sections only as pacing allows).
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        let paced_out = self.pacer.is_some_and(|p| !p.ready(now));
-        if !paced_out && let Some(q) = self.group_out.pop_front() {
-            if let Some(p) = &mut self.pacer {
-                p.take(now);
-            }
-            if let Some((gi, tci)) = q.opens
-                && let Some(g) = self.groups.get_mut(gi)
-            {
-                let wait = g.timer.timeout(self.cfg.timeout);
-                for r in g
-                    .rounds
-                    .iter_mut()
-                    .filter(|r| r.pending.values().any(|t| *t == tci))
-                {
-                    r.unsent = r.unsent.saturating_sub(1);
-                    r.sent_at = Some(now);
-                    r.deadline = r.deadline.max(now + wait);
-                }
-            }
-            return Some(q.transmit);
-        }
-        // Round robin from the session after the last one that sent, without collecting the
-        // keys (this runs once per datagram sent).
-        let start = self.next.unwrap_or(OnuId(0));
-        let first = |sessions: std::collections::btree_map::RangeMut<'_, OnuId, Session>| {
-            sessions
-                .filter(|(_, s)| !(paced_out && s.next_is_section()))
-                .find_map(|(id, s)| s.poll_transmit(now).map(|o| (*id, o)))
-        };
-        let (id, out) = match first(self.sessions.range_mut(start..)) {
-            Some(f) => f,
-            None => first(self.sessions.range_mut(..start))?,
-        };
-        if out.section
-            && let Some(p) = &mut self.pacer
-        {
-            p.take(now);
-        }
-        self.next = Some(OnuId(id.0.wrapping_add(1)));
-        Some(Transmit {
-            dest: Dest::Onu(out.onu),
-            datagram: out.datagram,
-        })
-    }
-
-    /// The earliest deadline of any session or group round, or when pacing lets the next
-    /// queued section leave.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let sessions = self.sessions.values().filter_map(Session::poll_timeout);
-        let rounds = self.groups.iter().filter(|g| !g.done).flat_map(|g| {
-            g.rounds
-                .iter()
-                .filter(|r| r.unsent == 0)
-                .map(|r| r.deadline)
-        });
-        let queued =
-            !self.group_out.is_empty() || self.sessions.values().any(Session::next_is_section);
-        let paced = self.pacer.and_then(|p| p.next).filter(|_| queued);
-        sessions.chain(rounds).chain(paced).min()
-    }
-
-    /// True when every session has ended.
-    pub fn finished(&self) -> bool {
-        self.sessions.values().all(|s| s.outcome().is_some())
-    }
-
-    /// Every session, by ONU.
-    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
-        self.sessions.values()
-    }
-
-    /// How each session ended (or None while it runs).
-    pub fn outcomes(&self) -> BTreeMap<OnuId, Option<Outcome>> {
-        self.sessions
-            .iter()
-            .map(|(id, s)| (*id, s.outcome().cloned()))
-            .collect()
-    }
-
-    /// PON counters.
-    pub fn counters(&self) -> &PonCounters {
-        &self.counters
-    }
-
     /// Moves the multicast group downloads on.
-    fn drive_groups(&mut self, now: Instant) {
+    pub(super) fn drive_groups(&mut self, now: Instant) {
         if self.mode != Mode::Multicast || self.image.is_none() {
             return;
         }
