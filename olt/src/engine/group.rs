@@ -276,7 +276,6 @@ impl Olt {
             let Some(r) = self.groups[gi].rounds.remove(i) else {
                 break;
             };
-            self.forget_window_if_closed(gi, r.window);
             let need: BTreeSet<OnuId> = r
                 .failed
                 .iter()
@@ -338,13 +337,6 @@ impl Olt {
         g.done = true;
         g.rounds.clear();
         self.ar_tcis.retain(|_, (group, _)| *group != gi);
-    }
-
-    /// Once no round of window `w` is open in group `gi`, its AR TCIs are forgotten.
-    fn forget_window_if_closed(&mut self, gi: usize, w: u32) {
-        if !self.groups[gi].rounds.iter().any(|r| r.window == w) {
-            self.ar_tcis.retain(|_, k| *k != (gi, w));
-        }
     }
 
     fn leave(&mut self, gi: usize, id: OnuId) {

@@ -228,8 +228,9 @@ struct Queued {
 pub struct Olt {
     sessions: BTreeMap<OnuId, Session>,
     groups: Vec<GroupDownload>,
-    /// Every AR section the groups sent: its TCI's group and window (late answers find their
-    /// window by it); forgotten once no round of that window is open.
+    /// Every AR section the groups sent: its TCI's group and window, so that an answer that
+    /// comes late (or twice, to a window sent to the group again) is still known for one; kept
+    /// until the group closes (a TCI reused after the counter wraps takes its new meaning).
     ar_tcis: HashMap<Tci, (usize, u32)>,
     mode: Mode,
     cfg: SessionConfig,
