@@ -16,40 +16,83 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::campaign::{Campaign, Stage};
-use crate::engine::Dest;
+use crate::engine::{Dest, PonPort};
+use crate::journal::JournalFile;
 use crate::report::OnuResult;
+
+/// Where one PON port's ONUs are.
+#[derive(Clone, Debug)]
+pub struct PonTarget {
+    /// The port's multicast download group.
+    pub group: SocketAddrV4,
+    /// Each ONU's address.
+    pub onus: BTreeMap<OnuId, SocketAddrV4>,
+}
 
 /// Where the OLT and its ONUs are.
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
-    /// The OLT's own address: every ONU answers here.
+    /// The OLT's own address: every ONU of every PON port answers here.
     pub listen: SocketAddrV4,
-    /// The multicast download group.
-    pub group: SocketAddrV4,
-    /// Each ONU's address.
-    pub onus: BTreeMap<OnuId, SocketAddrV4>,
+    /// Each PON port's group and ONUs.
+    pub pons: BTreeMap<PonPort, PonTarget>,
     /// Write every OMCI frame sent and received to this pcap file.
     pub pcap: Option<PathBuf>,
     /// Show progress: a bar on a terminal, a line every few seconds otherwise.
     pub progress: bool,
-    /// Keep the campaign's journal in this file.
+    /// Keep the campaigns' journal in this file.
     pub journal: Option<PathBuf>,
 }
 
-/// What the campaign is doing, in one line: the stage, how many ONUs in each phase, the
-/// results so far, frames on the group.
-fn progress_line(c: &Campaign) -> String {
+/// Every PON port's campaign, by port.
+pub type Campaigns = BTreeMap<PonPort, Campaign>;
+
+/// What the campaigns are doing, in one line: each stage, how many ONUs in each phase, the
+/// results so far, frames on the groups.
+fn progress_line(campaigns: &Campaigns) -> String {
     let mut phases: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for s in c.olt().sessions().filter(|s| s.outcome().is_none()) {
-        *phases.entry(s.phase_name()).or_insert(0) += 1;
-    }
     let mut results: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for r in c.records().values().filter(|r| r.outcome.is_some()) {
-        *results
-            .entry(OnuResult::of(r.outcome.as_ref()).word())
-            .or_insert(0) += 1;
+    let mut stages = Vec::new();
+    let mut frames = 0;
+    for (pon, c) in campaigns {
+        for s in c.olt().sessions().filter(|s| s.outcome().is_none()) {
+            *phases.entry(s.phase_name()).or_insert(0) += 1;
+        }
+        for r in c.records().values().filter(|r| r.outcome.is_some()) {
+            *results
+                .entry(OnuResult::of(r.outcome.as_ref()).word())
+                .or_insert(0) += 1;
+        }
+        frames += c.counters().frames_multicast;
+        let stage = stage_words(c);
+        stages.push(if campaigns.len() > 1 {
+            format!("{pon} {stage}")
+        } else {
+            stage
+        });
     }
-    let stage = match c.stage() {
+    let running: Vec<String> = phases.iter().map(|(p, n)| format!("{n} {p}")).collect();
+    let done: Vec<String> = results.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    format!(
+        "{}: {} | {} | {frames} frames on the group{}",
+        stages.join(", "),
+        if running.is_empty() {
+            "-".to_string()
+        } else {
+            running.join(", ")
+        },
+        if done.is_empty() {
+            "none finished".to_string()
+        } else {
+            done.join(", ")
+        },
+        if campaigns.len() > 1 { "s" } else { "" }
+    )
+}
+
+/// Where a campaign is, in words.
+fn stage_words(c: &Campaign) -> String {
+    match c.stage() {
         Stage::Survey => "survey".to_string(),
         Stage::Wave(n) if c.waves().len() > 1 => format!(
             "wave {}/{} ({} ONUs)",
@@ -61,23 +104,7 @@ fn progress_line(c: &Campaign) -> String {
         Stage::Halting(..) => "halting".to_string(),
         Stage::Halted(_) => "halted".to_string(),
         Stage::Completed => "completed".to_string(),
-    };
-    let running: Vec<String> = phases.iter().map(|(p, n)| format!("{n} {p}")).collect();
-    let done: Vec<String> = results.iter().map(|(r, n)| format!("{n} {r}")).collect();
-    format!(
-        "{stage}: {} | {} | {} frames on the group",
-        if running.is_empty() {
-            "-".to_string()
-        } else {
-            running.join(", ")
-        },
-        if done.is_empty() {
-            "none finished".to_string()
-        } else {
-            done.join(", ")
-        },
-        c.counters().frames_multicast
-    )
+    }
 }
 
 /// The capture of a run: every OMCI frame as an Ethernet frame of EtherType 0x88B5, with what
@@ -104,14 +131,14 @@ impl Capture {
     }
 }
 
-/// Runs `campaign` until it has completed or halted; gives it back. The first time
-/// `interrupt` yields, the campaign is aborted (it winds down to the committed images, see
-/// [`Campaign::abort`]); the second time, the driver stops at once.
+/// Runs every PON port's campaign until each has completed or halted; gives them back. The
+/// first time `interrupt` yields, every campaign is aborted (it winds down to the committed
+/// images, see [`Campaign::abort`]); the second time, the driver stops at once.
 pub async fn run(
-    mut campaign: Campaign,
+    mut campaigns: Campaigns,
     cfg: &DriverConfig,
     mut interrupt: impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()>>>,
-) -> Result<Campaign> {
+) -> Result<Campaigns> {
     // One socket for everything: the ONUs answer to it, and the group's datagrams leave from
     // it (the multicast interface is loopback, TTL 0), so that an ONU can tell the OLT's
     // group datagrams from anyone else's by their source address.
@@ -133,7 +160,7 @@ pub async fn run(
         }
         None => None,
     };
-    let total = campaign.records().len() as u64;
+    let total: u64 = campaigns.values().map(|c| c.records().len() as u64).sum();
     let mut journal_error = None;
     let bar = cfg.progress.then(|| {
         if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -163,12 +190,21 @@ pub async fn run(
         );
     }
     // Who is who: an answer is taken only from the address the OLT sends that ONU's OMCC to.
-    let senders: std::collections::HashMap<SocketAddrV4, OnuId> =
-        cfg.onus.iter().map(|(id, addr)| (*addr, *id)).collect();
+    let senders: std::collections::HashMap<SocketAddrV4, (PonPort, OnuId)> = cfg
+        .pons
+        .iter()
+        .flat_map(|(pon, t)| t.onus.iter().map(|(id, addr)| (*addr, (*pon, *id))))
+        .collect();
+    let groups: std::collections::HashSet<SocketAddrV4> =
+        cfg.pons.values().map(|t| t.group).collect();
     let mut inbox = net::RecvBatch::new();
     let mut out: Vec<(Vec<u8>, SocketAddrV4)> = Vec::new();
     loop {
-        if let (Some(path), Some(j)) = (&cfg.journal, campaign.take_journal())
+        let changed = campaigns
+            .values_mut()
+            .fold(false, |changed, c| c.take_journal().is_some() | changed);
+        if let (Some(path), true) = (&cfg.journal, changed)
+            && let Some(j) = JournalFile::of(&campaigns)
             && let Err(e) = j
                 .store(path)
                 .with_context(|| format!("writing the journal {}", path.display()))
@@ -177,19 +213,25 @@ pub async fn run(
             journal_error = Some(e);
             break;
         }
-        if campaign.finished() {
+        if campaigns.values().all(Campaign::finished) {
             break;
         }
         // Everything due now, in order, then out in as few system calls as the kernel takes
         // (a window's sections and AR to the group in one).
         out.clear();
-        while let Some(t) = campaign.poll_transmit(Instant::now()) {
-            let to = match t.dest {
-                Dest::Onu(id) => cfg.onus.get(&id).copied(),
-                Dest::Group => Some(cfg.group),
+        let now = Instant::now();
+        for (pon, campaign) in &mut campaigns {
+            let Some(target) = cfg.pons.get(pon) else {
+                continue;
             };
-            if let Some(to) = to {
-                out.push((t.datagram, to));
+            while let Some(t) = campaign.poll_transmit(now) {
+                let to = match t.dest {
+                    Dest::Onu(id) => target.onus.get(&id).copied(),
+                    Dest::Group => Some(target.group),
+                };
+                if let Some(to) = to {
+                    out.push((t.datagram, to));
+                }
             }
         }
         // Each destination's datagrams together, in their order (a stable sort): a window to
@@ -197,7 +239,7 @@ pub async fn run(
         // The ONUs' own datagrams go before the group's, on purpose: a repair sends an ONU its
         // missing sections alone and the closing AR section to the group, and the ONU reads
         // its own socket first (as the lab's ONU does), so that the AR finds the sections there.
-        out.sort_by_key(|(_, to)| (*to == cfg.group, *to));
+        out.sort_by_key(|(_, to)| (groups.contains(to), *to));
         if let Some(c) = &mut capture {
             for (d, _) in &out {
                 c.record(Direction::Downstream, d);
@@ -216,9 +258,9 @@ pub async fn run(
             }
         }
         if let Some(bar) = &bar {
-            let done = campaign
-                .records()
+            let done = campaigns
                 .values()
+                .flat_map(|c| c.records().values())
                 .filter(|r| r.outcome.is_some())
                 .count() as u64;
             if bar.is_hidden() {
@@ -226,17 +268,17 @@ pub async fn run(
                 if last_line.elapsed() >= std::time::Duration::from_secs(5) {
                     eprintln!(
                         "olt: {done}/{total} ONUs finished | {}",
-                        progress_line(&campaign)
+                        progress_line(&campaigns)
                     );
                     last_line = Instant::now();
                 }
             } else if last_line.elapsed() >= std::time::Duration::from_millis(100) {
                 bar.set_position(done);
-                bar.set_message(progress_line(&campaign));
+                bar.set_message(progress_line(&campaigns));
                 last_line = Instant::now();
             }
         }
-        let deadline = campaign.poll_timeout();
+        let deadline = campaigns.values().filter_map(Campaign::poll_timeout).min();
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -256,15 +298,34 @@ pub async fn run(
                             if let Some(c) = &mut capture {
                                 c.record(Direction::Upstream, d);
                             }
-                            let onu = from.and_then(|a| senders.get(&a).copied());
-                            campaign.handle_datagram(now, onu, d);
+                            let from = from.and_then(|a| senders.get(&a).copied());
+                            match from {
+                                Some((pon, onu)) => {
+                                    if let Some(c) = campaigns.get_mut(&pon) {
+                                        c.handle_datagram(now, Some(onu), d);
+                                    }
+                                }
+                                // Nobody's: every port counts it as a stranger's once.
+                                None => {
+                                    if let Some(c) = campaigns.values_mut().next() {
+                                        c.handle_datagram(now, None, d);
+                                    }
+                                }
+                            }
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e).context("receiving"),
                 }
             }
-            () = sleep => campaign.handle_timeout(Instant::now()),
+            () = sleep => {
+                let now = Instant::now();
+                for c in campaigns.values_mut() {
+                    if c.poll_timeout().is_some_and(|t| t <= now) {
+                        c.handle_timeout(now);
+                    }
+                }
+            }
             () = &mut stop => {
                 if interrupted {
                     tracing::warn!("stopped before every ONU finished");
@@ -272,7 +333,9 @@ pub async fn run(
                 }
                 interrupted = true;
                 eprintln!("olt: aborting: the ONUs go back to their committed images (interrupt again to stop at once)");
-                campaign.abort(Instant::now(), "aborted by the operator");
+                for c in campaigns.values_mut() {
+                    c.abort(Instant::now(), "aborted by the operator");
+                }
                 stop = interrupt();
             }
         }
@@ -287,5 +350,5 @@ pub async fn run(
     if let Some(e) = journal_error {
         return Err(e);
     }
-    Ok(campaign)
+    Ok(campaigns)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::campaign::{Campaign, OnuRecord, Stage};
-use crate::engine::{Drops, Mode};
+use crate::engine::{Drops, Mode, PonPort};
 use crate::image::UpgradeImage;
 use crate::session::Outcome;
 
@@ -23,9 +23,22 @@ pub struct Report {
     pub duration_s: f64,
     /// How the campaign ended and its waves.
     pub campaign: CampaignReport,
-    /// Every ONU, by ONU-ID.
+    /// Every ONU, by PON port and ONU-ID.
     pub onus: Vec<OnuReport>,
-    /// Counts and counters over the whole rollout.
+    /// Counts and counters over the whole rollout (every PON port).
+    pub totals: Totals,
+    /// Each PON port's campaign and counts.
+    pub pons: Vec<PonReport>,
+}
+
+/// One PON port of a report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PonReport {
+    /// The port.
+    pub pon: PonPort,
+    /// How its campaign ended and its waves.
+    pub campaign: CampaignReport,
+    /// Its counts and counters.
     pub totals: Totals,
 }
 
@@ -169,7 +182,10 @@ pub fn reason(o: Option<&Outcome>) -> String {
 /// One ONU in a report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OnuReport {
-    /// Its ONU-ID.
+    /// Its PON port.
+    #[serde(default = "first_port")]
+    pub pon: PonPort,
+    /// Its ONU-ID (on its port).
     pub id: u16,
     /// What became of it.
     pub result: OnuResult,
@@ -203,6 +219,10 @@ pub struct OnuReport {
     pub frames_with_ar: u64,
     /// Seconds spent in each phase ("discover", "download", "end", ...).
     pub phases_s: BTreeMap<String, f64>,
+}
+
+fn first_port() -> PonPort {
+    PonPort::FIRST
 }
 
 /// Counts and counters over a whole rollout.
@@ -243,70 +263,69 @@ pub struct Totals {
 }
 
 impl Report {
-    /// The report of `c`, which rolled out `image` (SHA-256 `sha256`) in `mode` in `elapsed`.
+    /// The report of `campaigns` (one per PON port), which rolled out `image` (SHA-256
+    /// `sha256`) in `mode` in `elapsed`.
     pub fn new(
-        c: &Campaign,
+        campaigns: &BTreeMap<PonPort, Campaign>,
         image: &UpgradeImage,
         sha256: &str,
         mode: Mode,
         elapsed: Duration,
     ) -> Report {
-        let onus: Vec<OnuReport> = c
-            .records()
-            .iter()
-            .map(|(id, r)| {
-                let (result, reason) = OnuResult::at_end(r, c.stage());
-                let mut phases_s = BTreeMap::new();
-                for (p, d) in &r.stats.phases {
-                    *phases_s.entry(p.to_string()).or_insert(0.0) += d.as_secs_f64();
-                }
-                OnuReport {
-                    id: id.0,
-                    result,
-                    reason,
-                    wave: r.wave.map(|w| w + 1),
-                    model: r.model.clone(),
-                    from_version: r.from_version.clone(),
-                    to_version: image.header.version.clone(),
-                    committed_version: r.committed_version.clone(),
-                    active_version: r.active_version.clone(),
-                    retries: r.stats.retries,
-                    timeouts: r.stats.timeouts,
-                    repaired_windows: r.stats.repaired_windows,
-                    busy: r.stats.busy,
-                    restarts: r.stats.restarts,
-                    frames: r.stats.frames,
-                    frames_with_ar: r.stats.frames_with_ar,
-                    phases_s,
-                }
-            })
-            .collect();
-        let count = |k: OnuResult| onus.iter().filter(|o| o.result == k).count();
-        let counters = c.counters();
-        let (outcome, halt_reason) = match c.stage() {
-            Stage::Completed => (CampaignOutcome::Completed, None),
-            Stage::Halted(why) => (CampaignOutcome::Halted, Some(why.clone())),
-            _ => (CampaignOutcome::Stopped, None),
-        };
+        let mut onus = Vec::new();
+        let mut pons = Vec::new();
+        for (pon, c) in campaigns {
+            let these = onu_reports(*pon, c, image);
+            pons.push(PonReport {
+                pon: *pon,
+                campaign: campaign_report(c),
+                totals: totals(&these, c),
+            });
+            onus.extend(these);
+        }
+        let all = |f: fn(&Totals) -> usize| pons.iter().map(|p| f(&p.totals)).sum::<usize>();
+        let all64 = |f: fn(&Totals) -> u64| pons.iter().map(|p| f(&p.totals)).sum::<u64>();
         let totals = Totals {
-            onus: onus.len(),
-            upgraded: count(OnuResult::Upgraded),
-            failed: count(OnuResult::Failed) + count(OnuResult::Unfinished),
-            skipped: count(OnuResult::Skipped),
-            refused: count(OnuResult::Refused),
-            halted: count(OnuResult::Halted),
-            untouched: count(OnuResult::Untouched),
-            frames_multicast: counters.frames_multicast,
-            frames_multicast_ar: counters.frames_multicast_ar,
-            frames_unicast: c.records().values().map(|r| r.stats.frames).sum(),
-            bytes_sent: counters.bytes_multicast
-                + c.records().values().map(|r| r.stats.bytes).sum::<u64>(),
-            remulticast_windows: counters.remulticast_windows,
-            responses: counters.responses,
-            dropped: counters.drops.total(),
-            drops: counters.drops.clone(),
-            late_answers: counters.late_answers,
+            onus: all(|t| t.onus),
+            upgraded: all(|t| t.upgraded),
+            failed: all(|t| t.failed),
+            skipped: all(|t| t.skipped),
+            refused: all(|t| t.refused),
+            halted: all(|t| t.halted),
+            untouched: all(|t| t.untouched),
+            frames_multicast: all64(|t| t.frames_multicast),
+            frames_multicast_ar: all64(|t| t.frames_multicast_ar),
+            frames_unicast: all64(|t| t.frames_unicast),
+            bytes_sent: all64(|t| t.bytes_sent),
+            remulticast_windows: all64(|t| t.remulticast_windows),
+            responses: all64(|t| t.responses),
+            dropped: all64(|t| t.dropped),
+            drops: pons
+                .iter()
+                .fold(Drops::default(), |d, p| d.plus(&p.totals.drops)),
+            late_answers: all64(|t| t.late_answers),
         };
+        // The campaign as a whole: halted if any port halted, stopped if any stopped; the
+        // waves of a one-port OLT, else each wave's ONU-IDs over every port (see `pons`).
+        let outcome = pons
+            .iter()
+            .map(|p| p.campaign.outcome)
+            .max_by_key(|o| match o {
+                CampaignOutcome::Completed => 0,
+                CampaignOutcome::Stopped => 1,
+                CampaignOutcome::Halted => 2,
+            })
+            .unwrap_or(CampaignOutcome::Completed);
+        let halt_reason = pons.iter().find_map(|p| p.campaign.halt_reason.clone());
+        let mut waves: Vec<Vec<u16>> = Vec::new();
+        for p in &pons {
+            for (n, w) in p.campaign.waves.iter().enumerate() {
+                if waves.len() <= n {
+                    waves.push(Vec::new());
+                }
+                waves[n].extend(w);
+            }
+        }
         Report {
             mode,
             image: ImageReport {
@@ -318,15 +337,89 @@ impl Report {
             campaign: CampaignReport {
                 outcome,
                 halt_reason,
-                waves: c
-                    .waves()
-                    .iter()
-                    .map(|w| w.iter().map(|id| id.0).collect())
-                    .collect(),
+                waves,
             },
             onus,
             totals,
+            pons,
         }
+    }
+}
+
+/// Each ONU of port `pon`'s campaign `c`.
+fn onu_reports(pon: PonPort, c: &Campaign, image: &UpgradeImage) -> Vec<OnuReport> {
+    c.records()
+        .iter()
+        .map(|(id, r)| {
+            let (result, reason) = OnuResult::at_end(r, c.stage());
+            let mut phases_s = BTreeMap::new();
+            for (p, d) in &r.stats.phases {
+                *phases_s.entry(p.to_string()).or_insert(0.0) += d.as_secs_f64();
+            }
+            OnuReport {
+                pon,
+                id: id.0,
+                result,
+                reason,
+                wave: r.wave.map(|w| w + 1),
+                model: r.model.clone(),
+                from_version: r.from_version.clone(),
+                to_version: image.header.version.clone(),
+                committed_version: r.committed_version.clone(),
+                active_version: r.active_version.clone(),
+                retries: r.stats.retries,
+                timeouts: r.stats.timeouts,
+                repaired_windows: r.stats.repaired_windows,
+                busy: r.stats.busy,
+                restarts: r.stats.restarts,
+                frames: r.stats.frames,
+                frames_with_ar: r.stats.frames_with_ar,
+                phases_s,
+            }
+        })
+        .collect()
+}
+
+/// How campaign `c` ended, and its waves.
+fn campaign_report(c: &Campaign) -> CampaignReport {
+    let (outcome, halt_reason) = match c.stage() {
+        Stage::Completed => (CampaignOutcome::Completed, None),
+        Stage::Halted(why) => (CampaignOutcome::Halted, Some(why.clone())),
+        _ => (CampaignOutcome::Stopped, None),
+    };
+    CampaignReport {
+        outcome,
+        halt_reason,
+        waves: c
+            .waves()
+            .iter()
+            .map(|w| w.iter().map(|id| id.0).collect())
+            .collect(),
+    }
+}
+
+/// The counts of `onus`, and the counters of their campaign `c`.
+fn totals(onus: &[OnuReport], c: &Campaign) -> Totals {
+    let count = |k: OnuResult| onus.iter().filter(|o| o.result == k).count();
+    let counters = c.counters();
+    Totals {
+        onus: onus.len(),
+        upgraded: count(OnuResult::Upgraded),
+        failed: count(OnuResult::Failed) + count(OnuResult::Unfinished),
+        skipped: count(OnuResult::Skipped),
+        refused: count(OnuResult::Refused),
+        halted: count(OnuResult::Halted),
+        untouched: count(OnuResult::Untouched),
+        frames_multicast: counters.frames_multicast,
+        frames_multicast_ar: counters.frames_multicast_ar,
+        frames_unicast: c.records().values().map(|r| r.stats.frames).sum(),
+        bytes_sent: counters.bytes_multicast
+            + c.records().values().map(|r| r.stats.bytes).sum::<u64>(),
+        remulticast_windows: counters.remulticast_windows,
+        responses: counters.responses,
+        dropped: counters.drops.total(),
+        drops: counters.drops.clone(),
+        late_answers: counters.late_answers,
     }
 }
 
@@ -340,6 +433,9 @@ pub struct AbortReport {
 /// One ONU of an abort.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AbortedOnu {
+    /// Its PON port.
+    #[serde(default = "first_port")]
+    pub pon: PonPort,
     /// Its ONU-ID.
     pub id: u16,
     /// Halted when the abort did what it had to.
@@ -395,6 +491,7 @@ mod tests {
                 waves: vec![vec![1], vec![2]],
             },
             onus: vec![OnuReport {
+                pon: PonPort(1),
                 id: 2,
                 result: OnuResult::Untouched,
                 reason: "the campaign halted before its wave".into(),
@@ -418,6 +515,7 @@ mod tests {
                 untouched: 1,
                 ..Totals::default()
             },
+            pons: Vec::new(),
         };
         let text = serde_json::to_string(&report).unwrap();
         for want in [

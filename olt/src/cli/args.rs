@@ -10,22 +10,24 @@ use clap::{Args, Subcommand};
 use omci_codec::OnuId;
 use pon::transport as net;
 
-use crate::engine::Mode;
+use crate::engine::{Mode, PonPort};
 
 #[derive(Args)]
 pub(super) struct RolloutArgs {
     /// The image file (from `onu image build`).
     #[arg(long)]
     pub(super) image: PathBuf,
-    /// ONUs: ID@ADDR or FIRST-LAST@ADDR (consecutive ports from ADDR); repeatable.
+    /// ONUs: [PON/]ID@ADDR or [PON/]FIRST-LAST@ADDR (consecutive ports from ADDR; at most
+    /// 128 ONUs a PON); PON is the OLT's PON port (1..=16, default 1); repeatable.
     #[arg(long = "onus", required = true, value_parser = parse_onus)]
-    pub(super) onus: Vec<Vec<(OnuId, SocketAddrV4)>>,
+    pub(super) onus: Vec<OnuRange>,
     /// How the windows travel.
     #[arg(long, value_enum, default_value_t = Mode::Multicast)]
     pub(super) mode: Mode,
-    /// The multicast download group (joined by the ONUs on the loopback interface).
-    #[arg(long, default_value = "239.255.0.1:47000", value_parser = net::parse_group)]
-    pub(super) group: SocketAddrV4,
+    /// The multicast download group of a PON port: [PON/]ADDR (joined by its ONUs on the
+    /// loopback interface); repeatable, one per port. Default: 239.255.0.P:47000 for port P.
+    #[arg(long = "group", value_parser = parse_pon_group)]
+    pub(super) group: Vec<(PonPort, SocketAddrV4)>,
     /// The OLT's own address (loopback only).
     #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
     pub(super) listen: SocketAddrV4,
@@ -146,7 +148,7 @@ pub(super) struct ConformOnuArgs {
 pub(super) struct AbortArgs {
     /// ONUs: ID@ADDR or FIRST-LAST@ADDR (consecutive ports from ADDR); repeatable.
     #[arg(long = "onus", required = true, value_parser = parse_onus)]
-    pub(super) onus: Vec<Vec<(OnuId, SocketAddrV4)>>,
+    pub(super) onus: Vec<OnuRange>,
     /// The OLT's own address (loopback only).
     #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
     pub(super) listen: SocketAddrV4,
@@ -161,10 +163,31 @@ pub(super) struct AbortArgs {
     pub(super) report: Option<PathBuf>,
 }
 
-/// `ID@ADDR` or `FIRST-LAST@ADDR`: ONU FIRST at ADDR, the next ones at the next ports.
-pub(super) fn parse_onus(s: &str) -> Result<Vec<(OnuId, SocketAddrV4)>, String> {
-    let (ids, addr) = s.split_once('@').ok_or_else(|| {
-        format!("{s:?} is not ID@ADDR or FIRST-LAST@ADDR (e.g. 1-16@127.0.0.1:40001)")
+/// ONUs of one PON port, each with its OMCC address, from one `--onus` value.
+pub(super) type OnuRange = (PonPort, Vec<(OnuId, SocketAddrV4)>);
+
+/// The most ONUs of one PON port.
+pub(super) const MAX_ONUS: u16 = 128;
+
+/// `[PON/]REST`: the PON port a value names (1 when none), and the rest.
+fn pon_prefix(s: &str) -> Result<(PonPort, &str), String> {
+    match s.split_once('/') {
+        None => Ok((PonPort::FIRST, s)),
+        Some((p, rest)) => p
+            .parse::<u8>()
+            .ok()
+            .filter(|n| (1..=PonPort::MAX).contains(n))
+            .map(|n| (PonPort(n), rest))
+            .ok_or_else(|| format!("{p:?} is not a PON port (1..={})", PonPort::MAX)),
+    }
+}
+
+/// `[PON/]ID@ADDR` or `[PON/]FIRST-LAST@ADDR`: ONU FIRST at ADDR, the next ones at the next
+/// ports, on PON port PON (1 when not given).
+pub(super) fn parse_onus(s: &str) -> Result<OnuRange, String> {
+    let (pon, rest) = pon_prefix(s)?;
+    let (ids, addr) = rest.split_once('@').ok_or_else(|| {
+        format!("{s:?} is not [PON/]ID@ADDR or [PON/]FIRST-LAST@ADDR (e.g. 1-16@127.0.0.1:40001)")
     })?;
     let addr = net::parse_loopback(addr)?;
     let id = |t: &str| {
@@ -177,12 +200,12 @@ pub(super) fn parse_onus(s: &str) -> Result<Vec<(OnuId, SocketAddrV4)>, String> 
         Some((a, b)) => (id(a)?, id(b)?),
         None => (id(ids)?, id(ids)?),
     };
-    if last < first || last - first > 255 {
+    if last < first || last - first >= MAX_ONUS {
         return Err(format!(
-            "{ids:?}: give FIRST-LAST with FIRST <= LAST, at most 256 ONUs"
+            "{ids:?}: give FIRST-LAST with FIRST <= LAST, at most {MAX_ONUS} ONUs"
         ));
     }
-    (first..=last)
+    let onus = (first..=last)
         .map(|n| {
             let port = addr
                 .port()
@@ -190,18 +213,45 @@ pub(super) fn parse_onus(s: &str) -> Result<Vec<(OnuId, SocketAddrV4)>, String> 
                 .ok_or_else(|| format!("{s:?}: the ports pass 65535"))?;
             Ok((OnuId(n), SocketAddrV4::new(*addr.ip(), port)))
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((pon, onus))
 }
 
-/// The ONUs given, by ONU-ID; an ONU given twice is an error.
+/// `[PON/]GROUP`: the multicast download group of a PON port.
+pub(super) fn parse_pon_group(s: &str) -> Result<(PonPort, SocketAddrV4), String> {
+    let (pon, rest) = pon_prefix(s)?;
+    Ok((pon, net::parse_group(rest)?))
+}
+
+/// The default multicast download group of PON port `pon`: 239.255.0.P:47000.
+pub(super) fn default_group(pon: PonPort) -> SocketAddrV4 {
+    SocketAddrV4::new(std::net::Ipv4Addr::new(239, 255, 0, pon.0), 47000)
+}
+
+/// The ONUs given, by PON port and ONU-ID; an ONU given twice, or more than 128 on one port,
+/// is an error.
 pub(super) fn onu_map(
-    given: Vec<Vec<(OnuId, SocketAddrV4)>>,
-) -> Result<BTreeMap<OnuId, SocketAddrV4>> {
-    let mut onus = BTreeMap::new();
-    for (id, addr) in given.into_iter().flatten() {
-        if onus.insert(id, addr).is_some() {
-            bail!("ONU {} is given twice", id.0);
+    given: Vec<OnuRange>,
+) -> Result<BTreeMap<PonPort, BTreeMap<OnuId, SocketAddrV4>>> {
+    let mut pons: BTreeMap<PonPort, BTreeMap<OnuId, SocketAddrV4>> = BTreeMap::new();
+    let mut addresses = std::collections::HashSet::new();
+    for (pon, onus) in given {
+        for (id, addr) in onus {
+            if pons.entry(pon).or_default().insert(id, addr).is_some() {
+                bail!("ONU {} of {pon} is given twice", id.0);
+            }
+            if !addresses.insert(addr) {
+                bail!("{addr} is given for two ONUs");
+            }
         }
     }
-    Ok(onus)
+    for (pon, onus) in &pons {
+        if onus.len() > usize::from(MAX_ONUS) {
+            bail!(
+                "{} ONUs are given for {pon}: a PON has at most {MAX_ONUS}",
+                onus.len()
+            );
+        }
+    }
+    Ok(pons)
 }

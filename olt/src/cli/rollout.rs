@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use omci_codec::OnuId;
 
-use super::args::{AbortArgs, RolloutArgs, onu_map};
+use super::args::{AbortArgs, RolloutArgs, default_group, onu_map};
 use super::summary::print_summary;
 use super::{ctrl_c, usage};
 use crate::campaign::{Campaign, CampaignPlan, Setup, Stage};
-use crate::driver::{self, DriverConfig};
+use crate::driver::{self, Campaigns, DriverConfig, PonTarget};
+use crate::engine::PonPort;
 use crate::engine::{Mode, MulticastConfig};
 use crate::image::{ImageFileError, UpgradeImage};
-use crate::journal::{Journal, JournalStage};
+use crate::journal::{JournalFile, JournalStage};
 use crate::report::{AbortReport, AbortedOnu, OnuResult, Report, reason};
 use crate::session::{Outcome, SessionConfig};
 
@@ -117,11 +118,29 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
             m.version, image.header.version
         )));
     }
+    let mut groups: BTreeMap<PonPort, SocketAddrV4> = BTreeMap::new();
+    for (pon, g) in &a.group {
+        if groups.insert(*pon, *g).is_some() {
+            return Ok(usage(&format!("--group: {pon} is given two groups")));
+        }
+    }
+    if let Some(pon) = groups.keys().find(|p| !onus.contains_key(p)) {
+        return Ok(usage(&format!("--group names {pon}, which has no --onus")));
+    }
+    let pons = onus
+        .into_iter()
+        .map(|(pon, onus)| {
+            let group = groups
+                .get(&pon)
+                .copied()
+                .unwrap_or_else(|| default_group(pon));
+            (pon, PonTarget { group, onus })
+        })
+        .collect();
     let target = Target {
         mode: a.mode,
         listen: a.listen,
-        group: a.group,
-        onus,
+        pons,
         pcap: a.pcap,
         journal: a.journal,
         retry_failed: a.retry_failed,
@@ -140,12 +159,26 @@ pub(super) fn abort(a: AbortArgs) -> Result<ExitCode> {
         ..SessionConfig::default()
     };
     let started = Instant::now();
-    let ids: Vec<OnuId> = onus.keys().copied().collect();
-    let campaign = Campaign::abort_only(&ids, &cfg, "aborted by the operator", started);
+    let mut campaigns = Campaigns::new();
+    let mut pons = BTreeMap::new();
+    for (pon, onus) in onus {
+        let ids: Vec<OnuId> = onus.keys().copied().collect();
+        campaigns.insert(
+            pon,
+            Campaign::abort_only(&ids, &cfg, "aborted by the operator", started),
+        );
+        pons.insert(
+            pon,
+            PonTarget {
+                group: default_group(pon),
+                onus,
+            },
+        );
+    }
+    let several = pons.len() > 1;
     let dcfg = DriverConfig {
         listen: a.listen,
-        group: SocketAddrV4::new(std::net::Ipv4Addr::new(239, 255, 0, 1), 47000),
-        onus,
+        pons,
         pcap: None,
         progress: false,
         journal: None,
@@ -153,10 +186,10 @@ pub(super) fn abort(a: AbortArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let campaign = runtime.block_on(driver::run(campaign, &dcfg, ctrl_c))?;
+    let campaigns = runtime.block_on(driver::run(campaigns, &dcfg, ctrl_c))?;
+    let total: usize = campaigns.values().map(|c| c.records().len()).sum();
     println!(
-        "Abort of {} ONUs in {:.1} s",
-        campaign.records().len(),
+        "Abort of {total} ONUs in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     println!(
@@ -164,31 +197,34 @@ pub(super) fn abort(a: AbortArgs) -> Result<ExitCode> {
         "ONU", "result", "committed", "active"
     );
     let mut ok = true;
-    for (id, r) in campaign.records() {
-        ok &= matches!(r.outcome, Some(Outcome::Halted(_)));
-        println!(
-            "{:>5}  {:<8} {:<12} {:<12}  {}",
-            id.0,
-            OnuResult::of(r.outcome.as_ref()).word(),
-            r.committed_version.as_deref().unwrap_or("?"),
-            r.active_version.as_deref().unwrap_or("?"),
-            reason(r.outcome.as_ref())
-        );
+    let mut aborted = Vec::new();
+    for (pon, campaign) in &campaigns {
+        for (id, r) in campaign.records() {
+            ok &= matches!(r.outcome, Some(Outcome::Halted(_)));
+            let name = if several {
+                format!("{}/{}", pon.0, id.0)
+            } else {
+                id.0.to_string()
+            };
+            println!(
+                "{name:>5}  {:<8} {:<12} {:<12}  {}",
+                OnuResult::of(r.outcome.as_ref()).word(),
+                r.committed_version.as_deref().unwrap_or("?"),
+                r.active_version.as_deref().unwrap_or("?"),
+                reason(r.outcome.as_ref())
+            );
+            aborted.push(AbortedOnu {
+                pon: *pon,
+                id: id.0,
+                result: OnuResult::of(r.outcome.as_ref()),
+                reason: reason(r.outcome.as_ref()),
+                committed_version: r.committed_version.clone(),
+                active_version: r.active_version.clone(),
+            });
+        }
     }
     if let Some(path) = &a.report {
-        let report = AbortReport {
-            onus: campaign
-                .records()
-                .iter()
-                .map(|(id, r)| AbortedOnu {
-                    id: id.0,
-                    result: OnuResult::of(r.outcome.as_ref()),
-                    reason: reason(r.outcome.as_ref()),
-                    committed_version: r.committed_version.clone(),
-                    active_version: r.active_version.clone(),
-                })
-                .collect(),
-        };
+        let report = AbortReport { onus: aborted };
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
@@ -203,8 +239,7 @@ pub(super) fn abort(a: AbortArgs) -> Result<ExitCode> {
 struct Target {
     mode: Mode,
     listen: SocketAddrV4,
-    group: SocketAddrV4,
-    onus: BTreeMap<OnuId, SocketAddrV4>,
+    pons: BTreeMap<PonPort, PonTarget>,
     pcap: Option<PathBuf>,
     journal: Option<PathBuf>,
     /// With the journal: try the ONUs it records as failed again.
@@ -231,7 +266,6 @@ fn run_rollout(
     report_path: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
     let sha256 = hex::encode(image.sha256);
-    let ids: Vec<OnuId> = t.onus.keys().copied().collect();
     let mode = t.mode;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -240,13 +274,27 @@ fn run_rollout(
         Some(path) if path.exists() => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let j: Journal = serde_json::from_str(&text)
+            let j = JournalFile::parse(&text)
                 .with_context(|| format!("{} is not a campaign journal", path.display()))?;
-            if j.image_sha256 != sha256 {
+            if let Some((_, other)) = j
+                .journals()
+                .into_iter()
+                .find(|(_, j)| j.image_sha256 != sha256)
+            {
                 return Ok(usage(&format!(
                     "--journal {} records a campaign of another image (version {}); remove it to start a new one",
                     path.display(),
-                    j.image_version
+                    other.image_version
+                )));
+            }
+            if let Some((pon, _)) = j
+                .journals()
+                .into_iter()
+                .find(|(p, _)| !t.pons.contains_key(p))
+            {
+                return Ok(usage(&format!(
+                    "--journal {} records a campaign on {pon}, which has no --onus",
+                    path.display()
                 )));
             }
             Some(j)
@@ -282,50 +330,67 @@ fn run_rollout(
         multicast: MulticastConfig::default(),
         plan: plan.clone(),
     };
-    let campaign = match &journal {
-        Some(j) => {
-            println!(
-                "Resuming the campaign journaled in {} (stage {}, wave {})",
-                t.journal
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                j.stage.word(),
-                j.wave + 1
-            );
-            if t.retry_failed && matches!(j.stage, JournalStage::Halted | JournalStage::Halting) {
+    let several = t.pons.len() > 1;
+    let mut campaigns = Campaigns::new();
+    for (pon, target) in &t.pons {
+        let ids: Vec<OnuId> = target.onus.keys().copied().collect();
+        let at = if several {
+            format!(" ({pon})")
+        } else {
+            String::new()
+        };
+        let campaign = match journal.as_ref().and_then(|j| j.pon(*pon)) {
+            Some(j) => {
                 println!(
-                    "The campaign halted ({}): its failed ONUs are not tried again; start a new campaign to override the kill switch.",
-                    j.halt_reason.as_deref().unwrap_or("no reason recorded")
+                    "Resuming the campaign journaled in {}{at} (stage {}, wave {})",
+                    t.journal
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    j.stage.word(),
+                    j.wave + 1
                 );
+                if t.retry_failed && matches!(j.stage, JournalStage::Halted | JournalStage::Halting)
+                {
+                    println!(
+                        "The campaign{at} halted ({}): its failed ONUs are not tried again; start a new campaign to override the kill switch.",
+                        j.halt_reason.as_deref().unwrap_or("no reason recorded")
+                    );
+                }
+                Campaign::resume(j, &setup, &ids, t.retry_failed, started)
             }
-            Campaign::resume(j, &setup, &ids, t.retry_failed, started)
-        }
-        None => Campaign::new(&setup, &ids, started),
-    };
+            None => Campaign::new(&setup, &ids, started),
+        };
+        campaigns.insert(*pon, campaign);
+    }
     let dcfg = DriverConfig {
         listen: t.listen,
-        group: t.group,
-        onus: t.onus,
+        pons: t.pons,
         pcap: t.pcap,
         progress: true,
         journal: t.journal.clone(),
     };
-    let campaign = runtime.block_on(driver::run(campaign, &dcfg, ctrl_c))?;
+    let campaigns = runtime.block_on(driver::run(campaigns, &dcfg, ctrl_c))?;
     let elapsed = started.elapsed();
-    print_summary(&campaign, &image, mode, elapsed);
-    let report = Report::new(&campaign, &image, &sha256, mode, elapsed);
+    print_summary(&campaigns, &image, mode, elapsed);
+    let report = Report::new(&campaigns, &image, &sha256, mode, elapsed);
     if let Some(path) = report_path {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    let failed = campaign.records().values().any(|r| {
-        !matches!(
-            r.outcome,
-            Some(Outcome::Upgraded | Outcome::Skipped(_) | Outcome::Refused(_))
-        )
-    });
-    Ok(if failed || !matches!(campaign.stage(), Stage::Completed) {
+    let failed = campaigns
+        .values()
+        .flat_map(|c| c.records().values())
+        .any(|r| {
+            !matches!(
+                r.outcome,
+                Some(Outcome::Upgraded | Outcome::Skipped(_) | Outcome::Refused(_))
+            )
+        });
+    let completed = campaigns
+        .values()
+        .all(|c| matches!(c.stage(), Stage::Completed));
+    Ok(if failed || !completed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -3,52 +3,72 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::campaign::{Campaign, Stage};
+use crate::campaign::Stage;
+use crate::driver::Campaigns;
 use crate::engine::Mode;
 use crate::image::UpgradeImage;
 use crate::report::OnuResult;
 
-/// Prints the summary of `c`.
-pub(super) fn print_summary(c: &Campaign, image: &UpgradeImage, mode: Mode, elapsed: Duration) {
+/// Prints the summary of `campaigns` (one per PON port).
+pub(super) fn print_summary(
+    campaigns: &Campaigns,
+    image: &UpgradeImage,
+    mode: Mode,
+    elapsed: Duration,
+) {
+    let several = campaigns.len() > 1;
+    let total: usize = campaigns.values().map(|c| c.records().len()).sum();
     println!(
-        "{} rollout of {} ({} bytes) to {} ONUs in {:.1} s",
+        "{} rollout of {} ({} bytes) to {} ONUs{} in {:.1} s",
         match mode {
             Mode::Multicast => "Multicast",
             Mode::Unicast => "Unicast",
         },
         image.header.version,
         image.len(),
-        c.records().len(),
+        total,
+        if several {
+            format!(" on {} PON ports", campaigns.len())
+        } else {
+            String::new()
+        },
         elapsed.as_secs_f64()
     );
-    let waves = c.waves().len() > 1;
+    let waves = campaigns.values().any(|c| c.waves().len() > 1);
     println!(
         "{:>5} {:>4}  {:<10} {:<10} {:<10} {:<10} {:>7} {:>8}  note",
         "ONU", "wave", "result", "from", "committed", "active", "frames", "repairs"
     );
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for (id, r) in c.records() {
-        let (result, why) = OnuResult::at_end(r, c.stage());
-        let name = result.word();
-        *counts.entry(name).or_insert(0) += 1;
-        println!(
-            "{:>5} {:>4}  {:<10} {:<10} {:<10} {:<10} {:>7} {:>8}  {}",
-            id.0,
-            match (waves, r.wave) {
-                (true, Some(w)) => (w + 1).to_string(),
-                _ => "-".into(),
-            },
-            name,
-            r.from_version.as_deref().unwrap_or("?"),
-            r.committed_version.as_deref().unwrap_or("?"),
-            r.active_version.as_deref().unwrap_or("?"),
-            r.stats.frames,
-            r.stats.repaired_windows,
-            why
-        );
+    let (mut multicast, mut unicast) = (0, 0);
+    for (pon, c) in campaigns {
+        for (id, r) in c.records() {
+            let (result, why) = OnuResult::at_end(r, c.stage());
+            let name = result.word();
+            *counts.entry(name).or_insert(0) += 1;
+            let onu = if several {
+                format!("{}/{}", pon.0, id.0)
+            } else {
+                id.0.to_string()
+            };
+            println!(
+                "{onu:>5} {:>4}  {:<10} {:<10} {:<10} {:<10} {:>7} {:>8}  {}",
+                match (waves, r.wave) {
+                    (true, Some(w)) => (w + 1).to_string(),
+                    _ => "-".into(),
+                },
+                name,
+                r.from_version.as_deref().unwrap_or("?"),
+                r.committed_version.as_deref().unwrap_or("?"),
+                r.active_version.as_deref().unwrap_or("?"),
+                r.stats.frames,
+                r.stats.repaired_windows,
+                why
+            );
+        }
+        multicast += c.counters().frames_multicast;
+        unicast += c.records().values().map(|r| r.stats.frames).sum::<u64>();
     }
-    let counters = c.counters();
-    let unicast: u64 = c.records().values().map(|r| r.stats.frames).sum();
     let n = |k: &str| counts.get(k).copied().unwrap_or(0);
     let mut line = format!(
         "{} upgraded, {} skipped, {} failed",
@@ -61,17 +81,21 @@ pub(super) fn print_summary(c: &Campaign, image: &UpgradeImage, mode: Mode, elap
             line += &format!(", {} {k}", n(k));
         }
     }
-    println!(
-        "{line}; frames sent: {} multicast, {} unicast",
-        counters.frames_multicast, unicast
-    );
-    match c.stage() {
-        Stage::Halted(why) => println!("Campaign HALTED: {why}"),
-        Stage::Completed if waves => println!(
-            "Campaign completed: canary wave of {}, then {}",
-            c.waves()[0].len(),
-            c.waves()[1..].iter().map(Vec::len).sum::<usize>()
-        ),
-        _ => {}
+    println!("{line}; frames sent: {multicast} multicast, {unicast} unicast");
+    for (pon, c) in campaigns {
+        let at = if several {
+            format!(" ({pon})")
+        } else {
+            String::new()
+        };
+        match c.stage() {
+            Stage::Halted(why) => println!("Campaign{at} HALTED: {why}"),
+            Stage::Completed if c.waves().len() > 1 => println!(
+                "Campaign{at} completed: canary wave of {}, then {}",
+                c.waves()[0].len(),
+                c.waves()[1..].iter().map(Vec::len).sum::<usize>()
+            ),
+            _ => {}
+        }
     }
 }

@@ -71,6 +71,28 @@ impl Mode {
     }
 }
 
+/// One of the OLT's PON ports: a separate optical tree of up to 128 ONUs, with its own ONU
+/// set, multicast group and engine. ONU-IDs are per PON port (ONU 1 of port 1 is not ONU 1 of
+/// port 2). Ports are numbered from 1; a one-PON OLT has port 1 only.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct PonPort(pub u8);
+
+impl PonPort {
+    /// The first (and on a one-PON OLT the only) port.
+    pub const FIRST: PonPort = PonPort(1);
+    /// The most ports an OLT of this lab has.
+    pub const MAX: u8 = 16;
+}
+
+impl std::fmt::Display for PonPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PON {}", self.0)
+    }
+}
+
 /// Settings of the multicast group download.
 #[derive(Clone, Debug)]
 pub struct MulticastConfig {

@@ -34,6 +34,7 @@ pub(crate) fn report(onus: &[(u16, OnuResult, &str)]) -> Report {
         onus: onus
             .iter()
             .map(|&(id, result, reason)| OnuReport {
+                pon: olt::engine::PonPort::FIRST,
                 id,
                 result,
                 reason: reason.into(),
@@ -62,6 +63,7 @@ pub(crate) fn report(onus: &[(u16, OnuResult, &str)]) -> Report {
             frames_unicast: 5 * onus.len() as u64,
             ..Totals::default()
         },
+        pons: Vec::new(),
     }
 }
 
