@@ -7,8 +7,9 @@
 //!   ([`tools!`]), children stopped however a test ends, free ports, the scenario library.
 //!
 //! The suites themselves are the files beside this folder: `pon.rs` (the OLT engine against ONU
-//! cores), `processes.rs`, `campaigns.rs`, `conformance.rs`, `onu_processes.rs`, `library.rs`
-//! and `quickstart.rs` (real processes).
+//! cores), `processes.rs`, `campaigns.rs`, `conformance.rs`, `onu_processes.rs`, `library.rs`,
+//! `hostile.rs` (forged and impossible answers against a real OLT) and `quickstart.rs` (real
+//! processes).
 
 #![allow(missing_docs)]
 
