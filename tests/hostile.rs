@@ -630,7 +630,6 @@ impl Faked {
 }
 
 #[test]
-#[ignore = "product bug: olt/src/session/images.rs Images::note clears the other image's is_committed/is_active when one reads committed/active, so the pair check never sees both (run with --ignored)"]
 fn an_onu_claiming_both_images_committed_and_active_fails_untouched() {
     let faked = rollout_at_fake(
         Script::Claims([
@@ -665,7 +664,6 @@ fn an_onu_claiming_an_active_image_that_is_not_valid_fails_untouched() {
 }
 
 #[test]
-#[ignore = "product bug: olt/src/session/images.rs Images::note clears the other image's is_committed/is_active when one reads committed/active, so the pair check never sees both (run with --ignored)"]
 fn an_onu_claiming_both_images_active_after_the_reboot_is_never_committed() {
     let faked = rollout_at_fake(Script::BothActiveAfterReboot, "239.255.11.5:47305");
     // It got as far as the reboot: Start, End and Activate (with AR) were sent.

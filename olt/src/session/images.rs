@@ -18,10 +18,14 @@
 
 use omci_codec::SoftwareImageAttributes;
 
-/// The two images as last read with Get, or announced.
+/// The two images as last read with Get, each as the ONU said it (never corrected from the
+/// other: G.988's rules are checked on what the ONU really said), with the order of the reads.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Images {
     pub(super) read: [Option<SoftwareImageAttributes>; 2],
+    /// When each image was read (a count of reads), so that the newest reading wins.
+    order: [u64; 2],
+    reads: u64,
 }
 
 /// Where an ONU stands with respect to the version being rolled out.
@@ -43,18 +47,11 @@ pub(super) enum Standing {
 }
 
 impl Images {
-    /// Records what a Get (or a notification) said of image `i`. When it says this image is
-    /// active (committed), the other one is not: an ONU runs one image and has one committed.
+    /// Records what a Get said of image `i`, as it said it.
     pub(super) fn note(&mut self, i: u8, a: SoftwareImageAttributes) {
         let i = usize::from(i & 1);
-        if let Some(other) = &mut self.read[1 - i] {
-            if a.is_active == Some(true) {
-                other.is_active = Some(false);
-            }
-            if a.is_committed == Some(true) {
-                other.is_committed = Some(false);
-            }
-        }
+        self.reads += 1;
+        self.order[i] = self.reads;
         self.read[i] = Some(a);
     }
 
@@ -63,21 +60,28 @@ impl Images {
         self.read = [None, None];
     }
 
+    /// True when image `i` was read after image `j`.
+    #[cfg(test)]
+    fn newer(&self, i: usize, j: usize) -> bool {
+        self.order[i] > self.order[j]
+    }
+
     /// Image `i` as last read.
     pub(super) fn get(&self, i: u8) -> Option<&SoftwareImageAttributes> {
         self.read[usize::from(i & 1)].as_ref()
     }
 
-    /// The version of the first image for which `f` holds, as text.
+    /// The version of the image for which `f` holds, as text: of the one read last when both
+    /// do (an older reading of the other image may be out of date, after a reboot say).
     pub(super) fn version_where(
         &self,
         f: impl Fn(&SoftwareImageAttributes) -> bool,
     ) -> Option<String> {
-        self.read
-            .iter()
-            .flatten()
-            .find(|a| f(a))
-            .and_then(|a| a.version)
+        (0..2)
+            .filter_map(|i| self.read[i].as_ref().map(|a| (self.order[i], a)))
+            .filter(|(_, a)| f(a))
+            .max_by_key(|(order, _)| *order)
+            .and_then(|(_, a)| a.version)
             .map(|v| version_text(&v))
     }
 
@@ -194,9 +198,10 @@ mod tests {
     }
 
     fn images(a: SoftwareImageAttributes, b: SoftwareImageAttributes) -> Images {
-        Images {
-            read: [Some(a), Some(b)],
-        }
+        let mut i = Images::default();
+        i.note(0, a);
+        i.note(1, b);
+        i
     }
 
     #[test]
@@ -234,6 +239,13 @@ mod tests {
         assert_eq!(
             single_contradiction(0, &invalid).as_deref(),
             Some("image 0 is active but not valid")
+        );
+        // What the ONU said stays as it said it: a contradiction across two reads shows.
+        let said = images(img(true, true, true, "V1"), img(true, true, true, "V2"));
+        assert!(said.newer(1, 0));
+        assert_eq!(
+            said.version_where(|a| a.is_active == Some(true)).as_deref(),
+            Some("V2")
         );
         let ok = (img(true, true, true, "V1"), img(false, false, false, ""));
         assert_eq!(pair_contradiction(&ok.0, &ok.1), None);
