@@ -2,7 +2,7 @@
 //!
 //! Protocol conformance is one reason to use the lab: point it at an ONU and get a verdict per
 //! G.988 rule, or let an ONU watch an OLT upgrade it and record every rule the OLT breaks.
-//! The suites live here, on the OMCI codec and the `pon` crate only: neither knows the lab's
+//! Both suites live here, on the OMCI codec and the `pon` crate only: neither knows the lab's
 //! own OLT or ONU, so they judge any implementation that speaks the lab's transport
 //! (docs/wire.md), and run in-process on virtual time as well as against real processes.
 //!
@@ -20,14 +20,22 @@
 //!   - `report`: [`Report`], [`Check`], [`Verdict`], and the table, JUnit and JSON outputs.
 //! - [`driver`]: the tokio driver that runs the ONU suite against a real ONU on a socket the
 //!   caller binds (one `select!` over the socket and the next deadline).
+//! - `olt_observer`: the OLT rules observer (`onu run --check-olt`). [`OltObserver`] is fed,
+//!   by an ONU's driver, the datagrams the ONU takes in and sends and the few [`OnuFact`]s only
+//!   the ONU knows; it records every [`Violation`] of a [`Rule`], reported as an
+//!   [`OltReport`]. Inside: `download` (the download rebuilt from the exchange, for the
+//!   section rules) and `requests` (TCI reuse and busy retries).
 //!
-//! Who may touch what: the `olt` crate runs the ONU suite through [`driver`]; the in-process
-//! tests drive its face directly. Nothing here reads the clock except [`driver`].
+//! Who may touch what: the `olt` crate runs the ONU suite through [`driver`]; the `onu`
+//! crate's driver feeds an [`OltObserver`]; the in-process tests drive both faces directly
+//! (`tests/conformance_sim.rs`). Nothing here reads the clock except [`driver`].
 
+mod olt_observer;
 mod onu_suite;
 
 pub mod driver;
 
+pub use olt_observer::{BUSY_RETRY, IN_FLIGHT, OltObserver, OltReport, OnuFact, Rule, Violation};
 pub use onu_suite::{
     CATALOGUE, Check, CheckSpec, OnuSuite, Report, Stopped, SuiteError, Target, Verdict,
 };
