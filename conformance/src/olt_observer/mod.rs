@@ -509,3 +509,6 @@ fn is_own_image(instance: u16) -> bool {
     let id = SoftwareImageId::from_instance(instance);
     id.slot == 0 && id.image <= 1
 }
+
+#[cfg(test)]
+mod tests;
