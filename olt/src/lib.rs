@@ -9,13 +9,12 @@
 //! - [`engine`]: the PON: every session, transaction ids, the next deadline, what to send.
 //! - [`campaign`]: waves over the engine: survey (model, version), canary wave, health gate,
 //!   kill switch, and the journal a restarted OLT resumes from.
-//! - [`conform`]: the ONU conformance suite (`olt conform onu`).
 //! - [`driver`]: the tokio process around the engine (sockets, timer, signals).
+//! - [`cli`]: the command line; `olt conform onu` runs the `conformance` crate's ONU suite.
 //!
 
 pub mod campaign;
 pub mod cli;
-pub mod conform;
 pub mod driver;
 pub mod engine;
 pub mod image;

@@ -570,7 +570,6 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     for q in &a.quirks {
         onu.quirks.set(q);
     }
-    onu.check_olt = a.check_olt;
     onu.emergency_call_in_progress = a.emergency_call;
     let cfg = DriverConfig {
         onu,
@@ -595,6 +594,7 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         seed: a.seed,
         supervise: a.supervise,
         reboot_delay: Duration::from_millis(a.reboot_ms),
+        check_olt: a.check_olt,
         olt_report: a.report.clone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -46,9 +46,6 @@ pub struct OnuConfig {
     /// Behaviours of weaker emulators, reproduced on purpose (`onu run --quirk`), so that the
     /// conformance suite can be seen to fail. None by default.
     pub quirks: Quirks,
-    /// Record every rule of the software download the OLT breaks (`onu run --check-olt`):
-    /// each comes out as an [`OnuEvent::OltViolation`].
-    pub check_olt: bool,
     /// Vendor id (ONU-G attribute 1), four ASCII letters.
     pub vendor_id: [u8; 4],
     /// Serial number (ONU-G attribute 3): vendor id and four bytes.
@@ -100,7 +97,6 @@ impl OnuConfig {
             emergency_call_in_progress: false,
             extended_trailer: ExtendedTrailer::Crc32,
             quirks: Quirks::default(),
-            check_olt: false,
         }
     }
 
@@ -172,6 +168,10 @@ pub enum OnuEvent {
         slot: u8,
         /// Why.
         reason: String,
+        /// When the refusal is End's CRC not matching what was written: both CRCs (a fact
+        /// only the ONU knows, which the OLT observer of `onu run --check-olt` reports).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        crc_mismatch: Option<CrcMismatch>,
     },
     /// An image was activated; a reboot follows.
     Activated {
@@ -185,11 +185,6 @@ pub enum OnuEvent {
     },
     /// The core asks to be rebooted.
     RebootRequested,
-    /// The OLT broke a rule of the software download (with `check_olt`).
-    OltViolation {
-        /// The rule and what broke it.
-        violation: crate::olt_check::Violation,
-    },
     /// A datagram or frame was dropped without an answer.
     Dropped {
         /// Why.
@@ -200,6 +195,15 @@ pub enum OnuEvent {
         /// Where.
         point: FaultPoint,
     },
+}
+
+/// The image CRC at End did not match what was written (G.988 A.3.23).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CrcMismatch {
+    /// CRC-32/BZIP2 over the `image size` bytes written to the slot.
+    pub written: u32,
+    /// The CRC End software download carried.
+    pub end: u32,
 }
 
 /// Counters, as the driver reports them.
@@ -244,9 +248,6 @@ struct Download {
     /// retransmitted AR section whose answer was lost, or a duplicate) is recognised and
     /// never written into the next window.
     recent: VecDeque<(u16, u8, u32)>,
-    /// Sections of this download came from the multicast group (its repairs to this ONU alone
-    /// then carry only what it misses: the OLT checker's skip rule does not apply).
-    group_seen: bool,
     last_activity: Instant,
 }
 
@@ -288,8 +289,6 @@ impl Download {
 struct WindowState {
     sections: [u64; 4],
     from_group: bool,
-    /// Its AR section was answered (processing error) at least once: later sections repair it.
-    answered: bool,
 }
 
 /// The state of End software download after the first End request.
@@ -336,9 +335,6 @@ pub struct Onu<F: Flash> {
     faults: Faults,
     reboot: bool,
     dead: Option<FaultPoint>,
-    olt_check: crate::olt_check::OltCheck,
-    /// The last End request's frame (for the OLT checker's report).
-    last_end: Vec<u8>,
 }
 
 impl<F: Flash> std::fmt::Debug for Onu<F> {
@@ -385,8 +381,6 @@ impl<F: Flash> Onu<F> {
             faults,
             reboot: false,
             dead: None,
-            olt_check: Default::default(),
-            last_end: Vec::new(),
         };
         onu.events.push_back(OnuEvent::Booted {
             running,
@@ -472,24 +466,13 @@ impl<F: Flash> Onu<F> {
             .download
             .as_ref()
             .map(|d| d.last_activity + self.cfg.stale_download_timeout);
-        let check = self
-            .cfg
-            .check_olt
-            .then(|| self.olt_check.poll_timeout())
-            .flatten();
-        [verify, stale, check].into_iter().flatten().min()
+        [verify, stale].into_iter().flatten().min()
     }
 
     /// Time has reached `now`: finish a verification, expire a stale download.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.dead.is_some() {
             return;
-        }
-        if self.cfg.check_olt
-            && let Some(v) = self.olt_check.busy_not_retried(now, None)
-        {
-            self.events
-                .push_back(OnuEvent::OltViolation { violation: v });
         }
         if let Some(Verification::Busy {
             until,
@@ -519,17 +502,6 @@ impl<F: Flash> Onu<F> {
     fn die(&mut self, point: FaultPoint) {
         self.dead = Some(point);
         self.events.push_back(OnuEvent::PowerLost { point });
-    }
-
-    /// The OLT broke `rule` with `msg` (only with `check_olt`).
-    fn violation(&mut self, rule: &'static str, detail: String, msg: &Message<'_>) {
-        if !self.cfg.check_olt {
-            return;
-        }
-        let frame = self.codec.to_vec(msg).unwrap_or_default();
-        let v = self.olt_check.found(rule, detail, &frame);
-        self.events
-            .push_back(OnuEvent::OltViolation { violation: v });
     }
 
     /// A datagram the driver refused before the core saw it (a multicast datagram from another
@@ -597,25 +569,6 @@ impl<F: Flash> Onu<F> {
         }
         if multicast && !matches!(msg.contents, Contents::DownloadSectionRequest(_)) {
             return self.drop_frame("only Download sections travel on the multicast port");
-        }
-        if self.cfg.check_olt {
-            if let Some(v) = self.olt_check.request(now, msg.tci.0, frame) {
-                self.events
-                    .push_back(OnuEvent::OltViolation { violation: v });
-            }
-            match &msg.contents {
-                Contents::EndSoftwareDownloadRequest(_) => {
-                    self.olt_check.end_again();
-                    self.last_end = frame.to_vec();
-                }
-                Contents::DownloadSectionRequest(_) => {}
-                _ => {
-                    if let Some(v) = self.olt_check.busy_not_retried(now, Some(frame)) {
-                        self.events
-                            .push_back(OnuEvent::OltViolation { violation: v });
-                    }
-                }
-            }
         }
         self.dispatch(now, &envelope, msg, multicast);
     }
@@ -959,7 +912,6 @@ impl<F: Flash> Onu<F> {
             windows: BTreeMap::new(),
             acked_ahead: BTreeSet::new(),
             recent: VecDeque::new(),
-            group_seen: false,
             last_activity: now,
         });
         self.events.push_back(OnuEvent::DownloadStarted {
@@ -1055,13 +1007,6 @@ impl<F: Flash> Onu<F> {
             }
         };
         if let Some(p) = problem {
-            if p.contains("past the window's end") {
-                self.violation(
-                    "window-exceeded",
-                    format!("section {n} in window {window}: {p} (the agreed window is smaller)"),
-                    msg,
-                );
-            }
             // Counted as missing: the window's AR section reports it.
             self.drop_frame(p);
             if msg.ar && !multicast {
@@ -1086,33 +1031,8 @@ impl<F: Flash> Onu<F> {
         let useful = (u64::from(d.image_size) - offset).min(u64::from(section_len)) as usize;
         let data = &s.data[..useful.min(s.data.len())];
         let slot = d.slot;
-        d.group_seen |= multicast;
-        let group_seen = d.group_seen;
         let state = d.windows.entry(window).or_default();
         state.from_group |= multicast;
-        let highest = (0..256u16)
-            .rev()
-            .find(|k| state.sections[usize::from(*k) / 64] & (1 << (k % 64)) != 0);
-        // Only windows that travel on the ONU's own channel: in a multicast download the
-        // repairs sent to one ONU carry just the sections it misses.
-        let skipped = !group_seen
-            && !state.answered
-            && match highest {
-                None => n > 0 && !msg.ar,
-                Some(h) => u16::from(n) > h + 1,
-            };
-        if skipped && self.cfg.check_olt {
-            let from = highest.map_or("the window's start".to_string(), |h| format!("section {h}"));
-            self.violation(
-                "sections-skip",
-                format!("window {window}: section {n} follows {from} on a first pass"),
-                msg,
-            );
-        }
-        let Some(d) = self.download.as_mut() else {
-            return;
-        };
-        let state = d.windows.entry(window).or_default();
         if set_bit(&mut state.sections, n) {
             if self.faults.reach(FaultPoint::MidSectionWrite) {
                 let _ = self.flash.write_slot(slot, offset, &data[..data.len() / 2]);
@@ -1155,18 +1075,6 @@ impl<F: Flash> Onu<F> {
             return;
         };
         let expected = d.sections_in(window, section_len);
-        if u32::from(last) + 1 < expected {
-            self.violation(
-                "ar-before-last",
-                format!(
-                    "AR set on section {last} of window {window}, which has {expected} sections"
-                ),
-                msg,
-            );
-        }
-        let Some(d) = self.download.as_mut() else {
-            return;
-        };
         let state = d.windows.get(&window).copied().unwrap_or_default();
         let mut failure = if u32::from(last) + 1 != expected {
             Some(format!(
@@ -1206,13 +1114,6 @@ impl<F: Flash> Onu<F> {
         let window_no = WindowNo(window);
         match failure {
             Some(reason) => {
-                if let Some(w) = self
-                    .download
-                    .as_mut()
-                    .and_then(|d| d.windows.get_mut(&window))
-                {
-                    w.answered = true;
-                }
                 self.counters.windows_failed += 1;
                 self.events.push_back(OnuEvent::WindowIncomplete {
                     window: window_no,
@@ -1304,7 +1205,6 @@ impl<F: Flash> Onu<F> {
         // A repeated End while (or after) verifying: busy, then the stored result.
         match &self.verification {
             Some(Verification::Busy { request, .. }) if request == r => {
-                self.olt_check.busy(now, msg.me.instance);
                 return self.respond_end(msg, ResultCode::DeviceBusy);
             }
             Some(Verification::Done {
@@ -1320,6 +1220,7 @@ impl<F: Flash> Onu<F> {
                 self.events.push_back(OnuEvent::ImageRefused {
                     slot: s,
                     reason: "a different End software download arrived during verification".into(),
+                    crc_mismatch: None,
                 });
                 return self.respond_end(msg, ResultCode::ParameterError);
             }
@@ -1347,8 +1248,11 @@ impl<F: Flash> Onu<F> {
         };
         if let Some((code, reason)) = failure {
             self.discard_download(&reason);
-            self.events
-                .push_back(OnuEvent::ImageRefused { slot, reason });
+            self.events.push_back(OnuEvent::ImageRefused {
+                slot,
+                reason,
+                crc_mismatch: None,
+            });
             return self.respond_end(msg, code);
         }
         self.download = None;
@@ -1369,7 +1273,6 @@ impl<F: Flash> Onu<F> {
             };
             return self.respond_end(msg, result);
         }
-        self.olt_check.busy(now, msg.me.instance);
         self.respond_end(msg, ResultCode::DeviceBusy);
         self.fault(FaultPoint::DuringBusy);
     }
@@ -1384,18 +1287,22 @@ impl<F: Flash> Onu<F> {
         };
         let flash = &mut self.flash;
         let size = u64::from(request.image_size);
+        // A refusal: why, and whether it is End's CRC against what was written.
         let outcome = image::crc_from(size, &mut |o, b| flash.read_slot(slot, o, b))
-            .map_err(|e| format!("flash read failed: {e}"))
+            .map_err(|e| (format!("flash read failed: {e}"), None))
             .and_then(|crc| {
                 if crc != request.crc {
-                    return Err(format!(
-                        "image CRC 0x{crc:08x}, End says 0x{:08x}",
-                        request.crc
+                    return Err((
+                        format!("image CRC 0x{crc:08x}, End says 0x{:08x}", request.crc),
+                        Some(CrcMismatch {
+                            written: crc,
+                            end: request.crc,
+                        }),
                     ));
                 }
                 image::verify_from(size, &mut |o, b| flash.read_slot(slot, o, b), &policy)
                     .map(|found| slot_meta(&found))
-                    .map_err(|e: ImageError| e.to_string())
+                    .map_err(|e: ImageError| (e.to_string(), None))
             });
         let result = match outcome {
             Ok(slot_meta) => {
@@ -1413,6 +1320,7 @@ impl<F: Flash> Onu<F> {
                     self.events.push_back(OnuEvent::ImageRefused {
                         slot,
                         reason: "the metadata could not be written".into(),
+                        crc_mismatch: None,
                     });
                     self.verification = Some(Verification::Done {
                         slot,
@@ -1426,21 +1334,12 @@ impl<F: Flash> Onu<F> {
                 self.notify_flags(slot);
                 ResultCode::Success
             }
-            Err(reason) => {
-                if self.cfg.check_olt && reason.starts_with("image CRC") {
-                    // Every window was acknowledged (End needs it): the data is what the OLT
-                    // sent, and its End CRC does not match it.
-                    let frame = self.last_end.clone();
-                    let v = self.olt_check.found(
-                        "end-crc-mismatch",
-                        format!("{reason}: the End CRC does not match the sections the OLT sent"),
-                        &frame,
-                    );
-                    self.events
-                        .push_back(OnuEvent::OltViolation { violation: v });
-                }
-                self.events
-                    .push_back(OnuEvent::ImageRefused { slot, reason });
+            Err((reason, crc_mismatch)) => {
+                self.events.push_back(OnuEvent::ImageRefused {
+                    slot,
+                    reason,
+                    crc_mismatch,
+                });
                 ResultCode::ProcessingError
             }
         };
@@ -1467,11 +1366,6 @@ impl<F: Flash> Onu<F> {
     fn on_activate(&mut self, msg: &Message<'_>, flags: u8) {
         let slot = SoftwareImageId::from_instance(msg.me.instance).image;
         if !self.meta.slots[usize::from(slot)].valid {
-            self.violation(
-                "activate-invalid",
-                format!("Activate of image {slot}, which is not valid"),
-                msg,
-            );
             return self.respond_code(msg, ResultCode::ParameterError);
         }
         if let Some(code) = self.call_blocks(flags) {
@@ -1495,15 +1389,6 @@ impl<F: Flash> Onu<F> {
 
     fn on_commit(&mut self, msg: &Message<'_>) {
         let slot = SoftwareImageId::from_instance(msg.me.instance).image;
-        if slot != self.running && slot != self.meta.committed {
-            self.violation(
-                "commit-before-activate",
-                format!(
-                    "Commit of image {slot}, which is not running (its Activate has not completed)"
-                ),
-                msg,
-            );
-        }
         let s = &self.meta.slots[usize::from(slot)];
         if !s.valid {
             return self.respond_code(msg, ResultCode::ParameterError);

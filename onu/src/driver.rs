@@ -6,6 +6,13 @@
 //! keeps its identity, so an upgrade can be watched end to end), else by ending the process
 //! with [`Exit::Reboot`] for whoever started it to start it again. A power-loss point aborts the
 //! process at once, with no cleanup, exactly as a SIGKILL would.
+//!
+//! With `check_olt` (`onu run --check-olt`) the driver also feeds an OLT observer (the
+//! `conformance` crate's [`OltObserver`]): every datagram the core takes in, every one it
+//! sends, and the facts among its events that only the ONU knows ([`olt_fact`]), in the
+//! order [`take_outputs`] keeps; every rule the OLT breaks is logged and written to the
+//! report. The sans-IO part of this ([`olt_fact`], [`take_outputs`]) is public, so that the
+//! in-process PON of the tests feeds the observer exactly as this driver does.
 
 use std::future::Future;
 use std::net::SocketAddrV4;
@@ -14,13 +21,14 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use conformance::{OltObserver, OnuFact};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::boot::BootError;
 use crate::core::{Onu, OnuConfig, OnuEvent};
 use crate::faults::Faults;
-use crate::flash::FileFlash;
+use crate::flash::{FileFlash, Flash};
 use pon::link::{Link, LinkFaultRates, Paths};
 use pon::transport as net;
 
@@ -51,8 +59,10 @@ pub struct DriverConfig {
     pub supervise: bool,
     /// How long a reboot takes.
     pub reboot_delay: Duration,
-    /// With the OLT checker on (`onu.check_olt`): write every rule the OLT broke here (JSON),
-    /// rewritten at each new one.
+    /// Check the OLT (`onu run --check-olt`): an OLT observer watches the exchange, and every
+    /// rule of the software download the OLT breaks is logged as a warning.
+    pub check_olt: bool,
+    /// With `check_olt`: write every rule the OLT broke here (JSON), rewritten at each new one.
     pub olt_report: Option<PathBuf>,
 }
 
@@ -78,17 +88,9 @@ impl Exit {
     }
 }
 
-/// The OLT checker's report: every rule broken so far, with its frame.
-fn write_violations(
-    path: &std::path::Path,
-    onu: u16,
-    v: &[crate::olt_check::Violation],
-) -> Result<()> {
-    let report = serde_json::json!({
-        "onu": onu,
-        "violations": v.len(),
-        "rules": v,
-    });
+/// The OLT observer's report: every rule broken so far, with its frame.
+fn write_violations(path: &std::path::Path, observer: &OltObserver) -> Result<()> {
+    let report = observer.report();
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_string_pretty(&report)? + "\n")
         .with_context(|| format!("writing {}", tmp.display()))?;
@@ -115,11 +117,63 @@ fn log_event(onu: u16, e: &OnuEvent) {
         OnuEvent::WindowComplete { .. } | OnuEvent::WindowIncomplete { .. } => {
             tracing::debug!(onu, event = %event_json(e))
         }
-        OnuEvent::OltViolation { violation: v } => {
-            tracing::warn!(onu, rule = %v.rule, detail = %v.detail, frame = %v.frame, "the OLT broke a rule")
-        }
         other => tracing::info!(onu, event = %event_json(other)),
     }
+}
+
+/// The fact an ONU event tells the OLT observer, if it tells one: the ONU booted or goes down,
+/// it discarded its download, or End's CRC did not match what it wrote.
+pub fn olt_fact(e: &OnuEvent) -> Option<OnuFact> {
+    match e {
+        OnuEvent::Booted { .. } => Some(OnuFact::Booted),
+        OnuEvent::RebootRequested | OnuEvent::PowerLost { .. } => Some(OnuFact::Down),
+        OnuEvent::DownloadDiscarded { .. } => Some(OnuFact::DownloadDiscarded),
+        OnuEvent::ImageRefused {
+            crc_mismatch: Some(m),
+            ..
+        } => Some(OnuFact::EndCrcMismatch {
+            written: m.written,
+            end: m.end,
+        }),
+        _ => None,
+    }
+}
+
+/// Takes what `onu` produced since its last input (at `now`): its events into `events`, then
+/// its datagrams into `datagrams`, each shown to `observer` in that order (the facts of an
+/// input before the answers it caused, as [`OltObserver::handle_fact`] asks).
+pub fn take_outputs<F: Flash>(
+    onu: &mut Onu<F>,
+    mut observer: Option<&mut OltObserver>,
+    now: Instant,
+    events: &mut Vec<OnuEvent>,
+    datagrams: &mut Vec<Vec<u8>>,
+) {
+    while let Some(e) = onu.poll_event() {
+        if let (Some(o), Some(fact)) = (observer.as_deref_mut(), olt_fact(&e)) {
+            o.handle_fact(fact);
+        }
+        events.push(e);
+    }
+    while let Some(d) = onu.poll_transmit() {
+        if let Some(o) = observer.as_deref_mut() {
+            o.handle_upstream(now, &d);
+        }
+        datagrams.push(d);
+    }
+}
+
+/// Logs the rules the OLT broke since the last call, and rewrites the report if there were any.
+fn report_violations(id: u16, observer: &mut OltObserver, report: Option<&PathBuf>) -> Result<()> {
+    let mut new = false;
+    while let Some(v) = observer.poll_violation() {
+        tracing::warn!(onu = id, rule = %v.rule, detail = %v.detail, frame = %v.frame, "the OLT broke a rule");
+        new = true;
+    }
+    if let (true, Some(path)) = (new, report) {
+        write_violations(path, observer)?;
+    }
+    Ok(())
 }
 
 /// Runs the ONU until `shutdown` completes or the process must end.
@@ -141,10 +195,14 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
     let mut faults = cfg.faults.clone();
     let mut shutdown = pin!(shutdown);
     let mut inbox = net::RecvBatch::new();
-    let mut violations: Vec<crate::olt_check::Violation> = Vec::new();
-    if let Some(path) = &cfg.olt_report {
-        write_violations(path, id, &violations)?;
+    let mut observer = cfg
+        .check_olt
+        .then(|| OltObserver::new(cfg.onu.onu_id, cfg.onu.extended_trailer.clone()));
+    if let (Some(o), Some(path)) = (&observer, &cfg.olt_report) {
+        write_violations(path, o)?;
     }
+    // What the core produced since it was last drained, sent and logged at the loop's top.
+    let (mut events, mut outgoing) = (Vec::new(), Vec::new());
     tracing::info!(onu = id, listen = %cfg.listen, olt = %cfg.olt, group = %cfg.group, "ONU up");
     loop {
         // The bootloader.
@@ -173,19 +231,23 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
         };
         // The running image.
         loop {
-            while let Some(d) = onu.poll_transmit() {
+            take_outputs(
+                &mut onu,
+                observer.as_mut(),
+                Instant::now(),
+                &mut events,
+                &mut outgoing,
+            );
+            for d in outgoing.drain(..) {
                 for d in tx_link.pass(d) {
                     unicast.send_to(&d, cfg.olt).await?;
                 }
             }
-            while let Some(e) = onu.poll_event() {
+            for e in events.drain(..) {
                 log_event(id, &e);
-                if let OnuEvent::OltViolation { violation: v } = e {
-                    violations.push(v);
-                    if let Some(path) = &cfg.olt_report {
-                        write_violations(path, id, &violations)?;
-                    }
-                }
+            }
+            if let Some(o) = observer.as_mut() {
+                report_violations(id, o, cfg.olt_report.as_ref())?;
             }
             if onu.power_lost().is_some() {
                 // No cleanup: what is in flash is what a power cut leaves.
@@ -194,7 +256,13 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
             if onu.reboot_requested() {
                 break;
             }
-            let deadline = onu.poll_timeout();
+            let deadline = [
+                onu.poll_timeout(),
+                observer.as_ref().and_then(|o| o.poll_timeout()),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -211,7 +279,11 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
                     return Ok(Exit::Stopped);
                 }
                 () = sleep => {
-                    onu.handle_timeout(Instant::now());
+                    let now = Instant::now();
+                    onu.handle_timeout(now);
+                    if let Some(o) = observer.as_mut() {
+                        o.handle_timeout(now);
+                    }
                     continue;
                 }
                 r = unicast.readable() => { r?; (&unicast, faulty_unicast, false) }
@@ -236,7 +308,14 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
                     continue;
                 }
                 for d in link.pass(d.to_vec()) {
-                    onu.handle_datagram(Instant::now(), &d);
+                    let now = Instant::now();
+                    if let Some(o) = observer.as_mut() {
+                        o.handle_downstream(now, &d);
+                    }
+                    onu.handle_datagram(now, &d);
+                    // Drained after each datagram, so that the observer sees every answer
+                    // right after its request.
+                    take_outputs(&mut onu, observer.as_mut(), now, &mut events, &mut outgoing);
                 }
                 if onu.power_lost().is_some() {
                     break; // the power is off: the rest is lost

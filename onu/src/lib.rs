@@ -14,5 +14,4 @@ pub mod driver;
 pub mod faults;
 pub mod flash;
 pub mod meta;
-pub mod olt_check;
 pub mod status;

@@ -227,6 +227,44 @@ fn ar_before_the_window_ends_is_answered_with_processing_error() {
 }
 
 #[test]
+fn an_end_crc_that_does_not_match_what_was_written_is_refused_with_both_crcs() {
+    use onu::core::CrcMismatch;
+    let mut lab = Lab::new();
+    let v2 = image("V2", 2, 600);
+    lab.start(1, v2.len(), 16);
+    for w in 0..v2.len().div_ceil(31 * 16) as u32 {
+        lab.send_window(1, &v2, 16, w, &[]);
+    }
+    let (written, end) = (crc32_bzip2(&v2), crc32_bzip2(&v2) ^ 1);
+    let mut r = lab.end_with(1, end, v2.len() as u32);
+    while r == ResultCode::DeviceBusy {
+        lab.advance(Duration::from_millis(100));
+        r = lab.end_with(1, end, v2.len() as u32);
+    }
+    assert_eq!(r, ResultCode::ProcessingError);
+    let refusals: Vec<_> = lab
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            OnuEvent::ImageRefused { crc_mismatch, .. } => Some(*crc_mismatch),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refusals, [Some(CrcMismatch { written, end })]);
+    // Any other refusal carries none.
+    let mut lab = Lab::new();
+    let other = image_with("OTHER-MODEL", "V2", 2, 500, false, &key());
+    assert_eq!(lab.download(1, &other, 16), ResultCode::ProcessingError);
+    assert!(lab.events.iter().any(|e| matches!(
+        e,
+        OnuEvent::ImageRefused {
+            crc_mismatch: None,
+            ..
+        }
+    )));
+}
+
+#[test]
 fn end_download_checks_crc_size_and_that_a_download_exists() {
     let mut lab = Lab::new();
     let v2 = image("V2", 2, 600);
@@ -686,6 +724,7 @@ fn events_round_trip_as_tagged_json() {
         OnuEvent::ImageRefused {
             slot: 1,
             reason: "bad signature".into(),
+            crc_mismatch: None,
         },
         OnuEvent::PowerLost {
             point: FaultPoint::MidSectionWrite,

@@ -14,11 +14,15 @@
 //! - [`firmware`]: the lab's signed firmware image format (header, payload, Ed25519ph
 //!   signature): build, inspect, verify by streaming (docs/image-format.md).
 //! - [`manifest`]: the release manifest written beside an image, which an OLT campaign reads.
+//! - [`image`]: an image ready to send ([`image::UpgradeImage`]: bytes once, header, CRC) and
+//!   how a download cuts it into windows and sections ([`image::Cut`]), for the OLT and the
+//!   conformance suite alike.
 //!
 //! Nothing here reads a clock or keeps state between calls, except the sockets of
 //! [`transport`].
 
 pub mod firmware;
+pub mod image;
 pub mod link;
 pub mod manifest;
 pub mod transport;

@@ -1,15 +1,17 @@
 //! # harness: what the end-to-end suites share
 //!
-//! - [`sim`]: one simulated PON for every in-process test (a controller and real ONU cores over
-//!   a seeded lossy network, on a virtual clock that jumps to the next deadline).
+//! - [`sim`]: one simulated PON for every in-process test (a controller, the OLT engine or the
+//!   ONU conformance suite, and real ONU cores, each with an OLT observer if asked, over a
+//!   seeded lossy network, on a virtual clock that jumps to the next deadline).
 //! - [`images`]: signed test images built on the fly.
 //! - [`process`]: real processes on loopback: the lab's tools built with the tests
 //!   ([`tools!`]), children stopped however a test ends, free ports, the scenario library.
 //!
 //! The suites themselves are the files beside this folder: `pon.rs` (the OLT engine against ONU
-//! cores), `processes.rs`, `campaigns.rs`, `conformance.rs`, `onu_processes.rs`, `library.rs`,
-//! `hostile.rs` (forged and impossible answers against a real OLT) and `quickstart.rs` (real
-//! processes).
+//! cores), `sweep.rs` (recovery from a fault at every moment), `conformance_sim.rs` (the
+//! conformance suites against ONU cores), and `processes.rs`, `campaigns.rs`,
+//! `conformance.rs`, `onu_processes.rs`, `library.rs`, `hostile.rs` (forged and impossible
+//! answers against a real OLT) and `quickstart.rs` (real processes).
 
 #![allow(missing_docs)]
 

@@ -3,16 +3,22 @@
 //! loses, duplicates, reorders and corrupts datagrams, on a virtual clock that jumps to the
 //! next deadline (quinn-proto's test `Pair`, for a PON). ONUs that ask to reboot, or lose
 //! power at a named point, are down for [`REBOOT`] and boot again from the same flash.
+//!
+//! The controller may be the conformance crate's ONU suite ([`conformance::OnuSuite`]), and
+//! each ONU may have an OLT observer beside it ([`Pon::watch_olt`]), fed exactly as the ONU's
+//! process driver feeds it (`onu::driver::take_outputs` after every input).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::time::{Duration, Instant};
 
+use conformance::{OltObserver, OnuSuite};
 use olt::campaign::Campaign;
 use olt::engine::{Dest, Mode, MulticastConfig, Olt};
 use olt::image::UpgradeImage;
 use olt::session::{Job, SessionConfig};
 use omci_codec::OnuId;
+use omci_codec::envelope::Envelope;
 use onu::boot::BootError;
 use onu::core::{Onu, OnuConfig};
 use onu::faults::Faults;
@@ -79,12 +85,35 @@ impl Controller for Campaign {
     }
 }
 
+/// The ONU suite, as the controller of a PON of the ONU it checks.
+impl Controller for OnuSuite {
+    fn handle_datagram(&mut self, now: Instant, _from: Option<OnuId>, d: &[u8]) {
+        OnuSuite::handle_datagram(self, now, d)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        OnuSuite::handle_timeout(self, now)
+    }
+    fn poll_transmit(&mut self, _now: Instant) -> Option<olt::engine::Transmit> {
+        let datagram = OnuSuite::poll_transmit(self)?;
+        let (envelope, _) = Envelope::parse(&datagram).expect("the suite sends envelopes");
+        Some(olt::engine::Transmit {
+            dest: Dest::Onu(envelope.onu_id),
+            datagram,
+        })
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        OnuSuite::poll_timeout(self)
+    }
+    fn finished(&self) -> bool {
+        self.is_finished()
+    }
+}
+
 pub enum Node {
     Olt,
     Onu(OnuId),
 }
 
-/// One PON: the OLT, the ONUs, and the datagrams in flight.
 /// A SIGKILL planned for one ONU: right after it has handled its `after`-th datagram of the
 /// run (counted across its lives), with the answers it made to it sent first (`answered`) or
 /// lost with it.
@@ -94,6 +123,7 @@ pub struct Kill {
     pub answered: bool,
 }
 
+/// One PON: the OLT, the ONUs, and the datagrams in flight.
 pub struct Pon<C: Controller = Olt> {
     pub now: Instant,
     pub olt: C,
@@ -123,6 +153,11 @@ pub struct Pon<C: Controller = Olt> {
     /// The OMCI message type byte of each datagram each ONU handled, in order (0 for one that
     /// did not decode).
     pub handled_types: BTreeMap<OnuId, Vec<u8>>,
+    /// OLT observers beside the ONUs that have one ([`Pon::watch_olt`]).
+    pub observers: BTreeMap<OnuId, OltObserver>,
+    /// What each ONU produced and the network has not taken yet: drained from the core after
+    /// every input, so that an observer sees each answer right after its request.
+    pub outbox: BTreeMap<OnuId, Vec<Vec<u8>>>,
 }
 
 pub const LATENCY: Duration = Duration::from_millis(1);
@@ -194,6 +229,25 @@ impl<C: Controller> Pon<C> {
             kills: BTreeMap::new(),
             handled: BTreeMap::new(),
             handled_types: BTreeMap::new(),
+            observers: BTreeMap::new(),
+            outbox: BTreeMap::new(),
+        }
+    }
+
+    /// An OLT observer beside every ONU, from now on (`onu run --check-olt`).
+    pub fn watch_olt(&mut self) {
+        for (id, cfg) in &self.cfg {
+            self.observers
+                .insert(*id, OltObserver::new(*id, cfg.extended_trailer.clone()));
+        }
+    }
+
+    /// Takes what ONU `id` produced since its last input, as its process driver does.
+    fn take(&mut self, id: OnuId) {
+        if let Some(Some(onu)) = self.onus.get_mut(&id) {
+            let mut events = Vec::new();
+            let out = self.outbox.entry(id).or_default();
+            onu::driver::take_outputs(onu, self.observers.get_mut(&id), self.now, &mut events, out);
         }
     }
 
@@ -263,13 +317,10 @@ impl<C: Controller> Pon<C> {
         }
         let ids: Vec<OnuId> = self.onus.keys().copied().collect();
         for id in ids {
-            let mut outs = Vec::new();
+            self.take(id);
+            let outs = self.outbox.remove(&id).unwrap_or_default();
             let mut reboot = false;
-            if let Some(Some(onu)) = self.onus.get_mut(&id) {
-                while let Some(d) = onu.poll_transmit() {
-                    outs.push(d);
-                }
-                while onu.poll_event().is_some() {}
+            if let Some(Some(onu)) = self.onus.get(&id) {
                 // A power cut: the ONU is down like for a reboot, and comes back from flash.
                 reboot = onu.reboot_requested() || onu.power_lost().is_some();
             }
@@ -289,13 +340,11 @@ impl<C: Controller> Pon<C> {
     /// ONU `id` is killed (SIGKILL) now: what it queued is sent first when `answered`, else
     /// lost; it boots again from its flash after [`REBOOT`].
     pub fn kill(&mut self, id: OnuId, answered: bool) {
-        let Some(mut onu) = self.onus.get_mut(&id).and_then(Option::take) else {
+        self.take(id);
+        let outs = self.outbox.remove(&id).unwrap_or_default();
+        let Some(onu) = self.onus.get_mut(&id).and_then(Option::take) else {
             return;
         };
-        let mut outs = Vec::new();
-        while let Some(d) = onu.poll_transmit() {
-            outs.push(d);
-        }
         if answered && !self.silent.contains(&id) {
             for d in outs {
                 self.send_from(Some(id), Node::Olt, d);
@@ -315,7 +364,15 @@ impl<C: Controller> Pon<C> {
             .filter_map(|o| o.poll_timeout())
             .min();
         let reboots = self.down.values().map(|(t, _, _)| *t).min();
-        [net, olt, onus, reboots].into_iter().flatten().min()
+        let observers = self
+            .observers
+            .values()
+            .filter_map(|o| o.poll_timeout())
+            .min();
+        [net, olt, onus, reboots, observers]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn run(&mut self, limit: Duration) {
@@ -356,6 +413,8 @@ impl<C: Controller> Pon<C> {
                 match Onu::boot(self.cfg[&id].clone(), flash, faults) {
                     Ok(onu) => {
                         self.onus.insert(id, Some(onu));
+                        // Its boot (and, to an observer, that it is up) before its first input.
+                        self.take(id);
                         break;
                     }
                     Err((f, plan, BootError::ImageFailed { .. })) => {
@@ -378,7 +437,11 @@ impl<C: Controller> Pon<C> {
                 Node::Olt => self.olt.handle_datagram(now, from, &d),
                 Node::Onu(id) => {
                     if let Some(Some(onu)) = self.onus.get_mut(&id) {
+                        if let Some(o) = self.observers.get_mut(&id) {
+                            o.handle_downstream(now, &d);
+                        }
                         onu.handle_datagram(now, &d);
+                        self.take(id);
                         let kind = omci_codec::envelope::Envelope::parse(&d)
                             .ok()
                             .and_then(|(_, f)| f.get(2).copied())
@@ -399,9 +462,18 @@ impl<C: Controller> Pon<C> {
             }
         }
         self.olt.handle_timeout(now);
-        for onu in self.onus.values_mut().flatten() {
-            if onu.poll_timeout().is_some_and(|t| t <= now) {
+        let ids: Vec<OnuId> = self.onus.keys().copied().collect();
+        for id in ids {
+            if let Some(Some(onu)) = self.onus.get_mut(&id)
+                && onu.poll_timeout().is_some_and(|t| t <= now)
+            {
                 onu.handle_timeout(now);
+                self.take(id);
+            }
+        }
+        for o in self.observers.values_mut() {
+            if o.poll_timeout().is_some_and(|t| t <= now) {
+                o.handle_timeout(now);
             }
         }
         self.flush();

@@ -1,10 +1,13 @@
-//! `olt conform onu`: the ONU conformance suite against one running ONU.
+//! `olt conform onu`: the ONU conformance suite (the `conformance` crate) against one running
+//! ONU, on the address it answers to.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use conformance::{SuiteError, Target};
 use omci_codec::OnuId;
+use tokio::net::UdpSocket;
 
 use super::args::ConformOnuArgs;
 use crate::image::UpgradeImage;
@@ -15,9 +18,8 @@ pub(super) fn conform_onu(a: ConformOnuArgs) -> Result<ExitCode> {
         std::fs::read(&a.image).with_context(|| format!("reading {}", a.image.display()))?;
     let image = UpgradeImage::new(bytes)
         .with_context(|| format!("{} is not an image of this lab", a.image.display()))?;
-    let target = crate::conform::Target {
-        addr: a.target,
-        listen: a.listen,
+    let target = Target {
+        name: format!("ONU {} at {}", a.onu_id, a.target),
         onu: OnuId(a.onu_id),
         image,
         timeout: Duration::from_millis(a.timeout_ms),
@@ -28,7 +30,22 @@ pub(super) fn conform_onu(a: ConformOnuArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let report = runtime.block_on(crate::conform::run(target))?;
+    let suite = runtime.block_on(async {
+        let socket = UdpSocket::from_std(
+            pon::transport::bind_unicast(a.listen)
+                .with_context(|| format!("binding {}", a.listen))?,
+        )?;
+        anyhow::Ok(conformance::driver::run(target, socket, a.target.into()).await?)
+    })?;
+    let report = match suite.finish() {
+        Ok(report) => report,
+        Err(stopped) => match stopped.error {
+            e @ SuiteError::Silent { .. } => {
+                bail!("{e}; is it running, with --olt {}?", a.listen)
+            }
+            e => return Err(e.into()),
+        },
+    };
     print!("{}", report.table());
     if let Some(p) = &a.junit {
         std::fs::write(p, report.junit()).with_context(|| format!("writing {}", p.display()))?;
