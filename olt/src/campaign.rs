@@ -266,6 +266,8 @@ impl Campaign {
                 OnuResult::Failed if retry_failed => None,
                 OnuResult::Failed => Some(Outcome::Failed(why)),
                 OnuResult::Halted => Some(Outcome::Halted(why)),
+                OnuResult::Downloaded => Some(Outcome::Downloaded(why)),
+                OnuResult::Activated => Some(Outcome::Activated(why)),
                 OnuResult::Untouched | OnuResult::Unfinished | OnuResult::Pending => None,
             };
         }

@@ -113,6 +113,10 @@ pub enum OnuResult {
     Unfinished,
     /// Its wave has not run yet (a survey that found it eligible, or a journal's pending ONU).
     Pending,
+    /// A staged download ended: the image waits valid in the standby image.
+    Downloaded,
+    /// A staged activation ended: the ONU runs the new image, not committed.
+    Activated,
 }
 
 impl OnuResult {
@@ -127,6 +131,8 @@ impl OnuResult {
             OnuResult::Untouched => "untouched",
             OnuResult::Unfinished => "unfinished",
             OnuResult::Pending => "pending",
+            OnuResult::Downloaded => "downloaded",
+            OnuResult::Activated => "activated",
         }
     }
 
@@ -138,6 +144,8 @@ impl OnuResult {
             Some(Outcome::Failed(_)) => OnuResult::Failed,
             Some(Outcome::Refused(_)) => OnuResult::Refused,
             Some(Outcome::Halted(_)) => OnuResult::Halted,
+            Some(Outcome::Downloaded(_)) => OnuResult::Downloaded,
+            Some(Outcome::Activated(_)) => OnuResult::Activated,
             Some(Outcome::Eligible) | None => OnuResult::Pending,
         }
     }
@@ -173,7 +181,12 @@ impl PartialEq<&str> for OnuResult {
 pub fn reason(o: Option<&Outcome>) -> String {
     match o {
         Some(
-            Outcome::Skipped(r) | Outcome::Failed(r) | Outcome::Refused(r) | Outcome::Halted(r),
+            Outcome::Skipped(r)
+            | Outcome::Failed(r)
+            | Outcome::Refused(r)
+            | Outcome::Halted(r)
+            | Outcome::Downloaded(r)
+            | Outcome::Activated(r),
         ) => r.clone(),
         _ => String::new(),
     }
@@ -242,6 +255,12 @@ pub struct Totals {
     pub halted: usize,
     /// Never reached (the campaign halted before their wave).
     pub untouched: usize,
+    /// A staged download ended: valid in the standby image.
+    #[serde(default)]
+    pub downloaded: usize,
+    /// A staged activation ended: running the new image, not committed.
+    #[serde(default)]
+    pub activated: usize,
     /// Frames sent to the multicast group.
     pub frames_multicast: u64,
     /// Of which with AR set.
@@ -293,6 +312,8 @@ impl Report {
             refused: all(|t| t.refused),
             halted: all(|t| t.halted),
             untouched: all(|t| t.untouched),
+            downloaded: all(|t| t.downloaded),
+            activated: all(|t| t.activated),
             frames_multicast: all64(|t| t.frames_multicast),
             frames_multicast_ar: all64(|t| t.frames_multicast_ar),
             frames_unicast: all64(|t| t.frames_unicast),
@@ -410,6 +431,8 @@ fn totals(onus: &[OnuReport], c: &Campaign) -> Totals {
         refused: count(OnuResult::Refused),
         halted: count(OnuResult::Halted),
         untouched: count(OnuResult::Untouched),
+        downloaded: count(OnuResult::Downloaded),
+        activated: count(OnuResult::Activated),
         frames_multicast: counters.frames_multicast,
         frames_multicast_ar: counters.frames_multicast_ar,
         frames_unicast: c.records().values().map(|r| r.stats.frames).sum(),

@@ -102,6 +102,34 @@ pub(super) struct RolloutArgs {
     pub(super) retry_failed: bool,
 }
 
+/// `olt download`: the first stage only.
+#[derive(Args)]
+pub(super) struct DownloadArgs {
+    #[command(flatten)]
+    pub(super) rollout: RolloutArgs,
+    /// Once an ONU's image is downloaded and valid, activate it too (it reboots into it).
+    #[arg(long)]
+    pub(super) activate_on_success: bool,
+    /// Once activated, commit it too (implies --activate-on-success): a one-shot upgrade.
+    #[arg(long)]
+    pub(super) commit_on_success: bool,
+}
+
+/// `olt activate`: the second stage, on ONUs that hold the image valid in their standby image.
+#[derive(Args)]
+pub(super) struct ActivateArgs {
+    #[command(flatten)]
+    pub(super) rollout: RolloutArgs,
+    /// Once an ONU is back on the new image, commit it too.
+    #[arg(long)]
+    pub(super) commit_on_success: bool,
+    /// The end of the maintenance window (RFC 3339): an activation the ONUs defer (a call in
+    /// progress, with --activate-flags 1 or 2) is asked again until then, not longer. The
+    /// window's start is --start-at.
+    #[arg(long)]
+    pub(super) until: Option<String>,
+}
+
 #[derive(Subcommand)]
 pub(super) enum ConformCommand {
     /// Run the ONU conformance suite against one ONU (it ends upgraded to --image, committed).

@@ -20,10 +20,11 @@ use crate::engine::{Mode, MulticastConfig};
 use crate::image::{ImageFileError, UpgradeImage};
 use crate::journal::{JournalFile, JournalStage};
 use crate::report::{AbortReport, AbortedOnu, OnuResult, Report, reason};
-use crate::session::{Outcome, SessionConfig};
+use crate::session::{Outcome, SessionConfig, Stages};
 
-/// `olt rollout`.
-pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
+/// `olt rollout`, and the staged verbs (`olt download`, `activate`, `commit`): `stages` says
+/// which stages; `until` ends an activation's maintenance window.
+pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> Result<ExitCode> {
     if a.strict && a.mode == Mode::Multicast {
         return Ok(usage(
             "--strict needs --mode unicast: the multicast download carries window numbers in the envelope",
@@ -37,7 +38,7 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
     };
     let onus = onu_map(a.onus)?;
 
-    let cfg = SessionConfig {
+    let mut cfg = SessionConfig {
         timeout: Duration::from_millis(a.timeout_ms),
         retries: a.retries,
         window_size: a.window,
@@ -45,6 +46,7 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         envelope_extensions: !a.strict,
         activate_flags: a.activate_flags,
         activate_defer: Duration::from_secs(a.activate_defer_s),
+        stages,
         format: if a.extended {
             omci_codec::Format::Extended
         } else {
@@ -110,6 +112,20 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
             })
         })
         .transpose()?;
+    if let Some(until) = until {
+        let Ok(end) = humantime::parse_rfc3339_weak(&until) else {
+            return Ok(usage(&format!(
+                "--until {until:?} is not an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)"
+            )));
+        };
+        let from = start_at.unwrap_or_else(std::time::SystemTime::now);
+        let Ok(window) = end.duration_since(from) else {
+            return Ok(usage(&format!(
+                "--until {until}: the maintenance window ends before it starts"
+            )));
+        };
+        cfg.activate_defer = window;
+    }
     if let Some(m) = &manifest
         && image.header.version != m.version
     {
@@ -384,7 +400,13 @@ fn run_rollout(
         .any(|r| {
             !matches!(
                 r.outcome,
-                Some(Outcome::Upgraded | Outcome::Skipped(_) | Outcome::Refused(_))
+                Some(
+                    Outcome::Upgraded
+                        | Outcome::Skipped(_)
+                        | Outcome::Refused(_)
+                        | Outcome::Downloaded(_)
+                        | Outcome::Activated(_)
+                )
             )
         });
     let completed = campaigns

@@ -158,6 +158,15 @@ impl Session {
                         && a.version.is_some()
                         && a.version == self.version() =>
                 {
+                    if !self.cfg.stages.activate {
+                        return self.finish(
+                            now,
+                            Outcome::Downloaded(format!(
+                                "valid in the standby image {}, not active",
+                                self.target
+                            )),
+                        );
+                    }
                     self.enter(now, Phase::Activate { since: now });
                     self.activate(now);
                 }
@@ -396,14 +405,36 @@ impl Session {
                 self.enter(now, Phase::CameBack);
                 self.came_back(now)
             }
-            Standing::Standby(i) | Standing::CommittedStandby(i) => {
+            Standing::Standby(i) if !self.cfg.stages.activate && self.cfg.stages.download => {
+                self.target = i;
+                self.finish(
+                    now,
+                    Outcome::Downloaded(format!(
+                        "already valid in the standby image {i}, not active"
+                    )),
+                )
+            }
+            Standing::Standby(i) | Standing::CommittedStandby(i) if self.cfg.stages.activate => {
                 self.target = i;
                 self.enter(now, Phase::Activate { since: now });
                 self.activate(now)
             }
-            Standing::Download(i) => {
+            Standing::Download(i) if self.cfg.stages.download => {
                 self.target = i;
                 self.start(now)
+            }
+            Standing::Standby(_) | Standing::CommittedStandby(_) | Standing::Download(_) => {
+                let why = match standing {
+                    Standing::Download(_) => format!(
+                        "nothing to {}: the version is not valid in the standby image (olt download first)",
+                        self.cfg.stages.verb()
+                    ),
+                    _ => format!(
+                        "nothing to {}: the version is not running uncommitted (olt activate first)",
+                        self.cfg.stages.verb()
+                    ),
+                };
+                self.fail(now, why)
             }
             Standing::NoFreeImage => self.fail(
                 now,
@@ -623,6 +654,15 @@ impl Session {
     fn came_back(&mut self, now: Instant) {
         if self.halting.is_some() {
             return self.revert(now);
+        }
+        if !self.cfg.stages.commit {
+            return self.finish(
+                now,
+                Outcome::Activated(format!(
+                    "runs the new image from image {}, not committed",
+                    self.target
+                )),
+            );
         }
         if !self.cfg.health_settle.is_zero() && self.phase != Phase::Confirm {
             self.enter(now, Phase::Confirm);

@@ -54,7 +54,7 @@ use omci_codec::envelope::Envelope;
 use omci_codec::software_image::mask;
 use omci_codec::{Codec, ExtendedTrailer, MeClass, MeId, Message, OnuId, Tci, WindowNo};
 
-pub use config::{OltQuirks, SessionConfig};
+pub use config::{OltQuirks, SessionConfig, Stages};
 pub(crate) use images::version_text;
 
 use crate::image::{Cut, UpgradeImage};
@@ -113,6 +113,12 @@ pub enum Outcome {
     Halted(String),
     /// Survey only: the ONU is of the model and needs the image.
     Eligible,
+    /// A staged upgrade's download (`olt download`): the image waits, valid, in the standby
+    /// image (S3); the ONU still runs its committed one.
+    Downloaded(String),
+    /// A staged upgrade's activation (`olt activate`, or `olt download --activate-on-success`):
+    /// the ONU runs the new image, not committed (S4); a reboot would fall back.
+    Activated(String),
 }
 
 /// What a session counted.
