@@ -14,11 +14,14 @@
 //! - [`firmware`]: the lab's signed firmware image format (header, payload, Ed25519ph
 //!   signature): build, inspect, verify by streaming (docs/image-format.md).
 //! - [`manifest`]: the release manifest written beside an image, which an OLT campaign reads.
+//! - [`limits`]: the ranges of the values a person gives (windows, ONU counts, busy and reboot
+//!   times, power-loss occurrences, rates), shared by the command lines and the scenario files.
 //!
 //! Nothing here reads a clock or keeps state between calls, except the sockets of
 //! [`transport`].
 
 pub mod firmware;
+pub mod limits;
 pub mod link;
 pub mod manifest;
 pub mod transport;
