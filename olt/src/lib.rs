@@ -11,6 +11,8 @@
 //!   kill switch, and the journal a restarted OLT resumes from.
 //! - [`conform`]: the ONU conformance suite (`olt conform onu`).
 //! - [`driver`]: the tokio process around the engine (sockets, timer, signals).
+//! - [`limits`]: the ranges of the OLT's settings, shared by its command line and the scenario
+//!   files.
 //!
 
 pub mod campaign;
@@ -20,6 +22,7 @@ pub mod driver;
 pub mod engine;
 pub mod image;
 pub mod journal;
+pub mod limits;
 pub mod report;
 pub mod session;
 pub mod tci;
