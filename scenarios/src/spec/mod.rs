@@ -31,7 +31,7 @@
 //! ```
 //!
 //! Every table refuses keys it does not know, and every value is checked as it is read against
-//! its range ([`values`]: the ranges of the `olt` and `onu` command lines where a value is
+//! its range (`spec/values.rs`: the ranges of the `olt` and `onu` command lines where a value is
 //! passed on to them), so a mistake is reported with the file, the line and the key, and the
 //! allowed values; a file that parses gives the runner nothing it cannot carry out.
 
