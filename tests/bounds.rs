@@ -276,6 +276,11 @@ fn olt_and_onu_refuse_port_0_and_the_broadcast_address() {
         &rollout(&["--onus", "1@127.0.0.1:40001", "--group", "239.255.0.1:0"]),
         &["--group", "port 0"],
     );
+    // A start time that is none: a usage error, as every other flag's (it was exit 1).
+    refused_in_one_line(
+        &rollout(&["--onus", "1@127.0.0.1:40001", "--start-at", "tomorrow"]),
+        &["--start-at", "RFC 3339", "now"],
+    );
     let run = |args: &[&str]| {
         onu()
             .args(["run", "--state-dir"])

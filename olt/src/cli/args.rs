@@ -69,8 +69,8 @@ pub(super) struct RolloutArgs {
     pub(super) health_settle_ms: u64,
     /// Start no earlier than this (RFC 3339, e.g. 2026-11-23T06:00:00Z; overrides the
     /// manifest's rollout start), or "now".
-    #[arg(long)]
-    pub(super) start_at: Option<String>,
+    #[arg(long, value_parser = parse_start_at)]
+    pub(super) start_at: Option<StartAt>,
     /// At most this many Download sections per second (group and unicast together).
     #[arg(long, value_parser = clap::value_parser!(u32).range(limits::PACE.i64_range()))]
     pub(super) pace: Option<u32>,
@@ -162,6 +162,27 @@ pub(super) struct AbortArgs {
     /// Write the JSON report here.
     #[arg(long)]
     pub(super) report: Option<PathBuf>,
+}
+
+/// When a rollout starts (`--start-at`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StartAt {
+    /// At once, whatever the manifest says.
+    Now,
+    /// No earlier than this.
+    At(std::time::SystemTime),
+}
+
+/// `now` or an RFC 3339 time (`2026-11-23T06:00:00Z`, years 1970 to 9999).
+pub(super) fn parse_start_at(s: &str) -> Result<StartAt, String> {
+    if s == "now" {
+        return Ok(StartAt::Now);
+    }
+    humantime::parse_rfc3339_weak(s)
+        .map(StartAt::At)
+        .map_err(|_| {
+            format!("{s:?} is not \"now\" or an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)")
+        })
 }
 
 /// ONUs of one PON port, each with its OMCC address, from one `--onus` value.
@@ -286,8 +307,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_start_is_now_or_an_rfc_3339_time() {
+        assert_eq!(parse_start_at("now"), Ok(StartAt::Now));
+        let at = parse_start_at("2026-11-23T06:00:00Z").unwrap();
+        assert_eq!(
+            at,
+            StartAt::At(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_413_600))
+        );
+        let e = parse_start_at("tomorrow").unwrap_err();
+        assert!(e.contains("RFC 3339") && e.contains("now"), "{e}");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_start_time_parses_or_is_refused_never_a_panic(
+            s in prop_oneof![
+                "\\PC{0,32}",
+                "[0-9]{1,5}-[0-9]{1,2}-[0-9]{1,2}[T ][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(\\.[0-9]{0,12})?(Z|[+-][0-9]{2}:[0-9]{2})?",
+            ]
+        ) {
+            let _ = parse_start_at(&s);
+        }
 
         #[test]
         fn an_onu_set_parsed_is_what_it_says(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use omci_codec::OnuId;
 
-use super::args::{AbortArgs, RolloutArgs, default_group, onu_map};
+use super::args::{AbortArgs, RolloutArgs, StartAt, default_group, onu_map};
 use super::summary::print_summary;
 use super::{ctrl_c, usage};
 use crate::campaign::{Campaign, CampaignPlan, Setup, Stage};
@@ -98,18 +98,23 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
             ..CampaignPlan::rollout()
         }
     };
-    let start_at = match a.start_at.as_deref() {
-        Some("now") => None,
-        Some(t) => Some(t.to_string()),
-        None => manifest.as_ref().map(|m| m.rollout.start.clone()),
-    };
-    let start_at = start_at
-        .map(|t| {
-            humantime::parse_rfc3339_weak(&t).with_context(|| {
-                format!("{t:?} is not an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)")
+    // --start-at is read by its value parser (a bad one is a usage error); the manifest's
+    // start is the manifest's, checked here.
+    let start_at = match a.start_at {
+        Some(StartAt::Now) => None,
+        Some(StartAt::At(t)) => Some(t),
+        None => manifest
+            .as_ref()
+            .map(|m| {
+                humantime::parse_rfc3339_weak(&m.rollout.start).with_context(|| {
+                    format!(
+                        "the manifest's rollout start {:?} is not an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)",
+                        m.rollout.start
+                    )
+                })
             })
-        })
-        .transpose()?;
+            .transpose()?,
+    };
     if let Some(m) = &manifest
         && image.header.version != m.version
     {
