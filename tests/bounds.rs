@@ -318,4 +318,5 @@ fn olt_refuses_an_image_g988_cannot_carry() {
         &rollout(&huge),
         &["--image", "4294967296 bytes", "32 bits", "4294967295"],
     );
+    refused_in_one_line(&rollout(Path::new("/dev/zero")), &["--image", "not a file"]);
 }

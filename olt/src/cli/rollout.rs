@@ -29,6 +29,14 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
             "--strict needs --mode unicast: the multicast download carries window numbers in the envelope",
         ));
     }
+    // A device or a pipe has no length to check (`--image /dev/zero` was read until memory
+    // ran out): only a file is an image.
+    if std::fs::metadata(&a.image).is_ok_and(|m| !m.is_file()) {
+        return Ok(usage(&format!(
+            "--image {} is not a file: give an image from `onu image build`",
+            a.image.display()
+        )));
+    }
     // The image is checked before anything is sent: a whole image of this lab, under 4 GiB.
     let image = match UpgradeImage::open(&a.image) {
         Ok(i) => i,
