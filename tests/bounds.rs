@@ -319,4 +319,17 @@ fn olt_refuses_an_image_g988_cannot_carry() {
         &["--image", "4294967296 bytes", "32 bits", "4294967295"],
     );
     refused_in_one_line(&rollout(Path::new("/dev/zero")), &["--image", "not a file"]);
+    // olt conform onu takes its --image the same way.
+    let conform = olt()
+        .args([
+            "conform",
+            "onu",
+            "--target",
+            "127.0.0.1:40001",
+            "--image",
+            "/dev/zero",
+        ])
+        .output()
+        .unwrap();
+    refused_in_one_line(&conform, &["--image", "not a file"]);
 }

@@ -29,19 +29,10 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
             "--strict needs --mode unicast: the multicast download carries window numbers in the envelope",
         ));
     }
-    // A device or a pipe has no length to check (`--image /dev/zero` was read until memory
-    // ran out): only a file is an image.
-    if std::fs::metadata(&a.image).is_ok_and(|m| !m.is_file()) {
-        return Ok(usage(&format!(
-            "--image {} is not a file: give an image from `onu image build`",
-            a.image.display()
-        )));
-    }
-    // The image is checked before anything is sent: a whole image of this lab, under 4 GiB.
-    let image = match UpgradeImage::open(&a.image) {
+    // The image is checked before anything is sent.
+    let image = match open_image(&a.image)? {
         Ok(i) => i,
-        Err(ImageFileError::Io { path, source }) => bail!("reading {path}: {source}"),
-        Err(e) => return Ok(usage(&format!("--image: {e}"))),
+        Err(code) => return Ok(code),
     };
     let onus = onu_map(a.onus)?;
 
@@ -160,6 +151,23 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         start_at,
     };
     run_rollout(image, target, &cfg, &plan, a.report.as_deref())
+}
+
+/// The image of `--image`, checked before anything is sent: a regular file (a device or a pipe
+/// has no length to check: `--image /dev/zero` was read until memory ran out) holding a whole
+/// image of this lab under 4 GiB. `Ok(Err(code))`: a usage error, said in one line.
+pub(super) fn open_image(path: &std::path::Path) -> Result<Result<UpgradeImage, ExitCode>> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Ok(Err(usage(&format!(
+            "--image {} is not a file: give an image from `onu image build`",
+            path.display()
+        ))));
+    }
+    match UpgradeImage::open(path) {
+        Ok(i) => Ok(Ok(i)),
+        Err(ImageFileError::Io { path, source }) => bail!("reading {path}: {source}"),
+        Err(e) => Ok(Err(usage(&format!("--image: {e}")))),
+    }
 }
 
 /// `olt abort`.
