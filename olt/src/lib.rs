@@ -11,6 +11,8 @@
 //!   kill switch, and the journal a restarted OLT resumes from.
 //! - [`driver`]: the tokio process around the engine (sockets, timer, signals).
 //! - [`cli`]: the command line; `olt conform onu` runs the `conformance` crate's ONU suite.
+//! - [`limits`]: the ranges of the OLT's settings, shared by its command line and the scenario
+//!   files.
 //!
 
 pub mod campaign;
@@ -19,6 +21,7 @@ pub mod driver;
 pub mod engine;
 pub mod image;
 pub mod journal;
+pub mod limits;
 pub mod report;
 pub mod session;
 pub mod tci;

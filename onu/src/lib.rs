@@ -4,8 +4,7 @@
 //! over OMCI, including what happens when power fails in the middle.
 //!
 //! ## Map
-//! - [`image`]: the lab's firmware image format (header, payload, Ed25519 signature): build,
-//!   inspect, verify.
+//! - The lab's firmware image format lives in `pon::firmware` (shared with the OLT).
 //! - [`cli`]: the `onu` command line (run, image, status).
 pub mod boot;
 pub mod cli;

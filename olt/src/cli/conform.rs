@@ -10,14 +10,14 @@ use omci_codec::OnuId;
 use tokio::net::UdpSocket;
 
 use super::args::ConformOnuArgs;
-use crate::image::UpgradeImage;
 
 /// `olt conform onu`.
 pub(super) fn conform_onu(a: ConformOnuArgs) -> Result<ExitCode> {
-    let bytes =
-        std::fs::read(&a.image).with_context(|| format!("reading {}", a.image.display()))?;
-    let image = UpgradeImage::new(bytes)
-        .with_context(|| format!("{} is not an image of this lab", a.image.display()))?;
+    // As `olt rollout` takes it: a file, a whole image, under 4 GiB (a usage error otherwise).
+    let image = match super::rollout::open_image(&a.image)? {
+        Ok(i) => i,
+        Err(code) => return Ok(code),
+    };
     let target = Target {
         name: format!("ONU {} at {}", a.onu_id, a.target),
         onu: OnuId(a.onu_id),

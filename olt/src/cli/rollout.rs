@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use omci_codec::OnuId;
 
-use super::args::{AbortArgs, RolloutArgs, default_group, onu_map};
+use super::args::{AbortArgs, RolloutArgs, StartAt, default_group, onu_map};
 use super::summary::print_summary;
 use super::{ctrl_c, usage};
 use crate::campaign::{Campaign, CampaignPlan, Setup, Stage};
@@ -30,11 +30,10 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
             "--strict needs --mode unicast: the multicast download carries window numbers in the envelope",
         ));
     }
-    // The image is checked before anything is sent: a whole image of this lab, under 4 GiB.
-    let image = match UpgradeImage::open(&a.image) {
+    // The image is checked before anything is sent.
+    let image = match open_image(&a.image)? {
         Ok(i) => i,
-        Err(ImageFileError::Io { path, source }) => bail!("reading {path}: {source}"),
-        Err(e) => return Ok(usage(&format!("--image: {e}"))),
+        Err(code) => return Ok(code),
     };
     let onus = onu_map(a.onus)?;
 
@@ -100,18 +99,23 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
             ..CampaignPlan::rollout()
         }
     };
-    let start_at = match a.start_at.as_deref() {
-        Some("now") => None,
-        Some(t) => Some(t.to_string()),
-        None => manifest.as_ref().map(|m| m.rollout.start.clone()),
-    };
-    let start_at = start_at
-        .map(|t| {
-            humantime::parse_rfc3339_weak(&t).with_context(|| {
-                format!("{t:?} is not an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)")
+    // --start-at is read by its value parser (a bad one is a usage error); the manifest's
+    // start is the manifest's, checked here.
+    let start_at = match a.start_at {
+        Some(StartAt::Now) => None,
+        Some(StartAt::At(t)) => Some(t),
+        None => manifest
+            .as_ref()
+            .map(|m| {
+                humantime::parse_rfc3339_weak(&m.rollout.start).with_context(|| {
+                    format!(
+                        "the manifest's rollout start {:?} is not an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)",
+                        m.rollout.start
+                    )
+                })
             })
-        })
-        .transpose()?;
+            .transpose()?,
+    };
     if let Some(until) = until {
         let Ok(end) = humantime::parse_rfc3339_weak(&until) else {
             return Ok(usage(&format!(
@@ -163,6 +167,23 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
         start_at,
     };
     run_rollout(image, target, &cfg, &plan, a.report.as_deref())
+}
+
+/// The image of `--image`, checked before anything is sent: a regular file (a device or a pipe
+/// has no length to check: `--image /dev/zero` was read until memory ran out) holding a whole
+/// image of this lab under 4 GiB. `Ok(Err(code))`: a usage error, said in one line.
+pub(super) fn open_image(path: &std::path::Path) -> Result<Result<UpgradeImage, ExitCode>> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Ok(Err(usage(&format!(
+            "--image {} is not a file: give an image from `onu image build`",
+            path.display()
+        ))));
+    }
+    match UpgradeImage::open(path) {
+        Ok(i) => Ok(Ok(i)),
+        Err(ImageFileError::Io { path, source }) => bail!("reading {path}: {source}"),
+        Err(e) => Ok(Err(usage(&format!("--image: {e}")))),
+    }
 }
 
 /// `olt abort`.

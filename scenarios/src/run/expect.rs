@@ -57,7 +57,15 @@ pub(super) fn check(s: &Scenario, found: &Found) -> Vec<Check> {
         .collect();
     out.push(Check::new(
         bricked.is_empty(),
-        format!("bricked = 0 (found {}: {:?})", bricked.len(), bricked),
+        if bricked.is_empty() {
+            "bricked = 0 (found 0)".to_string()
+        } else {
+            format!(
+                "bricked = 0 (found {}: ONUs {})",
+                bricked.len(),
+                format_set(&bricked.iter().copied().collect())
+            )
+        },
     ));
     let olt = match found.olt {
         Ok(r) => r,
@@ -243,7 +251,7 @@ mod tests {
         assert_eq!(
             texts(&checks),
             [
-                (true, "bricked = 0 (found 0: [])"),
+                (true, "bricked = 0 (found 0)"),
                 (true, "upgraded = 4 (the OLT reports 4)"),
                 (true, "frames on the group <= 1 downloads (sent 1.000)"),
                 (true, "ONUs 1-4: upgraded, committed V2.0, active V2.0"),
@@ -255,7 +263,7 @@ mod tests {
         assert_eq!(
             texts(&checks),
             [
-                (false, "bricked = 0 (found 1: [4])"),
+                (false, "bricked = 0 (found 1: ONUs 4)"),
                 (
                     false,
                     "ONUs 1-4: upgraded, committed V2.0, active V2.0 (but ONU 3 runs other bytes than the image)"
@@ -324,7 +332,7 @@ mod tests {
         assert_eq!(
             texts(&checks),
             [
-                (true, "bricked = 0 (found 0: [])"),
+                (true, "bricked = 0 (found 0)"),
                 (false, "the OLT wrote a report (none found)"),
             ]
         );

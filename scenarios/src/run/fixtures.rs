@@ -120,6 +120,7 @@ pub(crate) fn run_report(olt: Option<Report>, flash: BTreeMap<u16, FlashStatus>)
         usage: UsageReport::default(),
         sections: 100,
         olt_exit: Some(0),
+        olt_error: None,
         faults: Vec::new(),
         olt,
         olt_summary: String::new(),

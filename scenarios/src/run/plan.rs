@@ -249,6 +249,33 @@ on = "activated"
         assert_eq!(plan.faults[1].targets, [5].into_iter().collect());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 500, ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        #[test]
+        fn what_parses_plans_without_a_panic(
+            text in crate::spec::tests::scenario_texts(),
+            n in 1u16..=128,
+        ) {
+            let Ok(s) = parse(&text) else { return Ok(()) };
+            let plans = onu_plans(&s, n);
+            proptest::prop_assert_eq!(plans.len(), usize::from(n));
+            let ids: Vec<u16> = (1..=n).collect();
+            for (i, f) in s.faults.iter().enumerate() {
+                let targets = match (&f.onus, f.share) {
+                    (Some(set), _) => set.resolve(n),
+                    (None, Some(share)) => choose(&ids, share.0, s.seed ^ (i as u64 + 1)),
+                    (None, None) => BTreeSet::new(),
+                };
+                proptest::prop_assert!(targets.iter().all(|t| (1..=n).contains(t)));
+                let mut p = Pending::new(i, f, targets);
+                let _ = p.due_by_time(std::time::Duration::from_secs(s.time_limit_s));
+            }
+        }
+    }
+
     #[test]
     fn fewer_onus_cut_the_sets_and_the_ports_follow_each_other() {
         let s = parse(GROUPS).unwrap();

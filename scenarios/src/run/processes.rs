@@ -133,6 +133,9 @@ pub(super) struct Onus {
     /// A dead ONU is started again after this (its reboot time).
     reboot: Duration,
     log_rx: mpsc::UnboundedReceiver<LogLine>,
+    /// The last error line an ONU process wrote (`onu: ...`), with its ONU-ID, for a boot
+    /// that does not come.
+    last_error: Option<(u16, String)>,
 }
 
 impl Onus {
@@ -178,6 +181,7 @@ impl Onus {
             procs,
             reboot: Duration::from_millis(s.topology.reboot_ms),
             log_rx,
+            last_error: None,
         })
     }
 
@@ -189,21 +193,43 @@ impl Onus {
         while booted.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                bail!("{} of {n} ONU processes booted within 30 s", booted.len());
+                bail!(
+                    "{} of {n} ONU processes booted within 30 s{}",
+                    booted.len(),
+                    self.said()
+                );
             }
             match tokio::time::timeout(left, self.log_rx.recv()).await {
-                Ok(Some(l)) => {
-                    if let Some(e) = event_of(&l.line) {
+                Ok(Some(l)) => match event_of(&l.line) {
+                    Some(e) => {
                         self.count(l.onu, &e);
                         if matches!(e, OnuEvent::Booted { .. }) {
                             booted.insert(l.onu);
                         }
                     }
-                }
-                _ => bail!("the ONU processes stopped logging before they all booted"),
+                    None => {
+                        if let Some(said) = last_said(&l.line, "onu: ")
+                            .filter(|_| !l.line.trim_start().starts_with('{'))
+                        {
+                            self.last_error = Some((l.onu, said));
+                        }
+                    }
+                },
+                _ => bail!(
+                    "the ONU processes stopped logging before they all booted{}",
+                    self.said()
+                ),
             }
         }
         Ok(())
+    }
+
+    /// `; ONU n said: ...` when an ONU process wrote an error line, or nothing.
+    fn said(&self) -> String {
+        self.last_error
+            .as_ref()
+            .map(|(id, line)| format!("; ONU {id} said: {line}"))
+            .unwrap_or_default()
     }
 
     /// The next event of some ONU, if one comes within `wait` (None also for a log line
@@ -240,7 +266,8 @@ impl Onus {
                 && let Ok(Some(st)) = c.try_wait()
             {
                 p.child = None;
-                p.restart_at = Some(now + self.reboot);
+                // The reboot time is at most a minute (the file's reader): no overflow.
+                p.restart_at = Some(now.checked_add(self.reboot).unwrap_or(now));
                 notes.push(format!(
                     "{t:>6.2} s  ONU {id} process ended ({st}); the power supply starts it again"
                 ));
@@ -270,8 +297,8 @@ impl Onus {
         }
     }
 
-    /// Stops ONU `id` (SIGSTOP) until `until`; false when it is not running.
-    pub(super) fn silence(&mut self, id: u16, until: Instant) -> bool {
+    /// Stops ONU `id` (SIGSTOP) for `how_long`; false when it is not running.
+    pub(super) fn silence(&mut self, id: u16, how_long: Duration) -> bool {
         let Some(p) = self.procs.get_mut(&id) else {
             return false;
         };
@@ -279,7 +306,9 @@ impl Onus {
             return false;
         };
         signal(pid, "STOP");
-        p.resume_at = Some(until);
+        let now = Instant::now();
+        // At most an hour (the file's reader): no overflow; were there one, it resumes now.
+        p.resume_at = Some(now.checked_add(how_long).unwrap_or(now));
         true
     }
 
@@ -471,12 +500,42 @@ impl OltProcess {
         std::fs::read_to_string(self.output("out")).unwrap_or_default()
     }
 
+    /// What its last life said when it failed: the last `olt:` line of its standard error (the
+    /// error it ended with), else its last line (a panic's), at most 400 characters; `None`
+    /// when it wrote nothing.
+    pub(super) fn error_line(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.output("err")).ok()?;
+        last_said(&text, "olt: ")
+    }
+
     /// Its report (`--report`), or why there is none.
     pub(super) fn report(&self) -> Result<olt::report::Report, String> {
         let path = self.dir.join(REPORT);
         let text = std::fs::read_to_string(&path).map_err(|_| "none found".to_string())?;
         serde_json::from_str(&text).map_err(|e| format!("{REPORT} does not read: {e}"))
     }
+}
+
+/// The last line of `text` that starts with `prefix` (a tool's own error line), else a panic's
+/// place and message, else its last line that is not empty; at most 400 characters.
+fn last_said(text: &str, prefix: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let line = match lines.iter().rev().find(|l| l.starts_with(prefix)) {
+        Some(l) => l.to_string(),
+        None => match lines.iter().position(|l| l.contains("panicked at")) {
+            Some(i) => format!("{} {}", lines[i], lines.get(i + 1).unwrap_or(&"")),
+            None => lines
+                .iter()
+                .rev()
+                .find(|l| !l.trim().is_empty())?
+                .to_string(),
+        },
+    };
+    let line = line.trim();
+    Some(match line.char_indices().nth(400) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_string(),
+    })
 }
 
 /// The OLT's report in the working directory.
@@ -508,10 +567,7 @@ fn olt_args(s: &Scenario, plan: &Plan, images: &Images, dir: &Path) -> Vec<Strin
         a.push("--retry-failed".into());
     }
     a.push(format!("--activate-flags={}", s.olt.activate_flags));
-    a.push(format!(
-        "--activate-defer-s={}",
-        s.olt.activate_defer_s.max(1)
-    ));
+    a.push(format!("--activate-defer-s={}", s.olt.activate_defer_s));
     if let Some(c) = &s.olt.campaign {
         if let Some(manifest) = &images.manifest {
             a.push(format!("--manifest={}", manifest.display()));
@@ -596,6 +652,24 @@ occurrence = 2
             assert!(olt.contains(&want), "{want} in {olt:?}");
         }
         assert!(olt.iter().any(|a| a.starts_with("--manifest=")), "{olt:?}");
+    }
+
+    #[test]
+    fn a_tools_error_line_is_its_last_own_line() {
+        let err = "olt: 5 s: 3 of 8 ONUs\nolt: --image x.img is not a file\n\n";
+        assert_eq!(
+            last_said(err, "olt: ").as_deref(),
+            Some("olt: --image x.img is not a file")
+        );
+        let panic = "thread 'main' panicked at x.rs:1:1:\nboom\nnote: run with RUST_BACKTRACE=1\n";
+        assert_eq!(
+            last_said(panic, "olt: ").as_deref(),
+            Some("thread 'main' panicked at x.rs:1:1: boom")
+        );
+        assert_eq!(last_said("one\ntwo\n", "olt: ").as_deref(), Some("two"));
+        assert_eq!(last_said("\n \n", "olt: "), None);
+        let long = format!("olt: {}", "é".repeat(1000));
+        assert_eq!(last_said(&long, "olt: ").unwrap().chars().count(), 403);
     }
 
     #[test]

@@ -226,7 +226,7 @@ mod tests {
         let checks = [
             Check {
                 ok: true,
-                text: "bricked = 0 (found 0: [])".into(),
+                text: "bricked = 0 (found 0)".into(),
             },
             Check {
                 ok: false,
@@ -259,7 +259,7 @@ mod tests {
              \nWhy:\n  ONUs 2-3: the campaign halted before its wave\n  ONUs 1,5: the new image did not boot\n\
              \nFrames sent by the OLT: 100 on the multicast group (1.00 downloads), 25 unicast\n\
              Campaign halted: kill switch: 2 of 2 failed\n\
-             \nExpectations:\n  [ok] bricked = 0 (found 0: [])\n  [FAILED] outcome = completed (the OLT reports halted)\n\
+             \nExpectations:\n  [ok] bricked = 0 (found 0)\n  [FAILED] outcome = completed (the OLT reports halted)\n\
              \nStep 1.\n\
              \nFAILED: 1 of 2 expectations did not hold\n"
         );
