@@ -191,6 +191,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         s,
         &expect::Found {
             n,
+            per_pon: plan.per_pon,
             scaled: opts.onus.is_some(),
             olt: olt_report.as_ref().map_err(String::as_str),
             flash: &flash,
@@ -206,6 +207,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     let summary = summary::Summary {
         s,
         n,
+        per_pon: plan.per_pon,
         olt: olt_report.as_ref().ok(),
         flash: &flash,
         checks: &checks,

@@ -38,8 +38,8 @@
 mod values;
 
 pub use values::{
-    AT_S, DURATION_S, EXPECTED_ONUS, GROUP_DOWNLOADS, IMAGE_SIZE, ROGUE_FRAMES, Reals,
-    SECURITY_VERSION, START_IN_S, TIME_LIMIT_S,
+    AT_S, DURATION_S, EXPECTED_ONUS, GROUP_DOWNLOADS, IMAGE_SIZE, PONS, ROGUE_FRAMES, Reals,
+    SECURITY_VERSION, START_IN_S, TIME_LIMIT_S, WINDOW_S,
 };
 
 use std::collections::BTreeSet;
@@ -106,8 +106,13 @@ fn default_limit() -> u64 {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
-    /// How many (ONU-IDs 1..=onus).
+    /// How many on each PON port (ONU-IDs 1..=onus on each).
     pub onus: OnuCount,
+    /// PON ports of the OLT (1..=16), each a tree of `onus` ONUs with its own multicast group.
+    /// ONUs are numbered across the ports in the rest of the file: port 2's first ONU is ONU
+    /// `onus + 1`.
+    #[serde(default = "default_pons", deserialize_with = "read::pons")]
+    pub pons: u8,
     /// Their model (ONU2-G equipment ID, and the model images are built for; 1 to 32 bytes).
     #[serde(default = "default_model", deserialize_with = "read::model")]
     pub model: String,
@@ -124,6 +129,10 @@ pub struct Topology {
     /// ONUs that differ from the above.
     #[serde(default)]
     pub groups: Vec<OnuGroup>,
+}
+
+fn default_pons() -> u8 {
+    1
 }
 
 fn default_model() -> String {
@@ -276,6 +285,59 @@ pub struct OltSpec {
     pub activate_defer_s: u64,
     /// Run as a campaign (manifest, model check, waves, health gate, kill switch, journal).
     pub campaign: Option<CampaignSpec>,
+    /// A staged upgrade, as operators run one: the OLT's commands in order (`download`, then
+    /// `activate` in a maintenance window, then `commit`), each a process of its own that
+    /// starts when the previous one has ended. None: one `olt rollout`.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// One command of a staged upgrade.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// The OLT's command.
+    pub verb: Verb,
+    /// `download`: activate too, once downloaded.
+    #[serde(default)]
+    pub activate_on_success: bool,
+    /// `download` or `activate`: commit too, once activated.
+    #[serde(default)]
+    pub commit_on_success: bool,
+    /// Seconds after the previous step ended (0..=86400): the wait for the maintenance window.
+    #[serde(default, deserialize_with = "read::after_s")]
+    pub after_s: Option<f64>,
+    /// `activate`: how long the maintenance window stays open (s, 0.001..=86400): activations
+    /// the ONUs defer (a call in progress) are asked again until it closes (`olt activate
+    /// --until`). None: as `olt.activate_defer_s` says.
+    #[serde(default, deserialize_with = "read::window_s")]
+    pub window_s: Option<f64>,
+}
+
+/// An OLT command of a staged upgrade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verb {
+    /// Download, activate and commit.
+    Rollout,
+    /// Download only (into the standby image).
+    Download,
+    /// Activate what was downloaded.
+    Activate,
+    /// Commit what was activated.
+    Commit,
+}
+
+impl Verb {
+    /// The `olt` subcommand.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Rollout => "rollout",
+            Verb::Download => "download",
+            Verb::Activate => "activate",
+            Verb::Commit => "commit",
+        }
+    }
 }
 
 impl Default for OltSpec {
@@ -291,6 +353,7 @@ impl Default for OltSpec {
             activate_flags: 0,
             activate_defer_s: default_defer(),
             campaign: None,
+            steps: Vec::new(),
         }
     }
 }
@@ -350,6 +413,10 @@ fn default_settle() -> u64 {
 pub struct Fault {
     /// What happens.
     pub kind: FaultKind,
+    /// On which PON port: its `onus` (or `share`) are then that port's ONU-IDs. None: ONUs by
+    /// their numbers across every port.
+    #[serde(default, deserialize_with = "read::fault_pon")]
+    pub pon: Option<u8>,
     /// To which ONUs (not for `olt-restart` and `rogue-sender`).
     pub onus: Option<OnuSet>,
     /// Or to this share of the ONUs, chosen with the scenario's seed (0.0..=1.0).
@@ -589,6 +656,10 @@ mod read {
     use pon::limits as pon;
 
     whole!(time_limit_s: u64 = "time_limit_s" in TIME_LIMIT_S);
+    whole!(pons: u8 = "topology.pons" in PONS);
+    whole!(option fault_pon: u8 = "faults.pon" in PONS);
+    seconds!(after_s = "olt.steps.after_s" in AT_S);
+    seconds!(window_s = "olt.steps.window_s" in WINDOW_S);
     text!(model = "topology.model", MODEL_LEN);
     text!(version = "topology.version", VERSION_LEN);
     whole!(busy_ms: u64 = "topology.busy_ms" in pon::BUSY_MS);
@@ -796,7 +867,7 @@ fn key_line<'a>(mut lines: impl Iterator<Item = (usize, &'a str)>, key: &str) ->
 
 /// What serde cannot check alone: values that depend on each other.
 fn check(s: &Scenario, text: &str) -> Result<(), String> {
-    let n = s.topology.onus.0;
+    let n = s.topology.onus.0 * u16::from(s.topology.pons);
     let within = |set: &OnuSet, what: &str, line: String| -> Result<(), String> {
         if let OnuSet::Ids(ids) = set
             && let Some(bad) = ids.iter().find(|i| **i > n)
@@ -815,6 +886,32 @@ fn check(s: &Scenario, text: &str) -> Result<(), String> {
                 line_of(text, "onus")
             ));
         }
+    }
+    // A count cannot exceed the ONUs there are (every port's).
+    for (key, v) in [
+        ("upgraded", s.expect.upgraded),
+        ("failed", s.expect.failed),
+        ("skipped", s.expect.skipped),
+        ("refused", s.expect.refused),
+    ] {
+        if let Some(v) = v.filter(|v| *v > u32::from(n)) {
+            return Err(format!(
+                "{}expect.{key} = {v} is out of range: allowed 0 to {n} ONUs (topology.onus on each of topology.pons)",
+                line_of(text, key)
+            ));
+        }
+    }
+    if let Some(p) = s
+        .faults
+        .iter()
+        .filter_map(|f| f.pon)
+        .find(|p| *p > s.topology.pons)
+    {
+        return Err(format!(
+            "{}faults.pon: PON port {p} does not exist (topology.pons = {})",
+            line_of(text, "pon"),
+            s.topology.pons
+        ));
     }
     if s.olt.strict && s.olt.mode == Mode::Multicast {
         return Err(format!(
