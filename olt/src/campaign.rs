@@ -353,6 +353,11 @@ impl Campaign {
         &self.waves
     }
 
+    /// The image rolled out (none for an abort).
+    pub fn image(&self) -> Option<&UpgradeImage> {
+        self.image.as_ref()
+    }
+
     /// The engine of the current stage (its sessions show who is where).
     pub fn olt(&self) -> &Olt {
         &self.olt

@@ -720,6 +720,14 @@ impl Session {
                 self.await_reboot(now, true, false);
                 self.get(now, self.target);
             }
+            // An ONU checking a large image may not answer End for a while (the check is the
+            // busy phase, and a slow ONU may not even say busy): End is idempotent, so it is
+            // asked again until the reboot timeout has passed since End was first sent.
+            Phase::End { .. }
+                if now.saturating_duration_since(self.phase_since) < self.cfg.reboot_timeout =>
+            {
+                self.end(now)
+            }
             Phase::Commit | Phase::VerifyCommitted(_) => {
                 // Whether the Commit took, the final Get may still tell.
                 self.fail(now, "Commit software went unanswered".into())

@@ -395,6 +395,25 @@ impl Session {
             && matches!(self.phase, Phase::Model | Phase::Discover(_) | Phase::Start)
     }
 
+    /// How far the image has reached this ONU, in windows: (held, of). None while the group
+    /// download moves its windows (the engine knows), or for a job with nothing to download.
+    pub fn windows_held(&self) -> Option<(u32, u32)> {
+        let cut = self.cut()?;
+        let of = cut.windowing.windows();
+        Some(match &self.phase {
+            Phase::Group => return None,
+            Phase::Window { w, .. } => (*w, of),
+            Phase::Model | Phase::Discover(_) | Phase::Start => (0, of),
+            // Past the download (or over: nothing more will be sent to it).
+            _ => (of, of),
+        })
+    }
+
+    /// The windows the image is cut into for this ONU (None for a job with nothing to send).
+    pub fn windows_held_of(&self) -> Option<u32> {
+        self.cut().map(|c| c.windowing.windows())
+    }
+
     /// Multicast mode: the window this ONU accepted, while it waits for the group download.
     pub fn accepted_window(&self) -> Option<u16> {
         (self.phase == Phase::Group).then_some(self.window_size)
