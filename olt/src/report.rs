@@ -117,6 +117,8 @@ pub enum OnuResult {
     Downloaded,
     /// A staged activation ended: the ONU runs the new image, not committed.
     Activated,
+    /// `olt status` read it.
+    Read,
 }
 
 impl OnuResult {
@@ -133,6 +135,7 @@ impl OnuResult {
             OnuResult::Pending => "pending",
             OnuResult::Downloaded => "downloaded",
             OnuResult::Activated => "activated",
+            OnuResult::Read => "read",
         }
     }
 
@@ -146,6 +149,7 @@ impl OnuResult {
             Some(Outcome::Halted(_)) => OnuResult::Halted,
             Some(Outcome::Downloaded(_)) => OnuResult::Downloaded,
             Some(Outcome::Activated(_)) => OnuResult::Activated,
+            Some(Outcome::Read) => OnuResult::Read,
             Some(Outcome::Eligible) | None => OnuResult::Pending,
         }
     }
