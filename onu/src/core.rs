@@ -504,8 +504,9 @@ impl<F: Flash> Onu<F> {
         self.events.push_back(OnuEvent::PowerLost { point });
     }
 
-    /// A datagram the driver refused before the core saw it (a multicast datagram from another
-    /// sender than the OLT): counted and reported like any dropped frame.
+    /// A datagram the driver refused before the core saw it (from another sender than the
+    /// OLT, on the multicast group or on the ONU's own port): counted and reported like any
+    /// dropped frame, and never answered.
     pub fn drop_foreign(&mut self, reason: impl Into<String>) {
         self.drop_frame(reason);
     }

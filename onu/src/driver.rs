@@ -176,6 +176,17 @@ fn report_violations(id: u16, observer: &mut OltObserver, report: Option<&PathBu
     Ok(())
 }
 
+/// Why a datagram from `from`, not the OLT, is dropped: on the multicast group or on the ONU's
+/// own OMCC port.
+fn foreign_reason(group: bool, from: Option<SocketAddrV4>) -> String {
+    let sender = from.map_or("an unknown sender".to_string(), |a| a.to_string());
+    if group {
+        format!("a multicast datagram from {sender}, not the OLT")
+    } else {
+        format!("a datagram on the ONU's own port from {sender}, not the OLT")
+    }
+}
+
 /// Runs the ONU until `shutdown` completes or the process must end.
 pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Result<Exit> {
     let id = cfg.onu.onu_id.0;
@@ -298,13 +309,11 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
             let link = if faulty { &mut rx_link } else { &mut clean };
             for i in 0..n {
                 let (d, from) = inbox.datagram(i);
-                if group_datagrams && from != Some(cfg.olt) {
-                    // Only the OLT sends on the download group (on a PON the downstream is the
-                    // OLT's alone); anyone else's datagram is dropped unread.
-                    onu.drop_foreign(format!(
-                        "a multicast datagram from {}, not the OLT",
-                        from.map_or("an unknown sender".to_string(), |a| a.to_string())
-                    ));
+                if from != Some(cfg.olt) {
+                    // Only the OLT sends downstream (on a PON the downstream is the OLT's
+                    // alone), on the group and on this ONU's own port alike: anyone else's
+                    // datagram is dropped unread, and never answered.
+                    onu.drop_foreign(foreign_reason(group_datagrams, from));
                     continue;
                 }
                 for d in link.pass(d.to_vec()) {
