@@ -294,9 +294,10 @@ struct WindowState {
 /// The state of End software download after the first End request.
 #[derive(Clone, Debug)]
 enum Verification {
-    /// Writing and verifying until `until`; End is answered busy.
+    /// Writing and verifying until `until` (`None`: a busy duration past what an `Instant`
+    /// can hold, which never ends); End is answered busy.
     Busy {
-        until: Instant,
+        until: Option<Instant>,
         slot: u8,
         request: EndSoftwareDownloadRequest,
     },
@@ -459,14 +460,16 @@ impl<F: Flash> Onu<F> {
             return None;
         }
         let verify = match &self.verification {
-            Some(Verification::Busy { until, .. }) => Some(*until),
+            Some(Verification::Busy { until, .. }) => *until,
             _ => None,
         };
-        let stale = self
-            .download
-            .as_ref()
-            .map(|d| d.last_activity + self.cfg.stale_download_timeout);
+        let stale = self.download.as_ref().and_then(|d| self.stale_at(d));
         [verify, stale].into_iter().flatten().min()
+    }
+
+    /// When `d` goes stale (`None`: a timeout past what an `Instant` can hold, never).
+    fn stale_at(&self, d: &Download) -> Option<Instant> {
+        d.last_activity.checked_add(self.cfg.stale_download_timeout)
     }
 
     /// Time has reached `now`: finish a verification, expire a stale download.
@@ -475,7 +478,7 @@ impl<F: Flash> Onu<F> {
             return;
         }
         if let Some(Verification::Busy {
-            until,
+            until: Some(until),
             slot,
             request,
         }) = &self.verification
@@ -485,7 +488,7 @@ impl<F: Flash> Onu<F> {
             self.finish_verification(slot, request);
         }
         if let Some(d) = &self.download
-            && now >= d.last_activity + self.cfg.stale_download_timeout
+            && self.stale_at(d).is_some_and(|at| now >= at)
         {
             self.discard_download("no download traffic for the stale-download timeout");
         }
@@ -1258,7 +1261,7 @@ impl<F: Flash> Onu<F> {
         }
         self.download = None;
         self.verification = Some(Verification::Busy {
-            until: now + self.cfg.busy_duration,
+            until: now.checked_add(self.cfg.busy_duration),
             slot,
             request: r.clone(),
         });
