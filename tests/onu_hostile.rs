@@ -34,7 +34,7 @@ use pon::firmware::{BuildSpec, build, deterministic_payload};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use harness::process::{Proc, free_port};
+use harness::process::{Proc, free_port, free_ports};
 
 harness::tools!();
 
@@ -446,4 +446,93 @@ fn a_window_from_a_stranger_is_not_acknowledged_nor_written() {
         hex::encode(Sha256::digest(&v2)),
         "{s}"
     );
+}
+
+/// The processes whose parent is `parent` now (from /proc: every process's stat).
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| stat(*pid).is_some_and(|(_, ppid)| ppid == parent))
+        .collect()
+}
+
+/// (state, parent) of process `pid`; `None` once it is gone.
+fn stat(pid: u32) -> Option<(char, u32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": the command may hold spaces and parentheses.
+    let mut rest = text[text.rfind(')')? + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    Some((state, rest.next()?.parse().ok()?))
+}
+
+/// Gone, or dead and waiting for whoever adopted it to reap it.
+fn exited(pid: u32) -> bool {
+    stat(pid).is_none_or(|(state, _)| matches!(state, 'Z' | 'X'))
+}
+
+#[test]
+fn sigkill_to_the_count_supervisor_takes_its_children_with_it() {
+    let mut b = Bench::new(47631);
+    let base = free_ports(43100, 3);
+    let mut parent = Proc(
+        onu()
+            .args(["run", "--count=3", "--base-id=20", "--supervise"])
+            .arg(format!("--listen=127.0.0.1:{base}"))
+            .arg(format!("--olt={}", b.olt.local_addr().unwrap()))
+            .arg(format!("--group={}", b.group))
+            .arg(format!("--state-dir={}", b.path("many").display()))
+            .arg(format!("--public-key={}", b.path("lab.pub").display()))
+            .arg(format!("--golden={}", b.path("golden.img").display()))
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Every child answers on its port.
+    for k in 0..3u16 {
+        let onu = OnuId(20 + k);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(Instant::now() < deadline, "ONU {} never answered", onu.0);
+            let get = Message::new(
+                b.next_tci(),
+                Format::Baseline,
+                MeId::new(MeClass::ONU_G, 0),
+                Contents::GetRequest(GetRequest {
+                    attribute_mask: 0x2000,
+                }),
+            );
+            let d = b.datagram(Envelope::omcc(onu), &get);
+            b.olt.send_to(&d, ("127.0.0.1", base + k)).unwrap();
+            if b.answer(get.tci, Duration::from_millis(100)).is_some() {
+                break;
+            }
+        }
+    }
+    let children = children_of(parent.0.id());
+    assert_eq!(children.len(), 3, "one process per ONU: {children:?}");
+    parent.0.kill().unwrap(); // SIGKILL: no cleanup of its own
+    parent.0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let running: Vec<u32> = children.iter().copied().filter(|c| !exited(*c)).collect();
+        let bound: Vec<u16> = (0..3)
+            .map(|k| base + k)
+            .filter(|p| UdpSocket::bind(("127.0.0.1", *p)).is_err())
+            .collect();
+        if running.is_empty() && bound.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            // Do not leave them behind for the next test.
+            for c in &running {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &c.to_string()])
+                    .status();
+            }
+            panic!("children {running:?} outlived their supervisor; ports {bound:?} still bound");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

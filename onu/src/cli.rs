@@ -273,6 +273,10 @@ struct RunArgs {
     /// --count, each ONU to FILE with -onu<ID> before its extension).
     #[arg(long, requires = "check_olt")]
     report: Option<PathBuf>,
+    /// Set by `--count` on each child it starts: the supervisor's process id. The child dies
+    /// with it (a parent-death signal), and ends at once if it is already gone.
+    #[arg(long, hide = true)]
+    supervisor_pid: Option<u32>,
     /// Behave like a weaker emulator (repeatable), to see the conformance suite fail:
     /// no-section-tracking, always-valid, no-fallback, ignore-window-crc, end-before-write.
     #[arg(long = "quirk", value_parser = clap::builder::PossibleValuesParser::new(crate::core::Quirks::NAMES))]
@@ -672,6 +676,12 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         return run_many(&a, listen);
     }
     init_logs(a.log_format);
+    if let Some(pid) = a.supervisor_pid
+        && !die_with_supervisor(pid)?
+    {
+        tracing::info!(onu = a.onu_id, supervisor = pid, "the supervisor is gone");
+        return Ok(ExitCode::SUCCESS);
+    }
     let id = OnuId(a.onu_id);
     let mut onu = OnuConfig::lab(id, &a.model, public_key(&a.public_key)?);
     if let Some(sn) = &a.serial {
@@ -766,12 +776,44 @@ fn parse_serial(s: &str) -> Result<[u8; 8]> {
     }
 }
 
+/// A child of `--count`: asks the kernel for SIGTERM when the supervisor dies (even by
+/// SIGKILL), so that no ONU outlives it on its port. False when the supervisor `pid` is already
+/// gone (it died before the request took): the child must end.
+fn die_with_supervisor(pid: u32) -> Result<bool> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+        .context("asking for a parent-death signal")?;
+    Ok(std::os::unix::process::parent_id() == pid)
+}
+
+/// Stops `children`: SIGTERM to each (an ONU stops cleanly: a `--check-olt` report is
+/// written), SIGKILL to any still running after `grace`.
+fn stop_children(children: &mut [std::process::Child], grace: Duration) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    for c in children.iter_mut() {
+        if matches!(c.try_wait(), Ok(None))
+            && let Ok(pid) = i32::try_from(c.id())
+        {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+    let deadline = std::time::Instant::now() + grace;
+    for c in children.iter_mut() {
+        while matches!(c.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
 /// `--count N`: one child process per ONU, consecutive ONU-IDs and ports, each in
 /// DIR/onu-<id>. This parent is the ONUs' power supply: a child that ends, to reboot (75),
 /// after a failed boot (76) or by a power cut (abort), is started again at once from its
 /// flash, without `--fault` (a planned cut happens once). A child that fails on its own
 /// (a bad key, a port in use) three times in a row stops them all with its error. Ctrl-C or
-/// SIGTERM stops them all.
+/// SIGTERM stops them all (SIGTERM to each, SIGKILL after 3 s); the children die with this
+/// parent however it ends, SIGKILL included (a parent-death signal each sets on itself).
 fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
     use std::process::{Child, Command as Process};
     let inv = invocation();
@@ -790,7 +832,7 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
                 Some((n, _)) => (n.to_string(), true),
                 None => (arg.clone(), false),
             };
-            const REWRITTEN: [&str; 7] = [
+            const REWRITTEN: [&str; 8] = [
                 "--count",
                 "--onu-id",
                 "--base-id",
@@ -798,6 +840,7 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
                 "--state-dir",
                 "--serial",
                 "--report",
+                "--supervisor-pid",
             ];
             if REWRITTEN.contains(&name.as_str()) || (!first_life && name == "--fault") {
                 if !has_value {
@@ -812,6 +855,7 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
             .args(prefix)
             .args(kept)
             .arg(format!("--onu-id={id}"))
+            .arg(format!("--supervisor-pid={}", std::process::id()))
             .arg(format!("--listen={}:{port}", first.ip()))
             .arg(format!(
                 "--state-dir={}",
@@ -861,10 +905,7 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
                     Some(_) => {
                         failures[i] += 1;
                         if failures[i] >= 3 {
-                            for c in &mut children {
-                                let _ = c.kill();
-                                let _ = c.wait();
-                            }
+                            stop_children(&mut children, Duration::from_secs(3));
                             bail!("ONU {id} fails to start ({status}); see its error above");
                         }
                     }
@@ -874,9 +915,6 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    for child in &mut children {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    stop_children(&mut children, Duration::from_secs(3));
     Ok(ExitCode::SUCCESS)
 }
