@@ -21,11 +21,11 @@ use omci_codec::contents::{
     EndSoftwareDownloadRequest, EndSoftwareDownloadResponse, GetResponse, InstanceResult,
     StartSoftwareDownloadRequest, StartSoftwareDownloadResponse,
 };
-use omci_codec::envelope::{ALL_ONUS, Envelope};
+use omci_codec::envelope::{ALL_ONUS, Envelope, MISSING_LEN};
 use omci_codec::software_image::{SoftwareImageAttributes, SoftwareImageId, mask};
 use omci_codec::{
     Codec, ExtendedTrailer, Format, GemPort, MeClass, MeId, Message, MessageType, OnuId,
-    ResultCode, Tci, WindowNo,
+    ResultCode, Tci, WindowNo, Windowing,
 };
 
 use crate::boot::{self, BootConfig, BootError, Booted, slot_meta};
@@ -36,7 +36,7 @@ use pon::firmware::{self as image, DevicePolicy, ImageError};
 
 /// Windows beyond the next expected one that the ONU keeps track of at once (multicast windows
 /// may be pipelined). Sections of windows further ahead are dropped and counted.
-pub const WINDOW_HORIZON: u32 = 64;
+pub use omci_codec::windowing::WINDOW_HORIZON;
 
 /// How an ONU is provisioned.
 #[derive(Clone, Debug)]
@@ -255,22 +255,11 @@ struct Download {
 const RECENT_SECTIONS: usize = 512;
 
 impl Download {
-    fn window_bytes(&self, section_len: u32) -> u64 {
-        u64::from(self.window_size) * u64::from(section_len)
-    }
-
-    fn window_count(&self, section_len: u32) -> u32 {
-        u64::from(self.image_size)
-            .div_ceil(self.window_bytes(section_len))
-            .max(1) as u32
-    }
-
-    /// Sections window `w` holds: the negotiated size, fewer in the image's last window.
-    fn sections_in(&self, w: u32, section_len: u32) -> u32 {
-        let start = u64::from(w) * self.window_bytes(section_len);
-        let rest = u64::from(self.image_size).saturating_sub(start);
-        rest.div_ceil(u64::from(section_len))
-            .min(u64::from(self.window_size)) as u32
+    /// How the image is cut into windows and sections (the one definition the OLT and the
+    /// conformance suite use too), once the section size is known.
+    fn geometry(&self) -> Option<Windowing> {
+        self.section_len
+            .map(|sl| Windowing::new(self.image_size, self.window_size, sl))
     }
 
     fn is_held(&self, w: u32) -> bool {
@@ -278,8 +267,27 @@ impl Download {
     }
 
     fn complete(&self) -> bool {
-        self.section_len
-            .is_some_and(|sl| self.next_window >= self.window_count(sl))
+        self.geometry()
+            .is_some_and(|g| self.next_window >= g.windows())
+    }
+
+    /// The sections of window `w` this ONU misses, as the lab's envelope carries them with a
+    /// processing error (docs/wire.md): every section the window holds that has not arrived.
+    /// When the window's sections are not known (the section size is not learned yet, or the
+    /// window lies outside the image), every section of a full window.
+    fn missing(&self, w: u32) -> [u8; MISSING_LEN] {
+        let expected = match self.geometry().map(|g| g.sections_in(w)) {
+            Some(n) if n > 0 => n,
+            _ => u32::from(self.window_size),
+        };
+        let held = self.windows.get(&w).map_or([0; 4], |s| s.sections);
+        let mut missing = [0u8; MISSING_LEN];
+        for n in 0..expected.min(256) {
+            if held[(n / 64) as usize] & (1 << (n % 64)) == 0 {
+                missing[(n / 8) as usize] |= 1 << (n % 8);
+            }
+        }
+        missing
     }
 }
 
@@ -315,6 +323,11 @@ fn set_bit(bits: &mut [u64; 4], n: u8) -> bool {
     let was = bits[w] & (1 << b) != 0;
     bits[w] |= 1 << b;
     !was
+}
+
+/// Clears bit `n` of a 256-bit section set.
+fn clear_bit(bits: &mut [u64; 4], n: u8) {
+    bits[usize::from(n / 64)] &= !(1 << (n % 64));
 }
 
 fn count_prefix(bits: &[u64; 4], n: u32) -> bool {
@@ -989,21 +1002,21 @@ impl<F: Flash> Onu<F> {
         if d.section_len.is_none() && (!msg.ar || (window == 0 && n == 0)) {
             d.section_len = Some(len);
         }
-        let problem = match d.section_len {
+        let problem = match d.geometry() {
             None => Some("the section size is not known yet".to_string()),
-            Some(section_len) => {
-                let window_total = d.window_count(section_len);
-                let offset = u64::from(window) * d.window_bytes(section_len)
-                    + u64::from(n) * u64::from(section_len);
-                if window >= window_total {
+            Some(g) => {
+                let offset = g.offset(window, u32::from(n));
+                if window >= g.windows() {
                     Some(format!("window {window} is past the image's end"))
-                } else if u32::from(n) >= d.sections_in(window, section_len) {
+                } else if u32::from(n) >= g.sections_in(window) {
                     Some(format!("section {n} is past the window's end"))
                 } else if window >= d.next_window + WINDOW_HORIZON {
                     Some(format!("window {window} is beyond the horizon"))
-                } else if len != section_len && offset + u64::from(len) != u64::from(d.image_size) {
+                } else if len != g.section_len && offset + u64::from(len) != u64::from(d.image_size)
+                {
                     Some(format!(
-                        "a section of {len} bytes in a download of {section_len}-byte sections"
+                        "a section of {len} bytes in a download of {}-byte sections",
+                        g.section_len
                     ))
                 } else {
                     None
@@ -1011,17 +1024,21 @@ impl<F: Flash> Onu<F> {
             }
         };
         if let Some(p) = problem {
-            // Counted as missing: the window's AR section reports it.
+            // Counted as missing: the window's AR section reports it, with what the window
+            // misses (a download is in progress: docs/wire.md's contract).
+            let missing = d.missing(window);
             self.drop_frame(p);
             if msg.ar && !multicast {
-                self.respond_section(msg, ResultCode::ProcessingError, n);
+                self.refuse_section(msg, n, missing);
             }
             return;
         }
         let Some(d) = self.download.as_mut() else {
             return;
         };
-        let section_len = d.section_len.unwrap_or(len);
+        let Some(g) = d.geometry() else {
+            return; // known: no problem above
+        };
         if d.is_held(window) {
             // A repeated or re-multicast window this ONU already has: never rewrite it.
             self.counters.sections_duplicate += 1;
@@ -1030,9 +1047,10 @@ impl<F: Flash> Onu<F> {
             }
             return;
         }
-        let offset =
-            u64::from(window) * d.window_bytes(section_len) + u64::from(n) * u64::from(section_len);
-        let useful = (u64::from(d.image_size) - offset).min(u64::from(section_len)) as usize;
+        // The image's bytes of this section (a baseline frame pads the image's last one).
+        let range = g.section_range(window, u32::from(n));
+        let offset = range.start;
+        let useful = (range.end - range.start) as usize;
         let data = &s.data[..useful.min(s.data.len())];
         let slot = d.slot;
         let state = d.windows.entry(window).or_default();
@@ -1044,16 +1062,48 @@ impl<F: Flash> Onu<F> {
                 return;
             }
             if let Err(e) = self.flash.write_slot(slot, offset, data) {
+                // Not written, so not held: the section is missing, and the window's AR
+                // section says so.
+                if let Some(state) = self
+                    .download
+                    .as_mut()
+                    .and_then(|d| d.windows.get_mut(&window))
+                {
+                    clear_bit(&mut state.sections, n);
+                }
                 self.drop_frame(format!("flash write failed: {e}"));
-                return;
+                if !msg.ar {
+                    return;
+                }
+            } else {
+                self.counters.sections_written += 1;
             }
-            self.counters.sections_written += 1;
         } else {
             self.counters.sections_duplicate += 1;
         }
         if msg.ar {
-            self.close_window(msg, env, window, n, section_len);
+            self.close_window(msg, env, window, n, g);
         }
+    }
+
+    /// Processing error to the AR section `msg` (section `last`), with the sections its window
+    /// misses in the envelope: the lab's extension, so that the OLT repairs those only (the
+    /// OMCI answer itself is G.988's processing error).
+    fn refuse_section(&mut self, msg: &Message<'_>, last: u8, missing: [u8; MISSING_LEN]) {
+        let answer = Message::new(
+            msg.tci,
+            msg.format,
+            msg.me,
+            Contents::DownloadSectionResponse(DownloadSectionResponse {
+                result: ResultCode::ProcessingError,
+                section_number: last,
+            }),
+        );
+        let envelope = Envelope {
+            missing: Some(missing),
+            ..Envelope::omcc(self.cfg.onu_id)
+        };
+        self.send_with(envelope, &answer);
     }
 
     fn respond_section(&mut self, msg: &Message<'_>, result: ResultCode, section_number: u8) {
@@ -1073,12 +1123,12 @@ impl<F: Flash> Onu<F> {
         env: &Envelope,
         window: u32,
         last: u8,
-        section_len: u32,
+        g: Windowing,
     ) {
         let Some(d) = self.download.as_mut() else {
             return;
         };
-        let expected = d.sections_in(window, section_len);
+        let expected = g.sections_in(window);
         let state = d.windows.get(&window).copied().unwrap_or_default();
         let mut failure = if u32::from(last) + 1 != expected {
             Some(format!(
@@ -1091,17 +1141,13 @@ impl<F: Flash> Onu<F> {
         } else {
             None
         };
-        let (slot, window_start, image_size) = (
-            d.slot,
-            u64::from(window) * d.window_bytes(section_len),
-            u64::from(d.image_size),
-        );
+        let (slot, bytes) = (d.slot, g.window_range(window));
         if failure.is_none()
             && !self.cfg.quirks.ignore_window_crc
             && let Some(want) = env.window_crc
         {
             // Check what was written, not what was received: a torn or misplaced write shows.
-            let len = (image_size - window_start).min(d.window_bytes(section_len));
+            let (window_start, len) = (bytes.start, bytes.end - bytes.start);
             let flash = &mut self.flash;
             let crc = image::crc_from(len, &mut |o, b| flash.read_slot(slot, window_start + o, b))
                 .unwrap_or(!want);
@@ -1123,33 +1169,13 @@ impl<F: Flash> Onu<F> {
                     window: window_no,
                     reason,
                 });
-                // The sections this ONU misses, so that the OLT repairs those only (the lab's
-                // envelope extension; the OMCI answer itself is G.988's processing error).
-                let held = self
+                // What the window misses (all of it after a window CRC failure: it was
+                // cleared).
+                let missing = self
                     .download
                     .as_ref()
-                    .and_then(|d| d.windows.get(&window))
-                    .map_or([0; 4], |w| w.sections);
-                let mut missing = [0u8; omci_codec::envelope::MISSING_LEN];
-                for n in 0..expected.min(256) {
-                    if held[(n / 64) as usize] & (1 << (n % 64)) == 0 {
-                        missing[(n / 8) as usize] |= 1 << (n % 8);
-                    }
-                }
-                let answer = Message::new(
-                    msg.tci,
-                    msg.format,
-                    msg.me,
-                    Contents::DownloadSectionResponse(DownloadSectionResponse {
-                        result: ResultCode::ProcessingError,
-                        section_number: last,
-                    }),
-                );
-                let envelope = Envelope {
-                    missing: Some(missing),
-                    ..Envelope::omcc(self.cfg.onu_id)
-                };
-                self.send_with(envelope, &answer);
+                    .map_or([0xFF; MISSING_LEN], |d| d.missing(window));
+                self.refuse_section(msg, last, missing);
             }
             None => {
                 let _ = self.flash.sync_slot(slot);
