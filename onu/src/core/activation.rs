@@ -50,10 +50,15 @@ impl<F: Flash> Onu<F> {
             return self.respond_code(msg, ResultCode::ParameterError);
         }
         if self.meta.committed != slot {
-            let floor = s.security_version.max(self.meta.anti_rollback_floor);
+            // The anti-rollback floor rises only to an image that booted and is committed
+            // (docs/decisions.md): the running one now, a standby one when it boots
+            // (`boot::boot`). A committed image that never booted may yet be abandoned.
+            if slot == self.running {
+                self.meta.anti_rollback_floor =
+                    s.security_version.max(self.meta.anti_rollback_floor);
+            }
             let before = self.meta.committed;
             self.meta.committed = slot;
-            self.meta.anti_rollback_floor = floor;
             if !self.persist() {
                 return;
             }
