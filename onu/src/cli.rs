@@ -269,10 +269,14 @@ struct RunArgs {
     /// Check the OLT: record every rule of the G.988 software download it breaks (docs/conformance.md).
     #[arg(long)]
     check_olt: bool,
-    /// With --check-olt: write the rules broken, with their frames, to this JSON file (with
-    /// --count, each ONU to FILE with -onu<ID> before its extension).
+    /// With --check-olt: write the rules broken to this JSON file when the process ends (per
+    /// rule: its G.988 source, how many times, the first and last frame; with --count, each
+    /// ONU to FILE with -onu<ID> before its extension).
     #[arg(long, requires = "check_olt")]
     report: Option<PathBuf>,
+    /// With --report: list every violation too, in order (memory grows with them).
+    #[arg(long, requires = "report")]
+    check_olt_all: bool,
     /// Set by `--count` on each child it starts: the supervisor's process id. The child dies
     /// with it (a parent-death signal), and ends at once if it is already gone.
     #[arg(long, hide = true)]
@@ -728,6 +732,7 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         reboot_delay: Duration::from_millis(a.reboot_ms),
         check_olt: a.check_olt,
         olt_report: a.report.clone(),
+        olt_report_all: a.check_olt_all,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
