@@ -258,7 +258,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("scenario: {e:#}");
+            eprintln!("scenario: {}", omci_codec::cli::plain(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
@@ -347,7 +347,7 @@ async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
         Ok(s) => s,
         Err(e) => {
             // A scenario file that does not read is the user's input error: one message, exit 2.
-            eprintln!("scenario: {e}");
+            eprintln!("scenario: {}", omci_codec::cli::plain(&e.to_string()));
             return Ok(ExitCode::from(2));
         }
     };
