@@ -22,6 +22,7 @@ pub mod engine;
 pub mod image;
 pub mod journal;
 pub mod limits;
+pub mod progress;
 pub mod report;
 pub mod session;
 pub mod tci;

@@ -9,17 +9,19 @@
 //! - `rollout`: `olt rollout` and `olt abort` (inputs read and checked, the campaign run by
 //!   the driver, the report written).
 //! - `summary`: the table `olt rollout` prints.
+//! - `status`: `olt status`, what every ONU runs, read over OMCI.
 //! - `conform`: `olt conform onu`.
 
 mod args;
 mod conform;
 mod rollout;
+mod status;
 mod summary;
 
 use std::process::ExitCode;
 
 use crate::session::Stages;
-use args::{AbortArgs, ActivateArgs, ConformCommand, DownloadArgs, RolloutArgs};
+use args::{AbortArgs, ActivateArgs, ConformCommand, DownloadArgs, RolloutArgs, StatusArgs};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -46,6 +48,8 @@ enum Command {
     Activate(ActivateArgs),
     /// Third stage: commit the image the ONUs run, activated but not committed.
     Commit(RolloutArgs),
+    /// What every ONU runs, read over OMCI: serial number and both software images.
+    Status(StatusArgs),
     /// Conformance suites: check an ONU against the G.988 software-download rules.
     #[command(subcommand)]
     Conform(ConformCommand),
@@ -93,6 +97,7 @@ pub fn main_with(args: Vec<std::ffi::OsString>) -> ExitCode {
             rollout::rollout(a, stages, None)
         }
         Command::Abort(args) => rollout::abort(args),
+        Command::Status(args) => status::status(args),
         Command::Conform(ConformCommand::Onu(args)) => conform::conform_onu(args),
     };
     match result {

@@ -19,7 +19,7 @@ use crate::engine::PonPort;
 use crate::engine::{Mode, MulticastConfig};
 use crate::image::{ImageFileError, UpgradeImage};
 use crate::journal::{JournalFile, JournalStage};
-use crate::report::{AbortReport, AbortedOnu, OnuResult, Report, reason};
+use crate::report::{AbortReport, AbortedOnu, OnuResult, Report, RunInfo, reason};
 use crate::session::{Outcome, SessionConfig, Stages};
 
 /// `olt rollout`, and the staged verbs (`olt download`, `activate`, `commit`): `stages` says
@@ -407,10 +407,21 @@ fn run_rollout(
         progress: true,
         journal: t.journal.clone(),
     };
+    let started_at = std::time::SystemTime::now() - started.elapsed();
     let campaigns = runtime.block_on(driver::run(campaigns, &dcfg, ctrl_c))?;
     let elapsed = started.elapsed();
     print_summary(&campaigns, &image, mode, elapsed);
-    let report = Report::new(&campaigns, &image, &sha256, mode, elapsed);
+    let info = RunInfo {
+        started_at: Some(started_at),
+        listen: dcfg.listen.to_string(),
+        groups: dcfg
+            .pons
+            .iter()
+            .map(|(p, t)| (*p, t.group.to_string()))
+            .collect(),
+        tci_seed: cfg.tci_seed,
+    };
+    let report = Report::new(&campaigns, &image, &sha256, mode, elapsed, &info);
     if let Some(path) = report_path {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;

@@ -100,11 +100,16 @@ pub(super) async fn watch(
             }
             if opts.progress && last_progress.elapsed() > Duration::from_secs(5) {
                 last_progress = Instant::now();
+                // The OLT's own progress line (the same model as its bar on a terminal).
+                let said = olt.progress();
                 opts.say(format!(
-                    "{:.0} s: {} ONU events so far{}",
+                    "{:.0} s: {}",
                     olt_start.elapsed().as_secs_f64(),
-                    events_seen,
-                    olt.progress()
+                    if said.is_empty() {
+                        format!("{events_seen} ONU events so far; the OLT has not said more yet")
+                    } else {
+                        said.trim_start_matches("; ").to_string()
+                    }
                 ));
             }
         }
