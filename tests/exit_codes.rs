@@ -282,6 +282,8 @@ const TABLE: &[Case] = &[
     case(Scenario, "--help", 0, &[]),
     case(Scenario, "", 2, &["run", "check", "soak"]),
     case(Scenario, "nothing", 2, &["nothing"]),
+    case(Scenario, "list", 0, &[]),
+    case(Scenario, "run no-such-scenario", 2, &["no-such-scenario"]),
     case(Scenario, "run {dir}/none.toml", 2, &["none.toml"]),
     case(
         Scenario,
