@@ -63,15 +63,9 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
     };
     let manifest = match &a.manifest {
         Some(path) => {
-            let text = match std::fs::read_to_string(path) {
+            let text = match read_input("--manifest", path) {
                 Ok(t) => t,
-                Err(e) => {
-                    return Ok(usage(&format!(
-                        "--manifest {}: {}",
-                        path.display(),
-                        omci_codec::cli::io_words(&e)
-                    )));
-                }
+                Err(code) => return Ok(code),
             };
             let m: pon::manifest::Manifest = match serde_json::from_str(&text) {
                 Ok(m) => m,
@@ -216,6 +210,18 @@ pub(super) fn open_image(path: &std::path::Path) -> Result<Result<UpgradeImage, 
         )))),
         Err(e) => Ok(Err(usage(&format!("--image: {e}")))),
     }
+}
+
+/// The text of the file a person named with `flag`; one that cannot be read is their input
+/// error (`Err`: the exit code, the line said).
+fn read_input(flag: &str, path: &std::path::Path) -> Result<String, ExitCode> {
+    std::fs::read_to_string(path).map_err(|e| {
+        usage(&format!(
+            "{flag} {}: {}",
+            path.display(),
+            omci_codec::cli::io_words(&e)
+        ))
+    })
 }
 
 /// The pre-check of `--public-key`: the image's payload matches its SHA-256 and its signature
@@ -371,15 +377,9 @@ fn run_rollout(
         .build()?;
     let journal = match &t.journal {
         Some(path) if path.exists() => {
-            let text = match std::fs::read_to_string(path) {
+            let text = match read_input("--journal", path) {
                 Ok(t) => t,
-                Err(e) => {
-                    return Ok(usage(&format!(
-                        "--journal {}: {}",
-                        path.display(),
-                        omci_codec::cli::io_words(&e)
-                    )));
-                }
+                Err(code) => return Ok(code),
             };
             let j = match JournalFile::parse(&text) {
                 Ok(j) => j,
