@@ -6,6 +6,9 @@
 //! - [`images`]: signed test images built on the fly.
 //! - [`process`]: real processes on loopback: the lab's tools built with the tests
 //!   ([`tools!`]), children stopped however a test ends, free ports, the scenario library.
+//! - [`relay`]: a relay between the OB-BAA framing and the lab's envelope, standing where the
+//!   ONU's own OB-BAA framing will, so that the OLT's and the suite's side can be tested
+//!   against the lab's `onu` processes.
 //!
 //! The suites themselves are the files beside this folder: `pon.rs` (the OLT engine against ONU
 //! cores), `sweep.rs` (recovery from a fault at every moment), `conformance_sim.rs` (the
@@ -17,4 +20,5 @@
 
 pub mod images;
 pub mod process;
+pub mod relay;
 pub mod sim;
