@@ -37,5 +37,6 @@ pub mod driver;
 
 pub use olt_observer::{BUSY_RETRY, IN_FLIGHT, OltObserver, OltReport, OnuFact, Rule, Violation};
 pub use onu_suite::{
-    CATALOGUE, Check, CheckSpec, OnuSuite, Report, Stopped, SuiteError, Target, Verdict,
+    CATALOGUE, Check, CheckSpec, FORMAT, FORMAT_VERSION, JUNIT_SUITE, OnuSuite, Report, RunEnd,
+    SuiteError, Target, Verdict,
 };

@@ -4,6 +4,9 @@
 //!   ONU conformance suite, and real ONU cores, each with an OLT observer if asked, over a
 //!   seeded lossy network, on a virtual clock that jumps to the next deadline).
 //! - [`images`]: signed test images built on the fly.
+//! - [`targets`]: scripted targets for the conformance suite (an ONU that answers "not
+//!   supported" to the software download, the MIB our ONU does not have yet, with flaws,
+//!   garbage), in front of real ONU cores.
 //! - [`process`]: real processes on loopback: the lab's tools built with the tests
 //!   ([`tools!`]), children stopped however a test ends, free ports, the scenario library.
 //! - [`relay`]: a relay between the OB-BAA framing and the lab's envelope, standing where the
@@ -22,3 +25,4 @@ pub mod images;
 pub mod process;
 pub mod relay;
 pub mod sim;
+pub mod targets;

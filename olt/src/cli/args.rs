@@ -116,6 +116,12 @@ pub(super) struct RolloutArgs {
 #[derive(Subcommand)]
 pub(super) enum ConformCommand {
     /// Run the ONU conformance suite against one ONU (it ends upgraded to --image, committed).
+    ///
+    /// Every check gets a verdict (pass, FAIL, skip with why, or ERROR when the target
+    /// stopped answering), and the table, --junit and --json are written whatever became of
+    /// the target. Exit codes: 0 every check passed or was skipped; 1 a check failed; 2 a
+    /// usage error; 3 the target never answered, or stopped answering during the run; 4 the
+    /// suite could not run (its socket failed) or could not write its report.
     Onu(ConformOnuArgs),
 }
 
@@ -147,12 +153,20 @@ pub(super) struct ConformOnuArgs {
     /// Activate with flag 2 answers busy.
     #[arg(long)]
     pub(super) emergency_call_in_progress: bool,
-    /// Write JUnit XML here.
+    /// Write JUnit XML here (always, whatever became of the target).
     #[arg(long)]
     pub(super) junit: Option<PathBuf>,
-    /// Write the results as JSON here.
+    /// Write the results as JSON here (always, whatever became of the target).
     #[arg(long)]
     pub(super) json: Option<PathBuf>,
+    /// How each datagram carries its OMCI frame: lab (the lab's envelope) or obbaa (the
+    /// Broadband Forum's OB-BAA framing, needs --cterm; the checks of the trailer and of the
+    /// window CRC are then skipped).
+    #[arg(long, value_enum, default_value_t = TransportKind::Lab)]
+    pub(super) transport: TransportKind,
+    /// With --transport obbaa: the ONU's channel termination name (1 to 30 bytes).
+    #[arg(long, value_parser = net::parse_cterm)]
+    pub(super) cterm: Option<CtermName>,
 }
 
 #[derive(Args)]
