@@ -1,8 +1,6 @@
 //! Scripted targets for the conformance suite ([`crate::sim::Script`]): what the suite must be
 //! right about without ever having seen it.
 //!
-//! - [`not_supported`]: an ONU that answers "not supported" (result 2) to the whole software
-//!   download, and to nothing else: the quirk `onu run --quirk not-supported` is to have.
 //! - [`mib`]: the MIB synchronisation our ONU does not implement yet (ONU data and its MIB
 //!   data sync, MIB reset, MIB upload and MIB upload next, Get all alarms), as
 //!   docs/conformance.md specifies it for the ONU; with [`MibFlaw`]s that each break one rule.
@@ -16,12 +14,11 @@ use std::time::Instant;
 
 use omci_codec::contents::{
     AlarmRecord, AttributeValues, BASELINE_GET_VALUES_LEN, BASELINE_MIB_UPLOAD_VALUES_LEN,
-    Contents, DownloadSectionResponse, EndSoftwareDownloadResponse, GetAllAlarmsNextResponse,
+    Contents, GetAllAlarmsNextResponse,
     GetAllAlarmsResponse, GetResponse, MibUploadNextResponse, MibUploadRecord, MibUploadResponse,
-    StartSoftwareDownloadResponse,
 };
 use omci_codec::envelope::Envelope;
-use omci_codec::{Codec, ExtendedTrailer, MeClass, MeId, Message, MessageType, OnuId, ResultCode};
+use omci_codec::{Codec, ExtendedTrailer, MeClass, MeId, Message, OnuId, ResultCode};
 use onu::core::Onu;
 use onu::flash::MemFlash;
 
@@ -43,45 +40,6 @@ fn request(d: &[u8]) -> Option<(OnuId, Message<'static>)> {
 fn answer(onu: OnuId, req: &Message<'_>, contents: Contents<'_>) -> Vec<u8> {
     let resp = Message::new(req.tci, req.format, req.me, contents);
     Envelope::omcc(onu).wrap(&codec().to_vec(&resp).expect("a response that encodes"))
-}
-
-/// An ONU that answers result 2 (command not supported) to every message of the software
-/// download (Start, Download section with AR, End, Activate, Commit), and leaves everything
-/// else to its core.
-pub fn not_supported() -> Script {
-    Box::new(|_now: Instant, d: &[u8], _onu: Option<&Onu<MemFlash>>| {
-        let (onu, req) = request(d)?;
-        let r = ResultCode::NotSupported;
-        let contents = match req.message_type() {
-            MessageType::StartSoftwareDownload => {
-                Contents::StartSoftwareDownloadResponse(StartSoftwareDownloadResponse {
-                    result: r,
-                    window_size_minus_one: 0,
-                    instances: Default::default(),
-                })
-            }
-            MessageType::DownloadSection if !req.ar => return Some(Vec::new()),
-            MessageType::DownloadSection => {
-                Contents::DownloadSectionResponse(DownloadSectionResponse {
-                    result: r,
-                    section_number: match &req.contents {
-                        Contents::DownloadSectionRequest(s) => s.section_number,
-                        _ => 0,
-                    },
-                })
-            }
-            MessageType::EndSoftwareDownload => {
-                Contents::EndSoftwareDownloadResponse(EndSoftwareDownloadResponse {
-                    result: r,
-                    instances: Default::default(),
-                })
-            }
-            MessageType::ActivateSoftware => Contents::ActivateSoftwareResponse { result: r },
-            MessageType::CommitSoftware => Contents::CommitSoftwareResponse { result: r },
-            _ => return None,
-        };
-        Some(vec![answer(onu, &req, contents)])
-    })
 }
 
 /// An ONU that answers every request with a datagram that is no answer (a frame with its
@@ -281,9 +239,4 @@ fn records(
         out.push(record(263, 0x8001, 0x8000, &[1]));
     }
     out
-}
-
-/// Scripts one after the other: the first that answers a datagram answers it.
-pub fn chain(mut scripts: Vec<Script>) -> Script {
-    Box::new(move |now, d, core| scripts.iter_mut().find_map(|s| s(now, d, core)))
 }
