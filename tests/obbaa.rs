@@ -1,8 +1,7 @@
 //! The OB-BAA framing with real processes: `olt rollout --transport obbaa` and `olt conform
-//! onu --transport obbaa`, their usage errors, and both against the lab's `onu` through a relay
-//! that stands where the ONU's own OB-BAA framing will (`harness::relay`). The same two against
-//! `onu run --transport obbaa` directly wait for the ONU to speak it: they are ignored until
-//! then (`#[ignore = "needs onu run --transport obbaa"]`).
+//! onu --transport obbaa`, their usage errors and `onu run`'s, both against the lab's `onu`
+//! through a relay (`harness::relay`, an OB-BAA tool's stand-in between a lab ONU and the
+//! wire) and against `onu run --transport obbaa --cterm CT_1`, which speaks it itself.
 
 use std::net::SocketAddrV4;
 use std::path::Path;
@@ -75,7 +74,10 @@ fn onu_process(
             .arg(format!("--golden={}", p("V1.0.img")))
             .arg(format!("--listen={listen}"))
             .arg(format!("--olt={olt}"))
-            .arg(format!("--group=239.255.9.50:{}", listen.port() + 1))
+            .args(
+                (!extra.contains(&"--transport"))
+                    .then(|| format!("--group=239.255.9.50:{}", listen.port() + 1)),
+            )
             .args(extra)
             .env("RUST_LOG", "error")
             .stderr(Stdio::null())
@@ -231,24 +233,81 @@ fn olt_conform_onu_over_obbaa_judges_the_onu_behind_a_relay() {
 }
 
 #[test]
-#[ignore = "needs onu run --transport obbaa"]
 fn olt_conform_onu_over_obbaa_judges_an_onu_that_speaks_it() {
+    // The ONU answers the request's source (the suite's --listen), not its --olt, as the
+    // OB-BAA tools do: --olt here is an address nobody listens on.
     let dir = lab();
     let listen = loopback(free_port());
-    let olt_addr = loopback(free_port());
+    let nobody = loopback(free_port());
     let _onu = onu_process(
         dir.path(),
         1,
         listen,
-        olt_addr,
+        nobody,
         &["--transport", "obbaa", "--cterm", "CT_1"],
     );
     std::thread::sleep(Duration::from_millis(500));
-    let (_, r) = conform_obbaa(dir.path(), listen);
+    let (code, r) = conform_obbaa(dir.path(), listen);
+    assert_eq!(r["transport"], "obbaa", "{r}");
     assert_eq!(r["end"], "completed", "{r}");
-    assert_eq!(verdicts(&r, "fail"), Vec::<String>::new(), "{r}");
-    for id in ["DLS-09", "DLS-10"] {
-        assert!(verdicts(&r, "skip").contains(&id.to_string()), "{r}");
+    assert_eq!(verdicts(&r, "fail"), ["MIB-01"], "{r}");
+    assert_eq!(
+        verdicts(&r, "skip"),
+        ["MIB-02", "MIB-03", "MIB-04", "DLS-09", "DLS-10"],
+        "{r}"
+    );
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn an_onu_on_the_obbaa_framing_ignores_another_channel_termination() {
+    // The same suite for CT_1 against an ONU of CT_2: every datagram is dropped (counted),
+    // none answered, so the target is unreachable (exit 3), and the report is still written.
+    let dir = lab();
+    let listen = loopback(free_port());
+    let _onu = onu_process(
+        dir.path(),
+        1,
+        listen,
+        loopback(free_port()),
+        &["--transport", "obbaa", "--cterm", "CT_2"],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, r) = conform_obbaa(dir.path(), listen);
+    assert_eq!(r["end"], "unreachable", "{r}");
+    assert_eq!(code, Some(3));
+}
+
+#[test]
+fn onu_run_refuses_what_the_obbaa_framing_cannot_carry() {
+    let dir = lab();
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    for (extra, mentions) in [
+        (&["--transport", "obbaa"][..], "--cterm"),
+        (&["--cterm", "CT_1"][..], "--cterm needs --transport obbaa"),
+        (
+            &[
+                "--transport",
+                "obbaa",
+                "--cterm",
+                "CT_1",
+                "--group",
+                "239.255.9.1:47000",
+            ][..],
+            "unicast only",
+        ),
+    ] {
+        let out = onu()
+            .args(["run", "--listen", "127.0.0.1:46690"])
+            .arg(format!("--state-dir={}", p("onu-usage")))
+            .arg(format!("--public-key={}", p("lab.pub")))
+            .args(extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{extra:?}: {err}");
+        assert!(err.contains(mentions), "{extra:?}: {err}");
     }
 }
 
@@ -303,7 +362,6 @@ fn olt_rollout_over_obbaa_upgrades_the_onus_behind_a_relay() {
 }
 
 #[test]
-#[ignore = "needs onu run --transport obbaa"]
 fn olt_rollout_over_obbaa_upgrades_onus_that_speak_it() {
     let dir = lab();
     let olt_addr = loopback(free_port());
@@ -323,5 +381,7 @@ fn olt_rollout_over_obbaa_upgrades_onus_that_speak_it() {
         .collect();
     std::thread::sleep(Duration::from_millis(500));
     let report = rollout_obbaa(dir.path(), &addrs, olt_addr);
+    assert_eq!(report["mode"], "unicast", "{report}");
     assert_eq!(report["totals"]["upgraded"], 2, "{report}");
+    assert_eq!(report["totals"]["frames_multicast"], 0, "{report}");
 }

@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use omci_codec::contents::{
     AlarmRecord, AttributeValues, BASELINE_GET_VALUES_LEN, BASELINE_MIB_UPLOAD_VALUES_LEN,
-    Contents, GetAllAlarmsNextResponse,
-    GetAllAlarmsResponse, GetResponse, MibUploadNextResponse, MibUploadRecord, MibUploadResponse,
+    Contents, GetAllAlarmsNextResponse, GetAllAlarmsResponse, GetResponse, MibUploadNextResponse,
+    MibUploadRecord, MibUploadResponse,
 };
 use omci_codec::envelope::Envelope;
 use omci_codec::{Codec, ExtendedTrailer, MeClass, MeId, Message, OnuId, ResultCode};

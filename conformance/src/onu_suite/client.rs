@@ -448,7 +448,7 @@ impl Client {
         let plain = plain || !self.t.framing.carries_window_fields();
         let img = self.t.image.clone();
         let count = img.sections_in(cut, w);
-        let mut ar_tci = None;
+        let mut last = None;
         for &n in order {
             let ar = n + 1 == count;
             let tci = self.next_tci();
@@ -473,16 +473,24 @@ impl Client {
             };
             self.send(env, &msg)?;
             if ar {
-                ar_tci = Some(tci);
+                last = Some((tci, env, msg));
             }
         }
-        let Some(tci) = ar_tci else {
+        let Some((tci, env, msg)) = last else {
             return Ok(None);
         };
-        let r = self
-            .wait(tci, self.t.timeout)
-            .await
-            .and_then(|m| m.contents.result());
+        // An unanswered AR section is sent again, with its TCI, as an OLT does (its answer
+        // may be what was lost); the window's other sections are not.
+        let mut r = None;
+        for i in 0..SENDS_PER_REQUEST {
+            if i > 0 {
+                self.send(env, &msg)?;
+            }
+            if let Some(m) = self.wait(tci, self.t.timeout).await {
+                r = m.contents.result();
+                break;
+            }
+        }
         match r {
             None => self.unanswered += 1,
             Some(ResultCode::Success) => {
