@@ -1,5 +1,5 @@
-//! `olt conform onu` against real `onu` processes: a clean ONU passes every software-download
-//! check (the voice call check included; it has no MIB yet), and each `--quirk` of a weaker
+//! `olt conform onu` against real `onu` processes: a clean ONU passes every check (the voice
+//! call checks and the MIB synchronisation included, exit code 0), and each `--quirk` of a weaker
 //! emulator fails the checks it breaks. A target that does not answer, or is killed mid-run,
 //! still gets every check reported, in the table, the JUnit and the JSON, and exit code 3.
 
@@ -145,15 +145,12 @@ fn failed_ids(r: &serde_json::Value) -> Vec<String> {
 }
 
 #[test]
-fn a_clean_onu_passes_every_software_download_check_and_lacks_only_the_mib() {
-    // Our ONU has no MIB yet (docs/conformance.md, The ONU's MIB): MIB-01 fails (MIB reset
-    // answered, but no ONU data ME), MIB-02..04 are skipped (MIB upload and Get all alarms
-    // not supported). Everything else passes, so the exit code is 1 until the ONU has it.
+fn a_clean_onu_passes_every_check() {
     let dir = lab();
     let r = suite(dir.path(), 46301, &[]);
-    assert_eq!(failed_ids(&r), ["MIB-01"], "{r}");
-    assert_eq!(ids(&r, "skip"), ["MIB-02", "MIB-03", "MIB-04"], "{r}");
-    assert_eq!(r["passed"], 44, "{r}");
+    assert_eq!(failed_ids(&r), Vec::<String>::new(), "{r}");
+    assert_eq!(ids(&r, "skip"), Vec::<String>::new(), "{r}");
+    assert_eq!(r["passed"], 48, "{r}");
     for c in r["checks"].as_array().unwrap() {
         assert!(!c["source"].as_str().unwrap().is_empty(), "{c}");
     }
@@ -168,6 +165,7 @@ fn each_quirk_fails_the_checks_it_breaks() {
         ("no-fallback", &["ACT-04"][..]),
         ("ignore-window-crc", &["DLS-10"][..]),
         ("end-before-write", &["END-02"][..]),
+        ("not-supported", &["STA-04", "DLS-01", "EXT-01"][..]),
     ]
     .into_iter()
     .enumerate()

@@ -22,11 +22,13 @@ use omci_codec::contents::{
     StartSoftwareDownloadRequest, StartSoftwareDownloadResponse,
 };
 use omci_codec::envelope::{ALL_ONUS, Envelope};
-use omci_codec::software_image::{SoftwareImageAttributes, SoftwareImageId, mask};
+use omci_codec::software_image::{SoftwareImageAttributes, SoftwareImageId};
 use omci_codec::{
     Codec, ExtendedTrailer, Format, GemPort, MeClass, MeId, Message, MessageType, OnuId,
     ResultCode, Tci, WindowNo,
 };
+
+pub mod mib;
 
 use crate::boot::{self, BootConfig, BootError, Booted, slot_meta};
 use crate::faults::{FaultPoint, Faults};
@@ -335,6 +337,12 @@ pub struct Onu<F: Flash> {
     faults: Faults,
     reboot: bool,
     dead: Option<FaultPoint>,
+    /// ONU data's MIB data sync (G.988 9.1.3): 0 after a boot and after MIB reset.
+    mib_data_sync: u8,
+    /// The snapshot the last MIB upload took, which MIB upload next reads.
+    mib_upload: Option<Vec<omci_codec::contents::MibUploadRecord<'static>>>,
+    /// The snapshot the last Get all alarms took, which Get all alarms next reads.
+    alarm_upload: Option<Vec<omci_codec::contents::AlarmRecord>>,
 }
 
 impl<F: Flash> std::fmt::Debug for Onu<F> {
@@ -381,6 +389,9 @@ impl<F: Flash> Onu<F> {
             faults,
             reboot: false,
             dead: None,
+            mib_data_sync: 0,
+            mib_upload: None,
+            alarm_upload: None,
         };
         onu.events.push_back(OnuEvent::Booted {
             running,
@@ -617,20 +628,8 @@ impl<F: Flash> Onu<F> {
             Contents::ActivateSoftwareRequest(a) => self.on_activate(&msg, a.activate_flags),
             Contents::CommitSoftwareRequest => self.on_commit(&msg),
             Contents::GetRequest(g) => self.on_get(&msg, g.attribute_mask),
-            Contents::MibResetRequest => {
-                if me.class == MeClass::ONU_DATA && me.instance == 0 {
-                    // The MIB of this ONU is its software images and ONU-G: nothing to reset.
-                    self.respond(
-                        &msg,
-                        Contents::MibResetResponse {
-                            result: ResultCode::Success,
-                        },
-                    );
-                } else {
-                    self.respond_code(&msg, unknown(me, MeClass::ONU_DATA));
-                }
-            }
             Contents::RebootRequest(r) => self.on_reboot(&msg, r.reboot_condition),
+            _ if self.on_mib(&msg) => {}
             _ if msg.ar => self.respond_code(&msg, ResultCode::NotSupported),
             _ => self.drop_frame(format!("{} without AR", msg.message_type())),
         }
@@ -771,50 +770,12 @@ impl<F: Flash> Onu<F> {
 
     fn on_get(&mut self, msg: &Message<'_>, requested: u16) {
         let me = msg.me;
-        let (values, supported): (Vec<(u16, Vec<u8>)>, u16) = match (me.class, me.instance) {
-            (MeClass::SOFTWARE_IMAGE, i) if valid_image_instance(i) => {
-                let a = self.software_image_attributes(SoftwareImageId::from_instance(i).image);
-                let mut v = Vec::new();
-                let mut put = |m: u16, bytes: &[u8]| v.push((m, bytes.to_vec()));
-                put(mask::VERSION, &a.version.unwrap_or_default());
-                put(
-                    mask::IS_COMMITTED,
-                    &[u8::from(a.is_committed == Some(true))],
-                );
-                put(mask::IS_ACTIVE, &[u8::from(a.is_active == Some(true))]);
-                put(mask::IS_VALID, &[u8::from(a.is_valid == Some(true))]);
-                put(mask::PRODUCT_CODE, &a.product_code.unwrap_or_default());
-                put(mask::IMAGE_HASH, &a.image_hash.unwrap_or_default());
-                (v, mask::ALL)
-            }
-            (MeClass::ONU_G, 0) => {
-                let mut version = [0u8; 14];
-                let run = &self.meta.slots[usize::from(self.running)].version;
-                version.copy_from_slice(run);
-                (
-                    vec![
-                        (0x8000, self.cfg.vendor_id.to_vec()),
-                        (0x4000, version.to_vec()),
-                        (0x2000, self.cfg.serial_number.to_vec()),
-                    ],
-                    0xE000,
-                )
-            }
-            (MeClass::ONU2_G, 0) => {
-                let mut equipment_id = [0u8; 20];
-                let model = self.cfg.model.as_bytes();
-                equipment_id[..model.len().min(20)].copy_from_slice(&model[..model.len().min(20)]);
-                // OMCC version 0xA3: G.988 (2010) baseline and extended message sets.
-                (
-                    vec![(0x8000, equipment_id.to_vec()), (0x4000, vec![0xA3])],
-                    0xC000,
-                )
-            }
-            (MeClass::SOFTWARE_IMAGE | MeClass::ONU_G | MeClass::ONU2_G, _) => {
-                return self.respond_code(msg, ResultCode::UnknownInstance);
-            }
-            _ => return self.respond_code(msg, ResultCode::UnknownMe),
+        // One table answers Get and MIB upload alike (core/mib.rs).
+        let values = match self.mib().get(me) {
+            Ok(a) => a.clone(),
+            Err(code) => return self.respond_code(msg, code),
         };
+        let supported = values.iter().fold(0, |m, (bit, _)| m | bit);
         let room = match msg.format {
             Format::Baseline => omci_codec::contents::BASELINE_GET_VALUES_LEN,
             Format::Extended => omci_codec::contents::EXTENDED_MAX_CONTENTS_LEN - 7,

@@ -1,9 +1,9 @@
 //! Scripted targets for the conformance suite ([`crate::sim::Script`]): what the suite must be
 //! right about without ever having seen it.
 //!
-//! - [`mib`]: the MIB synchronisation our ONU does not implement yet (ONU data and its MIB
-//!   data sync, MIB reset, MIB upload and MIB upload next, Get all alarms), as
-//!   docs/conformance.md specifies it for the ONU; with [`MibFlaw`]s that each break one rule.
+//! - [`mib`]: the ONU core's MIB synchronisation (ONU data and its MIB data sync, MIB reset,
+//!   MIB upload and MIB upload next, Get all alarms) written again in front of it, with a
+//!   [`MibFlaw`] that breaks one rule, so that each MIB check can be seen to fail.
 //! - [`garbage`]: answers every request with bytes that are no answer.
 //!
 //! Each stands in front of a real ONU core and answers what it scripts; everything else goes
@@ -74,8 +74,12 @@ pub fn garbage() -> Script {
 /// Ways a MIB can be wrong, each breaking one MIB check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MibFlaw {
-    /// None: the MIB as docs/conformance.md specifies it.
+    /// None: the MIB as the ONU core has it (core/mib.rs).
     None,
+    /// MIB upload and Get all alarms, and their next commands, answered with a result byte
+    /// "not supported" and zeros, where G.988 puts a count or a record (as the ONU answered
+    /// before it had a MIB).
+    ResultByte,
     /// MIB reset leaves the MIB data sync as it was (MIB-01).
     SyncNotReset,
     /// MIB upload announces one command more than there are records (MIB-02).
@@ -88,14 +92,9 @@ pub enum MibFlaw {
     GhostAlarm,
 }
 
-/// The MIB of docs/conformance.md (The ONU's MIB), in front of the ONU core, with `flaw`.
+/// The ONU core's MIB, written again in front of it, with `flaw`.
 pub fn mib(flaw: MibFlaw) -> Script {
-    mib_with(flaw, false)
-}
-
-/// [`mib`], for an ONU whose Get reports every image valid (the `always-valid` quirk): its
-/// MIB reports them so too, as one ME's attributes are the same whichever way they are read.
-pub fn mib_with(flaw: MibFlaw, every_image_valid: bool) -> Script {
+    let every_image_valid = false;
     let mut sync: u8 = 1;
     let mut snapshot: Vec<MibUploadRecord<'static>> = Vec::new();
     let mut alarms: Vec<AlarmRecord> = Vec::new();
@@ -103,6 +102,38 @@ pub fn mib_with(flaw: MibFlaw, every_image_valid: bool) -> Script {
         move |_now: Instant, d: &[u8], core: Option<&Onu<MemFlash>>| {
             let (onu, req) = request(d)?;
             let onu_data = MeId::new(MeClass::ONU_DATA, 0);
+            if flaw == MibFlaw::ResultByte {
+                let result_byte = MeId::new(MeClass(0x0200), 0);
+                let contents = match &req.contents {
+                    Contents::MibUploadRequest => Contents::MibUploadResponse(MibUploadResponse {
+                        subsequent_commands: 0x0200,
+                    }),
+                    Contents::MibUploadNextRequest(_) => {
+                        Contents::MibUploadNextResponse(MibUploadNextResponse {
+                            records: vec![MibUploadRecord {
+                                me: result_byte,
+                                attribute_mask: 0,
+                                values: Cow::Owned(vec![0; BASELINE_MIB_UPLOAD_VALUES_LEN]),
+                            }],
+                        })
+                    }
+                    Contents::GetAllAlarmsRequest(_) => {
+                        Contents::GetAllAlarmsResponse(GetAllAlarmsResponse {
+                            subsequent_commands: 0x0200,
+                        })
+                    }
+                    Contents::GetAllAlarmsNextRequest(_) => {
+                        Contents::GetAllAlarmsNextResponse(GetAllAlarmsNextResponse {
+                            records: vec![AlarmRecord {
+                                me: result_byte,
+                                bitmap: [0; 28],
+                            }],
+                        })
+                    }
+                    _ => return None,
+                };
+                return Some(vec![answer(onu, &req, contents)]);
+            }
             let contents = match &req.contents {
                 Contents::GetRequest(g) if req.me == onu_data => {
                     let mut values = vec![0u8; BASELINE_GET_VALUES_LEN];
