@@ -30,6 +30,23 @@ fn run(name: &str, port: u16, extra: &[&str]) -> String {
 }
 
 #[test]
+fn staged_maintenance_window() {
+    let text = run("staged-maintenance-window", 23700, &[]);
+    assert!(text.contains("`olt activate` starts"), "{text}");
+    assert!(text.contains("`olt commit` starts"), "{text}");
+}
+
+#[test]
+fn two_pons() {
+    let text = run("two-pons", 23500, &[]);
+    assert!(text.contains("of 2 PON ports"), "{text}");
+    assert!(
+        text.contains("ONU 11 process ended"),
+        "the power cut happened: {text}"
+    );
+}
+
+#[test]
 fn unicast_baseline() {
     run("unicast-baseline", 23000, &["--onus", "8"]);
 }

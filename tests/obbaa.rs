@@ -180,16 +180,16 @@ fn asking_the_obbaa_framing_for_what_it_cannot_carry_is_a_usage_error() {
     );
 }
 
-/// `olt conform onu --transport obbaa --cterm CT_1` against the ONU at `target`; its exit code
-/// and JSON report.
-fn conform_obbaa(dir: &Path, target: SocketAddrV4) -> (Option<i32>, Value) {
+/// `olt conform onu --transport obbaa --cterm CT_1` against the ONU at `target`, listening on
+/// `listen` (the ONU's `--olt`); its exit code and JSON report.
+fn conform_obbaa(dir: &Path, target: SocketAddrV4, listen: SocketAddrV4) -> (Option<i32>, Value) {
     let p = |f: &str| dir.join(f).display().to_string();
     let out = olt()
         .args(["conform", "onu", "--transport", "obbaa", "--cterm", "CT_1"])
         .args(["--call-in-progress", "--emergency-call-in-progress"])
         .args(["--timeout-ms", "500", "--reboot-timeout-s", "10"])
         .arg(format!("--target={target}"))
-        .arg(format!("--listen=127.0.0.1:{}", free_port()))
+        .arg(format!("--listen={listen}"))
         .arg(format!("--image={}", p("V2.0.img")))
         .arg(format!("--json={}", p("conform.json")))
         .output()
@@ -218,7 +218,7 @@ fn olt_conform_onu_over_obbaa_judges_the_onu_behind_a_relay() {
     let relay = ObbaaRelay::spawn("CT_1", &[listen]);
     let _onu = onu_process(dir.path(), 1, listen, relay.lab[0], &[]);
     std::thread::sleep(Duration::from_millis(500));
-    let (code, r) = conform_obbaa(dir.path(), relay.wire[0]);
+    let (code, r) = conform_obbaa(dir.path(), relay.wire[0], loopback(free_port()));
     assert_eq!(r["transport"], "obbaa", "{r}");
     assert_eq!(r["end"], "completed", "{r}");
     assert_eq!(verdicts(&r, "fail"), Vec::<String>::new(), "{r}");
@@ -229,20 +229,18 @@ fn olt_conform_onu_over_obbaa_judges_the_onu_behind_a_relay() {
 
 #[test]
 fn olt_conform_onu_over_obbaa_judges_an_onu_that_speaks_it() {
-    // The ONU answers the request's source (the suite's --listen), not its --olt, as the
-    // OB-BAA tools do: --olt here is an address nobody listens on.
     let dir = lab();
     let listen = loopback(free_port());
-    let nobody = loopback(free_port());
+    let olt_addr = loopback(free_port());
     let _onu = onu_process(
         dir.path(),
         1,
         listen,
-        nobody,
+        olt_addr,
         &["--transport", "obbaa", "--cterm", "CT_1"],
     );
     std::thread::sleep(Duration::from_millis(500));
-    let (code, r) = conform_obbaa(dir.path(), listen);
+    let (code, r) = conform_obbaa(dir.path(), listen, olt_addr);
     assert_eq!(r["transport"], "obbaa", "{r}");
     assert_eq!(r["end"], "completed", "{r}");
     assert_eq!(verdicts(&r, "fail"), Vec::<String>::new(), "{r}");
@@ -256,15 +254,16 @@ fn an_onu_on_the_obbaa_framing_ignores_another_channel_termination() {
     // none answered, so the target is unreachable (exit 3), and the report is still written.
     let dir = lab();
     let listen = loopback(free_port());
+    let olt_addr = loopback(free_port());
     let _onu = onu_process(
         dir.path(),
         1,
         listen,
-        loopback(free_port()),
+        olt_addr,
         &["--transport", "obbaa", "--cterm", "CT_2"],
     );
     std::thread::sleep(Duration::from_millis(500));
-    let (code, r) = conform_obbaa(dir.path(), listen);
+    let (code, r) = conform_obbaa(dir.path(), listen, olt_addr);
     assert_eq!(r["end"], "unreachable", "{r}");
     assert_eq!(code, Some(3));
 }

@@ -19,27 +19,29 @@
 //! ([`CaptureWriter::write_enveloped`]) carries the envelope's fields as the packet's comment
 //! ([`comment`]: `omci-envelope/1 onu-id=65535 gem-port=4000 window=17 ...`), so that what the
 //! envelope said (the window number above all, which G.988 does not carry) is in the capture
-//! and nothing has to be guessed back. pcap and pcapng are both read ([`read_capture`]);
-//! [`merge_captures`] joins captures into one, comments kept.
+//! and nothing has to be guessed back. pcap and pcapng are both read as a stream, with memory
+//! bounded whatever the file ([`CaptureReader`], in [`read`]); [`read_capture`] collects a
+//! file's packets; [`merge_captures`] joins captures into one, comments kept.
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
 use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
-use pcap_file::pcapng::{Block, PcapNgReader, PcapNgWriter};
-use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
+use pcap_file::{DataLink, Endianness, PcapError};
 
 use crate::envelope::{ALL_ONUS, Envelope};
 use crate::ids::OnuId;
 
 pub mod comment;
+pub mod read;
 
 pub use comment::{CommentError, envelope_comment, parse_envelope_comment};
+pub use read::{CaptureError, CaptureReader, MAX_PACKET_LEN};
 
 /// EtherType that marks an OMCI frame.
 pub const ETHERTYPE_OMCI: u16 = 0x88B5;
@@ -331,75 +333,18 @@ pub struct Capture {
     pub stopped: Option<String>,
 }
 
-/// Reads the packets of a pcap or pcapng file (told apart by their magic numbers). Fails only
-/// when the file's own header cannot be read; a damaged record later on ends the reading and
-/// is reported in [`Capture::stopped`].
-pub fn read_capture<R: Read>(mut reader: R) -> Result<Capture, PcapError> {
-    let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes).map_err(PcapError::IoError)?;
+/// Reads the packets of a pcap or pcapng file (told apart by their magic numbers) into memory:
+/// for captures this lab wrote; [`CaptureReader`] reads any file one packet at a time. Fails
+/// only when the file's own header cannot be read; a damaged record later on ends the reading
+/// and is reported in [`Capture::stopped`].
+pub fn read_capture<R: Read>(reader: R) -> Result<Capture, CaptureError> {
     let mut capture = Capture::default();
-    if bytes.starts_with(&[0x0A, 0x0D, 0x0D, 0x0A]) {
-        let mut ng = PcapNgReader::new(&bytes[..])?;
-        while let Some(block) = ng.next_block() {
-            let (interface, ticks, data, comments) = match block {
-                Err(e) => {
-                    capture.stopped = Some(e.to_string());
-                    break;
-                }
-                // pcap-file reads the raw time stamp as nanoseconds whatever the interface's
-                // resolution; the raw ticks are rescaled below.
-                Ok(Block::EnhancedPacket(p)) => (
-                    Some(p.interface_id),
-                    p.timestamp.as_nanos(),
-                    p.data.into_owned(),
-                    p.options
-                        .into_iter()
-                        .filter_map(|o| match o {
-                            EnhancedPacketOption::Comment(c) => Some(c.into_owned()),
-                            _ => None,
-                        })
-                        .collect(),
-                ),
-                Ok(Block::SimplePacket(p)) => (Some(0), 0, p.data.into_owned(), Vec::new()),
-                Ok(_) => continue,
-            };
-            let iface = interface.and_then(|i| ng.interfaces().get(i as usize));
-            let resolution = iface
-                .and_then(|i| {
-                    i.options.iter().find_map(|o| match o {
-                        InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
-                        _ => None,
-                    })
-                })
-                .unwrap_or(6);
-            capture.packets.push(CapturedPacket {
-                timestamp: ticks_to_duration(ticks, resolution),
-                ethernet: iface.is_some_and(|i| i.linktype == DataLink::ETHERNET),
-                data,
-                comments,
-            });
-        }
-    } else {
-        let mut pcap = PcapReader::new(&bytes[..])?;
-        let header = pcap.header();
-        let frac_ns = match header.ts_resolution {
-            TsResolution::MicroSecond => 1_000,
-            TsResolution::NanoSecond => 1,
-        };
-        // Raw records: a capture made with a snap length shorter than its packets is still read.
-        while let Some(packet) = pcap.next_raw_packet() {
-            match packet {
-                Ok(p) => capture.packets.push(CapturedPacket {
-                    timestamp: Duration::from_secs(u64::from(p.ts_sec))
-                        + Duration::from_nanos(u64::from(p.ts_frac) * frac_ns),
-                    ethernet: header.datalink == DataLink::ETHERNET,
-                    data: p.data.into_owned(),
-                    comments: Vec::new(),
-                }),
-                Err(e) => {
-                    capture.stopped = Some(e.to_string());
-                    break;
-                }
+    for packet in CaptureReader::new(reader)? {
+        match packet {
+            Ok(p) => capture.packets.push(p),
+            Err(e) => {
+                capture.stopped = Some(e.to_string());
+                break;
             }
         }
     }
@@ -488,10 +433,10 @@ mod tests {
             .unwrap();
         let bytes = w.into_inner();
         assert_eq!(bytes[..4], [0x0A, 0x0D, 0x0D, 0x0A], "a pcapng section");
-        let mut ng = PcapNgReader::new(&bytes[..]).unwrap();
+        let mut ng = pcap_file::pcapng::PcapNgReader::new(&bytes[..]).unwrap();
         let mut interfaces = 0;
         while let Some(block) = ng.next_block() {
-            if let Block::InterfaceDescription(i) = block.unwrap() {
+            if let pcap_file::pcapng::Block::InterfaceDescription(i) = block.unwrap() {
                 interfaces += 1;
                 assert_eq!(i.linktype, DataLink::ETHERNET);
                 assert!(

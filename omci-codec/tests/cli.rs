@@ -494,3 +494,169 @@ fn ethernet_padding_is_cut_from_short_frames() {
     assert_eq!(o[1]["crc_ok"], true);
     assert_eq!(o[1]["activate_flags"], 2);
 }
+
+/// `omci` with `stdin` given as bytes.
+fn omci_bytes(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_omci"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("omci runs");
+    let mut input = child.stdin.take().unwrap();
+    let bytes = stdin.to_vec();
+    // Written from another thread, so that a large input cannot block on a full stdout.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&bytes);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+#[test]
+fn a_line_that_is_not_text_is_reported_and_the_next_ones_decoded() {
+    let hex = vector_hex("omci-baseline-frames.tsv");
+    let mut input = Vec::new();
+    input.extend(hex[0].as_bytes());
+    input.extend(b"\n\xff\xfe not text\n");
+    input.extend(vec![b'0'; 100_000]); // a line past 64 KiB
+    input.push(b'\n');
+    input.extend(hex[1].as_bytes());
+    input.push(b'\n');
+    let out = omci_bytes(&["decode", "--json"], &input);
+    assert_eq!(out.status.code(), Some(1), "a failed line fails the run");
+    let o = json_lines(&out);
+    assert_eq!(o.len(), 4, "{o:?}");
+    assert_eq!(o[0]["crc_ok"], true);
+    assert_eq!(o[1]["line"], 2);
+    assert_eq!(o[1]["error"], "line 2 is not UTF-8 text");
+    assert_eq!(o[2]["line"], 3);
+    assert!(
+        o[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 65536 bytes"),
+        "{}",
+        o[2]
+    );
+    assert_eq!(o[3]["crc_ok"], true, "decoded after them");
+    assert_eq!(
+        o[3]["line"],
+        Value::Null,
+        "a good frame has no error fields"
+    );
+    // The readable form names the line too.
+    let text = omci_bytes(&["decode"], &input);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("frame 2 (line 2): line 2 is not UTF-8 text"),
+        "{text}"
+    );
+    // And encode goes on after one.
+    let json = String::from_utf8(omci(&["decode", "--json", &hex[0]], "").stdout).unwrap();
+    let mut input = b"\xc3\x28\n".to_vec();
+    input.extend(json.as_bytes());
+    let out = omci_bytes(&["encode"], &input);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("omci encode: line 1: not UTF-8 text"), "{err}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), hex[0]);
+}
+
+#[test]
+fn pcap_refuses_what_is_no_capture_at_once() {
+    let started = std::time::Instant::now();
+    let out = omci(&["pcap", "/dev/zero"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("/dev/zero") && err.contains("not a pcap or pcapng capture"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// A classic pcap header (little endian, microseconds, Ethernet) and `n` records of `len`
+/// bytes each that are not OMCI (EtherType 0x0800).
+fn classic_pcap(n: usize, len: usize) -> Vec<u8> {
+    let mut f = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
+        f.extend(v.to_le_bytes());
+    }
+    let mut packet = vec![0u8; len];
+    packet[12..14].copy_from_slice(&[0x08, 0x00]);
+    for i in 0..n {
+        for v in [i as u32, 0, len as u32, len as u32] {
+            f.extend(v.to_le_bytes());
+        }
+        f.extend(&packet);
+    }
+    f
+}
+
+#[test]
+fn pcap_refuses_a_packet_past_its_bound_and_keeps_the_ones_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.pcap");
+    let mut bytes = classic_pcap(2, 64);
+    for v in [9u32, 0, u32::MAX, u32::MAX] {
+        bytes.extend(v.to_le_bytes());
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let out = omci(&["pcap", path.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("2 packets in all"), "{text}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("damaged after packet 2")
+            && err.contains("a packet of 4294967295 bytes is longer than the 262144 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pcap_memory_stays_bounded_whatever_the_file() {
+    // 96 MiB of capture through a pipe: the old reader held all of it (and its packets) in
+    // memory; one packet at a time needs a few MiB.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_omci"))
+        .args(["pcap", "/dev/stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut input = child.stdin.take().unwrap();
+    let chunk = classic_pcap(1, 2048);
+    input.write_all(&chunk).unwrap();
+    let record = &chunk[24..];
+    let mut block = Vec::new();
+    for _ in 0..512 {
+        block.extend_from_slice(record);
+    }
+    for _ in 0..(96 << 20) / block.len() {
+        input.write_all(&block).unwrap();
+    }
+    // Read its peak while it still runs (its input is open).
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        peak_kib < 32 * 1024,
+        "omci pcap peaked at {peak_kib} KiB on a 96 MiB capture"
+    );
+}

@@ -1,12 +1,18 @@
 //! Properties of the codec over generated input: parse(emit(m)) == m for every message in
 //! both formats and under every extended trailer; the JSON form round-trips; arbitrary bytes
-//! never panic any entry point; any single flipped bit of a baseline frame is caught.
+//! never panic any entry point; any single flipped bit of a baseline frame is caught; the JSON
+//! `omci encode` reads, mutated, and capture files, mutated, never panic their readers.
 
 use std::borrow::Cow;
 
+use omci_codec::OnuId;
 use omci_codec::contents::*;
+use omci_codec::envelope::Envelope;
 use omci_codec::json::{from_json, to_json};
-use omci_codec::pcap::parse_ethernet;
+use omci_codec::pcap::{
+    CaptureReader, CaptureWriter, Direction, MAX_PACKET_LEN, Peer, ethernet_frame, parse_ethernet,
+    read_capture,
+};
 use omci_codec::software_image::SoftwareImageAttributes;
 use omci_codec::{
     Codec, Decoded, ExtendedTrailer, Format, Header, Integrity, MeClass, MeId, Message,
@@ -441,6 +447,140 @@ proptest! {
     fn json_of_arbitrary_values_never_panics(v in json_value()) {
         let _ = from_json(&v);
     }
+
+    #[test]
+    fn mutated_json_of_real_frames_never_panics(
+        m in message(),
+        edits in vec((any::<proptest::sample::Index>(), 0u8..3, json_leaf()), 1..4),
+    ) {
+        // What `omci encode` reads: a frame's own JSON with a field changed, dropped or added.
+        let mut v = to_json(&Decoded { message: m, integrity: Integrity::CrcOk });
+        let obj = v.as_object_mut().unwrap();
+        for (at, op, value) in edits {
+            let keys: Vec<String> = obj.keys().cloned().collect();
+            let key = keys[at.index(keys.len())].clone();
+            match op {
+                0 => { obj.insert(key, value); }
+                1 => { obj.remove(&key); }
+                _ => { obj.insert(format!("{key}_"), value); }
+            }
+            if obj.is_empty() {
+                break;
+            }
+        }
+        if let Ok(frame) = from_json(&v) {
+            // Whatever reads either emits or is refused, never a panic.
+            for t in [ExtendedTrailer::None, ExtendedTrailer::Crc32] {
+                let _ = Codec::new(t).to_vec(&frame.message);
+            }
+        }
+    }
+
+    #[test]
+    fn capture_bytes_never_panic_and_packets_stay_bounded(bytes in capture_bytes()) {
+        if let Ok(reader) = CaptureReader::new(&bytes[..]) {
+            for packet in reader.take(10_000) {
+                match packet {
+                    Ok(p) => {
+                        prop_assert!(p.data.len() <= MAX_PACKET_LEN);
+                        let _ = p.envelope();
+                        let _ = parse_ethernet(&p.data);
+                    }
+                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                }
+            }
+        }
+        let _ = read_capture(&bytes[..]);
+    }
+}
+
+/// JSON values of every kind, the edges of the fields' ranges and past them.
+fn json_leaf() -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<u64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(serde_json::Value::from),
+        proptest::sample::select(vec![
+            0i64, 1, 255, 256, 65535, 65536, 4294967295, 4294967296, -1
+        ])
+        .prop_map(serde_json::Value::from),
+        "[0-9a-f]{0,80}".prop_map(serde_json::Value::from),
+        "\\PC{0,12}".prop_map(serde_json::Value::from),
+        vec(any::<u16>(), 0..40).prop_map(serde_json::Value::from),
+    ]
+}
+
+/// Capture files: arbitrary bytes, and captures of this lab (pcapng with envelope comments, or
+/// classic pcap) with bytes changed, lengths made huge, cut short or spliced.
+fn capture_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let packets = vec((vec(any::<u8>(), 0..120), any::<bool>()), 1..5);
+    let capture = (packets, any::<bool>()).prop_map(|(packets, classic)| {
+        if classic {
+            let mut w = pcap_file::pcap::PcapWriter::new(Vec::new()).unwrap();
+            for (data, _) in &packets {
+                let frame = ethernet_frame(Direction::Upstream, Peer::Onu(OnuId(1)), data);
+                w.write_packet(&pcap_file::pcap::PcapPacket::new(
+                    std::time::Duration::from_secs(1),
+                    frame.len() as u32,
+                    &frame,
+                ))
+                .unwrap();
+            }
+            w.into_writer()
+        } else {
+            let mut w = CaptureWriter::new(Vec::new()).unwrap();
+            for (i, (data, enveloped)) in packets.iter().enumerate() {
+                let t = std::time::Duration::from_millis(i as u64);
+                if *enveloped {
+                    let e = Envelope::omcc(OnuId(i as u16));
+                    w.write_enveloped(t, Direction::Downstream, &e, data)
+                        .unwrap();
+                } else {
+                    w.write(t, Direction::Upstream, Peer::Multicast, data)
+                        .unwrap();
+                }
+            }
+            w.into_inner()
+        }
+    });
+    let edit = (
+        any::<proptest::sample::Index>(),
+        0u8..4,
+        any::<u8>(),
+        vec(any::<u8>(), 0..16),
+    );
+    prop_oneof![
+        vec(any::<u8>(), 0..600),
+        (capture, vec(edit, 0..6)).prop_map(|(mut bytes, edits)| {
+            for (at, op, byte, piece) in edits {
+                if bytes.is_empty() {
+                    break;
+                }
+                let i = at.index(bytes.len());
+                match op {
+                    0 => bytes[i] ^= byte | 1,
+                    1 => {
+                        // A length field made huge, or small.
+                        let i = i & !3;
+                        let v = if byte % 2 == 0 {
+                            u32::MAX - u32::from(byte)
+                        } else {
+                            u32::from(byte)
+                        };
+                        let end = (i + 4).min(bytes.len());
+                        bytes[i..end].copy_from_slice(&v.to_ne_bytes()[..end - i]);
+                    }
+                    2 => bytes.truncate(i),
+                    _ => {
+                        bytes.splice(i..i, piece);
+                    }
+                }
+            }
+            bytes
+        }),
+    ]
 }
 
 /// JSON objects with the keys `from_json` reads, and values of every JSON kind.

@@ -55,6 +55,16 @@ pub const VERSION_LEN: usize = 14;
 /// Header flag: the image is built to fail its boot (for rehearsing a bad release).
 pub const FLAG_FAILS_TO_BOOT: u8 = 0x01;
 
+/// The largest image G.988 can download: Start software download carries the image size in
+/// 4 bytes.
+pub const MAX_IMAGE_LEN: u64 = u32::MAX as u64;
+/// Bytes a software image slot of the lab's ONU holds unless told otherwise (`onu run
+/// --slot-size`): an ONU refuses a larger image at Start software download.
+pub const DEFAULT_SLOT_SIZE: u64 = 64 << 20;
+/// The largest payload of an image that fits a slot of [`DEFAULT_SLOT_SIZE`] (the header and
+/// the signature take the rest). A scenario's `image.size` is refused above it.
+pub const MAX_PAYLOAD_LEN: u64 = DEFAULT_SLOT_SIZE - (HEADER_LEN + SIGNATURE_LEN) as u64;
+
 /// The header's fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageHeader {

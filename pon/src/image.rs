@@ -110,7 +110,15 @@ impl UpgradeImage {
             source,
         };
         let file = File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            // A device or a pipe has no length to trust (/dev/zero would be read forever).
+            return Err(ImageFileError::Io {
+                path: name,
+                source: std::io::Error::other("not a regular file"),
+            });
+        }
+        let len = meta.len();
         if len > MAX_IMAGE {
             return Err(ImageFileError::TooLarge { path: name, len });
         }

@@ -17,12 +17,15 @@
 //! - [`image`]: an image ready to send ([`image::UpgradeImage`]: bytes once, header, CRC) and
 //!   how a download cuts it into windows and sections ([`image::Cut`]), for the OLT and the
 //!   conformance suite alike.
+//! - [`limits`]: the ranges of the values a person gives (windows, ONU counts, busy and reboot
+//!   times, power-loss occurrences, rates), shared by the command lines and the scenario files.
 //!
 //! Nothing here reads a clock or keeps state between calls, except the sockets of
 //! [`transport`].
 
 pub mod firmware;
 pub mod image;
+pub mod limits;
 pub mod link;
 pub mod manifest;
 pub mod transport;

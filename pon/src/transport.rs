@@ -26,39 +26,72 @@ pub const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
 /// The default multicast download group (administratively scoped, DESIGN.md section 4).
 pub const DEFAULT_GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 255, 0, 1), 47000);
 
+/// The broadcast address of 127.0.0.0/8: it passes `is_loopback`, but a datagram sent to it
+/// is refused by the kernel (EACCES without SO_BROADCAST) and reaches no peer.
+pub const LOOPBACK_BROADCAST: Ipv4Addr = Ipv4Addr::new(127, 255, 255, 255);
+
 /// Why an address is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AddressError {
     /// Not in 127.0.0.0/8.
     #[error("{0} is not a loopback address: this lab only talks on 127.0.0.0/8")]
     NotLoopback(SocketAddr),
+    /// The broadcast address of 127.0.0.0/8.
+    #[error(
+        "{0} is the broadcast address of 127.0.0.0/8, not one process: give another 127.x.y.z \
+         (the lab's default is 127.0.0.1)"
+    )]
+    Broadcast(SocketAddr),
+    /// Port 0: the kernel would choose one, and no peer would know it.
+    #[error("{0}: port 0 is no port a peer can send to: give a port from 1 to 65535")]
+    PortZero(SocketAddr),
     /// Not an IPv4 multicast group.
     #[error("{0} is not an IPv4 multicast group (224.0.0.0/4; the lab's default is 239.255.0.1)")]
     NotMulticast(SocketAddr),
 }
 
-/// The address, if it is an IPv4 loopback address.
+/// The address, if it is an IPv4 loopback address of one process (not the broadcast address).
+/// Any port, 0 included: what a socket may be bound to (port 0: the kernel chooses).
 pub fn loopback(addr: SocketAddr) -> Result<SocketAddrV4, AddressError> {
     match addr {
+        SocketAddr::V4(a) if *a.ip() == LOOPBACK_BROADCAST => Err(AddressError::Broadcast(addr)),
         SocketAddr::V4(a) if a.ip().is_loopback() => Ok(a),
         _ => Err(AddressError::NotLoopback(addr)),
     }
 }
 
-/// The address, if it is an IPv4 multicast group.
+/// The address, if a peer can reach it: a [`loopback`] address with a port other than 0.
+///
+/// Every address on the lab's command lines is one a peer must know: the OLT sends to the
+/// addresses `--onus` gives and the ONUs answer to the one their `--olt` gives, so an OLT or
+/// an ONU listening on a port the kernel chose would never hear from its peers. That is why the
+/// `--listen` addresses are peer addresses too.
+pub fn peer(addr: SocketAddr) -> Result<SocketAddrV4, AddressError> {
+    let a = loopback(addr)?;
+    if a.port() == 0 {
+        return Err(AddressError::PortZero(addr));
+    }
+    Ok(a)
+}
+
+/// The address, if it is an IPv4 multicast group with a port other than 0.
 pub fn multicast_group(addr: SocketAddr) -> Result<SocketAddrV4, AddressError> {
     match addr {
+        SocketAddr::V4(a) if a.ip().is_multicast() && a.port() == 0 => {
+            Err(AddressError::PortZero(addr))
+        }
         SocketAddr::V4(a) if a.ip().is_multicast() => Ok(a),
         _ => Err(AddressError::NotMulticast(addr)),
     }
 }
 
-/// Reads a loopback address from a command line (`127.0.0.1:40001`): a clap value parser.
+/// Reads a peer address on loopback from a command line (`127.0.0.1:40001`): a clap value
+/// parser. Refuses other networks, the broadcast address and port 0 ([`peer`]).
 pub fn parse_loopback(s: &str) -> Result<SocketAddrV4, String> {
     let a: SocketAddr = s
         .parse()
         .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:40001"))?;
-    loopback(a).map_err(|e| e.to_string())
+    peer(a).map_err(|e| e.to_string())
 }
 
 /// Reads a multicast group from a command line (`239.255.0.1:47000`): a clap value parser.
@@ -585,6 +618,54 @@ mod tests {
         assert!(loopback("[::1]:1".parse().unwrap()).is_err());
         assert!(multicast_group("239.255.0.1:47000".parse().unwrap()).is_ok());
         assert!(multicast_group("127.0.0.1:47000".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn the_broadcast_address_and_port_0_are_refused_in_one_line() {
+        let e = parse_loopback("127.255.255.255:40001").unwrap_err();
+        assert!(
+            e.contains("broadcast address") && e.contains("127.0.0.1"),
+            "{e}"
+        );
+        let e = parse_loopback("127.0.0.1:0").unwrap_err();
+        assert!(e.contains("port 0") && e.contains("1 to 65535"), "{e}");
+        let e = parse_group("239.255.0.1:0").unwrap_err();
+        assert!(e.contains("port 0"), "{e}");
+        assert!(parse_loopback("127.0.0.1:1").is_ok());
+        assert!(parse_loopback("127.255.255.254:65535").is_ok());
+        // A socket may still be bound to port 0 (the kernel's choice), never to the broadcast.
+        assert!(loopback("127.0.0.1:0".parse().unwrap()).is_ok());
+        assert!(loopback("127.255.255.255:1".parse().unwrap()).is_err());
+        for e in [
+            parse_loopback("10.0.0.1:1").unwrap_err(),
+            parse_loopback("127.0.0.1").unwrap_err(),
+            parse_group("127.0.0.1:47000").unwrap_err(),
+        ] {
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 1024, ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        #[test]
+        fn address_parsers_never_panic_and_keep_their_promise(
+            s in proptest::prop_oneof![
+                "\\PC{0,32}",
+                "(127|239|10|0|255)\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}:[0-9]{1,6}",
+                "\\[[0-9a-f:]{0,12}\\]:[0-9]{1,5}",
+            ]
+        ) {
+            if let Ok(a) = parse_loopback(&s) {
+                proptest::prop_assert!(a.ip().is_loopback() && *a.ip() != LOOPBACK_BROADCAST);
+                proptest::prop_assert!(a.port() != 0);
+            }
+            if let Ok(g) = parse_group(&s) {
+                proptest::prop_assert!(g.ip().is_multicast() && g.port() != 0);
+            }
+        }
     }
 
     #[test]

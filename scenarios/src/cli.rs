@@ -30,7 +30,7 @@ struct Cli {
 enum Command {
     /// Run a scenario file and check its expectations (exit 1 if one fails).
     Run(RunArgs),
-    /// Check scenario files without running them.
+    /// Check scenario files without running them (exit 2 if one is wrong).
     Check {
         /// The files.
         #[arg(required = true)]
@@ -69,11 +69,11 @@ struct BenchArgs {
     /// Receiver counts of the raw blaster.
     #[arg(long, default_value = "1,8,32,128", value_delimiter = ',')]
     receivers: Vec<u16>,
-    /// Baseline image payload bytes.
-    #[arg(long, default_value_t = 1 << 20)]
+    /// Baseline image payload bytes (1..=67108672: the image fits the ONU's 64 MiB slot).
+    #[arg(long, default_value_t = 1 << 20, value_parser = payload_bytes)]
     size: usize,
-    /// Extended image payload bytes (0: no extended rollouts).
-    #[arg(long, default_value_t = 16 << 20)]
+    /// Extended image payload bytes (0: no extended rollouts; else as --size).
+    #[arg(long, default_value_t = 16 << 20, value_parser = payload_bytes_or_0)]
     extended_size: usize,
     /// ONU counts of the extended rollouts.
     #[arg(long, default_value = "1,8,32,128", value_delimiter = ',')]
@@ -162,8 +162,8 @@ struct DemoArgs {
     /// How the windows travel.
     #[arg(long, value_enum, default_value_t = olt::engine::Mode::Multicast)]
     mode: olt::engine::Mode,
-    /// Payload bytes of the new image.
-    #[arg(long, default_value_t = 256 * 1024)]
+    /// Payload bytes of the new image (1..=67108672: the image fits the ONU's 64 MiB slot).
+    #[arg(long, default_value_t = 256 * 1024, value_parser = payload_bytes)]
     size: usize,
     /// First ONU port (the ONUs take consecutive ports, the OLT the one after them).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1024..=65000))]
@@ -191,8 +191,8 @@ struct SoakArgs {
     /// ONUs per case.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=128))]
     onus: u16,
-    /// Image payload bytes.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=64 << 20))]
+    /// Image payload bytes (1..=67108672: the image fits the ONU's 64 MiB slot).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(spec::IMAGE_SIZE.u64_range()))]
     size: u64,
     /// Extended OMCI messages (1965-byte sections) instead of baseline.
     #[arg(long)]
@@ -200,6 +200,24 @@ struct SoakArgs {
     /// Write the soak report (JSON) here.
     #[arg(long)]
     report: Option<PathBuf>,
+}
+
+/// An image's payload bytes, as a scenario file's `image.size` allows them.
+fn payload_bytes(s: &str) -> Result<usize, String> {
+    let range = spec::IMAGE_SIZE;
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(*n))
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| format!("{s:?} is not a payload size: allowed {range}"))
+}
+
+/// [`payload_bytes`], or 0 for none.
+fn payload_bytes_or_0(s: &str) -> Result<usize, String> {
+    match s.trim() {
+        "0" => Ok(0),
+        _ => payload_bytes(s).map_err(|e| format!("{e}, or 0 for no extended rollouts")),
+    }
 }
 
 /// Runs the `scenario` command line of this process (`scenario onu ...` and `scenario olt ...`
@@ -295,6 +313,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// `scenario check`: exit 0 when every file reads, 2 when one does not (the user's input error;
+/// each is named on standard error with its line, key and allowed values).
 fn check(files: &[PathBuf]) -> Result<ExitCode> {
     let mut bad = 0;
     for f in files {
@@ -318,7 +338,7 @@ fn check(files: &[PathBuf]) -> Result<ExitCode> {
     Ok(if bad == 0 {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(2)
     })
 }
 

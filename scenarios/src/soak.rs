@@ -126,7 +126,7 @@ pub fn case_toml(plan: &SoakPlan, case: u32) -> String {
     } = *plan;
     let mut rng = Rng(seed ^ (u64::from(case) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     // Room for the largest cases: every ONU's image over unicast on a loaded machine.
-    let limit = 120 + (u64::from(onus) * size as u64) / 20_000;
+    let limit = (120 + (u64::from(onus) * size as u64) / 20_000).min(crate::spec::TIME_LIMIT_S.max);
     let mut t = format!(
         "name = \"soak-{case}\"\ndescription = \"random faults, case {case} of seed {seed}\"\n\
          seed = {}\ntime_limit_s = {limit}\n\n[topology]\nonus = {onus}\nbusy_ms = 150\n\n\

@@ -12,6 +12,7 @@ use omci_codec::obbaa::CtermName;
 use pon::transport::{self as net, TransportKind};
 
 use crate::engine::{Mode, PonPort};
+use crate::limits;
 
 #[derive(Args)]
 pub(super) struct RolloutArgs {
@@ -43,16 +44,16 @@ pub(super) struct RolloutArgs {
     #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
     pub(super) listen: SocketAddrV4,
     /// Sections per window proposed at Start (1..=256).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(limits::WINDOW.i64_range()))]
     pub(super) window: u16,
     /// Response timeout (ms, 1..=600000).
-    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(limits::TIMEOUT_MS.u64_range()))]
     pub(super) timeout_ms: u64,
     /// Retransmissions of a request before an ONU fails (0..=50).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=50))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(limits::RETRIES.i64_range()))]
     pub(super) retries: u8,
     /// How long an ONU may take to come back after Activate (s, 1..=3600).
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(limits::REBOOT_TIMEOUT_S.u64_range()))]
     pub(super) reboot_timeout_s: u64,
     /// Write the JSON report here.
     #[arg(long)]
@@ -68,28 +69,28 @@ pub(super) struct RolloutArgs {
     pub(super) manifest: Option<PathBuf>,
     /// The canary wave's share of the eligible ONUs, in percent (overrides the manifest's);
     /// 0: a single wave.
-    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(limits::CANARY.i64_range()))]
     pub(super) canary: Option<u8>,
     /// The kill switch: halt the campaign when more than this percent of a wave's ONUs fail.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(limits::KILL_THRESHOLD.i64_range()))]
     pub(super) kill_threshold: u8,
     /// The health gate: how long an ONU must stay on the new image after its reboot (ms,
     /// 0..=3600000).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(limits::HEALTH_SETTLE_MS.u64_range()))]
     pub(super) health_settle_ms: u64,
     /// Start no earlier than this (RFC 3339, e.g. 2026-11-23T06:00:00Z; overrides the
     /// manifest's rollout start), or "now".
-    #[arg(long)]
-    pub(super) start_at: Option<String>,
+    #[arg(long, value_parser = parse_start_at)]
+    pub(super) start_at: Option<StartAt>,
     /// At most this many Download sections per second (group and unicast together).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(limits::PACE.i64_range()))]
     pub(super) pace: Option<u32>,
     /// Activate software's flags: 0 unconditionally, 1 unless a voice call is in progress, 2
     /// unless an emergency call is (the ONU then answers busy and the OLT asks again).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(limits::ACTIVATE_FLAGS.i64_range()))]
     pub(super) activate_flags: u8,
-    /// How long a deferred activation is asked again before that ONU fails (s).
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    /// How long a deferred activation is asked again before that ONU fails (s, 1..=86400).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(limits::ACTIVATE_DEFER_S.u64_range()))]
     pub(super) activate_defer_s: u64,
     /// Unicast mode: send strictly G.988, as open OLT stacks do (no window number or window
     /// CRC in the transport envelope; the ONU then counts windows itself).
@@ -113,6 +114,34 @@ pub(super) struct RolloutArgs {
     pub(super) retry_failed: bool,
 }
 
+/// `olt download`: the first stage only.
+#[derive(Args)]
+pub(super) struct DownloadArgs {
+    #[command(flatten)]
+    pub(super) rollout: RolloutArgs,
+    /// Once an ONU's image is downloaded and valid, activate it too (it reboots into it).
+    #[arg(long)]
+    pub(super) activate_on_success: bool,
+    /// Once activated, commit it too (implies --activate-on-success): a one-shot upgrade.
+    #[arg(long)]
+    pub(super) commit_on_success: bool,
+}
+
+/// `olt activate`: the second stage, on ONUs that hold the image valid in their standby image.
+#[derive(Args)]
+pub(super) struct ActivateArgs {
+    #[command(flatten)]
+    pub(super) rollout: RolloutArgs,
+    /// Once an ONU is back on the new image, commit it too.
+    #[arg(long)]
+    pub(super) commit_on_success: bool,
+    /// The end of the maintenance window (RFC 3339): an activation the ONUs defer (a call in
+    /// progress, with --activate-flags 1 or 2) is asked again until then, not longer. The
+    /// window's start is --start-at.
+    #[arg(long)]
+    pub(super) until: Option<String>,
+}
+
 #[derive(Subcommand)]
 pub(super) enum ConformCommand {
     /// Run the ONU conformance suite against one ONU (it ends upgraded to --image, committed).
@@ -133,8 +162,8 @@ pub(super) struct ConformOnuArgs {
     /// The address the ONU answers to (its --olt).
     #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
     pub(super) listen: SocketAddrV4,
-    /// The ONU's ONU-ID.
-    #[arg(long, default_value_t = 1)]
+    /// The ONU's ONU-ID (0..=65534).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(0..=65534))]
     pub(super) onu_id: u16,
     /// An image the ONU accepts (its model, signed with a key it trusts).
     #[arg(long)]
@@ -178,14 +207,55 @@ pub(super) struct AbortArgs {
     #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
     pub(super) listen: SocketAddrV4,
     /// Response timeout (ms, 1..=600000).
-    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(limits::TIMEOUT_MS.u64_range()))]
     pub(super) timeout_ms: u64,
     /// Retransmissions of a request before an ONU fails (0..=50).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=50))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(limits::RETRIES.i64_range()))]
     pub(super) retries: u8,
     /// Write the JSON report here.
     #[arg(long)]
     pub(super) report: Option<PathBuf>,
+}
+
+/// `olt status`: what every ONU runs, read over OMCI.
+#[derive(Args)]
+pub(super) struct StatusArgs {
+    /// ONUs: [PON/]ID@ADDR or [PON/]FIRST-LAST@ADDR (consecutive ports from ADDR); repeatable.
+    #[arg(long = "onus", required = true, value_parser = parse_onus)]
+    pub(super) onus: Vec<OnuRange>,
+    /// The OLT's own address (loopback only): the ONUs answer here.
+    #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
+    pub(super) listen: SocketAddrV4,
+    /// Response timeout (ms, 1..=600000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(limits::TIMEOUT_MS.u64_range()))]
+    pub(super) timeout_ms: u64,
+    /// Retransmissions of a request before an ONU is reported silent (0..=50).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(limits::RETRIES.i64_range()))]
+    pub(super) retries: u8,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+/// When a rollout starts (`--start-at`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StartAt {
+    /// At once, whatever the manifest says.
+    Now,
+    /// No earlier than this.
+    At(std::time::SystemTime),
+}
+
+/// `now` or an RFC 3339 time (`2026-11-23T06:00:00Z`, years 1970 to 9999).
+pub(super) fn parse_start_at(s: &str) -> Result<StartAt, String> {
+    if s == "now" {
+        return Ok(StartAt::Now);
+    }
+    humantime::parse_rfc3339_weak(s)
+        .map(StartAt::At)
+        .map_err(|_| {
+            format!("{s:?} is not \"now\" or an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)")
+        })
 }
 
 /// ONUs of one PON port, each with its OMCC address, from one `--onus` value.
@@ -203,7 +273,7 @@ fn pon_prefix(s: &str) -> Result<(PonPort, &str), String> {
             .ok()
             .filter(|n| (1..=PonPort::MAX).contains(n))
             .map(|n| (PonPort(n), rest))
-            .ok_or_else(|| format!("{p:?} is not a PON port (1..={})", PonPort::MAX)),
+            .ok_or_else(|| format!("{p:?} is not a PON port (1 to {})", PonPort::MAX)),
     }
 }
 
@@ -219,7 +289,7 @@ pub(super) fn parse_onus(s: &str) -> Result<OnuRange, String> {
         t.parse::<u16>()
             .ok()
             .filter(|n| *n <= 65534)
-            .ok_or_else(|| format!("{t:?} is not an ONU-ID (0..=65534)"))
+            .ok_or_else(|| format!("{t:?} is not an ONU-ID (0 to 65534)"))
     };
     let (first, last) = match ids.split_once('-') {
         Some((a, b)) => (id(a)?, id(b)?),
@@ -289,4 +359,82 @@ pub(super) fn onu_map(
         }
     }
     Ok(pons)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn onu_sets_give_consecutive_ports_and_refuse_what_no_peer_can_reach() {
+        let (pon, onus) = parse_onus("1-16@127.0.0.1:40001").unwrap();
+        assert_eq!((pon, onus.len()), (PonPort::FIRST, 16));
+        assert_eq!(onus[15], (OnuId(16), "127.0.0.1:40016".parse().unwrap()));
+        assert_eq!(parse_onus("2/7@127.0.0.1:40001").unwrap().0, PonPort(2));
+        for (bad, names) in [
+            ("1-16@127.0.0.1:0", "port 0"),
+            ("1@127.255.255.255:40001", "broadcast"),
+            ("1-2@127.0.0.1:65535", "65535"),
+            ("3-1@127.0.0.1:40001", "FIRST <= LAST"),
+            ("0-128@127.0.0.1:1000", "at most 128"),
+            ("17/1@127.0.0.1:1000", "1 to 16"),
+            ("2/1@127.0.0.1:0", "port 0"),
+            ("65535@127.0.0.1:1000", "0 to 65534"),
+            ("1-16", "ID@ADDR"),
+            ("1@10.0.0.1:40001", "loopback"),
+        ] {
+            let e = parse_onus(bad).unwrap_err();
+            assert!(e.contains(names), "{bad}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_start_is_now_or_an_rfc_3339_time() {
+        assert_eq!(parse_start_at("now"), Ok(StartAt::Now));
+        let at = parse_start_at("2026-11-23T06:00:00Z").unwrap();
+        assert_eq!(
+            at,
+            StartAt::At(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_413_600))
+        );
+        let e = parse_start_at("tomorrow").unwrap_err();
+        assert!(e.contains("RFC 3339") && e.contains("now"), "{e}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_start_time_parses_or_is_refused_never_a_panic(
+            s in prop_oneof![
+                "\\PC{0,32}",
+                "[0-9]{1,5}-[0-9]{1,2}-[0-9]{1,2}[T ][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(\\.[0-9]{0,12})?(Z|[+-][0-9]{2}:[0-9]{2})?",
+            ]
+        ) {
+            let _ = parse_start_at(&s);
+        }
+
+        #[test]
+        fn an_onu_set_parsed_is_what_it_says(
+            s in prop_oneof![
+                "\\PC{0,40}",
+                "([0-9]{1,3}/)?[0-9]{1,6}(-[0-9]{1,6})?@127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}:[0-9]{1,6}",
+                "[0-9-]{0,8}@[0-9.:]{0,24}",
+            ]
+        ) {
+            if let Ok((pon, onus)) = parse_onus(&s) {
+                prop_assert!((1..=PonPort::MAX).contains(&pon.0));
+                prop_assert!(!onus.is_empty() && onus.len() <= usize::from(MAX_ONUS));
+                for pair in onus.windows(2) {
+                    prop_assert_eq!(pair[1].0.0, pair[0].0.0 + 1);
+                    prop_assert_eq!(pair[1].1.port(), pair[0].1.port() + 1);
+                }
+                for (id, addr) in &onus {
+                    prop_assert!(id.0 <= 65534);
+                    prop_assert!(addr.ip().is_loopback() && addr.port() != 0);
+                }
+            }
+        }
+    }
 }

@@ -15,7 +15,6 @@ use tokio::net::UdpSocket;
 
 use super::args::ConformOnuArgs;
 use super::usage;
-use crate::image::UpgradeImage;
 
 /// Exit code: every check passed (or was skipped with its reason).
 const PASSED: u8 = 0;
@@ -39,18 +38,10 @@ pub(super) fn conform_onu(a: ConformOnuArgs) -> Result<ExitCode> {
             ));
         }
     };
-    let bytes = match std::fs::read(&a.image) {
-        Ok(b) => b,
-        Err(e) => return Ok(usage(&format!("--image {}: {e}", a.image.display()))),
-    };
-    let image = match UpgradeImage::new(bytes) {
+    // As `olt rollout` takes it: a file, a whole image, under 4 GiB (a usage error otherwise).
+    let image = match super::rollout::open_image(&a.image)? {
         Ok(i) => i,
-        Err(e) => {
-            return Ok(usage(&format!(
-                "--image {} is not an image of this lab: {e}",
-                a.image.display()
-            )));
-        }
+        Err(code) => return Ok(code),
     };
     let target = Target {
         name: format!("ONU {} at {}", a.onu_id, a.target),

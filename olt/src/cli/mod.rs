@@ -9,16 +9,19 @@
 //! - `rollout`: `olt rollout` and `olt abort` (inputs read and checked, the campaign run by
 //!   the driver, the report written).
 //! - `summary`: the table `olt rollout` prints.
+//! - `status`: `olt status`, what every ONU runs, read over OMCI.
 //! - `conform`: `olt conform onu`.
 
 mod args;
 mod conform;
 mod rollout;
+mod status;
 mod summary;
 
 use std::process::ExitCode;
 
-use args::{AbortArgs, ConformCommand, RolloutArgs};
+use crate::session::Stages;
+use args::{AbortArgs, ActivateArgs, ConformCommand, DownloadArgs, RolloutArgs, StatusArgs};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -37,6 +40,16 @@ enum Command {
     /// Download, activate and commit an image on every ONU given; with --manifest (or
     /// --canary), a campaign: model check, canary wave, health gate, kill switch.
     Rollout(RolloutArgs),
+    /// A staged upgrade, first stage: download the image into every ONU's standby image and
+    /// stop there (valid, not active), unless --activate-on-success or --commit-on-success.
+    Download(DownloadArgs),
+    /// Second stage: activate the image the ONUs hold valid in their standby image (they
+    /// reboot into it), optionally in a maintenance window (--start-at, --until).
+    Activate(ActivateArgs),
+    /// Third stage: commit the image the ONUs run, activated but not committed.
+    Commit(RolloutArgs),
+    /// What every ONU runs, read over OMCI: serial number and both software images.
+    Status(StatusArgs),
     /// Conformance suites: check an ONU against the G.988 software-download rules.
     #[command(subcommand)]
     Conform(ConformCommand),
@@ -58,8 +71,33 @@ pub fn main_with(args: Vec<std::ffi::OsString>) -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Rollout(args) => rollout::rollout(args),
+        Command::Rollout(args) => rollout::rollout(args, Stages::ALL, None),
+        Command::Download(a) => {
+            let stages = Stages {
+                download: true,
+                activate: a.activate_on_success || a.commit_on_success,
+                commit: a.commit_on_success,
+            };
+            rollout::rollout(a.rollout, stages, None)
+        }
+        Command::Activate(a) => {
+            let stages = Stages {
+                download: false,
+                activate: true,
+                commit: a.commit_on_success,
+            };
+            rollout::rollout(a.rollout, stages, a.until)
+        }
+        Command::Commit(a) => {
+            let stages = Stages {
+                download: false,
+                activate: false,
+                commit: true,
+            };
+            rollout::rollout(a, stages, None)
+        }
         Command::Abort(args) => rollout::abort(args),
+        Command::Status(args) => status::status(args),
         Command::Conform(ConformCommand::Onu(args)) => conform::conform_onu(args),
     };
     match result {

@@ -12,7 +12,7 @@ use omci_codec::OnuId;
 use omci_codec::obbaa::CtermName;
 use pon::transport::{Framing, TransportKind};
 
-use super::args::{AbortArgs, RolloutArgs, default_group, onu_map};
+use super::args::{AbortArgs, RolloutArgs, StartAt, default_group, onu_map};
 use super::summary::print_summary;
 use super::{ctrl_c, usage};
 use crate::campaign::{Campaign, CampaignPlan, Setup, Stage};
@@ -21,11 +21,12 @@ use crate::engine::PonPort;
 use crate::engine::{Mode, MulticastConfig};
 use crate::image::{ImageFileError, UpgradeImage};
 use crate::journal::{JournalFile, JournalStage};
-use crate::report::{AbortReport, AbortedOnu, OnuResult, Report, reason};
-use crate::session::{Outcome, SessionConfig};
+use crate::report::{AbortReport, AbortedOnu, OnuResult, Report, RunInfo, reason};
+use crate::session::{Outcome, SessionConfig, Stages};
 
-/// `olt rollout`.
-pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
+/// `olt rollout`, and the staged verbs (`olt download`, `activate`, `commit`): `stages` says
+/// which stages; `until` ends an activation's maintenance window.
+pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> Result<ExitCode> {
     let obbaa = a.transport == TransportKind::Obbaa;
     if obbaa && a.mode == Some(Mode::Multicast) {
         return Ok(usage(
@@ -50,15 +51,14 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
     if !obbaa && !a.cterm.is_empty() {
         return Ok(usage("--cterm needs --transport obbaa"));
     }
-    // The image is checked before anything is sent: a whole image of this lab, under 4 GiB.
-    let image = match UpgradeImage::open(&a.image) {
+    // The image is checked before anything is sent.
+    let image = match open_image(&a.image)? {
         Ok(i) => i,
-        Err(ImageFileError::Io { path, source }) => bail!("reading {path}: {source}"),
-        Err(e) => return Ok(usage(&format!("--image: {e}"))),
+        Err(code) => return Ok(code),
     };
     let onus = onu_map(a.onus)?;
 
-    let cfg = SessionConfig {
+    let mut cfg = SessionConfig {
         timeout: Duration::from_millis(a.timeout_ms),
         retries: a.retries,
         window_size: a.window,
@@ -67,6 +67,7 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         envelope_extensions: !a.strict && !obbaa,
         activate_flags: a.activate_flags,
         activate_defer: Duration::from_secs(a.activate_defer_s),
+        stages,
         format: if a.extended {
             omci_codec::Format::Extended
         } else {
@@ -120,18 +121,37 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
             ..CampaignPlan::rollout()
         }
     };
-    let start_at = match a.start_at.as_deref() {
-        Some("now") => None,
-        Some(t) => Some(t.to_string()),
-        None => manifest.as_ref().map(|m| m.rollout.start.clone()),
-    };
-    let start_at = start_at
-        .map(|t| {
-            humantime::parse_rfc3339_weak(&t).with_context(|| {
-                format!("{t:?} is not an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)")
+    // --start-at is read by its value parser (a bad one is a usage error); the manifest's
+    // start is the manifest's, checked here.
+    let start_at = match a.start_at {
+        Some(StartAt::Now) => None,
+        Some(StartAt::At(t)) => Some(t),
+        None => manifest
+            .as_ref()
+            .map(|m| {
+                humantime::parse_rfc3339_weak(&m.rollout.start).with_context(|| {
+                    format!(
+                        "the manifest's rollout start {:?} is not an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)",
+                        m.rollout.start
+                    )
+                })
             })
-        })
-        .transpose()?;
+            .transpose()?,
+    };
+    if let Some(until) = until {
+        let Ok(end) = humantime::parse_rfc3339_weak(&until) else {
+            return Ok(usage(&format!(
+                "--until {until:?} is not an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)"
+            )));
+        };
+        let from = start_at.unwrap_or_else(std::time::SystemTime::now);
+        let Ok(window) = end.duration_since(from) else {
+            return Ok(usage(&format!(
+                "--until {until}: the maintenance window ends before it starts"
+            )));
+        };
+        cfg.activate_defer = window;
+    }
     if let Some(m) = &manifest
         && image.header.version != m.version
     {
@@ -194,6 +214,23 @@ pub(super) fn rollout(a: RolloutArgs) -> Result<ExitCode> {
         start_at,
     };
     run_rollout(image, target, &cfg, &plan, a.report.as_deref())
+}
+
+/// The image of `--image`, checked before anything is sent: a regular file (a device or a pipe
+/// has no length to check: `--image /dev/zero` was read until memory ran out) holding a whole
+/// image of this lab under 4 GiB. `Ok(Err(code))`: a usage error, said in one line.
+pub(super) fn open_image(path: &std::path::Path) -> Result<Result<UpgradeImage, ExitCode>> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Ok(Err(usage(&format!(
+            "--image {} is not a file: give an image from `onu image build`",
+            path.display()
+        ))));
+    }
+    match UpgradeImage::open(path) {
+        Ok(i) => Ok(Ok(i)),
+        Err(ImageFileError::Io { path, source }) => bail!("reading {path}: {source}"),
+        Err(e) => Ok(Err(usage(&format!("--image: {e}")))),
+    }
 }
 
 /// `olt abort`.
@@ -418,10 +455,21 @@ fn run_rollout(
         progress: true,
         journal: t.journal.clone(),
     };
+    let started_at = std::time::SystemTime::now() - started.elapsed();
     let campaigns = runtime.block_on(driver::run(campaigns, &dcfg, ctrl_c))?;
     let elapsed = started.elapsed();
     print_summary(&campaigns, &image, mode, elapsed);
-    let report = Report::new(&campaigns, &image, &sha256, mode, elapsed);
+    let info = RunInfo {
+        started_at: Some(started_at),
+        listen: dcfg.listen.to_string(),
+        groups: dcfg
+            .pons
+            .iter()
+            .map(|(p, t)| (*p, t.group.to_string()))
+            .collect(),
+        tci_seed: cfg.tci_seed,
+    };
+    let report = Report::new(&campaigns, &image, &sha256, mode, elapsed, &info);
     if let Some(path) = report_path {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
@@ -432,7 +480,13 @@ fn run_rollout(
         .any(|r| {
             !matches!(
                 r.outcome,
-                Some(Outcome::Upgraded | Outcome::Skipped(_) | Outcome::Refused(_))
+                Some(
+                    Outcome::Upgraded
+                        | Outcome::Skipped(_)
+                        | Outcome::Refused(_)
+                        | Outcome::Downloaded(_)
+                        | Outcome::Activated(_)
+                )
             )
         });
     let completed = campaigns

@@ -76,7 +76,7 @@ pub(super) fn print_summary(
         n("skipped"),
         n("failed") + n("unfinished")
     );
-    for k in ["refused", "halted", "untouched"] {
+    for k in ["downloaded", "activated", "refused", "halted", "untouched"] {
         if n(k) > 0 {
             line += &format!(", {} {k}", n(k));
         }

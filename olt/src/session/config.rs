@@ -5,6 +5,40 @@ use std::time::Duration;
 
 use omci_codec::Format;
 
+/// Which stages of an upgrade a session carries out, as operators run them (voltctl's
+/// `download`, `activate`, `commit`): a rollout does all three; `olt download` only the first
+/// (with `--activate-on-success` the second too), `olt activate` the second (with
+/// `--commit-on-success` the third), `olt commit` the third.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stages {
+    /// Download the image into the standby image (when it is not there, valid, already).
+    pub download: bool,
+    /// Activate it (the ONU reboots into it).
+    pub activate: bool,
+    /// Commit it.
+    pub commit: bool,
+}
+
+impl Stages {
+    /// Download, activate and commit.
+    pub const ALL: Stages = Stages {
+        download: true,
+        activate: true,
+        commit: true,
+    };
+
+    /// The verb of the first stage, for reasons ("nothing to activate").
+    pub fn verb(&self) -> &'static str {
+        if self.download {
+            "download"
+        } else if self.activate {
+            "activate"
+        } else {
+            "commit"
+        }
+    }
+}
+
 /// Timeouts, retries, budgets and sizes of a session.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
@@ -50,7 +84,9 @@ pub struct SessionConfig {
     /// Rules broken on purpose (`olt rollout --quirk`), so that the ONU's OLT checker can be
     /// seen to catch them. None by default.
     pub quirks: OltQuirks,
-    /// Where each session's transaction identifiers start (see [`crate::tci`]): the driver
+    /// Which stages the session carries out.
+    pub stages: Stages,
+    /// Where each session's transaction identifiers start (the named ranges of `olt/src/tci.rs`): the driver
     /// draws it at random, so that answers forged with guessed TCIs are unlikely to match;
     /// tests fix it.
     pub tci_seed: u64,
@@ -76,6 +112,7 @@ impl Default for SessionConfig {
             activate_flags: 0,
             activate_defer: Duration::from_secs(60),
             quirks: OltQuirks::default(),
+            stages: Stages::ALL,
             tci_seed: 0,
         }
     }

@@ -2,12 +2,17 @@
 //!
 //! - `omci decode [--json] [HEX ...]` prints each frame as a protocol analyser would (or as one
 //!   JSON object per line); without arguments it reads one frame per line of standard input.
+//!   A line that is not UTF-8 text, or longer than [`MAX_LINE`], is reported with its line
+//!   number and the next lines are decoded.
 //! - `omci encode` reads those JSON objects, one per line, and prints each frame in hex with its
 //!   trailer filled in, so `omci decode --json F | omci encode` gives F back.
 //! - `omci pcap FILE` decodes every OMCI frame (EtherType 0x88B5) of a pcap or pcapng file,
-//!   with the lab's transport envelope when the packet's comment keeps it.
+//!   with the lab's transport envelope when the packet's comment keeps it. The file is read
+//!   one packet at a time: memory stays bounded whatever its size (a packet longer than
+//!   `omci_codec::pcap::MAX_PACKET_LEN` ends the reading with an error).
 //!
-//! Exit status: 0 when every frame was good, 1 when any frame failed, 2 for a usage error.
+//! Exit status: 0 when every frame was good, 1 when any frame or line failed, 2 for a usage
+//! error.
 
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
@@ -17,8 +22,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use omci_codec::json::{JsonTrailer, from_json, to_json};
 use omci_codec::pcap::{
-    Direction, ETHERNET_MIN_LEN, Peer, envelope_comment, omci_frame_len, parse_ethernet,
-    read_capture,
+    CaptureReader, Direction, ETHERNET_MIN_LEN, Peer, envelope_comment, omci_frame_len,
+    parse_ethernet,
 };
 use omci_codec::render::render_decoded;
 use omci_codec::{Codec, Decoded, Envelope, ExtendedTrailer, MicKey, ParseError};
@@ -195,10 +200,14 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Decode { json, trailer, hex } => {
             if hex.is_empty() {
                 // One frame per line, each printed as soon as it is read.
-                let lines = io::stdin().lock().lines();
+                let lines = Lines::new(io::stdin().lock()).map(|(n, l)| (Input::Line(n), l));
                 decode_all(lines, json, &trailer, &mut out)?
             } else {
-                decode_all(hex.into_iter().map(Ok), json, &trailer, &mut out)?
+                let args = hex
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, h)| (Input::Argument(i + 1), Ok(Ok(h))));
+                decode_all(args, json, &trailer, &mut out)?
             }
         }
         Command::Encode { trailer } => encode_all(&trailer, &mut out)?,
@@ -251,31 +260,168 @@ fn integrity_ok(d: &Decoded<'_>) -> bool {
     d.integrity.crc_ok() != Some(false) && d.integrity.mic_ok() != Some(false)
 }
 
+/// The longest line `decode` and `encode` read: an extended frame is 1980 bytes, 3960 hex
+/// digits (and its JSON a few more); a longer line is reported, not held in memory.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Why a line of standard input is not text to read.
+#[derive(Debug)]
+enum LineError {
+    /// Its bytes are not UTF-8.
+    NotUtf8,
+    /// It is longer than [`MAX_LINE`].
+    TooLong,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineError::NotUtf8 => write!(f, "not UTF-8 text"),
+            LineError::TooLong => write!(f, "longer than {MAX_LINE} bytes"),
+        }
+    }
+}
+
+/// The lines of a reader, numbered from 1, each read with memory bounded by [`MAX_LINE`]: a
+/// line that is not UTF-8 or too long is an `Err` of its own and the next lines are read. A
+/// read error ends the lines (it is given, then nothing).
+struct Lines<R> {
+    reader: R,
+    n: usize,
+    failed: bool,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(reader: R) -> Self {
+        Lines {
+            reader,
+            n: 0,
+            failed: false,
+        }
+    }
+
+    /// The next line's bytes (without its newline), or `None` for a line past [`MAX_LINE`]
+    /// (read through, not kept); `Ok(None)` at the end.
+    fn next_bytes(&mut self) -> io::Result<Option<Option<Vec<u8>>>> {
+        let mut line = Vec::new();
+        let mut too_long = false;
+        let mut any = false;
+        loop {
+            let buf = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                break;
+            }
+            any = true;
+            let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => (&buf[..i], Some(i + 1)),
+                None => (buf, None),
+            };
+            if line.len() + chunk.len() > MAX_LINE {
+                too_long = true;
+                line.clear();
+            } else if !too_long {
+                line.extend_from_slice(chunk);
+            }
+            let used = done.unwrap_or(buf.len());
+            self.reader.consume(used);
+            if done.is_some() {
+                break;
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        Ok(Some((!too_long).then_some(line)))
+    }
+}
+
+impl<R: BufRead> Iterator for Lines<R> {
+    type Item = (usize, io::Result<Result<String, LineError>>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let read = self.next_bytes();
+        self.n += 1;
+        Some((
+            self.n,
+            match read {
+                Ok(None) => return None,
+                Ok(Some(None)) => Ok(Err(LineError::TooLong)),
+                Ok(Some(Some(bytes))) => {
+                    Ok(String::from_utf8(bytes).map_err(|_| LineError::NotUtf8))
+                }
+                Err(e) => {
+                    self.failed = true;
+                    Err(e)
+                }
+            },
+        ))
+    }
+}
+
+/// Where a frame to decode came from.
+#[derive(Clone, Copy)]
+enum Input {
+    /// This line of standard input.
+    Line(usize),
+    /// This argument.
+    Argument(usize),
+}
+
+impl std::fmt::Display for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::Line(n) => write!(f, "line {n}"),
+            Input::Argument(n) => write!(f, "argument {n}"),
+        }
+    }
+}
+
 fn decode_all(
-    inputs: impl Iterator<Item = io::Result<String>>,
+    inputs: impl Iterator<Item = (Input, io::Result<Result<String, LineError>>)>,
     as_json: bool,
     trailer: &TrailerArgs,
     out: &mut impl Write,
 ) -> Result<bool> {
     let mut all_ok = true;
     let mut n = 0usize;
-    for line in inputs {
-        let line = line.context("reading standard input")?;
-        let text = line.trim();
-        if text.is_empty() || text.starts_with('#') {
+    for (from, line) in inputs {
+        let line = line.with_context(|| format!("reading standard input at {from}"))?;
+        // The line's number, for JSON (null for an argument).
+        let line_no = match from {
+            Input::Line(l) => json!(l),
+            Input::Argument(_) => Value::Null,
+        };
+        let text = match &line {
+            Ok(text) => text.trim(),
+            Err(_) => "",
+        };
+        if line.is_ok() && (text.is_empty() || text.starts_with('#')) {
             continue;
         }
         n += 1;
-        let bytes = match parse_hex(text) {
+        let bytes = match line
+            .as_ref()
+            .map_err(|e| format!("{from} is {e}"))
+            .and_then(|_| parse_hex(text))
+        {
             Ok(b) => b,
             Err(reason) => {
                 all_ok = false;
                 if as_json {
-                    let v =
-                        json!({"input": n, "error": reason, "offset": null, "result_code": null});
+                    let v = json!({"input": n, "line": line_no, "error": reason, "offset": null, "result_code": null});
                     writeln!(out, "{v}")?;
                 } else {
-                    writeln!(out, "frame {n}: {reason}\n")?;
+                    writeln!(out, "frame {n} ({from}): {reason}\n")?;
                 }
                 continue;
             }
@@ -299,9 +445,11 @@ fn decode_all(
             Err(e) => {
                 all_ok = false;
                 if as_json {
-                    writeln!(out, "{}", error_json(n, &e))?;
+                    let mut v = error_json(n, &e);
+                    v["line"] = line_no;
+                    writeln!(out, "{v}")?;
                 } else {
-                    writeln!(out, "frame {n}: does not decode: {e}\n")?;
+                    writeln!(out, "frame {n} ({from}): does not decode: {e}\n")?;
                 }
             }
         }
@@ -312,8 +460,16 @@ fn decode_all(
 
 fn encode_all(trailer: &TrailerArgs, out: &mut impl Write) -> Result<bool> {
     let mut all_ok = true;
-    for (i, line) in io::stdin().lock().lines().enumerate() {
-        let line = line.context("reading standard input")?;
+    for (n, line) in Lines::new(io::stdin().lock()) {
+        let line = match line.with_context(|| format!("reading standard input at line {n}"))? {
+            Ok(line) => line,
+            Err(why) => {
+                all_ok = false;
+                out.flush()?;
+                eprintln!("omci encode: line {n}: {why}");
+                continue;
+            }
+        };
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
@@ -344,7 +500,7 @@ fn encode_all(trailer: &TrailerArgs, out: &mut impl Write) -> Result<bool> {
             Err(reason) => {
                 all_ok = false;
                 out.flush()?;
-                eprintln!("omci encode: line {}: {reason}", i + 1);
+                eprintln!("omci encode: line {n}: {reason}");
             }
         }
     }
@@ -359,13 +515,23 @@ fn pcap(
 ) -> Result<bool> {
     let reader =
         std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let capture = read_capture(io::BufReader::new(reader))
+    // One packet at a time: nothing of the file is kept but the packet being decoded.
+    let packets = CaptureReader::new(io::BufReader::new(reader))
         .with_context(|| format!("reading {} as pcap or pcapng", file.display()))?;
-    let packets = &capture.packets;
-    let first = packets.first().map(|p| p.timestamp).unwrap_or_default();
-    let mut all_ok = capture.stopped.is_none();
-    let (mut frames, mut not_omci, mut not_ethernet) = (0usize, 0usize, 0usize);
-    for (index, packet) in packets.iter().enumerate() {
+    let mut first = None;
+    let mut stopped = None;
+    let mut all_ok = true;
+    let (mut read, mut frames, mut not_omci, mut not_ethernet) = (0usize, 0usize, 0usize, 0usize);
+    for (index, packet) in packets.enumerate() {
+        let packet = match packet {
+            Ok(p) => p,
+            Err(e) => {
+                stopped = Some(e);
+                all_ok = false;
+                break;
+            }
+        };
+        read += 1;
         if !packet.ethernet {
             not_ethernet += 1;
             continue;
@@ -382,6 +548,7 @@ fn pcap(
             Some(Peer::Multicast) => Some("multicast".to_string()),
             None => None,
         };
+        let first = *first.get_or_insert(packet.timestamp);
         let rel = packet.timestamp.saturating_sub(first).as_secs_f64();
         // What the lab's transport envelope said, when the capture kept it (docs/wire.md).
         let envelope = packet.envelope();
@@ -393,7 +560,8 @@ fn pcap(
                 Err(e) => error_json(frames, e),
             };
             v["packet"] = json!(index + 1);
-            v["timestamp_us"] = json!(packet.timestamp.as_micros() as u64);
+            v["timestamp_us"] =
+                json!(u64::try_from(packet.timestamp.as_micros()).unwrap_or(u64::MAX));
             v["time_s"] = json!(rel);
             v["direction"] = json!(direction);
             v["peer"] = json!(peer);
@@ -436,8 +604,7 @@ fn pcap(
     if !as_json {
         writeln!(
             out,
-            "{frames} OMCI frames, {not_omci} other packets skipped, {} packets in all",
-            packets.len()
+            "{frames} OMCI frames, {not_omci} other packets skipped, {read} packets in all"
         )?;
     }
     out.flush()?;
@@ -447,11 +614,10 @@ fn pcap(
              (OMCI is read from Ethernet frames of EtherType 0x88B5)"
         );
     }
-    if let Some(why) = &capture.stopped {
+    if let Some(why) = &stopped {
         eprintln!(
-            "omci pcap: {} is damaged after packet {}: {why}",
-            file.display(),
-            packets.len()
+            "omci pcap: {} is damaged after packet {read}: {why}",
+            file.display()
         );
     }
     Ok(all_ok)

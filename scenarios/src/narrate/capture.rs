@@ -21,9 +21,10 @@ pub fn read_frames(paths: &[PathBuf]) -> anyhow::Result<Vec<Frame>> {
     for (file, path) in paths.iter().enumerate() {
         let reader =
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let capture = omci_codec::pcap::read_capture(std::io::BufReader::new(reader))
+        let packets = omci_codec::pcap::CaptureReader::new(std::io::BufReader::new(reader))
             .with_context(|| format!("reading {}", path.display()))?;
-        for packet in capture.packets.iter().filter(|p| p.ethernet) {
+        // One packet at a time; a damaged record ends the file (its frames before are kept).
+        for packet in packets.map_while(Result::ok).filter(|p| p.ethernet) {
             let Some(eth) = omci_codec::pcap::parse_ethernet(&packet.data) else {
                 continue;
             };

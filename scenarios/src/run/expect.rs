@@ -33,6 +33,8 @@ impl Check {
 pub(super) struct Found<'a> {
     /// ONUs in the run.
     pub(super) n: u16,
+    /// ONUs on each PON port (the OLT's report numbers them by port).
+    pub(super) per_pon: u16,
     /// The run had another ONU count than the file's: counts are not checked.
     pub(super) scaled: bool,
     /// The OLT's report, or why there is none.
@@ -57,7 +59,15 @@ pub(super) fn check(s: &Scenario, found: &Found) -> Vec<Check> {
         .collect();
     out.push(Check::new(
         bricked.is_empty(),
-        format!("bricked = 0 (found {}: {:?})", bricked.len(), bricked),
+        if bricked.is_empty() {
+            "bricked = 0 (found 0)".to_string()
+        } else {
+            format!(
+                "bricked = 0 (found {}: ONUs {})",
+                bricked.len(),
+                format_set(&bricked.iter().copied().collect())
+            )
+        },
     ));
     let olt = match found.olt {
         Ok(r) => r,
@@ -97,14 +107,20 @@ pub(super) fn check(s: &Scenario, found: &Found) -> Vec<Check> {
         ));
     }
     if let Some(max) = e.max_group_downloads {
-        let got = totals.frames_multicast as f64 / found.sections as f64;
+        // Per PON port: each port's group carries its own copy of the image.
+        let ports = found.n.div_ceil(found.per_pon.max(1)).max(1);
+        let got = totals.frames_multicast as f64 / found.sections as f64 / f64::from(ports);
         out.push(Check::new(
             got <= max,
             format!("frames on the group <= {max} downloads (sent {got:.3})"),
         ));
     }
     // Per ONU: the entries in order; ONUs no entry names must be upgraded.
-    let results: BTreeMap<u16, OnuResult> = olt.onus.iter().map(|o| (o.id, o.result)).collect();
+    let results: BTreeMap<u16, OnuResult> = olt
+        .onus
+        .iter()
+        .map(|o| (super::plan::numbered(o, found.per_pon), o.result))
+        .collect();
     let mut named: BTreeSet<u16> = BTreeSet::new();
     let mut entries = e.onus.clone();
     if !entries
@@ -213,6 +229,7 @@ mod tests {
             &s,
             &Found {
                 n: 4,
+                per_pon: 4,
                 scaled,
                 olt,
                 flash,
@@ -243,7 +260,7 @@ mod tests {
         assert_eq!(
             texts(&checks),
             [
-                (true, "bricked = 0 (found 0: [])"),
+                (true, "bricked = 0 (found 0)"),
                 (true, "upgraded = 4 (the OLT reports 4)"),
                 (true, "frames on the group <= 1 downloads (sent 1.000)"),
                 (true, "ONUs 1-4: upgraded, committed V2.0, active V2.0"),
@@ -255,7 +272,7 @@ mod tests {
         assert_eq!(
             texts(&checks),
             [
-                (false, "bricked = 0 (found 1: [4])"),
+                (false, "bricked = 0 (found 1: ONUs 4)"),
                 (
                     false,
                     "ONUs 1-4: upgraded, committed V2.0, active V2.0 (but ONU 3 runs other bytes than the image)"
@@ -324,7 +341,7 @@ mod tests {
         assert_eq!(
             texts(&checks),
             [
-                (true, "bricked = 0 (found 0: [])"),
+                (true, "bricked = 0 (found 0)"),
                 (false, "the OLT wrote a report (none found)"),
             ]
         );

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddrV4;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 use omci_codec::envelope::{ALL_ONUS, Envelope};
@@ -47,9 +47,9 @@ impl Pending {
             index,
             kind: f.kind,
             targets,
-            at: f.at_s.map(Duration::from_secs_f64),
+            at: f.at(),
             on: f.on.clone(),
-            duration: Duration::from_secs_f64(f.duration_s.unwrap_or(1.0)),
+            duration: f.duration(),
             forged: f.forged,
             corrupt: f.corrupt,
             done: BTreeSet::new(),
@@ -129,7 +129,7 @@ pub(super) async fn apply(
         }
         FaultKind::Silent => {
             for id in targets {
-                if onus.silence(*id, Instant::now() + f.duration) {
+                if onus.silence(*id, f.duration) {
                     notes.push(format!(
                         "{t:>6.2} s  fault {}: ONU {id} silent (SIGSTOP) for {:.1} s",
                         f.index + 1,
@@ -168,7 +168,7 @@ fn rogue(group: SocketAddrV4, forged: u32, corrupt: u32, seed: u64) -> Result<u3
         pon::transport::bind_multicast_sender(SocketAddrV4::new(pon::transport::LOOPBACK, 0))?;
     let codec = Codec::new(ExtendedTrailer::Crc32);
     let mut sent = 0;
-    for i in 0..(forged + corrupt) {
+    for i in 0..forged.saturating_add(corrupt) {
         let window = (i / 4) % 8;
         let section = (i % 4) as u8;
         let data = vec![(seed as u8) ^ (i as u8) ^ 0xA5; 31];

@@ -51,6 +51,7 @@ impl Images {
         let mut goldens: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
         for p in plans.values() {
             let k = (p.model.clone(), p.version.clone());
+            let next = goldens.len() + 1;
             if let std::collections::btree_map::Entry::Vacant(slot) = goldens.entry(k) {
                 let img = build(
                     &p.model,
@@ -60,7 +61,8 @@ impl Images {
                     false,
                     &key,
                 )?;
-                let path = dir.join(format!("golden-{}-{}.img", p.model, p.version));
+                // Named by number: a model or version is the file's text, not a path.
+                let path = dir.join(format!("golden-{next}.img"));
                 std::fs::write(&path, img)?;
                 slot.insert(path);
             }
@@ -97,7 +99,7 @@ impl Images {
                     kind: "full".into(),
                     rollout: pon::manifest::Rollout {
                         percent: s.image.rollout_percent,
-                        start: rfc3339_in(c.start_in_s.unwrap_or(0)),
+                        start: rfc3339_in(c.start_in_s.unwrap_or(0))?,
                     },
                 };
                 let path = dir.join("image.json");
@@ -153,7 +155,13 @@ fn build(
         .with_context(|| format!("building the {model} {version} image"))
 }
 
-/// An RFC 3339 time `secs` seconds from now (the manifest's rollout start).
-fn rfc3339_in(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(secs)).to_string()
+/// An RFC 3339 time `secs` seconds from now (the manifest's rollout start; at most a day, by
+/// the file's reader).
+fn rfc3339_in(secs: u64) -> Result<String> {
+    let at = SystemTime::now()
+        .checked_add(Duration::from_secs(secs))
+        .with_context(|| {
+            format!("olt.campaign.start_in_s = {secs}: no time this machine can tell")
+        })?;
+    Ok(humantime::format_rfc3339_seconds(at).to_string())
 }

@@ -128,6 +128,14 @@ impl WorkDir {
     }
 }
 
+/// How a process ended, in words: `exited with code 2`, `was ended by a signal`.
+fn ended(status: &std::process::ExitStatus) -> String {
+    match status.code() {
+        Some(code) => format!("exited with code {code}"),
+        None => "was ended by a signal".into(),
+    }
+}
+
 /// Runs `s`. `program` runs this lab's tools: `[exe, "onu"]` and `[exe, "olt"]` are built
 /// from it by appending the tool's name.
 pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Result<RunOutcome> {
@@ -168,13 +176,22 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     };
     onus.stop().await;
     let flash = flash::read_all(dir, &plan.onus, &images)?;
-    let olt_report = olt.report();
+    // Without a report, what the OLT said is the reason (read before the directory goes).
+    let olt_error = olt.report().err().map(|_| olt.error_line());
+    let olt_report = olt.report().map_err(|why| {
+        let ended = ended(&rollout.status);
+        match olt_error.as_ref().and_then(Option::as_deref) {
+            Some(said) => format!("{why}; the OLT {ended}: {said}"),
+            None => format!("{why}; the OLT {ended} and wrote no error"),
+        }
+    });
     let explanation = captures::write(s, opts, n, olt.pcaps())?;
 
     let checks = expect::check(
         s,
         &expect::Found {
             n,
+            per_pon: plan.per_pon,
             scaled: opts.onus.is_some(),
             olt: olt_report.as_ref().map_err(String::as_str),
             flash: &flash,
@@ -190,6 +207,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     let summary = summary::Summary {
         s,
         n,
+        per_pon: plan.per_pon,
         olt: olt_report.as_ref().ok(),
         flash: &flash,
         checks: &checks,
@@ -215,6 +233,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         sections: images.sections,
         olt_exit: rollout.status.code(),
         faults: rollout.notes,
+        olt_error: olt_error.flatten(),
         olt: olt_report.ok(),
         olt_summary: olt.summary(),
         flash,

@@ -25,7 +25,7 @@ use onu::core::OnuEvent;
 use super::images::Images;
 use super::plan::{OnuPlan, Plan};
 use super::usage::Usage;
-use crate::spec::Scenario;
+use crate::spec::{Scenario, Step, Verb};
 
 /// How this lab's tools are run: `[exe, "onu"]` and `[exe, "olt"]` are built from the
 /// program by appending the tool's name.
@@ -133,6 +133,9 @@ pub(super) struct Onus {
     /// A dead ONU is started again after this (its reboot time).
     reboot: Duration,
     log_rx: mpsc::UnboundedReceiver<LogLine>,
+    /// The last error line an ONU process wrote (`onu: ...`), with its ONU-ID, for a boot
+    /// that does not come.
+    last_error: Option<(u16, String)>,
 }
 
 impl Onus {
@@ -178,6 +181,7 @@ impl Onus {
             procs,
             reboot: Duration::from_millis(s.topology.reboot_ms),
             log_rx,
+            last_error: None,
         })
     }
 
@@ -189,21 +193,43 @@ impl Onus {
         while booted.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                bail!("{} of {n} ONU processes booted within 30 s", booted.len());
+                bail!(
+                    "{} of {n} ONU processes booted within 30 s{}",
+                    booted.len(),
+                    self.said()
+                );
             }
             match tokio::time::timeout(left, self.log_rx.recv()).await {
-                Ok(Some(l)) => {
-                    if let Some(e) = event_of(&l.line) {
+                Ok(Some(l)) => match event_of(&l.line) {
+                    Some(e) => {
                         self.count(l.onu, &e);
                         if matches!(e, OnuEvent::Booted { .. }) {
                             booted.insert(l.onu);
                         }
                     }
-                }
-                _ => bail!("the ONU processes stopped logging before they all booted"),
+                    None => {
+                        if let Some(said) = last_said(&l.line, "onu: ")
+                            .filter(|_| !l.line.trim_start().starts_with('{'))
+                        {
+                            self.last_error = Some((l.onu, said));
+                        }
+                    }
+                },
+                _ => bail!(
+                    "the ONU processes stopped logging before they all booted{}",
+                    self.said()
+                ),
             }
         }
         Ok(())
+    }
+
+    /// `; ONU n said: ...` when an ONU process wrote an error line, or nothing.
+    fn said(&self) -> String {
+        self.last_error
+            .as_ref()
+            .map(|(id, line)| format!("; ONU {id} said: {line}"))
+            .unwrap_or_default()
     }
 
     /// The next event of some ONU, if one comes within `wait` (None also for a log line
@@ -240,7 +266,8 @@ impl Onus {
                 && let Ok(Some(st)) = c.try_wait()
             {
                 p.child = None;
-                p.restart_at = Some(now + self.reboot);
+                // The reboot time is at most a minute (the file's reader): no overflow.
+                p.restart_at = Some(now.checked_add(self.reboot).unwrap_or(now));
                 notes.push(format!(
                     "{t:>6.2} s  ONU {id} process ended ({st}); the power supply starts it again"
                 ));
@@ -270,8 +297,8 @@ impl Onus {
         }
     }
 
-    /// Stops ONU `id` (SIGSTOP) until `until`; false when it is not running.
-    pub(super) fn silence(&mut self, id: u16, until: Instant) -> bool {
+    /// Stops ONU `id` (SIGSTOP) for `how_long`; false when it is not running.
+    pub(super) fn silence(&mut self, id: u16, how_long: Duration) -> bool {
         let Some(p) = self.procs.get_mut(&id) else {
             return false;
         };
@@ -279,7 +306,9 @@ impl Onus {
             return false;
         };
         signal(pid, "STOP");
-        p.resume_at = Some(until);
+        let now = Instant::now();
+        // At most an hour (the file's reader): no overflow; were there one, it resumes now.
+        p.resume_at = Some(now.checked_add(how_long).unwrap_or(now));
         true
     }
 
@@ -315,11 +344,11 @@ impl Onus {
 fn onu_args(s: &Scenario, p: &OnuPlan, plan: &Plan, images: &Images, dir: &Path) -> Vec<String> {
     let mut a = vec![
         "run".to_string(),
-        format!("--onu-id={}", p.id),
+        format!("--onu-id={}", p.onu_id),
         format!("--model={}", p.model),
         format!("--listen={}", plan.ports.onu(p.id)),
         format!("--olt={}", plan.ports.olt),
-        format!("--group={}", plan.ports.group),
+        format!("--group={}", plan.ports.groups[usize::from(p.pon - 1)]),
         format!(
             "--state-dir={}",
             dir.join(format!("onu-{}", p.id)).display()
@@ -354,8 +383,15 @@ fn onu_args(s: &Scenario, p: &OnuPlan, plan: &Plan, images: &Images, dir: &Path)
 /// The OLT process (each restart a new life, with its own output and capture).
 pub(super) struct OltProcess {
     tools: Tools,
-    /// Its command line, every life.
+    /// Its command line, every life of the current step.
     args: Vec<String>,
+    /// The current step's maintenance window (s), passed as `--until` when it starts.
+    window_s: Option<f64>,
+    /// The steps still to come (a staged upgrade): each one's command line, window, and the
+    /// seconds to wait after the previous one ended.
+    steps: std::collections::VecDeque<(Vec<String>, Option<f64>, f64)>,
+    /// Steps started so far (1 for a plain rollout).
+    step: usize,
     /// The working directory: its outputs, one set per life.
     dir: PathBuf,
     /// Processes started so far.
@@ -377,9 +413,30 @@ impl OltProcess {
         dir: &Path,
         tools: &Tools,
     ) -> Result<OltProcess> {
+        let mut steps: std::collections::VecDeque<(Vec<String>, Option<f64>, f64)> =
+            if s.olt.steps.is_empty() {
+                [(olt_args(s, plan, images, dir, None), None, 0.0)].into()
+            } else {
+                s.olt
+                    .steps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, st)| {
+                        (
+                            olt_args(s, plan, images, dir, Some((i + 1, st))),
+                            st.window_s,
+                            st.after_s.unwrap_or(0.0),
+                        )
+                    })
+                    .collect()
+            };
+        let (args, window_s, _) = steps.pop_front().unwrap_or_default();
         let mut olt = OltProcess {
             tools: tools.clone(),
-            args: olt_args(s, plan, images, dir),
+            args,
+            window_s,
+            steps,
+            step: 1,
             dir: dir.to_path_buf(),
             lives: 0,
             pcaps: Vec::new(),
@@ -396,8 +453,17 @@ impl OltProcess {
         let pcap = self.dir.join(format!("olt-{}.pcap", self.lives));
         self.pcaps.push(pcap.clone());
         let mut c = self.tools.command("olt");
-        c.args(&self.args)
-            .arg(format!("--pcap={}", pcap.display()))
+        c.args(&self.args);
+        if let Some(w) = self.window_s {
+            // The maintenance window closes this long after the step starts.
+            let until = std::time::SystemTime::now()
+                + Duration::try_from_secs_f64(w).unwrap_or(Duration::ZERO);
+            c.arg(format!(
+                "--until={}",
+                humantime::format_rfc3339_millis(until)
+            ));
+        }
+        c.arg(format!("--pcap={}", pcap.display()))
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(self.output("out"))?)
@@ -405,6 +471,20 @@ impl OltProcess {
             .kill_on_drop(true);
         self.child = Some(c.spawn().context("starting the OLT process")?);
         Ok(())
+    }
+
+    /// A staged upgrade's next step, when one is left: it becomes the current one (start it
+    /// with [`OltProcess::start`]); returns its name and how long to wait before it.
+    pub(super) fn next_step(&mut self) -> Option<(String, Duration)> {
+        let (args, window_s, after) = self.steps.pop_front()?;
+        self.args = args;
+        self.window_s = window_s;
+        self.step += 1;
+        let verb = self.args.first().cloned().unwrap_or_default();
+        Some((
+            verb,
+            Duration::try_from_secs_f64(after).unwrap_or(Duration::ZERO),
+        ))
     }
 
     /// The file of this life's standard output (`out`) or error (`err`).
@@ -471,6 +551,14 @@ impl OltProcess {
         std::fs::read_to_string(self.output("out")).unwrap_or_default()
     }
 
+    /// What its last life said when it failed: the last `olt:` line of its standard error (the
+    /// error it ended with), else its last line (a panic's), at most 400 characters; `None`
+    /// when it wrote nothing.
+    pub(super) fn error_line(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.output("err")).ok()?;
+        last_said(&text, "olt: ")
+    }
+
     /// Its report (`--report`), or why there is none.
     pub(super) fn report(&self) -> Result<olt::report::Report, String> {
         let path = self.dir.join(REPORT);
@@ -479,25 +567,87 @@ impl OltProcess {
     }
 }
 
+/// The last line of `text` that starts with `prefix` (a tool's own error line), else a panic's
+/// place and message, else its last line that is not empty; at most 400 characters.
+fn last_said(text: &str, prefix: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let line = match lines.iter().rev().find(|l| l.starts_with(prefix)) {
+        Some(l) => l.to_string(),
+        None => match lines.iter().position(|l| l.contains("panicked at")) {
+            Some(i) => format!("{} {}", lines[i], lines.get(i + 1).unwrap_or(&"")),
+            None => lines
+                .iter()
+                .rev()
+                .find(|l| !l.trim().is_empty())?
+                .to_string(),
+        },
+    };
+    let line = line.trim();
+    Some(match line.char_indices().nth(400) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_string(),
+    })
+}
+
 /// The OLT's report in the working directory.
 const REPORT: &str = "olt-report.json";
 
-/// The command line of the OLT (`olt rollout ...`), but its capture.
-fn olt_args(s: &Scenario, plan: &Plan, images: &Images, dir: &Path) -> Vec<String> {
+/// The command line of the OLT (`olt rollout ...`, or a staged upgrade's step `n`), but its
+/// capture.
+fn olt_args(
+    s: &Scenario,
+    plan: &Plan,
+    images: &Images,
+    dir: &Path,
+    step: Option<(usize, &Step)>,
+) -> Vec<String> {
+    // Each step is a campaign of its own, with its own journal.
+    let journal = match step {
+        Some((n, _)) => format!("journal-{n}.json"),
+        None => "journal.json".into(),
+    };
     let mut a: Vec<String> = vec![
-        "rollout".into(),
+        step.map_or(Verb::Rollout, |(_, st)| st.verb).name().into(),
         format!("--image={}", images.image.display()),
-        format!("--onus=1-{}@{}", plan.n, plan.ports.onu(1)),
         format!("--listen={}", plan.ports.olt),
-        format!("--group={}", plan.ports.group),
         format!("--mode={}", s.olt.mode.name()),
         format!("--window={}", s.olt.window),
         format!("--timeout-ms={}", s.olt.timeout_ms),
         format!("--retries={}", s.olt.retries),
         "--reboot-timeout-s=30".into(),
-        format!("--journal={}", dir.join("journal.json").display()),
+        format!("--journal={}", dir.join(journal).display()),
         format!("--report={}", dir.join(REPORT).display()),
     ];
+    if let Some((_, st)) = step {
+        if st.activate_on_success && st.verb == Verb::Download {
+            a.push("--activate-on-success".into());
+        }
+        if st.commit_on_success && matches!(st.verb, Verb::Download | Verb::Activate) {
+            a.push("--commit-on-success".into());
+        }
+    }
+    // One port: the plain form (`--onus=1-N@ADDR`); several: each port's ONUs and group.
+    let prefix = |pon: u8| {
+        if plan.pons > 1 {
+            format!("{pon}/")
+        } else {
+            String::new()
+        }
+    };
+    for pon in 1..=plan.pons {
+        let first = plan.number(pon, 1);
+        a.push(format!(
+            "--onus={}1-{}@{}",
+            prefix(pon),
+            plan.per_pon,
+            plan.ports.onu(first)
+        ));
+        a.push(format!(
+            "--group={}{}",
+            prefix(pon),
+            plan.ports.groups[usize::from(pon - 1)]
+        ));
+    }
     if s.olt.strict {
         a.push("--strict".into());
     }
@@ -508,10 +658,7 @@ fn olt_args(s: &Scenario, plan: &Plan, images: &Images, dir: &Path) -> Vec<Strin
         a.push("--retry-failed".into());
     }
     a.push(format!("--activate-flags={}", s.olt.activate_flags));
-    a.push(format!(
-        "--activate-defer-s={}",
-        s.olt.activate_defer_s.max(1)
-    ));
+    a.push(format!("--activate-defer-s={}", s.olt.activate_defer_s));
     if let Some(c) = &s.olt.campaign {
         if let Some(manifest) = &images.manifest {
             a.push(format!("--manifest={}", manifest.display()));
@@ -584,7 +731,7 @@ occurrence = 2
             format!("--fault={}@{}", cut.point, cut.occurrence),
             "--fault=after-window-ack@2"
         );
-        let olt = olt_args(&s, &plan, &images, dir.path());
+        let olt = olt_args(&s, &plan, &images, dir.path(), None);
         for want in [
             "--mode=unicast".to_string(),
             "--extended".into(),
@@ -596,6 +743,24 @@ occurrence = 2
             assert!(olt.contains(&want), "{want} in {olt:?}");
         }
         assert!(olt.iter().any(|a| a.starts_with("--manifest=")), "{olt:?}");
+    }
+
+    #[test]
+    fn a_tools_error_line_is_its_last_own_line() {
+        let err = "olt: 5 s: 3 of 8 ONUs\nolt: --image x.img is not a file\n\n";
+        assert_eq!(
+            last_said(err, "olt: ").as_deref(),
+            Some("olt: --image x.img is not a file")
+        );
+        let panic = "thread 'main' panicked at x.rs:1:1:\nboom\nnote: run with RUST_BACKTRACE=1\n";
+        assert_eq!(
+            last_said(panic, "olt: ").as_deref(),
+            Some("thread 'main' panicked at x.rs:1:1: boom")
+        );
+        assert_eq!(last_said("one\ntwo\n", "olt: ").as_deref(), Some("two"));
+        assert_eq!(last_said("\n \n", "olt: "), None);
+        let long = format!("olt: {}", "é".repeat(1000));
+        assert_eq!(last_said(&long, "olt: ").unwrap().chars().count(), 403);
     }
 
     #[test]

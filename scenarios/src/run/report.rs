@@ -41,6 +41,9 @@ pub struct RunReport {
     pub olt_exit: Option<i32>,
     /// The faults and deaths, as they happened.
     pub faults: Vec<String>,
+    /// What the OLT said when it wrote no report: the last `olt:` line of its standard error
+    /// (null when it wrote a report, or nothing).
+    pub olt_error: Option<String>,
     /// The OLT's report (null when it wrote none).
     pub olt: Option<Report>,
     /// What the OLT printed: its table of every ONU.

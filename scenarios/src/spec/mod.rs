@@ -30,11 +30,23 @@
 //! committed = "V2.0"
 //! ```
 //!
-//! Every table refuses keys it does not know, and every value is checked as it is read, so a
-//! mistake is reported with the file, the line and the key, and the allowed values.
+//! Every table refuses keys it does not know, and every value is checked as it is read against
+//! its range (`spec/values.rs`: the ranges of the `olt` and `onu` command lines where a value is
+//! passed on to them), so a mistake is reported with the file, the line and the key, and the
+//! allowed values; a file that parses gives the runner nothing it cannot carry out.
+
+mod check;
+mod values;
+
+pub use check::{SpecError, load, parse};
+
+pub use values::{
+    AT_S, DURATION_S, EXPECTED_ONUS, GROUP_DOWNLOADS, IMAGE_SIZE, PONS, ROGUE_FRAMES, Reals,
+    SECURITY_VERSION, START_IN_S, TIME_LIMIT_S, WINDOW_S,
+};
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::time::Duration;
 
 use olt::report::{CampaignOutcome, OnuResult};
 use serde::Deserialize;
@@ -71,8 +83,10 @@ pub struct Scenario {
     /// What must hold at the end.
     #[serde(default)]
     pub expect: Expect,
-    /// How long the whole run may take before it is stopped and failed (s).
-    #[serde(default = "default_limit")]
+    /// How long the rollout may take, from the OLT's start to its end, before it is stopped and
+    /// failed (s, 1..=86400; the ONUs' boot before it and the flash read after it are not
+    /// counted).
+    #[serde(default = "default_limit", deserialize_with = "read::time_limit_s")]
     pub time_limit_s: u64,
     /// Narrate ONU 1's upgrade in the summary (as `--explain` does).
     #[serde(default)]
@@ -94,23 +108,33 @@ fn default_limit() -> u64 {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
-    /// How many (ONU-IDs 1..=onus).
+    /// How many on each PON port (ONU-IDs 1..=onus on each).
     pub onus: OnuCount,
-    /// Their model (ONU2-G equipment ID, and the model images are built for).
-    #[serde(default = "default_model")]
+    /// PON ports of the OLT (1..=16), each a tree of `onus` ONUs with its own multicast group.
+    /// ONUs are numbered across the ports in the rest of the file: port 2's first ONU is ONU
+    /// `onus + 1`.
+    #[serde(default = "default_pons", deserialize_with = "read::pons")]
+    pub pons: u8,
+    /// Their model (ONU2-G equipment ID, and the model images are built for; 1 to 32 bytes).
+    #[serde(default = "default_model", deserialize_with = "read::model")]
     pub model: String,
-    /// The version every ONU runs at the start (its factory image).
-    #[serde(default = "default_version")]
+    /// The version every ONU runs at the start (its factory image; 1 to 14 bytes).
+    #[serde(default = "default_version", deserialize_with = "read::version")]
     pub version: String,
-    /// How long End software download answers "device busy" while the flash is written (ms).
-    #[serde(default = "default_busy")]
+    /// How long End software download answers "device busy" while the flash is written (ms,
+    /// 0..=60000).
+    #[serde(default = "default_busy", deserialize_with = "read::busy_ms")]
     pub busy_ms: u64,
-    /// How long a reboot takes (ms).
-    #[serde(default = "default_reboot")]
+    /// How long a reboot takes (ms, 0..=60000).
+    #[serde(default = "default_reboot", deserialize_with = "read::reboot_ms")]
     pub reboot_ms: u64,
     /// ONUs that differ from the above.
     #[serde(default)]
     pub groups: Vec<OnuGroup>,
+}
+
+fn default_pons() -> u8 {
+    1
 }
 
 fn default_model() -> String {
@@ -136,15 +160,19 @@ pub struct OnuGroup {
     /// Which ONUs.
     pub onus: OnuSet,
     /// Another model.
+    #[serde(default, deserialize_with = "read::group_model")]
     pub model: Option<String>,
     /// Another starting version.
+    #[serde(default, deserialize_with = "read::group_version")]
     pub version: Option<String>,
     /// Another busy time (ms).
+    #[serde(default, deserialize_with = "read::group_busy_ms")]
     pub busy_ms: Option<u64>,
     /// A voice call is in progress (Activate with flag 1 answers busy).
     #[serde(default)]
     pub voice_call: bool,
-    /// The largest window these ONUs accept.
+    /// The largest window these ONUs accept (1..=256, as `onu run --max-window`).
+    #[serde(default, deserialize_with = "read::max_window")]
     pub max_window: Option<u16>,
     /// Faults of their links for the whole run.
     pub link: Option<LinkSpec>,
@@ -179,15 +207,21 @@ pub struct LinkSpec {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageSpec {
-    /// Its version.
+    /// Its version (1 to 14 bytes: the Software image ME's version attribute).
+    #[serde(deserialize_with = "read::image_version")]
     pub version: String,
-    /// Payload bytes (built on the fly).
-    #[serde(default = "default_size")]
+    /// Payload bytes (built on the fly; 1 to [`pon::firmware::MAX_PAYLOAD_LEN`], so that the
+    /// image fits the ONU's 64 MiB slot and G.988's 32-bit image size).
+    #[serde(default = "default_size", deserialize_with = "read::size")]
     pub size: usize,
     /// The model it is for (default: the topology's).
+    #[serde(default, deserialize_with = "read::image_model")]
     pub model: Option<String>,
     /// Its anti-rollback (security) version.
-    #[serde(default = "default_security")]
+    #[serde(
+        default = "default_security",
+        deserialize_with = "read::security_version"
+    )]
     pub security_version: u32,
     /// A test image that fails to boot.
     #[serde(default)]
@@ -200,10 +234,13 @@ pub struct ImageSpec {
     pub foreign_key: bool,
     /// The security version of the ONUs' starting image (default 1): an image below it is a
     /// downgrade once that image is committed.
-    #[serde(default = "default_security")]
+    #[serde(
+        default = "default_security",
+        deserialize_with = "read::installed_security_version"
+    )]
     pub installed_security_version: u32,
-    /// The canary share in the manifest (percent).
-    #[serde(default)]
+    /// The canary share in the manifest (percent, 0..=100).
+    #[serde(default, deserialize_with = "read::rollout_percent")]
     pub rollout_percent: u8,
 }
 
@@ -222,14 +259,14 @@ pub struct OltSpec {
     /// How the windows travel.
     #[serde(default)]
     pub mode: Mode,
-    /// Sections per window proposed at Start.
-    #[serde(default = "default_window")]
+    /// Sections per window proposed at Start (1..=256).
+    #[serde(default = "default_window", deserialize_with = "read::window")]
     pub window: u16,
-    /// Response timeout (ms).
-    #[serde(default = "default_timeout")]
+    /// Response timeout (ms, 1..=600000).
+    #[serde(default = "default_timeout", deserialize_with = "read::timeout_ms")]
     pub timeout_ms: u64,
-    /// Retransmissions per request.
-    #[serde(default = "default_retries")]
+    /// Retransmissions per request (0..=50).
+    #[serde(default = "default_retries", deserialize_with = "read::retries")]
     pub retries: u8,
     /// Strictly G.988 on the wire (unicast only).
     #[serde(default)]
@@ -243,13 +280,66 @@ pub struct OltSpec {
     pub retry_failed: bool,
     /// Activate software's flags: 0 unconditionally, 1 unless a voice call is in progress, 2
     /// unless an emergency call is.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "read::activate_flags")]
     pub activate_flags: u8,
-    /// How long a deferred activation is asked again (s).
-    #[serde(default = "default_defer")]
+    /// How long a deferred activation is asked again (s, 1..=86400).
+    #[serde(default = "default_defer", deserialize_with = "read::activate_defer_s")]
     pub activate_defer_s: u64,
     /// Run as a campaign (manifest, model check, waves, health gate, kill switch, journal).
     pub campaign: Option<CampaignSpec>,
+    /// A staged upgrade, as operators run one: the OLT's commands in order (`download`, then
+    /// `activate` in a maintenance window, then `commit`), each a process of its own that
+    /// starts when the previous one has ended. None: one `olt rollout`.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// One command of a staged upgrade.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// The OLT's command.
+    pub verb: Verb,
+    /// `download`: activate too, once downloaded.
+    #[serde(default)]
+    pub activate_on_success: bool,
+    /// `download` or `activate`: commit too, once activated.
+    #[serde(default)]
+    pub commit_on_success: bool,
+    /// Seconds after the previous step ended (0..=86400): the wait for the maintenance window.
+    #[serde(default, deserialize_with = "read::after_s")]
+    pub after_s: Option<f64>,
+    /// `activate`: how long the maintenance window stays open (s, 0.001..=86400): activations
+    /// the ONUs defer (a call in progress) are asked again until it closes (`olt activate
+    /// --until`). None: as `olt.activate_defer_s` says.
+    #[serde(default, deserialize_with = "read::window_s")]
+    pub window_s: Option<f64>,
+}
+
+/// An OLT command of a staged upgrade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verb {
+    /// Download, activate and commit.
+    Rollout,
+    /// Download only (into the standby image).
+    Download,
+    /// Activate what was downloaded.
+    Activate,
+    /// Commit what was activated.
+    Commit,
+}
+
+impl Verb {
+    /// The `olt` subcommand.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Rollout => "rollout",
+            Verb::Download => "download",
+            Verb::Activate => "activate",
+            Verb::Commit => "commit",
+        }
+    }
 }
 
 impl Default for OltSpec {
@@ -265,6 +355,7 @@ impl Default for OltSpec {
             activate_flags: 0,
             activate_defer_s: default_defer(),
             campaign: None,
+            steps: Vec::new(),
         }
     }
 }
@@ -289,17 +380,24 @@ fn default_retries() -> u8 {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignSpec {
-    /// The canary share (percent; default: the image's rollout percent).
+    /// The canary share (percent, 0..=100; default: the image's rollout percent).
+    #[serde(default, deserialize_with = "read::canary")]
     pub canary: Option<u8>,
-    /// The kill switch: halt when more than this percent of a wave fails.
-    #[serde(default = "default_kill")]
+    /// The kill switch: halt when more than this percent of a wave fails (0..=100).
+    #[serde(default = "default_kill", deserialize_with = "read::kill_threshold")]
     pub kill_threshold: u8,
-    /// The health gate's second look (ms).
-    #[serde(default = "default_settle")]
+    /// The health gate's second look (ms, 0..=3600000).
+    #[serde(
+        default = "default_settle",
+        deserialize_with = "read::health_settle_ms"
+    )]
     pub health_settle_ms: u64,
-    /// At most this many sections per second.
+    /// At most this many sections per second (1 or more).
+    #[serde(default, deserialize_with = "read::pace")]
     pub pace: Option<u32>,
-    /// Start this many seconds after the OLT is launched (the manifest's rollout start).
+    /// Start this many seconds after the OLT is launched (the manifest's rollout start; 0 to
+    /// 86400, and before `time_limit_s`).
+    #[serde(default, deserialize_with = "read::start_in_s")]
     pub start_in_s: Option<u64>,
 }
 
@@ -317,11 +415,16 @@ fn default_settle() -> u64 {
 pub struct Fault {
     /// What happens.
     pub kind: FaultKind,
+    /// On which PON port: its `onus` (or `share`) are then that port's ONU-IDs. None: ONUs by
+    /// their numbers across every port.
+    #[serde(default, deserialize_with = "read::fault_pon")]
+    pub pon: Option<u8>,
     /// To which ONUs (not for `olt-restart` and `rogue-sender`).
     pub onus: Option<OnuSet>,
     /// Or to this share of the ONUs, chosen with the scenario's seed (0.0..=1.0).
     pub share: Option<Rate>,
-    /// When: this many seconds after the OLT starts...
+    /// When: this many seconds after the OLT starts (0..=86400, and before `time_limit_s`)...
+    #[serde(default, deserialize_with = "read::at_s")]
     pub at_s: Option<f64>,
     /// ...or at this event of the ONU (of the first ONU of the set, for `olt-restart` and
     /// `rogue-sender`): `download-started`, `window:N`, `image-valid`, `activated`,
@@ -329,16 +432,33 @@ pub struct Fault {
     pub on: Option<Trigger>,
     /// `power-loss`: the named point of the ONU's code where the power fails.
     pub point: Option<FaultPoint>,
-    /// `power-loss`: its N-th time (default 1).
+    /// `power-loss`: its N-th time (default 1; 1 or more, as `onu run --fault POINT@N`).
+    #[serde(default, deserialize_with = "read::occurrence")]
     pub occurrence: Option<u32>,
-    /// `silent`: for how long (s).
+    /// `silent`: for how long (s, 0.001..=3600).
+    #[serde(default, deserialize_with = "read::duration_s")]
     pub duration_s: Option<f64>,
-    /// `rogue-sender`: how many forged sections (valid frames, wrong data) to send.
-    #[serde(default)]
+    /// `rogue-sender`: how many forged sections (valid frames, wrong data) to send (0..=100000).
+    #[serde(default, deserialize_with = "read::forged")]
     pub forged: u32,
-    /// `rogue-sender`: how many corrupt frames (bad CRC) to send.
-    #[serde(default)]
+    /// `rogue-sender`: how many corrupt frames (bad CRC) to send (0..=100000).
+    #[serde(default, deserialize_with = "read::corrupt")]
     pub corrupt: u32,
+}
+
+impl Fault {
+    /// When it happens after the OLT's start, if it waits for a time.
+    pub fn at(&self) -> Option<Duration> {
+        // In range by the reader (0 to 86400 s): never a panic, never a wrap.
+        self.at_s.and_then(|s| Duration::try_from_secs_f64(s).ok())
+    }
+
+    /// How long a silent ONU stays silent (1 s unless the file says).
+    pub fn duration(&self) -> Duration {
+        self.duration_s
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(Duration::from_secs(1))
+    }
 }
 
 /// The kinds of fault.
@@ -401,17 +521,22 @@ impl<'de> Deserialize<'de> for Trigger {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// ONUs upgraded (committed and active on the new version), when given.
+    /// ONUs upgraded (committed and active on the new version), when given (0..=128).
+    #[serde(default, deserialize_with = "read::upgraded")]
     pub upgraded: Option<u32>,
     /// ONUs failed.
+    #[serde(default, deserialize_with = "read::failed")]
     pub failed: Option<u32>,
     /// ONUs skipped (already on the version).
+    #[serde(default, deserialize_with = "read::skipped")]
     pub skipped: Option<u32>,
     /// ONUs refused (another model).
+    #[serde(default, deserialize_with = "read::refused")]
     pub refused: Option<u32>,
     /// The campaign's outcome: `completed` or `halted`.
     pub outcome: Option<Outcome>,
-    /// At most this many frames on the multicast group, in units of one download.
+    /// At most this many frames on the multicast group, in units of one download (0..=1000).
+    #[serde(default, deserialize_with = "read::max_group_downloads")]
     pub max_group_downloads: Option<f64>,
     /// Per ONU set: result and final versions. The ONUs no entry names must be upgraded.
     #[serde(default)]
@@ -449,8 +574,10 @@ pub struct OnuExpect {
     #[serde(default)]
     pub result: ResultExpect,
     /// The version its flash has committed at the end (read with `onu status`).
+    #[serde(default, deserialize_with = "read::expect_committed")]
     pub committed: Option<String>,
     /// The version it runs at the end.
+    #[serde(default, deserialize_with = "read::expect_active")]
     pub active: Option<String>,
 }
 
@@ -498,9 +625,12 @@ pub struct OnuCount(pub u16);
 impl TryFrom<i64> for OnuCount {
     type Error = String;
     fn try_from(n: i64) -> Result<Self, String> {
+        let per_pon = pon::limits::ONUS_PER_PON;
         match u16::try_from(n) {
-            Ok(n @ 1..=128) => Ok(OnuCount(n)),
-            _ => Err(format!("{n} ONUs: a PON here has 1 to 128")),
+            Ok(n) if per_pon.contains(u64::from(n)) => Ok(OnuCount(n)),
+            _ => Err(format!(
+                "topology.onus = {n} is out of range: a PON here has {per_pon}"
+            )),
         }
     }
 }
@@ -519,6 +649,57 @@ impl TryFrom<f64> for Rate {
             Err(format!("{v} is not a share: give 0.0 to 1.0"))
         }
     }
+}
+
+/// The reader of each bounded key (see [`values`]), named in its `deserialize_with`.
+mod read {
+    use super::values::*;
+    use olt::limits as olt;
+    use pon::limits as pon;
+
+    whole!(time_limit_s: u64 = "time_limit_s" in TIME_LIMIT_S);
+    whole!(pons: u8 = "topology.pons" in PONS);
+    whole!(option fault_pon: u8 = "faults.pon" in PONS);
+    seconds!(after_s = "olt.steps.after_s" in AT_S);
+    seconds!(window_s = "olt.steps.window_s" in WINDOW_S);
+    text!(model = "topology.model", MODEL_LEN);
+    text!(version = "topology.version", VERSION_LEN);
+    whole!(busy_ms: u64 = "topology.busy_ms" in pon::BUSY_MS);
+    whole!(reboot_ms: u64 = "topology.reboot_ms" in pon::REBOOT_MS);
+    text!(option group_model = "topology.groups.model", MODEL_LEN);
+    text!(option group_version = "topology.groups.version", VERSION_LEN);
+    whole!(option group_busy_ms: u64 = "topology.groups.busy_ms" in pon::BUSY_MS);
+    whole!(option max_window: u16 = "topology.groups.max_window" in pon::WINDOW);
+    text!(image_version = "image.version", VERSION_LEN);
+    whole!(size: usize = "image.size" in IMAGE_SIZE);
+    text!(option image_model = "image.model", MODEL_LEN);
+    whole!(security_version: u32 = "image.security_version" in SECURITY_VERSION);
+    whole!(
+        installed_security_version: u32 = "image.installed_security_version" in SECURITY_VERSION
+    );
+    whole!(rollout_percent: u8 = "image.rollout_percent" in pon::PERCENT);
+    whole!(window: u16 = "olt.window" in olt::WINDOW);
+    whole!(timeout_ms: u64 = "olt.timeout_ms" in olt::TIMEOUT_MS);
+    whole!(retries: u8 = "olt.retries" in olt::RETRIES);
+    whole!(activate_flags: u8 = "olt.activate_flags" in olt::ACTIVATE_FLAGS);
+    whole!(activate_defer_s: u64 = "olt.activate_defer_s" in olt::ACTIVATE_DEFER_S);
+    whole!(option canary: u8 = "olt.campaign.canary" in olt::CANARY);
+    whole!(kill_threshold: u8 = "olt.campaign.kill_threshold" in olt::KILL_THRESHOLD);
+    whole!(health_settle_ms: u64 = "olt.campaign.health_settle_ms" in olt::HEALTH_SETTLE_MS);
+    whole!(option pace: u32 = "olt.campaign.pace" in olt::PACE);
+    whole!(option start_in_s: u64 = "olt.campaign.start_in_s" in START_IN_S);
+    seconds!(at_s = "faults.at_s" in AT_S);
+    whole!(option occurrence: u32 = "faults.occurrence" in pon::OCCURRENCE);
+    seconds!(duration_s = "faults.duration_s" in DURATION_S);
+    whole!(forged: u32 = "faults.forged" in ROGUE_FRAMES);
+    whole!(corrupt: u32 = "faults.corrupt" in ROGUE_FRAMES);
+    whole!(option upgraded: u32 = "expect.upgraded" in EXPECTED_ONUS);
+    whole!(option failed: u32 = "expect.failed" in EXPECTED_ONUS);
+    whole!(option skipped: u32 = "expect.skipped" in EXPECTED_ONUS);
+    whole!(option refused: u32 = "expect.refused" in EXPECTED_ONUS);
+    seconds!(max_group_downloads = "expect.max_group_downloads" in GROUP_DOWNLOADS);
+    text!(option expect_committed = "expect.onus.committed", VERSION_LEN);
+    text!(option expect_active = "expect.onus.active", VERSION_LEN);
 }
 
 /// A set of ONU-IDs: `"all"`, `"rest"`, or ranges and IDs like `"1-4,7,9-12"`.
@@ -575,7 +756,7 @@ pub fn parse_set(text: &str) -> Result<OnuSet, String> {
         t.trim()
             .parse::<u16>()
             .ok()
-            .filter(|n| (1..=128).contains(n))
+            .filter(|n| pon::limits::ONUS_PER_PON.contains(u64::from(*n)))
     };
     let mut ids = BTreeSet::new();
     for part in text.split(',') {
@@ -597,172 +778,6 @@ pub fn parse_set(text: &str) -> Result<OnuSet, String> {
     Ok(OnuSet::Ids(ids))
 }
 
-/// A scenario that could not be read, with where and why.
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The TOML is malformed, or a key or value is not allowed (the message has the line).
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// What and where.
-        message: String,
-    },
-}
-
-/// Reads and checks a scenario file.
-pub fn load(path: &Path) -> Result<Scenario, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    parse(&text).map_err(|message| SpecError::Invalid {
-        path: path.display().to_string(),
-        message,
-    })
-}
-
-/// Parses and checks a scenario's text. The error names the line and the key.
-pub fn parse(text: &str) -> Result<Scenario, String> {
-    let s: Scenario = toml::from_str(text).map_err(|e| {
-        let fault = e.message().trim().to_string();
-        let Some(span) = e.span() else {
-            return fault;
-        };
-        let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
-        let line = text.lines().nth(line_no - 1).unwrap_or_default().trim();
-        // The key the value belongs to, when the line is `key = value`.
-        match line.split_once('=') {
-            Some((key, _)) if !line.starts_with('[') => {
-                format!("line {line_no}, key `{}`: {fault}", key.trim())
-            }
-            _ => format!("line {line_no} ({line}): {fault}"),
-        }
-    })?;
-    check(&s, text)?;
-    Ok(s)
-}
-
-/// The line of the first `key =` in `text`, for errors found after parsing.
-fn line_of(text: &str, key: &str) -> String {
-    text.lines()
-        .position(|l| {
-            let l = l.trim_start();
-            l.starts_with(key) && l[key.len()..].trim_start().starts_with('=')
-        })
-        .map_or_else(String::new, |n| format!("line {}: ", n + 1))
-}
-
-/// What serde cannot check alone: values that depend on each other.
-fn check(s: &Scenario, text: &str) -> Result<(), String> {
-    let n = s.topology.onus.0;
-    let within = |set: &OnuSet, what: &str| -> Result<(), String> {
-        if let OnuSet::Ids(ids) = set
-            && let Some(bad) = ids.iter().find(|i| **i > n)
-        {
-            return Err(format!(
-                "{}{what}: ONU {bad} does not exist (topology.onus = {n})",
-                line_of(text, "onus")
-            ));
-        }
-        Ok(())
-    };
-    for g in &s.topology.groups {
-        within(&g.onus, "topology.groups.onus")?;
-        if matches!(g.onus, OnuSet::Rest) {
-            return Err(format!(
-                "{}topology.groups.onus: \"rest\" is for expectations; give \"all\" or IDs",
-                line_of(text, "onus")
-            ));
-        }
-    }
-    if s.olt.strict && s.olt.mode == Mode::Multicast {
-        return Err(format!(
-            "{}olt.strict: strict G.988 needs mode = \"unicast\" (the multicast download carries window numbers)",
-            line_of(text, "strict")
-        ));
-    }
-    if s.olt.activate_flags > 2 {
-        return Err(format!(
-            "{}olt.activate_flags: {}; allowed 0 (unconditionally), 1 (unless a voice call), 2 (unless an emergency call)",
-            line_of(text, "activate_flags"),
-            s.olt.activate_flags
-        ));
-    }
-    if !(1..=256).contains(&s.olt.window) {
-        return Err(format!(
-            "{}olt.window: {} sections; allowed 1 to 256",
-            line_of(text, "window"),
-            s.olt.window
-        ));
-    }
-    if s.image.version.len() > 14 {
-        return Err(format!(
-            "{}image.version: {:?} is longer than the 14 bytes of the Software image ME",
-            line_of(text, "version"),
-            s.image.version
-        ));
-    }
-    for f in &s.faults {
-        let needs_onus = !matches!(f.kind, FaultKind::OltRestart | FaultKind::RogueSender);
-        if let Some(set) = &f.onus {
-            within(set, "faults.onus")?;
-        }
-        if needs_onus && f.onus.is_none() && f.share.is_none() {
-            return Err(format!(
-                "{}faults: a {:?} fault needs `onus` (IDs, ranges or \"all\") or `share`",
-                line_of(text, "kind"),
-                f.kind
-            ));
-        }
-        match f.kind {
-            FaultKind::PowerLoss if f.point.is_none() => {
-                return Err(format!(
-                    "{}faults.point: a power-loss fault needs a point: mid-section-write, after-window-ack, during-busy, mid-metadata-write, after-activate, after-reboot-before-commit",
-                    line_of(text, "kind")
-                ));
-            }
-            FaultKind::PowerLoss if f.at_s.is_some() || f.on.is_some() => {
-                return Err(format!(
-                    "{}faults: a power-loss fault happens at its point; `at_s` and `on` are for the other kinds",
-                    line_of(text, "at_s")
-                ));
-            }
-            FaultKind::Sigkill
-            | FaultKind::Silent
-            | FaultKind::OltRestart
-            | FaultKind::RogueSender
-                if f.at_s.is_none() && f.on.is_none() =>
-            {
-                return Err(format!(
-                    "{}faults: a {} fault needs `at_s` (seconds after the OLT starts) or `on` (an ONU event)",
-                    line_of(text, "kind"),
-                    kind_name(f.kind)
-                ));
-            }
-            FaultKind::Silent if f.duration_s.is_none() => {
-                return Err(format!(
-                    "{}faults.duration_s: a silent fault needs how long (s)",
-                    line_of(text, "kind")
-                ));
-            }
-            _ => {}
-        }
-    }
-    for e in &s.expect.onus {
-        within(&e.onus, "expect.onus.onus")?;
-    }
-    Ok(())
-}
-
 /// A fault kind as the file writes it.
 pub fn kind_name(k: FaultKind) -> &'static str {
     match k {
@@ -775,112 +790,4 @@ pub fn kind_name(k: FaultKind) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MINIMAL: &str = r#"
-name = "t"
-[topology]
-onus = 4
-[image]
-version = "V2.0"
-"#;
-
-    #[test]
-    fn a_minimal_scenario_takes_the_defaults() {
-        let s = parse(MINIMAL).unwrap();
-        assert_eq!(s.topology.onus, OnuCount(4));
-        assert_eq!(s.olt.mode, Mode::Multicast);
-        assert_eq!(s.image.size, 65536);
-    }
-
-    #[test]
-    fn errors_name_the_line_the_key_and_the_allowed_values() {
-        let e =
-            parse(&MINIMAL.replace("[image]", "[olt]\nmode = \"broadcast\"\n[image]")).unwrap_err();
-        assert!(
-            e.contains("line 6, key `mode`") && e.contains("multicast") && e.contains("unicast"),
-            "{e}"
-        );
-        let e = parse(&MINIMAL.replace("onus = 4", "onus = 400")).unwrap_err();
-        assert!(
-            e.contains("line 4, key `onus`") && e.contains("1 to 128"),
-            "{e}"
-        );
-        let e = parse(&MINIMAL.replace("onus = 4", "onus = 4\ncolour = 1")).unwrap_err();
-        assert!(e.contains("colour") && e.contains("line 5"), "{e}");
-        let e = parse(&format!(
-            "{MINIMAL}[[faults]]\nkind = \"power-loss\"\nonus = \"9\"\npoint = \"mid-section-write\"\n"
-        ))
-        .unwrap_err();
-        assert!(e.contains("ONU 9 does not exist"), "{e}");
-        let e = parse(&format!(
-            "{MINIMAL}[[faults]]\nkind = \"power-loss\"\nonus = \"1\"\npoint = \"somewhere\"\n"
-        ))
-        .unwrap_err();
-        assert!(
-            e.contains("mid-section-write") && e.contains("line 10, key `point`"),
-            "{e}"
-        );
-        let e = parse(&format!(
-            "{MINIMAL}[[faults]]\nkind = \"sigkill\"\nonus = \"1\"\n"
-        ))
-        .unwrap_err();
-        assert!(e.contains("at_s") && e.contains("line 8"), "{e}");
-        let e = parse(&format!(
-            "{MINIMAL}[[faults]]\nkind = \"sigkill\"\nonus = \"1\"\non = \"lunch\"\n"
-        ))
-        .unwrap_err();
-        assert!(
-            e.contains("window:N") && e.contains("line 10, key `on`"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn points_and_paths_are_spelled_as_their_one_definition() {
-        for p in FaultPoint::ALL {
-            let s = parse(&format!(
-                "{MINIMAL}[[faults]]\nkind = \"power-loss\"\nonus = \"1\"\npoint = \"{p}\"\n"
-            ))
-            .unwrap();
-            assert_eq!(s.faults[0].point, Some(p));
-        }
-        let linked = |on: &str| {
-            MINIMAL.replace(
-                "[image]",
-                &format!(
-                    "[[topology.groups]]\nonus = \"1\"\nlink = {{ drop = 0.1, on = \"{on}\" }}\n[image]"
-                ),
-            )
-        };
-        for (on, want) in [
-            ("both", Paths::Both),
-            ("unicast", Paths::Unicast),
-            ("multicast", Paths::Multicast),
-        ] {
-            let s = parse(&linked(on)).unwrap();
-            assert_eq!(s.topology.groups[0].link.as_ref().unwrap().on, want);
-        }
-        let e = parse(&linked("uplink")).unwrap_err();
-        assert!(
-            e.contains("line 7, key `link`")
-                && e.contains("both")
-                && e.contains("unicast")
-                && e.contains("multicast"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn onu_sets_parse() {
-        assert_eq!(parse_set("all"), Ok(OnuSet::All));
-        assert_eq!(
-            parse_set("1-3,7").unwrap().resolve(128),
-            [1, 2, 3, 7].into_iter().collect()
-        );
-        assert!(parse_set("0").is_err());
-        assert!(parse_set("4-2").is_err());
-        assert!(parse_set("1-200").is_err());
-    }
-}
+pub(crate) mod tests;
