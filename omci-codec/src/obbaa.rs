@@ -13,8 +13,8 @@
 //! ```
 //!
 //! (BroadbandForum/obbaa-onu-simulator `obbaa_onusim/message.py`, `Message.encode`; the pOLT
-//! simulator's README: "char cterm_name[30]; uint16_t onu_id; // in network order; <omci
-//! packet without MIC>".) Answers go back to the request's source address with the same
+//! simulator's README: "`char cterm_name[30]; uint16_t onu_id; // in network order; <omci
+//! packet without MIC>`".) Answers go back to the request's source address with the same
 //! header. There is no GEM port, no window number or CRC and no multicast: the lab's
 //! multicast download needs [`crate::envelope`].
 //!

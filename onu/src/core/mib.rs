@@ -11,7 +11,7 @@
 //! | circuit pack (6/0x0180) | 1 type 248, GPON 2488/1244 (0x8000): the PON interface of slot 0x80 |
 //! | ANI-G (263/0x8001) | 1 SR indication, true (0x8000): the PON port of that slot |
 //!
-//! One table ([`Onu::mib`]) is what Get answers and what MIB upload snapshots, so the two never
+//! One table (`Onu::mib`) is what Get answers and what MIB upload snapshots, so the two never
 //! disagree; the software images come from the live state, which is the flash's metadata.
 //! The MIB data sync is 0 after a boot and after MIB reset; this ONU creates, deletes and sets
 //! no ME, so nothing moves it. The ONU raises no alarm: Get all alarms announces 0 commands.
