@@ -13,20 +13,29 @@ use tokio::net::UdpSocket;
 use crate::{OnuSuite, Target};
 
 /// The largest datagram the suite takes: an extended frame of 1980 bytes behind the envelope
-/// and its missing-section bitmap, with room to spare.
+/// and its missing-section bitmap (or the OB-BAA header), with room to spare.
 const DATAGRAM_MAX: usize = 4096;
 
-/// Runs the suite against the ONU whose OMCC is at `onu`, receiving its answers on `socket`;
-/// returns the finished suite (its report, or why it stopped early). An error is the socket's.
-pub async fn run(target: Target, socket: UdpSocket, onu: SocketAddr) -> std::io::Result<OnuSuite> {
+/// Runs the suite against the ONU whose OMCC is at `onu`, receiving its answers on `socket`,
+/// and returns it finished: its report has every check's verdict, whatever the target did. A
+/// socket error ends the run there ([`OnuSuite::abandon`]: the checks not run are errors, the
+/// run ends [`crate::RunEnd::Internal`]).
+pub async fn run(target: Target, socket: UdpSocket, onu: SocketAddr) -> OnuSuite {
     let mut suite = OnuSuite::new(target, Instant::now());
+    if let Err(e) = drive(&mut suite, &socket, onu).await {
+        suite.abandon(&format!("the suite's socket failed: {e}"));
+    }
+    suite
+}
+
+async fn drive(suite: &mut OnuSuite, socket: &UdpSocket, onu: SocketAddr) -> std::io::Result<()> {
     let mut buf = vec![0u8; DATAGRAM_MAX];
     loop {
         while let Some(d) = suite.poll_transmit() {
             socket.send_to(&d, onu).await?;
         }
         if suite.is_finished() {
-            return Ok(suite);
+            return Ok(());
         }
         let deadline = suite.poll_timeout();
         let sleep = async {
@@ -37,8 +46,11 @@ pub async fn run(target: Target, socket: UdpSocket, onu: SocketAddr) -> std::io:
         };
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
-                let (n, _) = r?;
-                suite.handle_datagram(Instant::now(), &buf[..n]);
+                let (n, from) = r?;
+                // Only the target's answers: a datagram from anyone else is not the ONU's.
+                if from == onu {
+                    suite.handle_datagram(Instant::now(), &buf[..n]);
+                }
             }
             () = sleep => suite.handle_timeout(Instant::now()),
         }

@@ -9,15 +9,17 @@
 //! ## Map
 //! - `onu_suite`: the ONU suite (`olt conform onu`), a sans-IO client. [`OnuSuite`] takes
 //!   the ONU's datagrams and the time, and yields requests for it and its next deadline; the
-//!   44 checks run in order and build on one another. Inside, private rooms:
+//!   48 checks run in order and build on one another. Inside, private rooms:
 //!   - `catalogue`: every check's id, title and G.988 source, in order ([`CATALOGUE`]);
-//!   - `checks`: the checks themselves, one file per topic (software image ME, errors,
-//!     Start, Download section, End, activation), sequential async code;
+//!   - `checks`: the checks themselves, one file per topic (software image ME, errors, MIB
+//!     synchronisation, Start, Download section, End, activation), sequential async code;
 //!   - `client`: the requests an OLT sends, each waiting for its answer;
 //!   - `exchange`: what the checks and the face share (outbox, inbox, clock, the pending
 //!     wait's deadline, the verdicts so far), and the waits that stay pending until the face
 //!     is fed;
-//!   - `report`: [`Report`], [`Check`], [`Verdict`], and the table, JUnit and JSON outputs.
+//!   - `report`: [`Report`], [`Check`], [`Verdict`], [`RunEnd`], and the table, JUnit and
+//!     JSON outputs;
+//!   - `words`: results, answers and images in G.988's words, for what a person reads.
 //! - [`driver`]: the tokio driver that runs the ONU suite against a real ONU on a socket the
 //!   caller binds (one `select!` over the socket and the next deadline).
 //! - `olt_observer`: the OLT rules observer (`onu run --check-olt`). [`OltObserver`] is fed,
@@ -40,5 +42,6 @@ pub use olt_observer::{
     BUSY_RETRY, IN_FLIGHT, Keep, OltObserver, OltReport, OnuFact, Rule, RuleSummary, Violation,
 };
 pub use onu_suite::{
-    CATALOGUE, Check, CheckSpec, OnuSuite, Report, Stopped, SuiteError, Target, Verdict,
+    CATALOGUE, Check, CheckSpec, FORMAT, FORMAT_VERSION, JUNIT_SUITE, OnuSuite, Report, RunEnd,
+    SuiteError, Target, Verdict,
 };

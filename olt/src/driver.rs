@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use omci_codec::OnuId;
 use omci_codec::envelope::Envelope;
 use omci_codec::pcap::{CaptureWriter, Direction};
-use pon::transport as net;
+use pon::transport::{self as net, Framing};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
@@ -20,13 +20,17 @@ use crate::engine::{Dest, PonPort};
 use crate::journal::JournalFile;
 use crate::progress::{Meter, Progress};
 
-/// Where one PON port's ONUs are.
+/// Where one PON port's ONUs are, and how their datagrams are framed.
 #[derive(Clone, Debug)]
 pub struct PonTarget {
     /// The port's multicast download group.
     pub group: SocketAddrV4,
     /// Each ONU's address.
     pub onus: BTreeMap<OnuId, SocketAddrV4>,
+    /// How this port's datagrams carry their frames: the lab's envelope, or the OB-BAA
+    /// framing of its channel termination (unicast only). The engine speaks the lab's form;
+    /// the driver converts at the socket.
+    pub framing: Framing,
 }
 
 /// Where the OLT and its ONUs are.
@@ -135,6 +139,17 @@ pub async fn run(
         .collect();
     let groups: std::collections::HashSet<SocketAddrV4> =
         cfg.pons.values().map(|t| t.group).collect();
+    // How each ONU's datagrams are framed, when any port is not on the lab's envelope.
+    let framings: Option<std::collections::HashMap<SocketAddrV4, Framing>> = cfg
+        .pons
+        .values()
+        .any(|t| t.framing != Framing::Lab)
+        .then(|| {
+            cfg.pons
+                .values()
+                .flat_map(|t| t.onus.values().map(|addr| (*addr, t.framing.clone())))
+                .collect()
+        });
     let mut inbox = net::RecvBatch::new();
     let mut out: Vec<(Vec<u8>, SocketAddrV4)> = Vec::new();
     loop {
@@ -183,6 +198,22 @@ pub async fn run(
                 c.record(Direction::Downstream, d);
             }
         }
+        // The wire's framing, after the capture (which keeps the lab's envelope).
+        if let Some(framings) = &framings {
+            out = std::mem::take(&mut out)
+                .into_iter()
+                .filter_map(|(d, to)| {
+                    let framing = framings.get(&to).unwrap_or(&Framing::Lab);
+                    match framing.to_wire(d) {
+                        Ok(w) => Some((w, to)),
+                        Err(e) => {
+                            tracing::error!(%to, "not sent: {e}");
+                            None
+                        }
+                    }
+                })
+                .collect();
+        }
         let mut done = 0;
         while done < out.len() {
             let batch: Vec<(&[u8], SocketAddrV4)> = out[done..]
@@ -230,11 +261,25 @@ pub async fn run(
                     Ok(n) => {
                         let now = Instant::now();
                         for i in 0..n {
-                            let (d, from) = inbox.datagram(i);
+                            let (wire, addr) = inbox.datagram(i);
+                            // The lab's form of what arrived (an ONU's own framing; a
+                            // stranger's datagram is taken as it is).
+                            let framing = framings
+                                .as_ref()
+                                .and_then(|f| addr.and_then(|a| f.get(&a)))
+                                .unwrap_or(&Framing::Lab);
+                            let d = match framing.from_wire(wire) {
+                                Ok(d) => d,
+                                Err(e) => {
+                                    tracing::debug!(from = ?addr, "dropped: {e}");
+                                    continue;
+                                }
+                            };
+                            let d = &d[..];
                             if let Some(c) = &mut capture {
                                 c.record(Direction::Upstream, d);
                             }
-                            let from = from.and_then(|a| senders.get(&a).copied());
+                            let from = addr.and_then(|a| senders.get(&a).copied());
                             match from {
                                 Some((pon, onu)) => {
                                     if let Some(c) = campaigns.get_mut(&pon) {

@@ -36,6 +36,11 @@ pub const EXTENDED_MAX_SECTION_DATA_LEN: usize = EXTENDED_MAX_CONTENTS_LEN - 1;
 pub const BASELINE_GET_VALUES_LEN: usize = 25;
 /// Attribute value bytes of a baseline attribute value change (A.3.17: 32 less the mask).
 pub const BASELINE_AVC_VALUES_LEN: usize = 30;
+/// Attribute value bytes of a baseline MIB upload next response (A.3.16: 32 less the ME
+/// class, instance and attribute mask).
+pub const BASELINE_MIB_UPLOAD_VALUES_LEN: usize = 26;
+/// Bytes of an alarm bitmap (A.3.12: 224 alarms, one bit each).
+pub const ALARM_BITMAP_LEN: usize = 28;
 
 /// A list of software image ME instances (`slot << 8 | image`), as Start and End software
 /// download carry them ("number of circuit packs to be updated in parallel" and their ids).
@@ -254,6 +259,76 @@ pub struct AttributeValueChange<'a> {
     pub attributes: AttributeValues<'a>,
 }
 
+/// MIB upload response (A.3.14 / A.2.14). It carries **no result field**: its contents are
+/// the number of MIB upload next commands the OLT must send to fetch the MIB. An ONU that
+/// answers it as if it had a result (one byte of "not supported", then zeros) says, read as
+/// G.988 reads it, that 512 commands follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MibUploadResponse {
+    /// Number of subsequent MIB upload next commands.
+    pub subsequent_commands: u16,
+}
+
+/// A "next" request of an upload (A.3.15 MIB upload next, A.3.11 Get all alarms next).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextRequest {
+    /// Command sequence number: 0 for the first, one more for each.
+    pub command_sequence_number: u16,
+}
+
+/// One managed entity's attributes as a MIB upload next response carries them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MibUploadRecord<'a> {
+    /// The managed entity.
+    pub me: MeId,
+    /// The attributes whose values follow (bit 16 = attribute 1).
+    pub attribute_mask: u16,
+    /// Their values, in attribute order, as they stand: on a baseline frame the whole 26-byte
+    /// area, padding included (the codec knows no attribute sizes but class 7's).
+    pub values: Cow<'a, [u8]>,
+}
+
+/// MIB upload next response (A.3.16 / A.2.16): one ME's attributes (baseline: exactly one
+/// record; extended: any number, each with its size), and no result field. An ONU answers a
+/// sequence number past the end with ME class 0, instance 0, no attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MibUploadNextResponse<'a> {
+    /// The records, in order.
+    pub records: Vec<MibUploadRecord<'a>>,
+}
+
+/// Get all alarms request (A.3.10 / A.2.10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GetAllAlarmsRequest {
+    /// Alarm retrieval mode: 0 every alarm, 1 only alarms not reported by an attribute value
+    /// change (other values are kept as received).
+    pub alarm_retrieval_mode: u8,
+}
+
+/// Get all alarms response (A.3.11 / A.2.11): no result field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GetAllAlarmsResponse {
+    /// Number of subsequent Get all alarms next commands (the MEs with an alarm active).
+    pub subsequent_commands: u16,
+}
+
+/// One managed entity's alarms, as a Get all alarms next response carries them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlarmRecord {
+    /// The managed entity.
+    pub me: MeId,
+    /// Bit n (byte n / 8, most significant bit first) set: alarm n is active.
+    pub bitmap: [u8; ALARM_BITMAP_LEN],
+}
+
+/// Get all alarms next response (A.3.13 / A.2.13): baseline exactly one record, extended any
+/// number; no result field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GetAllAlarmsNextResponse {
+    /// The records, in order.
+    pub records: Vec<AlarmRecord>,
+}
+
 /// A message this lab has no typed form for: its action and AK bit, and its contents as they
 /// stand (on a baseline frame, all 32 bytes).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -294,6 +369,14 @@ pub enum Contents<'a> {
     RebootResponse {
         result: ResultCode,
     },
+    MibUploadRequest,
+    MibUploadResponse(MibUploadResponse),
+    MibUploadNextRequest(NextRequest),
+    MibUploadNextResponse(MibUploadNextResponse<'a>),
+    GetAllAlarmsRequest(GetAllAlarmsRequest),
+    GetAllAlarmsResponse(GetAllAlarmsResponse),
+    GetAllAlarmsNextRequest(NextRequest),
+    GetAllAlarmsNextResponse(GetAllAlarmsNextResponse),
     AttributeValueChange(AttributeValueChange<'a>),
     /// Any other message, kept raw.
     Other(OtherMessage<'a>),
@@ -318,6 +401,12 @@ impl<'a> Contents<'a> {
             GetRequest(_) | GetResponse(_) => MessageType::Get,
             MibResetRequest | MibResetResponse { .. } => MessageType::MibReset,
             RebootRequest(_) | RebootResponse { .. } => MessageType::Reboot,
+            MibUploadRequest | MibUploadResponse(_) => MessageType::MibUpload,
+            MibUploadNextRequest(_) | MibUploadNextResponse(_) => MessageType::MibUploadNext,
+            GetAllAlarmsRequest(_) | GetAllAlarmsResponse(_) => MessageType::GetAllAlarms,
+            GetAllAlarmsNextRequest(_) | GetAllAlarmsNextResponse(_) => {
+                MessageType::GetAllAlarmsNext
+            }
             AttributeValueChange(_) => MessageType::AttributeValueChange,
             Other(o) => o.message_type,
         }
@@ -334,13 +423,19 @@ impl<'a> Contents<'a> {
             | CommitSoftwareResponse { .. }
             | GetResponse(_)
             | MibResetResponse { .. }
-            | RebootResponse { .. } => true,
+            | RebootResponse { .. }
+            | MibUploadResponse(_)
+            | MibUploadNextResponse(_)
+            | GetAllAlarmsResponse(_)
+            | GetAllAlarmsNextResponse(_) => true,
             Other(o) => o.ak,
             _ => false,
         }
     }
 
-    /// The result of a response, `None` for requests, notifications and raw messages.
+    /// The result of a response, `None` for requests, notifications, raw messages and the
+    /// responses G.988 gives no result field (MIB upload, MIB upload next, Get all alarms,
+    /// Get all alarms next).
     pub fn result(&self) -> Option<ResultCode> {
         use Contents::*;
         match self {
@@ -376,6 +471,14 @@ impl<'a> Contents<'a> {
             MibResetResponse { .. } => "MIB reset response",
             RebootRequest(_) => "Reboot request",
             RebootResponse { .. } => "Reboot response",
+            MibUploadRequest => "MIB upload request",
+            MibUploadResponse(_) => "MIB upload response",
+            MibUploadNextRequest(_) => "MIB upload next request",
+            MibUploadNextResponse(_) => "MIB upload next response",
+            GetAllAlarmsRequest(_) => "Get all alarms request",
+            GetAllAlarmsResponse(_) => "Get all alarms response",
+            GetAllAlarmsNextRequest(_) => "Get all alarms next request",
+            GetAllAlarmsNextResponse(_) => "Get all alarms next response",
             AttributeValueChange(_) => "Attribute value change notification",
             Other(o) if o.message_type.is_notification() && !o.ak => "notification",
             Other(o) if o.ak => "response",
@@ -420,6 +523,24 @@ impl<'a> Contents<'a> {
             MibResetResponse { result } => MibResetResponse { result },
             RebootRequest(m) => RebootRequest(m),
             RebootResponse { result } => RebootResponse { result },
+            MibUploadRequest => MibUploadRequest,
+            MibUploadResponse(m) => MibUploadResponse(m),
+            MibUploadNextRequest(m) => MibUploadNextRequest(m),
+            MibUploadNextResponse(m) => MibUploadNextResponse(self::MibUploadNextResponse {
+                records: m
+                    .records
+                    .into_iter()
+                    .map(|r| MibUploadRecord {
+                        me: r.me,
+                        attribute_mask: r.attribute_mask,
+                        values: Cow::Owned(r.values.into_owned()),
+                    })
+                    .collect(),
+            }),
+            GetAllAlarmsRequest(m) => GetAllAlarmsRequest(m),
+            GetAllAlarmsResponse(m) => GetAllAlarmsResponse(m),
+            GetAllAlarmsNextRequest(m) => GetAllAlarmsNextRequest(m),
+            GetAllAlarmsNextResponse(m) => GetAllAlarmsNextResponse(m),
             AttributeValueChange(m) => AttributeValueChange(self::AttributeValueChange {
                 attributes: m.attributes.into_owned(),
             }),
@@ -534,8 +655,52 @@ impl<'a> Contents<'a> {
             | CommitSoftwareResponse { .. }
             | MibResetResponse { .. }
             | RebootResponse { .. } => 1,
-            CommitSoftwareRequest | MibResetRequest => 0,
+            CommitSoftwareRequest | MibResetRequest | MibUploadRequest => 0,
             GetRequest(_) => 2,
+            GetAllAlarmsRequest(_) => 1,
+            MibUploadResponse(_)
+            | GetAllAlarmsResponse(_)
+            | MibUploadNextRequest(_)
+            | GetAllAlarmsNextRequest(_) => 2,
+            MibUploadNextResponse(m) => {
+                if baseline {
+                    exact(
+                        "MIB upload next records",
+                        m.records.len(),
+                        1,
+                        "exactly one record on a baseline frame",
+                    )?;
+                    exact(
+                        "attribute values",
+                        m.records[0].values.len(),
+                        BASELINE_MIB_UPLOAD_VALUES_LEN,
+                        "exactly 26 bytes of values in a baseline MIB upload next response",
+                    )?;
+                    BASELINE_CONTENTS_LEN
+                } else {
+                    let mut n = 0;
+                    for r in &m.records {
+                        if r.values.len() > usize::from(u16::MAX) {
+                            return Err(EmitError::FieldOutOfRange {
+                                field: "attribute values",
+                                value: r.values.len(),
+                                allowed: "at most 65535 bytes a record",
+                            });
+                        }
+                        n += 8 + r.values.len();
+                    }
+                    n
+                }
+            }
+            GetAllAlarmsNextResponse(m) => {
+                exact(
+                    "Get all alarms next records",
+                    m.records.len(),
+                    1,
+                    "exactly one record on a baseline frame",
+                )?;
+                (4 + ALARM_BITMAP_LEN) * m.records.len()
+            }
             GetResponse(m) => {
                 7 + values(
                     &m.attributes,
@@ -614,8 +779,33 @@ impl<'a> Contents<'a> {
             | CommitSoftwareResponse { result }
             | MibResetResponse { result }
             | RebootResponse { result } => w.u8(result.as_u8()),
-            CommitSoftwareRequest | MibResetRequest => {}
+            CommitSoftwareRequest | MibResetRequest | MibUploadRequest => {}
             GetRequest(m) => w.u16(m.attribute_mask),
+            GetAllAlarmsRequest(m) => w.u8(m.alarm_retrieval_mode),
+            MibUploadResponse(m) => w.u16(m.subsequent_commands),
+            GetAllAlarmsResponse(m) => w.u16(m.subsequent_commands),
+            MibUploadNextRequest(m) | GetAllAlarmsNextRequest(m) => {
+                w.u16(m.command_sequence_number)
+            }
+            MibUploadNextResponse(m) => {
+                for r in &m.records {
+                    if format == Format::Extended {
+                        // encoded_len bounded each record's values by u16::MAX.
+                        w.u16(r.values.len() as u16);
+                    }
+                    w.u16(r.me.class.0);
+                    w.u16(r.me.instance);
+                    w.u16(r.attribute_mask);
+                    w.bytes(&r.values);
+                }
+            }
+            GetAllAlarmsNextResponse(m) => {
+                for r in &m.records {
+                    w.u16(r.me.class.0);
+                    w.u16(r.me.instance);
+                    w.bytes(&r.bitmap);
+                }
+            }
             GetResponse(m) => {
                 w.u8(m.result.as_u8());
                 w.u16(m.attributes.attribute_mask());
@@ -789,6 +979,39 @@ fn instance_results(i: &[u8]) -> PResult<'_, InstanceResults> {
     Ok((i, out))
 }
 
+/// One record of a MIB upload next response: ME class, instance, attribute mask, then
+/// `values` bytes of attribute values.
+fn mib_record(i: &[u8], values: usize) -> PResult<'_, MibUploadRecord<'_>> {
+    let (i, class) = u16_("ME class")(i)?;
+    let (i, instance) = u16_("ME instance")(i)?;
+    let (i, attribute_mask) = u16_("attribute mask")(i)?;
+    let (i, v) = take_("attribute values", values)(i)?;
+    Ok((
+        i,
+        MibUploadRecord {
+            me: MeId::new(MeClass(class), instance),
+            attribute_mask,
+            values: Cow::Borrowed(v),
+        },
+    ))
+}
+
+/// One record of a Get all alarms next response: ME class, instance, the 28-byte bitmap.
+fn alarm_record(i: &[u8]) -> PResult<'_, AlarmRecord> {
+    let (i, class) = u16_("ME class")(i)?;
+    let (i, instance) = u16_("ME instance")(i)?;
+    let (i, b) = take_("alarm bitmap", ALARM_BITMAP_LEN)(i)?;
+    let mut bitmap = [0u8; ALARM_BITMAP_LEN];
+    bitmap.copy_from_slice(b);
+    Ok((
+        i,
+        AlarmRecord {
+            me: MeId::new(MeClass(class), instance),
+            bitmap,
+        },
+    ))
+}
+
 #[inline(always)]
 fn parse_typed<'a>(
     message_type: MessageType,
@@ -938,6 +1161,97 @@ fn parse_typed<'a>(
         (T::Reboot, true) => {
             let (i, result) = result_(c)?;
             (i, C::RebootResponse { result })
+        }
+        (T::MibUpload, false) => (c, C::MibUploadRequest),
+        (T::MibUpload, true) => {
+            let (i, subsequent_commands) = u16_("number of subsequent commands")(c)?;
+            (
+                i,
+                C::MibUploadResponse(MibUploadResponse {
+                    subsequent_commands,
+                }),
+            )
+        }
+        (T::MibUploadNext, false) => {
+            let (i, command_sequence_number) = u16_("command sequence number")(c)?;
+            (
+                i,
+                C::MibUploadNextRequest(NextRequest {
+                    command_sequence_number,
+                }),
+            )
+        }
+        (T::MibUploadNext, true) => {
+            let mut records = Vec::new();
+            let mut i = c;
+            match format {
+                Format::Baseline => {
+                    let (rest, record) = mib_record(i, BASELINE_MIB_UPLOAD_VALUES_LEN)?;
+                    records.push(record);
+                    i = rest;
+                }
+                Format::Extended => {
+                    while !i.is_empty() {
+                        let (rest, size) = u16_("size of the ME's attribute values")(i)?;
+                        let (rest, record) = mib_record(rest, usize::from(size))?;
+                        records.push(record);
+                        i = rest;
+                    }
+                }
+            }
+            (
+                i,
+                C::MibUploadNextResponse(MibUploadNextResponse { records }),
+            )
+        }
+        (T::GetAllAlarms, false) => {
+            let (i, alarm_retrieval_mode) = u8_("alarm retrieval mode")(c)?;
+            (
+                i,
+                C::GetAllAlarmsRequest(GetAllAlarmsRequest {
+                    alarm_retrieval_mode,
+                }),
+            )
+        }
+        (T::GetAllAlarms, true) => {
+            let (i, subsequent_commands) = u16_("number of subsequent commands")(c)?;
+            (
+                i,
+                C::GetAllAlarmsResponse(GetAllAlarmsResponse {
+                    subsequent_commands,
+                }),
+            )
+        }
+        (T::GetAllAlarmsNext, false) => {
+            let (i, command_sequence_number) = u16_("command sequence number")(c)?;
+            (
+                i,
+                C::GetAllAlarmsNextRequest(NextRequest {
+                    command_sequence_number,
+                }),
+            )
+        }
+        (T::GetAllAlarmsNext, true) => {
+            let mut records = Vec::new();
+            let mut i = c;
+            match format {
+                Format::Baseline => {
+                    let (rest, record) = alarm_record(i)?;
+                    records.push(record);
+                    i = rest;
+                }
+                Format::Extended => {
+                    while !i.is_empty() {
+                        let (rest, record) = alarm_record(i)?;
+                        records.push(record);
+                        i = rest;
+                    }
+                }
+            }
+            (
+                i,
+                C::GetAllAlarmsNextResponse(GetAllAlarmsNextResponse { records }),
+            )
         }
         (T::AttributeValueChange, false) => {
             let (values, attribute_mask) = u16_("attribute mask")(c)?;

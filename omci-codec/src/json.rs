@@ -7,8 +7,10 @@
 //! typed contents with G.988 field names: `window_size` (sections per window: the wire carries
 //! it less one), `image_size`, `instances`, `section_number`, `data` (hex), `crc`, `result`,
 //! `activate_flags`, `reboot_condition`, `attribute_mask`, `attributes` (class 7, by name) or
-//! `attribute_values` (hex), `optional_attribute_mask`, `attribute_execution_mask`, and
-//! `contents` (hex) for messages without a typed form. Integers are JSON numbers; byte
+//! `attribute_values` (hex), `optional_attribute_mask`, `attribute_execution_mask`,
+//! `subsequent_commands`, `command_sequence_number`, `alarm_retrieval_mode`, `records` (MIB
+//! upload next), `alarms` (Get all alarms next), and `contents` (hex) for messages without a
+//! typed form. Integers are JSON numbers; byte
 //! strings are lowercase hex; string attributes are text (bytes as Latin-1, NUL padding cut).
 //!
 //! [`from_json`] is the inverse of [`to_json`]: every field it does not know is an error, so
@@ -20,11 +22,13 @@ use std::borrow::Cow;
 use serde_json::{Map, Value, json};
 
 use crate::contents::{
-    ActivateSoftwareRequest, AttributeValueChange, AttributeValues, BASELINE_AVC_VALUES_LEN,
-    BASELINE_CONTENTS_LEN, BASELINE_GET_VALUES_LEN, BASELINE_SECTION_DATA_LEN, Contents,
-    DownloadSectionRequest, DownloadSectionResponse, EndSoftwareDownloadRequest,
-    EndSoftwareDownloadResponse, GetRequest, GetResponse, InstanceList, InstanceResult,
-    InstanceResults, OtherMessage, RebootRequest, StartSoftwareDownloadRequest,
+    ALARM_BITMAP_LEN, ActivateSoftwareRequest, AlarmRecord, AttributeValueChange, AttributeValues,
+    BASELINE_AVC_VALUES_LEN, BASELINE_CONTENTS_LEN, BASELINE_GET_VALUES_LEN,
+    BASELINE_MIB_UPLOAD_VALUES_LEN, BASELINE_SECTION_DATA_LEN, Contents, DownloadSectionRequest,
+    DownloadSectionResponse, EndSoftwareDownloadRequest, EndSoftwareDownloadResponse,
+    GetAllAlarmsNextResponse, GetAllAlarmsRequest, GetAllAlarmsResponse, GetRequest, GetResponse,
+    InstanceList, InstanceResult, InstanceResults, MibUploadNextResponse, MibUploadRecord,
+    MibUploadResponse, NextRequest, OtherMessage, RebootRequest, StartSoftwareDownloadRequest,
     StartSoftwareDownloadResponse,
 };
 use crate::frame::{Decoded, Format, Integrity, Message};
@@ -209,6 +213,38 @@ fn contents_fields(c: &Contents<'_>, o: &mut Map<String, Value>) {
             attributes_fields(&m.attributes, o);
         }
         AttributeValueChange(m) => attributes_fields(&m.attributes, o),
+        MibUploadRequest => {}
+        MibUploadResponse(m) => put("subsequent_commands", json!(m.subsequent_commands)),
+        GetAllAlarmsResponse(m) => put("subsequent_commands", json!(m.subsequent_commands)),
+        MibUploadNextRequest(m) | GetAllAlarmsNextRequest(m) => {
+            put("command_sequence_number", json!(m.command_sequence_number))
+        }
+        GetAllAlarmsRequest(m) => put("alarm_retrieval_mode", json!(m.alarm_retrieval_mode)),
+        MibUploadNextResponse(m) => put(
+            "records",
+            Value::Array(
+                m.records
+                    .iter()
+                    .map(|r| {
+                        json!({"me_class": r.me.class.0, "me_instance": r.me.instance,
+                            "attribute_mask": r.attribute_mask,
+                            "attribute_values": hex::encode(&r.values)})
+                    })
+                    .collect(),
+            ),
+        ),
+        GetAllAlarmsNextResponse(m) => put(
+            "alarms",
+            Value::Array(
+                m.records
+                    .iter()
+                    .map(|r| {
+                        json!({"me_class": r.me.class.0, "me_instance": r.me.instance,
+                            "alarm_bitmap": hex::encode(r.bitmap)})
+                    })
+                    .collect(),
+            ),
+        ),
         Other(m) => put("contents", json!(hex::encode(&m.contents))),
     }
 }
@@ -252,6 +288,11 @@ const CONTENTS_FIELDS: &[&str] = &[
     "attribute_values",
     "optional_attribute_mask",
     "attribute_execution_mask",
+    "subsequent_commands",
+    "command_sequence_number",
+    "alarm_retrieval_mode",
+    "records",
+    "alarms",
     "contents",
 ];
 
@@ -435,6 +476,95 @@ impl<'v> Reader<'v> {
                 values: Cow::Owned(pad(Vec::new())),
             }),
         }
+    }
+
+    /// The `records` of a MIB upload next response; baseline values are zero padded to 26.
+    fn mib_records(&mut self, format: Format) -> Result<Vec<MibUploadRecord<'static>>, JsonError> {
+        let v = self
+            .get("records")
+            .ok_or_else(|| err("records", "missing"))?;
+        let arr = v.as_array().ok_or_else(|| {
+            err(
+                "records",
+                "expected an array of {\"me_class\", \"me_instance\", \"attribute_mask\", \"attribute_values\"}",
+            )
+        })?;
+        arr.iter()
+            .map(|x| {
+                let bad = || {
+                    err(
+                        "records",
+                        format!(
+                            "{x} is not {{\"me_class\": 0..=65535, \"me_instance\": 0..=65535, \"attribute_mask\": 0..=65535, \"attribute_values\": hex}}"
+                        ),
+                    )
+                };
+                let obj = x.as_object().filter(|o| o.len() == 4).ok_or_else(bad)?;
+                let n = |k: &str| {
+                    obj.get(k)
+                        .and_then(Value::as_u64)
+                        .filter(|n| *n <= 0xFFFF)
+                        .map(|n| n as u16)
+                        .ok_or_else(bad)
+                };
+                let mut values = obj
+                    .get("attribute_values")
+                    .and_then(Value::as_str)
+                    .and_then(|h| hex::decode(h).ok())
+                    .ok_or_else(bad)?;
+                if format == Format::Baseline && values.len() < BASELINE_MIB_UPLOAD_VALUES_LEN {
+                    values.resize(BASELINE_MIB_UPLOAD_VALUES_LEN, 0);
+                }
+                Ok(MibUploadRecord {
+                    me: MeId::new(MeClass(n("me_class")?), n("me_instance")?),
+                    attribute_mask: n("attribute_mask")?,
+                    values: Cow::Owned(values),
+                })
+            })
+            .collect()
+    }
+
+    /// The `alarms` of a Get all alarms next response; a short bitmap is zero padded.
+    fn alarm_records(&mut self) -> Result<Vec<AlarmRecord>, JsonError> {
+        let v = self.get("alarms").ok_or_else(|| err("alarms", "missing"))?;
+        let arr = v.as_array().ok_or_else(|| {
+            err(
+                "alarms",
+                "expected an array of {\"me_class\", \"me_instance\", \"alarm_bitmap\"}",
+            )
+        })?;
+        arr.iter()
+            .map(|x| {
+                let bad = || {
+                    err(
+                        "alarms",
+                        format!(
+                            "{x} is not {{\"me_class\": 0..=65535, \"me_instance\": 0..=65535, \"alarm_bitmap\": up to 28 bytes of hex}}"
+                        ),
+                    )
+                };
+                let obj = x.as_object().filter(|o| o.len() == 3).ok_or_else(bad)?;
+                let n = |k: &str| {
+                    obj.get(k)
+                        .and_then(Value::as_u64)
+                        .filter(|n| *n <= 0xFFFF)
+                        .map(|n| n as u16)
+                        .ok_or_else(bad)
+                };
+                let bytes = obj
+                    .get("alarm_bitmap")
+                    .and_then(Value::as_str)
+                    .and_then(|h| hex::decode(h).ok())
+                    .filter(|b| b.len() <= ALARM_BITMAP_LEN)
+                    .ok_or_else(bad)?;
+                let mut bitmap = [0u8; ALARM_BITMAP_LEN];
+                bitmap[..bytes.len()].copy_from_slice(&bytes);
+                Ok(AlarmRecord {
+                    me: MeId::new(MeClass(n("me_class")?), n("me_instance")?),
+                    bitmap,
+                })
+            })
+            .collect()
     }
 
     fn finish(self) -> Result<(), JsonError> {
@@ -668,6 +798,30 @@ fn read_contents(
         (T::Reboot, true) => Contents::RebootResponse {
             result: r.result()?,
         },
+        (T::MibUpload, false) => Contents::MibUploadRequest,
+        (T::MibUpload, true) => Contents::MibUploadResponse(MibUploadResponse {
+            subsequent_commands: r.uint("subsequent_commands", 0xFFFF)? as u16,
+        }),
+        (T::MibUploadNext, false) => Contents::MibUploadNextRequest(NextRequest {
+            command_sequence_number: r.uint("command_sequence_number", 0xFFFF)? as u16,
+        }),
+        (T::MibUploadNext, true) => Contents::MibUploadNextResponse(MibUploadNextResponse {
+            records: r.mib_records(format)?,
+        }),
+        (T::GetAllAlarms, false) => Contents::GetAllAlarmsRequest(GetAllAlarmsRequest {
+            alarm_retrieval_mode: r.uint("alarm_retrieval_mode", 255)? as u8,
+        }),
+        (T::GetAllAlarms, true) => Contents::GetAllAlarmsResponse(GetAllAlarmsResponse {
+            subsequent_commands: r.uint("subsequent_commands", 0xFFFF)? as u16,
+        }),
+        (T::GetAllAlarmsNext, false) => Contents::GetAllAlarmsNextRequest(NextRequest {
+            command_sequence_number: r.uint("command_sequence_number", 0xFFFF)? as u16,
+        }),
+        (T::GetAllAlarmsNext, true) => {
+            Contents::GetAllAlarmsNextResponse(GetAllAlarmsNextResponse {
+                records: r.alarm_records()?,
+            })
+        }
         (T::AttributeValueChange, false) => Contents::AttributeValueChange(AttributeValueChange {
             attributes: r.attributes(me, |v| pad(v, BASELINE_AVC_VALUES_LEN))?,
         }),

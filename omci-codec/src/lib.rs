@@ -9,7 +9,8 @@
 //! - [`frame`]: the frame. [`Header`], [`Message`], the baseline (0x0A) and extended (0x0B)
 //!   formats, the CRC-32 or MIC trailer, [`parse`] and [`emit`], and [`Codec`] for settings.
 //! - [`contents`]: the typed contents of each message the lab uses (software download, Get,
-//!   MIB reset, Reboot, attribute value change) and the raw form of every other.
+//!   MIB reset, MIB upload, Get all alarms, Reboot, attribute value change) and the raw form
+//!   of every other.
 //! - [`software_image`]: the Software image ME (class 7): instance numbering and attributes.
 //! - [`message_type`], [`result`], [`ids`]: the message type field, result codes and the
 //!   identifier newtypes.
@@ -22,6 +23,8 @@
 //!   the window CRC and the multicast contract's window horizon.
 //! - [`envelope`]: the 16-byte envelope that stands for the GEM layer when the lab carries a
 //!   frame in a UDP datagram (ONU-ID, GEM port, and the multicast download's window fields).
+//! - [`obbaa`]: the Broadband Forum's OB-BAA framing (a 32-byte header, `cterm_name` and
+//!   ONU-ID, then the frame without its trailer), for interoperation with the OB-BAA tools.
 //!
 //! ## Example
 //! ```
@@ -52,6 +55,7 @@ pub mod frame;
 pub mod ids;
 pub mod json;
 pub mod message_type;
+pub mod obbaa;
 pub mod pcap;
 pub mod render;
 pub mod result;

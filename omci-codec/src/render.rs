@@ -179,6 +179,74 @@ fn write_contents(out: &mut String, c: &Contents<'_>, format: Format, i: &str) -
             }
         }
         AttributeValueChange(m) => write_attributes(out, &m.attributes, i)?,
+        MibUploadRequest => writeln!(out, "{i}(no contents)")?,
+        MibUploadResponse(m) => writeln!(
+            out,
+            "{i}Number of subsequent MIB upload next commands: {} (no result field)",
+            m.subsequent_commands
+        )?,
+        GetAllAlarmsRequest(m) => {
+            let meaning = match m.alarm_retrieval_mode {
+                0 => "every alarm",
+                1 => "only alarms not reported by an attribute value change",
+                _ => "reserved value",
+            };
+            writeln!(
+                out,
+                "{i}Alarm retrieval mode: {} ({meaning})",
+                m.alarm_retrieval_mode
+            )?;
+        }
+        GetAllAlarmsResponse(m) => writeln!(
+            out,
+            "{i}Number of subsequent Get all alarms next commands: {} (no result field)",
+            m.subsequent_commands
+        )?,
+        MibUploadNextRequest(m) | GetAllAlarmsNextRequest(m) => writeln!(
+            out,
+            "{i}Command sequence number: {}",
+            m.command_sequence_number
+        )?,
+        MibUploadNextResponse(m) => {
+            if m.records.is_empty() {
+                writeln!(out, "{i}(no managed entity)")?;
+            }
+            for r in &m.records {
+                writeln!(
+                    out,
+                    "{i}Managed entity: class {}, instance 0x{:04x}",
+                    r.me.class, r.me.instance
+                )?;
+                writeln!(out, "{i}  Attribute mask: 0x{:04x}", r.attribute_mask)?;
+                writeln!(out, "{i}  Attribute values: {} bytes", r.values.len())?;
+                write_hex(out, &r.values, &format!("{i}    "))?;
+            }
+        }
+        GetAllAlarmsNextResponse(m) => {
+            if m.records.is_empty() {
+                writeln!(out, "{i}(no managed entity)")?;
+            }
+            for r in &m.records {
+                writeln!(
+                    out,
+                    "{i}Managed entity: class {}, instance 0x{:04x}",
+                    r.me.class, r.me.instance
+                )?;
+                let active: Vec<String> = (0..r.bitmap.len() * 8)
+                    .filter(|n| r.bitmap[n / 8] & (0x80 >> (n % 8)) != 0)
+                    .map(|n| n.to_string())
+                    .collect();
+                writeln!(
+                    out,
+                    "{i}  Alarms active: {}",
+                    if active.is_empty() {
+                        "none".to_string()
+                    } else {
+                        active.join(", ")
+                    }
+                )?;
+            }
+        }
         Other(o) => {
             writeln!(out, "{i}Raw contents: {} bytes", o.contents.len())?;
             write_hex(out, &o.contents, &format!("{i}  "))?;

@@ -93,6 +93,36 @@ fn attribute_values(
     ]
 }
 
+/// The records of a MIB upload next response: one of 26 value bytes on a baseline frame, any
+/// few of any size on an extended one.
+fn mib_records(format: Format) -> impl Strategy<Value = Vec<MibUploadRecord<'static>>> {
+    let (count, len) = match format {
+        Format::Baseline => (
+            1..=1,
+            BASELINE_MIB_UPLOAD_VALUES_LEN..=BASELINE_MIB_UPLOAD_VALUES_LEN,
+        ),
+        Format::Extended => (0..=4, 0..=200),
+    };
+    vec(
+        (
+            any::<u16>(),
+            any::<u16>(),
+            any::<u16>(),
+            vec(any::<u8>(), len),
+        ),
+        count,
+    )
+    .prop_map(|rs| {
+        rs.into_iter()
+            .map(|(c, i, m, v)| MibUploadRecord {
+                me: MeId::new(MeClass(c), i),
+                attribute_mask: m,
+                values: Cow::Owned(v),
+            })
+            .collect()
+    })
+}
+
 /// Message types and AK bits that have no typed form.
 fn untyped() -> impl Strategy<Value = (MessageType, bool)> {
     (0u8..32, any::<bool>())
@@ -109,7 +139,11 @@ fn untyped() -> impl Strategy<Value = (MessageType, bool)> {
                         | CommitSoftware
                         | Get
                         | MibReset
-                        | Reboot,
+                        | Reboot
+                        | MibUpload
+                        | MibUploadNext
+                        | GetAllAlarms
+                        | GetAllAlarmsNext,
                     _
                 ) | (AttributeValueChange, false)
             )
@@ -200,6 +234,50 @@ fn contents(format: Format) -> BoxedStrategy<(Option<MeClass>, Contents<'static>
             Some(class),
             Contents::AttributeValueChange(AttributeValueChange { attributes: a })
         )),
+        Just(any_class(Contents::MibUploadRequest)),
+        any::<u16>().prop_map(
+            move |n| any_class(Contents::MibUploadResponse(MibUploadResponse {
+                subsequent_commands: n
+            }))
+        ),
+        any::<u16>().prop_map(
+            move |n| any_class(Contents::MibUploadNextRequest(NextRequest {
+                command_sequence_number: n
+            }))
+        ),
+        mib_records(format).prop_map(move |records| any_class(Contents::MibUploadNextResponse(
+            MibUploadNextResponse { records }
+        ))),
+        any::<u8>().prop_map(move |m| any_class(Contents::GetAllAlarmsRequest(
+            GetAllAlarmsRequest {
+                alarm_retrieval_mode: m
+            }
+        ))),
+        any::<u16>().prop_map(move |n| any_class(Contents::GetAllAlarmsResponse(
+            GetAllAlarmsResponse {
+                subsequent_commands: n
+            }
+        ))),
+        any::<u16>().prop_map(
+            move |n| any_class(Contents::GetAllAlarmsNextRequest(NextRequest {
+                command_sequence_number: n
+            }))
+        ),
+        vec(
+            (any::<u16>(), any::<u16>(), any::<[u8; ALARM_BITMAP_LEN]>()),
+            if base { 1..=1 } else { 0..=10 }
+        )
+        .prop_map(move |rs| any_class(Contents::GetAllAlarmsNextResponse(
+            GetAllAlarmsNextResponse {
+                records: rs
+                    .into_iter()
+                    .map(|(c, i, bitmap)| AlarmRecord {
+                        me: MeId::new(MeClass(c), i),
+                        bitmap
+                    })
+                    .collect()
+            }
+        ))),
         (untyped(), vec(any::<u8>(), other_len)).prop_map(move |((mt, ak), c)| any_class(
             Contents::Other(OtherMessage {
                 message_type: mt,

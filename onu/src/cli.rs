@@ -3,7 +3,7 @@
 //! The `onu` binary is [`main_with`] with its own name; `scenario` runs the same code as
 //! `scenario onu ...` so that one `cargo run` builds every process a scenario starts.
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -17,10 +17,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use omci_codec::OnuId;
+use omci_codec::obbaa::CtermName;
 use pon::firmware::{self as image, BuildSpec};
 use pon::link::{LinkFaultRates, Paths};
 use pon::manifest::{Manifest, Rollout};
-use pon::transport as net;
+use pon::transport::{self as net, Framing, TransportKind};
 
 /// The smallest image: a header and a signature around an empty payload.
 const MIN_IMAGE: u64 = (image::HEADER_LEN + image::SIGNATURE_LEN) as u64;
@@ -187,9 +188,18 @@ struct RunArgs {
     /// ports).
     #[arg(long, default_value = "127.0.0.1:40001", value_parser = net::parse_loopback)]
     listen: SocketAddrV4,
-    /// The multicast download group, joined on the loopback interface.
-    #[arg(long, default_value = "239.255.0.1:47000", value_parser = net::parse_group)]
-    group: SocketAddrV4,
+    /// The multicast download group, joined on the loopback interface [default:
+    /// 239.255.0.1:47000; none with --transport obbaa].
+    #[arg(long, value_parser = net::parse_group)]
+    group: Option<SocketAddrV4>,
+    /// How datagrams carry OMCI frames: lab (the lab's envelope) or obbaa (the Broadband
+    /// Forum's OB-BAA framing, unicast only, needs --cterm).
+    #[arg(long, value_enum, default_value_t = TransportKind::Lab)]
+    transport: TransportKind,
+    /// With --transport obbaa: this ONU's channel termination name (1 to 30 bytes), required
+    /// byte for byte of every datagram and written on every answer.
+    #[arg(long, value_parser = net::parse_cterm)]
+    cterm: Option<CtermName>,
     /// Public key file release images are signed with.
     #[arg(long)]
     public_key: PathBuf,
@@ -282,7 +292,8 @@ struct RunArgs {
     #[arg(long, hide = true)]
     supervisor_pid: Option<u32>,
     /// Behave like a weaker emulator (repeatable), to see the conformance suite fail:
-    /// no-section-tracking, always-valid, no-fallback, ignore-window-crc, end-before-write.
+    /// no-section-tracking, always-valid, no-fallback, ignore-window-crc, end-before-write,
+    /// not-supported.
     #[arg(long = "quirk", value_parser = clap::builder::PossibleValuesParser::new(crate::core::Quirks::NAMES))]
     quirks: Vec<String>,
 }
@@ -695,7 +706,31 @@ fn init_logs(format: LogFormat) {
 }
 
 fn run(a: RunArgs) -> Result<ExitCode> {
-    let (listen, olt, group) = (a.listen, a.olt, a.group);
+    let (listen, olt) = (a.listen, a.olt);
+    let (framing, group) = match (a.transport, &a.cterm, a.group) {
+        (TransportKind::Lab, None, group) => (
+            Framing::Lab,
+            group.unwrap_or(SocketAddrV4::new(Ipv4Addr::new(239, 255, 0, 1), 47000)),
+        ),
+        (TransportKind::Lab, Some(_), _) => {
+            eprintln!("onu: --cterm needs --transport obbaa (see onu --help)");
+            return Ok(ExitCode::from(2));
+        }
+        (TransportKind::Obbaa, None, _) => {
+            eprintln!("onu: --transport obbaa needs --cterm NAME (this ONU's channel termination)");
+            return Ok(ExitCode::from(2));
+        }
+        (TransportKind::Obbaa, Some(_), Some(_)) => {
+            eprintln!(
+                "onu: --group: the OB-BAA framing is unicast only (no multicast download on it)"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        (TransportKind::Obbaa, Some(cterm), None) => (
+            Framing::obbaa(*cterm),
+            SocketAddrV4::new(Ipv4Addr::new(239, 255, 0, 1), 47000),
+        ),
+    };
     if u32::from(a.onu_id) + u32::from(a.count) - 1 > 65534 {
         return Err(usage(format!(
             "--onu-id {} with --count {} passes ONU-ID 65534",
@@ -746,6 +781,7 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         listen,
         olt,
         group,
+        framing,
         faults: a.fault.map_or_else(Faults::none, Faults::power_loss),
         rx_faults: LinkFaultRates {
             drop: a.drop,

@@ -16,6 +16,15 @@
 //! a signal, to reboot, after a failed boot, on an error, or at a power cut. The sans-IO part
 //! of this ([`olt_fact`], [`take_outputs`]) is public, so that the in-process PON of the tests
 //! feeds the observer exactly as this driver does.
+//!
+//! On the OB-BAA framing (`onu run --transport obbaa --cterm NAME`, docs/wire.md) the driver
+//! converts at the socket and nowhere else: what arrives passes [`Framing::from_wire`] (a
+//! datagram of another channel termination, or one that is no OB-BAA datagram, is a counted
+//! drop), what the core sends passes [`Framing::to_wire`]. Requests are taken from `--olt`
+//! only, as on the lab's framing, and answered there: to the request's source, as the OB-BAA
+//! tools answer. The core, the
+//! observer and the logs see the lab's form either way. The framing is unicast only: the
+//! multicast group is not joined.
 
 use std::future::Future;
 use std::net::SocketAddrV4;
@@ -33,7 +42,7 @@ use crate::core::{Onu, OnuConfig, OnuEvent};
 use crate::faults::Faults;
 use crate::flash::{FileFlash, Flash};
 use pon::link::{Link, LinkFaultRates, Paths};
-use pon::transport as net;
+use pon::transport::{self as net, Framing};
 
 /// How one ONU process runs.
 #[derive(Clone, Debug)]
@@ -46,8 +55,10 @@ pub struct DriverConfig {
     pub listen: SocketAddrV4,
     /// The OLT's address (responses go there).
     pub olt: SocketAddrV4,
-    /// The multicast download group.
+    /// The multicast download group (not joined on the OB-BAA framing).
     pub group: SocketAddrV4,
+    /// How datagrams carry OMCI frames on the wire: the lab's envelope, or OB-BAA's framing.
+    pub framing: Framing,
     /// Power-loss plan.
     pub faults: Faults,
     /// Faults of the downstream path (into the ONU).
@@ -251,10 +262,13 @@ async fn run_onu(
     let unicast = UdpSocket::from_std(
         net::bind_unicast(cfg.listen).with_context(|| format!("binding {}", cfg.listen))?,
     )?;
-    let group = UdpSocket::from_std(
-        net::bind_multicast_receiver(cfg.group)
-            .with_context(|| format!("joining {} on the loopback interface", cfg.group))?,
-    )?;
+    let group = match cfg.framing {
+        Framing::Lab => Some(UdpSocket::from_std(
+            net::bind_multicast_receiver(cfg.group)
+                .with_context(|| format!("joining {} on the loopback interface", cfg.group))?,
+        )?),
+        Framing::Obbaa { .. } => None,
+    };
     let mut rx_link = Link::new(cfg.rx_faults, cfg.seed);
     let mut clean = Link::new(LinkFaultRates::default(), cfg.seed);
     let (faulty_unicast, faulty_group) = cfg.rx_paths.applies();
@@ -266,7 +280,14 @@ async fn run_onu(
     let mut inbox = net::RecvBatch::new();
     // What the core produced since it was last drained, sent and logged at the loop's top.
     let (mut events, mut outgoing) = (Vec::new(), Vec::new());
-    tracing::info!(onu = id, listen = %cfg.listen, olt = %cfg.olt, group = %cfg.group, "ONU up");
+    match &cfg.framing {
+        Framing::Lab => {
+            tracing::info!(onu = id, listen = %cfg.listen, olt = %cfg.olt, group = %cfg.group, "ONU up")
+        }
+        Framing::Obbaa { cterm, .. } => {
+            tracing::info!(onu = id, listen = %cfg.listen, olt = %cfg.olt, %cterm, "ONU up on the OB-BAA framing")
+        }
+    }
     loop {
         // The bootloader.
         let mut onu = loop {
@@ -302,6 +323,15 @@ async fn run_onu(
                 &mut outgoing,
             );
             for d in outgoing.drain(..) {
+                let d = match cfg.framing.to_wire(d) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        // Nothing the core sends is refused today (no group, no window
+                        // fields on this framing); should it be, it is said, not sent.
+                        tracing::warn!(onu = id, error = %e, "not sent");
+                        continue;
+                    }
+                };
                 for d in tx_link.pass(d) {
                     unicast.send_to(&d, cfg.olt).await?;
                 }
@@ -354,7 +384,12 @@ async fn run_onu(
                     continue;
                 }
                 r = unicast.readable() => { r?; (&unicast, faulty_unicast, false) }
-                r = group.readable() => { r?; (&group, faulty_group, true) }
+                r = async {
+                    match &group {
+                        Some(g) => g.readable().await,
+                        None => std::future::pending().await,
+                    }
+                } => { r?; (group.as_ref().expect("readable"), faulty_group, true) }
             };
             // Every datagram waiting, in one call (a window's sections arrive together).
             let n = match socket.try_io(Interest::READABLE, || inbox.recv(socket)) {
@@ -372,7 +407,21 @@ async fn run_onu(
                     onu.drop_foreign(foreign_reason(group_datagrams, from));
                     continue;
                 }
-                for d in link.pass(d.to_vec()) {
+                let d = match cfg.framing.from_wire(d) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        onu.drop_foreign(format!("framing: {e}"));
+                        take_outputs(
+                            &mut onu,
+                            observer.as_mut(),
+                            Instant::now(),
+                            &mut events,
+                            &mut outgoing,
+                        );
+                        continue;
+                    }
+                };
+                for d in link.pass(d.into_owned()) {
                     let now = Instant::now();
                     if let Some(o) = observer.as_mut() {
                         o.handle_downstream(now, &d);

@@ -1,6 +1,7 @@
 //! Sockets of the lab's transport, bound where DESIGN.md section 4 says: unicast on
 //! 127.0.0.0/8 only, multicast joined on the loopback interface with TTL 0, so that no packet
-//! of the lab can leave the machine.
+//! of the lab can leave the machine; and the two framings a datagram can have ([`Framing`]:
+//! the lab's envelope, or the Broadband Forum's OB-BAA header).
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -13,6 +14,12 @@ use nix::sys::socket::{
 };
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use std::borrow::Cow;
+
+use omci_codec::envelope::{ALL_ONUS, Envelope, EnvelopeError};
+use omci_codec::obbaa::{self, CtermName, ObbaaError, ObbaaHeader};
+use omci_codec::{ExtendedTrailer, GemPort};
 
 /// The loopback interface address multicast is bound to.
 pub const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
@@ -93,6 +100,166 @@ pub fn parse_group(s: &str) -> Result<SocketAddrV4, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not an address like 239.255.0.1:47000"))?;
     multicast_group(a).map_err(|e| e.to_string())
+}
+
+/// Reads a channel termination name from a command line (`--cterm CT_1`): a clap value
+/// parser.
+pub fn parse_cterm(s: &str) -> Result<CtermName, String> {
+    CtermName::new(s).map_err(|e| e.to_string())
+}
+
+// --------------------------------------------------------------------------------------------
+// Framings: how a datagram carries an OMCI frame
+
+/// How a datagram carries an OMCI frame (DESIGN.md section 4, docs/wire.md): the command
+/// lines' `--transport`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    /// The lab's envelope (ONU-ID, GEM port, the multicast download's window fields), then
+    /// the frame with its trailer.
+    #[default]
+    Lab,
+    /// The Broadband Forum's OB-BAA framing (`cterm_name`, ONU-ID, then the frame without its
+    /// trailer), for the OB-BAA ONU and pOLT simulators and vOMCI. Unicast only.
+    Obbaa,
+}
+
+/// A framing and what it needs: the one conversion between the lab's datagrams (what the
+/// OLT engine, the ONU core and the conformance suite read and write) and the wire.
+///
+/// Everything above the drivers speaks the lab's form, envelope and trailer included; a
+/// driver (or the suite's client) passes what it sends through [`Framing::to_wire`] and what
+/// it receives through [`Framing::from_wire`]. On [`Framing::Lab`] both are the identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// The lab's envelope.
+    Lab,
+    /// The OB-BAA framing of one channel termination.
+    Obbaa {
+        /// The channel termination's name: written on every datagram sent, and required,
+        /// byte for byte, of every datagram received.
+        cterm: CtermName,
+        /// The trailer the lab's side gives extended frames (the lab's transport: CRC-32):
+        /// taken off before sending, put back on receipt.
+        extended_trailer: ExtendedTrailer,
+    },
+}
+
+/// Why a datagram does not convert between the lab's form and the wire's.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum FramingError {
+    /// The lab's datagram has no readable envelope.
+    #[error("the lab's envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
+    /// The OB-BAA framing refuses it.
+    #[error("{0}")]
+    Obbaa(#[from] ObbaaError),
+    /// A datagram for the multicast group: the OB-BAA framing has no group.
+    #[error(
+        "the OB-BAA framing is unicast only: a datagram for every ONU (the multicast group) cannot travel on it"
+    )]
+    Multicast,
+    /// Window fields the receiver would rely on: the OB-BAA framing has no room for them.
+    #[error(
+        "the OB-BAA framing carries no window number or window CRC (send plain G.988: the OLT's strict mode)"
+    )]
+    WindowFields,
+    /// A datagram of another channel termination.
+    #[error("a datagram of channel termination {found:?}, not {ours:?}")]
+    OtherCterm {
+        /// The name it carried.
+        found: String,
+        /// Ours.
+        ours: String,
+    },
+}
+
+impl Framing {
+    /// The OB-BAA framing of channel termination `cterm`, for the lab's transport (extended
+    /// frames carry a CRC-32 on the lab's side).
+    pub fn obbaa(cterm: CtermName) -> Framing {
+        Framing::Obbaa {
+            cterm,
+            extended_trailer: ExtendedTrailer::Crc32,
+        }
+    }
+
+    /// Which framing this is.
+    pub fn kind(&self) -> TransportKind {
+        match self {
+            Framing::Lab => TransportKind::Lab,
+            Framing::Obbaa { .. } => TransportKind::Obbaa,
+        }
+    }
+
+    /// True when frames travel with their integrity trailer (a receiver can tell a damaged
+    /// frame by it).
+    pub fn carries_trailer(&self) -> bool {
+        matches!(self, Framing::Lab)
+    }
+
+    /// True when the lab's window number, window CRC and missing-section bitmap travel.
+    pub fn carries_window_fields(&self) -> bool {
+        matches!(self, Framing::Lab)
+    }
+
+    /// The datagram to put on the wire for `lab`, a datagram in the lab's form (envelope, then
+    /// the frame with its trailer). On OB-BAA: the header of the envelope's ONU, then the frame
+    /// without its trailer; a datagram for the group, or one whose envelope carries a window
+    /// number or window CRC, is refused. The missing-section bitmap of an ONU's processing
+    /// error is a hint the OLT does without (it repeats the whole window): it is left out.
+    pub fn to_wire(&self, lab: Vec<u8>) -> Result<Vec<u8>, FramingError> {
+        let Framing::Obbaa {
+            cterm,
+            extended_trailer,
+        } = self
+        else {
+            return Ok(lab);
+        };
+        let (envelope, frame) = Envelope::parse(&lab)?;
+        if envelope.onu_id == ALL_ONUS || envelope.gem_port == GemPort::MULTICAST_DOWNLOAD {
+            return Err(FramingError::Multicast);
+        }
+        if envelope.window_no.is_some() || envelope.window_crc.is_some() {
+            return Err(FramingError::WindowFields);
+        }
+        let untrailed = obbaa::strip_trailer(frame, extended_trailer)?;
+        Ok(ObbaaHeader::new(*cterm, envelope.onu_id).wrap(untrailed))
+    }
+
+    /// The lab's form of `wire`, a datagram received: on OB-BAA, the envelope of the header's
+    /// ONU on its OMCC port, then the frame with the trailer the lab's side expects. A datagram
+    /// of another channel termination is refused.
+    pub fn from_wire<'a>(&self, wire: &'a [u8]) -> Result<Cow<'a, [u8]>, FramingError> {
+        let Framing::Obbaa {
+            cterm,
+            extended_trailer,
+        } = self
+        else {
+            return Ok(Cow::Borrowed(wire));
+        };
+        let (header, untrailed) = ObbaaHeader::parse(wire)?;
+        if !header.is_for(cterm) {
+            return Err(FramingError::OtherCterm {
+                found: header.cterm_lossy(),
+                ours: cterm.to_string(),
+            });
+        }
+        let frame = obbaa::add_trailer(untrailed, extended_trailer)?;
+        Ok(Cow::Owned(Envelope::omcc(header.onu_id).wrap(&frame)))
+    }
 }
 
 /// The receive buffer asked for on the lab's sockets (the kernel may grant less).
@@ -362,6 +529,85 @@ fn restrict_multicast(s: &Socket) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use omci_codec::contents::{Contents, GetRequest, StartSoftwareDownloadRequest};
+    use omci_codec::{Codec, Format, MeClass, MeId, Message, OnuId, Tci, WindowNo};
+
+    fn lab_datagram(format: Format, envelope: Envelope) -> (Vec<u8>, Vec<u8>) {
+        let msg = Message::new(
+            Tci(7),
+            format,
+            MeId::new(MeClass::SOFTWARE_IMAGE, 1),
+            Contents::StartSoftwareDownloadRequest(StartSoftwareDownloadRequest {
+                window_size_minus_one: 31,
+                image_size: 20_000,
+                instances: [1u16].into_iter().collect(),
+            }),
+        );
+        let frame = Codec::new(ExtendedTrailer::Crc32).to_vec(&msg).unwrap();
+        (envelope.wrap(&frame), frame)
+    }
+
+    #[test]
+    fn the_lab_framing_is_the_identity() {
+        let (d, _) = lab_datagram(Format::Baseline, Envelope::omcc(OnuId(3)));
+        assert_eq!(Framing::Lab.to_wire(d.clone()).unwrap(), d);
+        assert_eq!(&*Framing::Lab.from_wire(&d).unwrap(), &d[..]);
+    }
+
+    #[test]
+    fn obbaa_takes_the_envelope_and_the_trailer_off_and_puts_them_back() {
+        let cterm = CtermName::new("CT_1").unwrap();
+        let f = Framing::obbaa(cterm);
+        for format in [Format::Baseline, Format::Extended] {
+            let (lab, frame) = lab_datagram(format, Envelope::omcc(OnuId(3)));
+            let wire = f.to_wire(lab.clone()).unwrap();
+            assert_eq!(&wire[..4], b"CT_1");
+            assert!(wire[4..30].iter().all(|b| *b == 0));
+            assert_eq!(&wire[30..32], &[0, 3]);
+            assert_eq!(&wire[32..], &frame[..frame.len() - 4], "{format:?}");
+            // And back: the same lab datagram (the envelope of ONU 3's OMCC, the trailer).
+            assert_eq!(&*f.from_wire(&wire).unwrap(), &lab[..], "{format:?}");
+        }
+    }
+
+    #[test]
+    fn obbaa_refuses_the_group_window_fields_and_other_channel_terminations() {
+        let f = Framing::obbaa(CtermName::new("CT_1").unwrap());
+        let (group, _) = lab_datagram(Format::Baseline, Envelope::omcc(ALL_ONUS));
+        assert!(matches!(f.to_wire(group), Err(FramingError::Multicast)));
+        let windowed = Envelope {
+            window_no: Some(WindowNo(4)),
+            ..Envelope::omcc(OnuId(1))
+        };
+        let (d, _) = lab_datagram(Format::Baseline, windowed);
+        assert!(matches!(f.to_wire(d), Err(FramingError::WindowFields)));
+        let other = Framing::obbaa(CtermName::new("CT_2").unwrap());
+        let (d, _) = lab_datagram(Format::Baseline, Envelope::omcc(OnuId(1)));
+        let wire = other.to_wire(d).unwrap();
+        let e = f.from_wire(&wire).unwrap_err();
+        assert!(matches!(e, FramingError::OtherCterm { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "a datagram of channel termination \"CT_2\", not \"CT_1\""
+        );
+        // A processing error's missing-section bitmap is a hint: left out, not refused.
+        let missing = Envelope {
+            missing: Some([0xFF; 32]),
+            ..Envelope::omcc(OnuId(1))
+        };
+        let get = Message::new(
+            Tci(9),
+            Format::Baseline,
+            MeId::new(MeClass::ONU_G, 0),
+            Contents::GetRequest(GetRequest {
+                attribute_mask: 0x8000,
+            }),
+        );
+        let frame = Codec::default().to_vec(&get).unwrap();
+        let wire = f.to_wire(missing.wrap(&frame)).unwrap();
+        assert_eq!(wire.len(), 32 + 44);
+    }
 
     #[test]
     fn only_loopback_and_multicast_addresses_pass() {

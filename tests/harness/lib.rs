@@ -4,8 +4,14 @@
 //!   ONU conformance suite, and real ONU cores, each with an OLT observer if asked, over a
 //!   seeded lossy network, on a virtual clock that jumps to the next deadline).
 //! - [`images`]: signed test images built on the fly.
+//! - [`targets`]: scripted targets for the conformance suite (an ONU that answers "not
+//!   supported" to the software download, the MIB our ONU does not have yet, with flaws,
+//!   garbage), in front of real ONU cores.
 //! - [`process`]: real processes on loopback: the lab's tools built with the tests
 //!   ([`tools!`]), children stopped however a test ends, free ports, the scenario library.
+//! - [`relay`]: a relay between the OB-BAA framing and the lab's envelope, standing where the
+//!   ONU's own OB-BAA framing will, so that the OLT's and the suite's side can be tested
+//!   against the lab's `onu` processes.
 //!
 //! The suites themselves are the files beside this folder: `pon.rs` (the OLT engine against ONU
 //! cores), `sweep.rs` (recovery from a fault at every moment), `conformance_sim.rs` (the
@@ -17,4 +23,6 @@
 
 pub mod images;
 pub mod process;
+pub mod relay;
 pub mod sim;
+pub mod targets;

@@ -19,10 +19,12 @@ use olt::image::UpgradeImage;
 use olt::session::{Job, SessionConfig};
 use omci_codec::OnuId;
 use omci_codec::envelope::Envelope;
+use omci_codec::obbaa::ObbaaHeader;
 use onu::boot::BootError;
 use onu::core::{Onu, OnuConfig};
 use onu::faults::Faults;
 use onu::flash::MemFlash;
+use pon::transport::Framing;
 
 use crate::images::{MODEL, key};
 
@@ -95,9 +97,18 @@ impl Controller for OnuSuite {
     }
     fn poll_transmit(&mut self, _now: Instant) -> Option<olt::engine::Transmit> {
         let datagram = OnuSuite::poll_transmit(self)?;
-        let (envelope, _) = Envelope::parse(&datagram).expect("the suite sends envelopes");
+        // The lab's envelope or the OB-BAA header: either names the ONU.
+        let onu = match Envelope::parse(&datagram) {
+            Ok((envelope, _)) => envelope.onu_id,
+            Err(_) => {
+                ObbaaHeader::parse(&datagram)
+                    .expect("the suite sends envelopes or OB-BAA headers")
+                    .0
+                    .onu_id
+            }
+        };
         Some(olt::engine::Transmit {
-            dest: Dest::Onu(envelope.onu_id),
+            dest: Dest::Onu(onu),
             datagram,
         })
     }
@@ -122,6 +133,13 @@ pub struct Kill {
     pub after: u64,
     pub answered: bool,
 }
+
+/// A scripted target, or a script in front of an ONU core: it sees each datagram for its ONU
+/// (in the lab's form) before the core does, with the core (None while it is down), and
+/// either answers it itself (`Some(answers)`, lab's form; the core never sees it) or lets the
+/// core have it (`None`). The suite is sans-IO, so a fake target is a function from datagrams
+/// to datagrams.
+pub type Script = Box<dyn FnMut(Instant, &[u8], Option<&Onu<MemFlash>>) -> Option<Vec<Vec<u8>>>>;
 
 /// One PON: the OLT, the ONUs, and the datagrams in flight.
 pub struct Pon<C: Controller = Olt> {
@@ -158,6 +176,11 @@ pub struct Pon<C: Controller = Olt> {
     /// What each ONU produced and the network has not taken yet: drained from the core after
     /// every input, so that an observer sees each answer right after its request.
     pub outbox: BTreeMap<OnuId, Vec<Vec<u8>>>,
+    /// Scripts in front of ONUs ([`Script`]).
+    pub scripts: BTreeMap<OnuId, Script>,
+    /// ONUs whose datagrams travel in another framing than the lab's: what the ONU side of
+    /// `onu run --transport obbaa` will do, converting at the ONU as its driver will.
+    pub onu_framing: BTreeMap<OnuId, Framing>,
 }
 
 pub const LATENCY: Duration = Duration::from_millis(1);
@@ -231,7 +254,16 @@ impl<C: Controller> Pon<C> {
             handled_types: BTreeMap::new(),
             observers: BTreeMap::new(),
             outbox: BTreeMap::new(),
+            scripts: BTreeMap::new(),
+            onu_framing: BTreeMap::new(),
         }
+    }
+
+    /// ONU `id` dies for good: it handles nothing more and never comes back.
+    pub fn die(&mut self, id: OnuId) {
+        self.onus.insert(id, None);
+        self.down.remove(&id);
+        self.outbox.remove(&id);
     }
 
     /// An OLT observer beside every ONU, from now on (`onu run --check-olt --check-olt-all`),
@@ -335,6 +367,13 @@ impl<C: Controller> Pon<C> {
             }
             for d in outs {
                 if !self.silent.contains(&id) {
+                    let d = match self.onu_framing.get(&id) {
+                        None => d,
+                        Some(f) => match f.to_wire(d) {
+                            Ok(w) => w,
+                            Err(_) => continue,
+                        },
+                    };
                     self.send_from(Some(id), Node::Olt, d);
                 }
             }
@@ -394,6 +433,19 @@ impl<C: Controller> Pon<C> {
         }
     }
 
+    /// Runs until the controller has finished, calling `each` after every step (bounded by
+    /// `limit` of virtual time).
+    pub fn run_with(&mut self, limit: Duration, mut each: impl FnMut(&mut Pon<C>)) {
+        let end = self.now + limit;
+        self.flush();
+        while !self.olt.finished() {
+            let Some(t) = self.next_event() else { break };
+            assert!(t <= end, "the run did not finish within {limit:?}");
+            self.step(t);
+            each(self);
+        }
+    }
+
     /// Runs until `done` holds (bounded by 60 s of virtual time).
     pub fn run_until(&mut self, done: impl Fn(&Pon<C>) -> bool) {
         let end = self.now + Duration::from_secs(60);
@@ -445,6 +497,26 @@ impl<C: Controller> Pon<C> {
             match to {
                 Node::Olt => self.olt.handle_datagram(now, from, &d),
                 Node::Onu(id) => {
+                    let d = match self.onu_framing.get(&id) {
+                        None => d,
+                        Some(f) => match f.from_wire(&d) {
+                            Ok(lab) => lab.into_owned(),
+                            Err(_) => continue,
+                        },
+                    };
+                    if let Some(script) = self.scripts.get_mut(&id) {
+                        let up = self.onus.get(&id).and_then(Option::as_ref);
+                        if self.down.contains_key(&id)
+                            || (up.is_none() && self.onus.contains_key(&id))
+                        {
+                            // Down or dead: nothing answers, script or not.
+                            continue;
+                        }
+                        if let Some(answers) = script(now, &d, up) {
+                            self.outbox.entry(id).or_default().extend(answers);
+                            continue;
+                        }
+                    }
                     if let Some(Some(onu)) = self.onus.get_mut(&id) {
                         if let Some(o) = self.observers.get_mut(&id) {
                             o.handle_downstream(now, &d);

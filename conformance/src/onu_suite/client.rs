@@ -1,8 +1,21 @@
-//! The client side of the suite: the requests an OLT sends in a software download, one at a
-//! time, each waiting for its answer, over the [`Exchange`] (so with no socket and no clock of
-//! its own). The checks ([`super::checks`]) are written in these words.
+//! The client side of the suite: the requests an OLT sends, one at a time, each waiting for
+//! its answer, over the [`Exchange`] (so with no socket and no clock of its own); and what the
+//! run has learned about the target as it goes: whether it still answers, and which messages
+//! it has shown it implements. The checks ([`super::checks`]) are written in these words.
+//!
+//! - **Liveness.** Every check that needs the target starts with [`Client::begin`], which
+//!   asks a Get of ONU-G first. When that goes unanswered the target is *lost*: the check
+//!   that was running when it stopped answering becomes an error if one of its own requests
+//!   went unanswered (its verdict was reached on a silence the loss explains), every later
+//!   check that needs the target is an error without traffic, and every request is answered
+//!   "nothing" at once, so a dead target costs one probe, not a timeout per request.
+//! - **Evidence.** A refusal proves nothing of an ONU that refuses everything. The client
+//!   remembers each request type the target answered with success in this run
+//!   ([`Client::shown`]); a refusal check is judged only if the target has shown it
+//!   implements the message it refuses, and skipped with that reason otherwise.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
@@ -13,13 +26,14 @@ use omci_codec::contents::{
 use omci_codec::envelope::Envelope;
 use omci_codec::software_image::{SoftwareImageAttributes, mask};
 use omci_codec::{
-    Codec, ExtendedTrailer, Format, MeClass, MeId, Message, ResultCode, Tci, WindowNo,
+    Codec, ExtendedTrailer, Format, MeClass, MeId, Message, MessageType, ResultCode, Tci, WindowNo,
 };
 use pon::image::Cut;
 
 use super::catalogue::CheckSpec;
 use super::exchange::Exchange;
 use super::report::{Check, Verdict};
+use super::words;
 use super::{SuiteError, Target};
 
 /// The TCIs the suite uses, in turn: the range the OLT's unicast sessions use (G.988 11.2.1:
@@ -43,8 +57,20 @@ const BOOT_POLL: Duration = Duration::from_millis(250);
 /// The section size of the extended downloads (the largest a 1980-byte frame carries).
 pub(super) const EXTENDED_SECTION_LEN: usize = 1965;
 
+/// ONU-G attribute 1 (vendor id): what the liveness probe asks.
+const PROBE_MASK: u16 = 0x8000;
+
 /// An answer, or nothing within the timeout.
 pub(super) type Answer = Option<Message<'static>>;
+
+/// The target stopped answering.
+#[derive(Clone, Debug)]
+pub(super) struct Lost {
+    /// The check during (or after) which it did; empty before the first.
+    pub(super) during: String,
+    /// In a sentence: "the target stopped answering during DLS-04".
+    pub(super) why: String,
+}
 
 /// The suite's side of the exchange with one ONU.
 pub(super) struct Client {
@@ -54,6 +80,19 @@ pub(super) struct Client {
     codec: Codec,
     /// The last TCI used (the next is the one after it in [`TCIS`]).
     tci: u16,
+    /// The request types the target has answered with success in this run (their codes).
+    shown: BTreeSet<u8>,
+    /// Requests that went unanswered since the last verdict.
+    unanswered: u32,
+    /// Requests of the check recorded last that went unanswered.
+    last_unanswered: u32,
+    /// Once the target stopped answering: when, and why in the words every later check's
+    /// error uses.
+    lost: Option<Lost>,
+    /// The next [`Client::begin`] needs no probe: the target just answered one.
+    fresh: bool,
+    /// The target has shown an image valid, in its version, after a good End.
+    shown_valid: bool,
 }
 
 impl Client {
@@ -63,6 +102,12 @@ impl Client {
             t,
             codec: Codec::new(ExtendedTrailer::Crc32),
             tci: *TCIS.end(),
+            shown: BTreeSet::new(),
+            unanswered: 0,
+            last_unanswered: 0,
+            lost: None,
+            fresh: false,
+            shown_valid: false,
         }
     }
 
@@ -71,9 +116,15 @@ impl Client {
         self.x.now()
     }
 
+    pub(super) fn exchange(&self) -> &Exchange {
+        &self.x
+    }
+
+    // ---------------------------------------------------------------- verdicts and liveness
+
     /// Records the verdict of `spec`, which started at `since`.
     pub(super) fn record(
-        &self,
+        &mut self,
         spec: CheckSpec,
         sent: impl Into<String>,
         verdict: Verdict,
@@ -87,7 +138,127 @@ impl Client {
             verdict,
             seconds: self.now().saturating_duration_since(since).as_secs_f64(),
         });
+        self.last_unanswered = std::mem::take(&mut self.unanswered);
     }
+
+    /// Records `spec` as skipped.
+    pub(super) fn skip(
+        &mut self,
+        spec: CheckSpec,
+        sent: impl Into<String>,
+        why: impl Into<String>,
+    ) {
+        let now = self.now();
+        self.record(spec, sent, Verdict::Skip { why: why.into() }, now);
+    }
+
+    /// Before a check that needs the target: true when it answers a Get of ONU-G (or has just
+    /// answered one). When it does not, it is lost (see the module docs): the check that was
+    /// running becomes an error if its own requests went unanswered, `spec` is recorded as an
+    /// error, and false is returned: the check must not run.
+    pub(super) async fn begin(&mut self, spec: CheckSpec, sent: &str) -> Result<bool, SuiteError> {
+        if self.lost.is_none() && !std::mem::take(&mut self.fresh) && !self.probe().await? {
+            self.mark_lost();
+        }
+        match self.lost.clone() {
+            None => Ok(true),
+            Some(lost) => {
+                let now = self.now();
+                self.record(spec, sent, Verdict::Error { why: lost.why }, now);
+                Ok(false)
+            }
+        }
+    }
+
+    /// After the last check: judges it as [`Client::begin`] judges the one before a check.
+    /// The run's end: completed (`None`), or lost.
+    pub(super) async fn finish(&mut self) -> Result<Option<Lost>, SuiteError> {
+        if self.lost.is_none() && !self.probe().await? {
+            self.mark_lost();
+        }
+        Ok(self.lost.clone())
+    }
+
+    /// True when the target is lost.
+    pub(super) fn is_lost(&self) -> bool {
+        self.lost.is_some()
+    }
+
+    /// The target answers a Get of ONU-G (sent twice, as every request).
+    async fn probe(&mut self) -> Result<bool, SuiteError> {
+        let before = self.unanswered;
+        let a = self
+            .ask(
+                MeId::new(MeClass::ONU_G, 0),
+                Contents::GetRequest(GetRequest {
+                    attribute_mask: PROBE_MASK,
+                }),
+            )
+            .await?;
+        // The probe's own silence is not the check's.
+        self.unanswered = before;
+        Ok(a.is_some())
+    }
+
+    /// The target stopped answering: the check recorded last is an error if a request of its
+    /// own went unanswered.
+    fn mark_lost(&mut self) {
+        let lost = match self.x.last_id() {
+            None => Lost {
+                during: String::new(),
+                why: "the target stopped answering before the first check".into(),
+            },
+            Some(id) if self.last_unanswered > 0 => {
+                let why = format!("the target stopped answering during {id}");
+                self.x.amend_last(Verdict::Error { why: why.clone() });
+                Lost { during: id, why }
+            }
+            Some(id) => Lost {
+                why: format!("the target stopped answering after {id}"),
+                during: id,
+            },
+        };
+        self.lost = Some(lost);
+    }
+
+    /// The target answers a Get of ONU-G or of software image 0: the first thing asked.
+    pub(super) async fn reachable(&mut self) -> Result<bool, SuiteError> {
+        let onu_g = self
+            .get(MeId::new(MeClass::ONU_G, 0), PROBE_MASK)
+            .await?
+            .is_some();
+        let ok = onu_g || self.image(0).await?.is_some();
+        self.unanswered = 0;
+        self.fresh = ok;
+        Ok(ok)
+    }
+
+    // ---------------------------------------------------------------- evidence
+
+    /// True when the target answered a request of `mt` with success in this run: it has shown
+    /// it implements the message.
+    pub(super) fn shown(&self, mt: MessageType) -> bool {
+        self.shown.contains(&mt.code())
+    }
+
+    /// `Ok` when the target has shown it implements `mt`; else the skip reason of a check
+    /// that needs it to.
+    pub(super) fn needs_shown(&self, mt: MessageType, by: &str) -> Result<(), String> {
+        if self.shown(mt) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the target has not shown that it implements {mt} (no {mt} was answered with result 0, command processed successfully, {by}): a refusal from it proves nothing"
+            ))
+        }
+    }
+
+    /// True when the target has shown an image valid, in its version, after a good End.
+    pub(super) fn shown_valid(&self) -> bool {
+        self.shown_valid
+    }
+
+    // ---------------------------------------------------------------- requests
 
     pub(super) async fn sleep(&self, d: Duration) {
         self.x.sleep(d).await;
@@ -104,11 +275,17 @@ impl Client {
 
     fn send(&mut self, env: Envelope, msg: &Message<'_>) -> Result<(), SuiteError> {
         let frame = self.codec.to_vec(msg)?;
-        self.x.send(env.wrap(&frame));
+        let wire = self
+            .t
+            .framing
+            .to_wire(env.wrap(&frame))
+            .map_err(|e| SuiteError::Framing(e.to_string()))?;
+        self.x.send(wire);
         Ok(())
     }
 
-    /// Sends `msg` with its CRC-32 trailer damaged (its last byte inverted).
+    /// Sends `msg` with its CRC-32 trailer damaged (its last byte inverted): on the lab's
+    /// framing only (the OB-BAA framing carries no trailer).
     pub(super) fn send_damaged(&mut self, msg: &Message<'_>) -> Result<(), SuiteError> {
         let mut frame = self.codec.to_vec(msg)?;
         if let Some(last) = frame.last_mut() {
@@ -118,11 +295,18 @@ impl Client {
         Ok(())
     }
 
-    /// Waits for the answer to `tci` (notifications and stray answers are skipped).
+    /// Waits for the answer to `tci` (notifications, stray answers and datagrams that are not
+    /// the target's are skipped).
     pub(super) async fn wait(&mut self, tci: Tci, within: Duration) -> Answer {
+        if self.lost.is_some() {
+            return None;
+        }
         let deadline = self.now() + within;
         while let Some(d) = self.x.recv_until(deadline).await {
-            let Ok((_, frame)) = Envelope::parse(&d) else {
+            let Ok(lab) = self.t.framing.from_wire(&d) else {
+                continue;
+            };
+            let Ok((_, frame)) = Envelope::parse(&lab) else {
                 continue;
             };
             if let Ok(m) = self.codec.parse(frame)
@@ -150,14 +334,21 @@ impl Client {
         me: MeId,
         contents: Contents<'_>,
     ) -> Result<Answer, SuiteError> {
+        if self.lost.is_some() {
+            return Ok(None);
+        }
         let tci = self.next_tci();
         let msg = Message::new(tci, format, me, contents);
         for _ in 0..SENDS_PER_REQUEST {
             self.send(Envelope::omcc(self.t.onu), &msg)?;
             if let Some(a) = self.wait(tci, self.t.timeout).await {
+                if words::code_of(&a) == Some(ResultCode::Success) {
+                    self.shown.insert(msg.message_type().code());
+                }
                 return Ok(Some(a));
             }
         }
+        self.unanswered += 1;
         Ok(None)
     }
 
@@ -190,28 +381,17 @@ impl Client {
         }))
     }
 
-    /// Both images' attributes.
-    pub(super) async fn images(&mut self) -> Result<[SoftwareImageAttributes; 2], SuiteError> {
-        let a = self
-            .image(0)
-            .await?
-            .ok_or(SuiteError::GetFailed { instance: 0 })?;
-        let b = self
-            .image(1)
-            .await?
-            .ok_or(SuiteError::GetFailed { instance: 1 })?;
-        Ok([a, b])
-    }
-
-    /// The instance neither active nor committed.
-    pub(super) async fn standby(&mut self) -> Result<u16, SuiteError> {
-        let imgs = self.images().await?;
-        (0..2u16)
-            .find(|i| {
-                let a = &imgs[usize::from(*i)];
-                a.is_active != Some(true) && a.is_committed != Some(true)
-            })
-            .ok_or(SuiteError::NoStandby)
+    /// Both images' attributes, or why not (in words).
+    pub(super) async fn images(
+        &mut self,
+    ) -> Result<Result<[SoftwareImageAttributes; 2], String>, SuiteError> {
+        let a = self.image(0).await?;
+        let b = self.image(1).await?;
+        Ok(match (a, b) {
+            (Some(a), Some(b)) => Ok([a, b]),
+            (None, _) => Err("Get of software image 0 was not answered with its attributes".into()),
+            (_, None) => Err("Get of software image 1 was not answered with its attributes".into()),
+        })
     }
 
     pub(super) async fn start(
@@ -233,9 +413,26 @@ impl Client {
         .await
     }
 
+    /// The window the ONU accepted at Start, or what it answered instead (in words).
+    pub(super) async fn start_accepted(
+        &mut self,
+        instance: u16,
+        size: u32,
+        window: u16,
+        format: Format,
+    ) -> Result<Result<u16, String>, SuiteError> {
+        let a = self.start(instance, size, window, format).await?;
+        Ok(match a.as_ref().map(|m| &m.contents) {
+            Some(Contents::StartSoftwareDownloadResponse(r)) if r.result == ResultCode::Success => {
+                Ok(r.window_size())
+            }
+            _ => Err(format!("Start software download {}", words::reply_to(&a))),
+        })
+    }
+
     /// Sends the sections `order` of window `w` (AR on the window's last section, whenever it
     /// comes in `order`), the envelope carrying the window number and CRC (`crc`, or the right
-    /// one) unless `plain`; waits for the AR's answer.
+    /// one) unless `plain` or the framing cannot carry them; waits for the AR's answer.
     pub(super) async fn window(
         &mut self,
         instance: u16,
@@ -245,9 +442,13 @@ impl Client {
         crc: Option<u32>,
         plain: bool,
     ) -> Result<Option<ResultCode>, SuiteError> {
+        if self.lost.is_some() {
+            return Ok(None);
+        }
+        let plain = plain || !self.t.framing.carries_window_fields();
         let img = self.t.image.clone();
         let count = img.sections_in(cut, w);
-        let mut ar_tci = None;
+        let mut last = None;
         for &n in order {
             let ar = n + 1 == count;
             let tci = self.next_tci();
@@ -272,16 +473,32 @@ impl Client {
             };
             self.send(env, &msg)?;
             if ar {
-                ar_tci = Some(tci);
+                last = Some((tci, env, msg));
             }
         }
-        let Some(tci) = ar_tci else {
+        let Some((tci, env, msg)) = last else {
             return Ok(None);
         };
-        Ok(self
-            .wait(tci, self.t.timeout)
-            .await
-            .and_then(|m| m.contents.result()))
+        // An unanswered AR section is sent again, with its TCI, as an OLT does (its answer
+        // may be what was lost); the window's other sections are not.
+        let mut r = None;
+        for i in 0..SENDS_PER_REQUEST {
+            if i > 0 {
+                self.send(env, &msg)?;
+            }
+            if let Some(m) = self.wait(tci, self.t.timeout).await {
+                r = m.contents.result();
+                break;
+            }
+        }
+        match r {
+            None => self.unanswered += 1,
+            Some(ResultCode::Success) => {
+                self.shown.insert(MessageType::DownloadSection.code());
+            }
+            Some(_) => {}
+        }
+        Ok(r)
     }
 
     /// The sections of window `w` in order.
@@ -289,21 +506,23 @@ impl Client {
         (0..self.t.image.sections_in(cut, w)).collect()
     }
 
-    /// Every window in order; the first result that is not success, or success.
-    pub(super) async fn all_windows(
+    /// Windows `from..` in order; the first result that is not success (and its window), or
+    /// success.
+    pub(super) async fn windows_from(
         &mut self,
         instance: u16,
         cut: Cut,
-    ) -> Result<Option<ResultCode>, SuiteError> {
+        from: u32,
+    ) -> Result<Result<(), String>, SuiteError> {
         let windows = self.t.image.windows(cut);
-        for w in 0..windows {
+        for w in from..windows {
             let order = self.in_order(cut, w);
             let r = self.window(instance, cut, w, &order, None, false).await?;
             if r != Some(ResultCode::Success) {
-                return Ok(r);
+                return Ok(Err(format!("window {w} of {windows} {}", words::reply(r))));
             }
         }
-        Ok(Some(ResultCode::Success))
+        Ok(Ok(()))
     }
 
     /// End software download, asked again while the ONU answers busy (for up to
@@ -339,8 +558,41 @@ impl Client {
         }
     }
 
-    /// A whole download of the image into `instance` with windows of `window`: `Ok` when every
-    /// window and End succeeded, else what went wrong.
+    /// End with the image's own CRC and size, then a Get of the image: `Ok` when End succeeded
+    /// and the image is valid with the version the image carries (what a download that
+    /// worked leaves), else what went wrong, in words.
+    pub(super) async fn end_and_verify(
+        &mut self,
+        instance: u16,
+        format: Format,
+    ) -> Result<Result<(), String>, SuiteError> {
+        let (crc, size) = (self.t.image.crc, self.t.image.len() as u32);
+        match self.end(instance, crc, size, format).await? {
+            (Some(ResultCode::Success), _) => {}
+            (other, _) => {
+                return Ok(Err(format!(
+                    "End software download {}",
+                    words::reply(other)
+                )));
+            }
+        }
+        let version = self.t.image.version();
+        Ok(match self.image(instance).await? {
+            Some(a) if a.is_valid == Some(true) && a.version == Some(version) => {
+                self.shown_valid = true;
+                Ok(())
+            }
+            Some(a) => Err(format!(
+                "End answered result 0, command processed successfully, but Get of the image says {}",
+                words::image(&a)
+            )),
+            None => Err("End answered result 0, but Get of the image was not answered".into()),
+        })
+    }
+
+    /// A whole download of the image into `instance` with windows of `window`, End, and a Get
+    /// that shows the image valid with its version: `Ok` when all of it worked, else what
+    /// went wrong, in words.
     pub(super) async fn download(
         &mut self,
         instance: u16,
@@ -348,23 +600,15 @@ impl Client {
         format: Format,
     ) -> Result<Result<(), String>, SuiteError> {
         let size = self.t.image.len() as u32;
-        let start = self.start(instance, size, window, format).await?;
-        let accepted = match start.map(|m| m.contents) {
-            Some(Contents::StartSoftwareDownloadResponse(r)) if r.result == ResultCode::Success => {
-                r.window_size()
-            }
-            other => return Ok(Err(format!("Start software download answered {other:?}"))),
+        let accepted = match self.start_accepted(instance, size, window, format).await? {
+            Ok(w) => w,
+            Err(why) => return Ok(Err(why)),
         };
         let cut = self.t.image.cut(format, accepted, EXTENDED_SECTION_LEN);
-        match self.all_windows(instance, cut).await? {
-            Some(ResultCode::Success) => {}
-            other => return Ok(Err(format!("a window answered {other:?}"))),
+        if let Err(why) = self.windows_from(instance, cut, 0).await? {
+            return Ok(Err(why));
         }
-        let crc = self.t.image.crc;
-        match self.end(instance, crc, size, format).await? {
-            (Some(ResultCode::Success), _) => Ok(Ok(())),
-            (other, _) => Ok(Err(format!("End software download answered {other:?}"))),
-        }
+        self.end_and_verify(instance, format).await
     }
 
     /// Activate software of `instance` with `flags`.
@@ -389,9 +633,8 @@ impl Client {
     }
 
     /// The abort convention of open OLT stacks: End with size 0 and CRC 0xFFFFFFFF.
-    pub(super) async fn abort(&mut self, instance: u16) -> Result<(), SuiteError> {
-        self.end(instance, ABORT_CRC, 0, Format::Baseline).await?;
-        Ok(())
+    pub(super) async fn abort(&mut self, instance: u16) -> Result<Option<ResultCode>, SuiteError> {
+        Ok(self.end(instance, ABORT_CRC, 0, Format::Baseline).await?.0)
     }
 
     /// Waits until the ONU answers again after a reboot and `pred` holds of its images (for up
@@ -402,7 +645,7 @@ impl Client {
     ) -> Result<Option<[SoftwareImageAttributes; 2]>, SuiteError> {
         let until = self.now() + self.t.reboot_timeout;
         self.sleep(BOOT_GRACE).await;
-        while self.now() < until {
+        while self.now() < until && !self.is_lost() {
             if let (Some(a), Some(b)) = (self.image(0).await?, self.image(1).await?) {
                 let imgs = [a, b];
                 if pred(&imgs) {

@@ -23,7 +23,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::report::Check;
+use super::catalogue::CATALOGUE;
+use super::report::{Check, RunEnd, Verdict};
 
 /// The shared state. One per suite run; the face and the checks each hold an [`Exchange`].
 #[derive(Debug)]
@@ -40,6 +41,8 @@ struct State {
     /// Every check so far, with its verdict: what a report is made of at any moment, even when
     /// the run stops early.
     checks: Vec<Check>,
+    /// How the run ended, once it has.
+    end: Option<RunEnd>,
 }
 
 /// A handle on the exchange (cheap to clone; single-threaded, like the suite it serves).
@@ -55,6 +58,7 @@ impl Exchange {
             outbox: VecDeque::new(),
             wake_at: None,
             checks: Vec::new(),
+            end: None,
         })))
     }
 
@@ -91,6 +95,51 @@ impl Exchange {
     /// Records a check and its verdict.
     pub(super) fn record(&self, check: Check) {
         self.0.borrow_mut().checks.push(check);
+    }
+
+    /// How the run ended.
+    pub(super) fn set_end(&self, end: RunEnd) {
+        self.0.borrow_mut().end = Some(end);
+    }
+
+    /// How the run ended, once it has.
+    pub(super) fn end(&self) -> Option<RunEnd> {
+        self.0.borrow().end.clone()
+    }
+
+    /// Gives every check of the catalogue that has no verdict yet the error `why`, in
+    /// catalogue order: a report is complete however the run ended.
+    pub(super) fn fill_remaining(&self, why: &str) {
+        for spec in CATALOGUE {
+            if !self.has(spec.id) {
+                self.record(Check {
+                    id: spec.id.into(),
+                    title: spec.title.into(),
+                    source: spec.source.into(),
+                    sent: String::new(),
+                    verdict: Verdict::Error { why: why.into() },
+                    seconds: 0.0,
+                });
+            }
+        }
+    }
+
+    /// The id of the check recorded last.
+    pub(super) fn last_id(&self) -> Option<String> {
+        self.0.borrow().checks.last().map(|c| c.id.to_string())
+    }
+
+    /// Gives the check recorded last another verdict (an error: the target it judged had
+    /// stopped answering).
+    pub(super) fn amend_last(&self, verdict: Verdict) {
+        if let Some(c) = self.0.borrow_mut().checks.last_mut() {
+            c.verdict = verdict;
+        }
+    }
+
+    /// True when a check of this id has a verdict.
+    pub(super) fn has(&self, id: &str) -> bool {
+        self.0.borrow().checks.iter().any(|c| c.id == id)
     }
 
     // ---------------------------------------------------------------- the face's side

@@ -17,6 +17,7 @@ mod checks;
 mod client;
 mod exchange;
 mod report;
+mod words;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,9 +26,10 @@ use std::time::{Duration, Instant};
 
 use omci_codec::{EmitError, OnuId};
 use pon::image::UpgradeImage;
+use pon::transport::Framing;
 
 pub use catalogue::{CATALOGUE, CheckSpec};
-pub use report::{Check, Report, Verdict};
+pub use report::{Check, FORMAT, FORMAT_VERSION, JUNIT_SUITE, Report, RunEnd, Verdict};
 
 use exchange::Exchange;
 
@@ -50,60 +52,23 @@ pub struct Target {
     pub call_in_progress: bool,
     /// The ONU has an emergency call in progress (`onu run --emergency-call`): run ACT-05.
     pub emergency_call_in_progress: bool,
+    /// How the datagrams are framed: the lab's envelope, or the OB-BAA framing (on which the
+    /// checks of the trailer and of the lab's window CRC are skipped).
+    pub framing: Framing,
 }
 
-/// Why a run ended before its last check. The checks that ran keep their verdicts
-/// ([`OnuSuite::report`]).
+/// Why the suite could not go on: a bug of the suite, never the target's doing (what the
+/// target does is in the verdicts). The report then ends [`RunEnd::Internal`], every check
+/// not run an error.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
-    /// Neither Get of ONU-G nor of software image 0 was answered: nothing can be checked.
-    #[error(
-        "{target} does not answer (Get of ONU-G and of software image 0, {} ms each, twice)",
-        timeout.as_millis()
-    )]
-    Silent {
-        /// The target's name.
-        target: String,
-        /// The timeout of each Get.
-        timeout: Duration,
-    },
-    /// SWI-01 failed: without both images nothing else can be checked.
-    #[error("the ONU does not answer Get on both software images: nothing else can be checked")]
-    NoSoftwareImages,
-    /// A Get of a software image a later check needs was not answered with success.
-    #[error("Get of software image {instance} failed")]
-    GetFailed {
-        /// The instance.
-        instance: u16,
-    },
-    /// Both images are active or committed: there is nowhere to download to.
-    #[error("no image is neither active nor committed")]
-    NoStandby,
-    /// The Start of the download the section checks go through was not accepted.
-    #[error("Start software download answered {answer}: the download checks cannot run")]
-    StartFailed {
-        /// The answer, as the codec decoded it (or `None`).
-        answer: String,
-    },
-    /// Without the extended message set, the download the activation checks need failed.
-    #[error("the final download failed ({why}): the activation checks cannot run")]
-    FinalDownloadFailed {
-        /// What went wrong.
-        why: String,
-    },
-    /// A request could not be encoded (a bug of the suite).
+    /// A request could not be encoded.
     #[error("encoding a request: {0}")]
     Encode(#[from] EmitError),
-}
-
-/// A run that ended early: why, and the verdicts of the checks that ran.
-#[derive(Debug)]
-pub struct Stopped {
-    /// Why.
-    pub error: SuiteError,
-    /// The checks that ran.
-    pub report: Report,
+    /// The framing refused a request the suite built for it.
+    #[error("framing a request: {0}")]
+    Framing(String),
 }
 
 /// The checks, as the face polls them.
@@ -114,10 +79,10 @@ pub struct OnuSuite {
     exchange: Exchange,
     /// The checks still running; `None` once they ended.
     checks: Option<Checks>,
-    /// Why they ended early, if they did.
-    error: Option<SuiteError>,
     /// The report's name for the target.
     target: String,
+    /// The framing, for the report.
+    transport: pon::transport::TransportKind,
 }
 
 impl std::fmt::Debug for OnuSuite {
@@ -125,7 +90,7 @@ impl std::fmt::Debug for OnuSuite {
         f.debug_struct("OnuSuite")
             .field("target", &self.target)
             .field("finished", &self.is_finished())
-            .field("error", &self.error)
+            .field("end", &self.exchange.end())
             .finish_non_exhaustive()
     }
 }
@@ -135,18 +100,20 @@ impl OnuSuite {
     pub fn new(target: Target, now: Instant) -> OnuSuite {
         let exchange = Exchange::new(now);
         let name = target.name.clone();
+        let transport = target.framing.kind();
         let client = client::Client::new(exchange.clone(), target);
         let mut suite = OnuSuite {
             exchange,
             checks: Some(Box::pin(checks::run(client))),
-            error: None,
             target: name,
+            transport,
         };
         suite.resume();
         suite
     }
 
-    /// A datagram from the ONU (envelope and OMCI frame) arrived at `now`.
+    /// A datagram from the ONU arrived at `now`, as it came off the wire (in the target's
+    /// framing).
     pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
         if self.is_finished() {
             return;
@@ -165,7 +132,7 @@ impl OnuSuite {
         self.resume();
     }
 
-    /// The next datagram for the ONU's OMCC.
+    /// The next datagram for the ONU's OMCC, in the target's framing.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         self.exchange.take_transmit()
     }
@@ -175,28 +142,48 @@ impl OnuSuite {
         self.exchange.wake_at()
     }
 
-    /// True once the last check ran, or the run stopped early ([`OnuSuite::error`]).
+    /// True once every check has its verdict.
     pub fn is_finished(&self) -> bool {
         self.checks.is_none()
     }
 
-    /// Why the run stopped early, if it did.
-    pub fn error(&self) -> Option<&SuiteError> {
-        self.error.as_ref()
+    /// How many checks have a verdict so far.
+    pub fn checks_done(&self) -> usize {
+        self.exchange.checks().len()
     }
 
-    /// The verdicts so far (all of them once finished).
+    /// The verdicts so far (every check's once finished) and how the run ended
+    /// ([`RunEnd::Running`] until it has).
     pub fn report(&self) -> Report {
-        Report::new(self.target.clone(), self.exchange.checks())
+        let end = self.exchange.end().unwrap_or(RunEnd::Running);
+        Report::new(
+            self.target.clone(),
+            self.transport,
+            end,
+            self.exchange.checks(),
+        )
     }
 
-    /// The report of a finished run, or why it stopped early with the verdicts it had.
-    pub fn finish(self) -> Result<Report, Box<Stopped>> {
-        let report = self.report();
-        match self.error {
-            None => Ok(report),
-            Some(error) => Err(Box::new(Stopped { error, report })),
+    /// How the run ended, once it has.
+    pub fn end(&self) -> Option<RunEnd> {
+        self.exchange.end()
+    }
+
+    /// Stops the run where it is because the caller cannot go on (its socket failed): every
+    /// check without a verdict gets the error `why`, and the run ends [`RunEnd::Internal`].
+    pub fn abandon(&mut self, why: &str) {
+        if self.is_finished() {
+            return;
         }
+        self.checks = None;
+        self.exchange.clear_wake();
+        self.exchange.fill_remaining(why);
+        self.exchange.set_end(RunEnd::Internal { why: why.into() });
+    }
+
+    /// The report of a finished run (see [`OnuSuite::report`]).
+    pub fn finish(self) -> Report {
+        self.report()
     }
 
     /// Runs the checks until they wait for the next datagram or moment.
@@ -208,7 +195,12 @@ impl OnuSuite {
         if let Poll::Ready(end) = checks.as_mut().poll(&mut cx) {
             self.checks = None;
             self.exchange.clear_wake();
-            self.error = end.err();
+            if let Err(e) = end {
+                // A bug of the suite: every check not run yet says so.
+                let why = format!("the suite stopped: {e}");
+                self.exchange.fill_remaining(&why);
+                self.exchange.set_end(RunEnd::Internal { why });
+            }
         }
     }
 }

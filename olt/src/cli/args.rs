@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use omci_codec::OnuId;
-use pon::transport as net;
+use omci_codec::obbaa::CtermName;
+use pon::transport::{self as net, TransportKind};
 
 use crate::engine::{Mode, PonPort};
 use crate::limits;
@@ -22,9 +23,19 @@ pub(super) struct RolloutArgs {
     /// 128 ONUs a PON); PON is the OLT's PON port (1..=16, default 1); repeatable.
     #[arg(long = "onus", required = true, value_parser = parse_onus)]
     pub(super) onus: Vec<OnuRange>,
-    /// How the windows travel.
-    #[arg(long, value_enum, default_value_t = Mode::Multicast)]
-    pub(super) mode: Mode,
+    /// How the windows travel (default: multicast; unicast with --transport obbaa, which
+    /// has no multicast).
+    #[arg(long, value_enum)]
+    pub(super) mode: Option<Mode>,
+    /// How each datagram carries its OMCI frame: lab (the lab's envelope, docs/wire.md) or
+    /// obbaa (the Broadband Forum's OB-BAA framing, for its ONU simulator: unicast only,
+    /// plain G.988, needs --cterm).
+    #[arg(long, value_enum, default_value_t = TransportKind::Lab)]
+    pub(super) transport: TransportKind,
+    /// With --transport obbaa: the channel termination name of a PON port's ONUs, [PON/]NAME
+    /// (1 to 30 bytes; PON 1 when not given); one for each PON port of --onus.
+    #[arg(long = "cterm", value_parser = parse_pon_cterm)]
+    pub(super) cterm: Vec<(PonPort, CtermName)>,
     /// The multicast download group of a PON port: [PON/]ADDR (joined by its ONUs on the
     /// loopback interface); repeatable, one per port. Default: 239.255.0.P:47000 for port P.
     #[arg(long = "group", value_parser = parse_pon_group)]
@@ -139,6 +150,12 @@ pub(super) struct ActivateArgs {
 #[derive(Subcommand)]
 pub(super) enum ConformCommand {
     /// Run the ONU conformance suite against one ONU (it ends upgraded to --image, committed).
+    ///
+    /// Every check gets a verdict (pass, FAIL, skip with why, or ERROR when the target
+    /// stopped answering), and the table, --junit and --json are written whatever became of
+    /// the target. Exit codes: 0 every check passed or was skipped; 1 a check failed; 2 a
+    /// usage error; 3 the target never answered, or stopped answering during the run; 4 the
+    /// suite could not run (its socket failed) or could not write its report.
     Onu(ConformOnuArgs),
 }
 
@@ -170,12 +187,20 @@ pub(super) struct ConformOnuArgs {
     /// Activate with flag 2 answers busy.
     #[arg(long)]
     pub(super) emergency_call_in_progress: bool,
-    /// Write JUnit XML here.
+    /// Write JUnit XML here (always, whatever became of the target).
     #[arg(long)]
     pub(super) junit: Option<PathBuf>,
-    /// Write the results as JSON here.
+    /// Write the results as JSON here (always, whatever became of the target).
     #[arg(long)]
     pub(super) json: Option<PathBuf>,
+    /// How each datagram carries its OMCI frame: lab (the lab's envelope) or obbaa (the
+    /// Broadband Forum's OB-BAA framing, needs --cterm; the checks of the trailer and of the
+    /// window CRC are then skipped).
+    #[arg(long, value_enum, default_value_t = TransportKind::Lab)]
+    pub(super) transport: TransportKind,
+    /// With --transport obbaa: the ONU's channel termination name (1 to 30 bytes).
+    #[arg(long, value_parser = net::parse_cterm)]
+    pub(super) cterm: Option<CtermName>,
 }
 
 #[derive(Args)]
@@ -290,6 +315,16 @@ pub(super) fn parse_onus(s: &str) -> Result<OnuRange, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok((pon, onus))
+}
+
+/// `[PON/]NAME`: the OB-BAA channel termination name of a PON port. A name may hold `/`: only
+/// digits before the first one make a PON port.
+pub(super) fn parse_pon_cterm(s: &str) -> Result<(PonPort, CtermName), String> {
+    let (pon, name) = match s.split_once('/') {
+        Some((p, _)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => pon_prefix(s)?,
+        _ => (PonPort::FIRST, s),
+    };
+    Ok((pon, net::parse_cterm(name)?))
 }
 
 /// `[PON/]GROUP`: the multicast download group of a PON port.

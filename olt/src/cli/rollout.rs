@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use omci_codec::OnuId;
+use omci_codec::obbaa::CtermName;
+use pon::transport::{Framing, TransportKind};
 
 use super::args::{AbortArgs, RolloutArgs, StartAt, default_group, onu_map};
 use super::summary::print_summary;
@@ -25,10 +27,29 @@ use crate::session::{Outcome, SessionConfig, Stages};
 /// `olt rollout`, and the staged verbs (`olt download`, `activate`, `commit`): `stages` says
 /// which stages; `until` ends an activation's maintenance window.
 pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> Result<ExitCode> {
-    if a.strict && a.mode == Mode::Multicast {
+    let obbaa = a.transport == TransportKind::Obbaa;
+    if obbaa && a.mode == Some(Mode::Multicast) {
+        return Ok(usage(
+            "--mode multicast needs --transport lab: the OB-BAA framing is unicast only (the multicast download needs the lab's envelope)",
+        ));
+    }
+    let mode = a.mode.unwrap_or(if obbaa {
+        Mode::Unicast
+    } else {
+        Mode::Multicast
+    });
+    if a.strict && mode == Mode::Multicast {
         return Ok(usage(
             "--strict needs --mode unicast: the multicast download carries window numbers in the envelope",
         ));
+    }
+    if obbaa && !a.group.is_empty() {
+        return Ok(usage(
+            "--group needs --transport lab: the OB-BAA framing has no multicast group",
+        ));
+    }
+    if !obbaa && !a.cterm.is_empty() {
+        return Ok(usage("--cterm needs --transport obbaa"));
     }
     // The image is checked before anything is sent.
     let image = match open_image(&a.image)? {
@@ -42,7 +63,8 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
         retries: a.retries,
         window_size: a.window,
         reboot_timeout: Duration::from_secs(a.reboot_timeout_s),
-        envelope_extensions: !a.strict,
+        // The OB-BAA framing has no room for the envelope's window fields: plain G.988.
+        envelope_extensions: !a.strict && !obbaa,
         activate_flags: a.activate_flags,
         activate_defer: Duration::from_secs(a.activate_defer_s),
         stages,
@@ -170,6 +192,20 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
     if let Some(pon) = groups.keys().find(|p| !onus.contains_key(p)) {
         return Ok(usage(&format!("--group names {pon}, which has no --onus")));
     }
+    let mut cterms: BTreeMap<PonPort, CtermName> = BTreeMap::new();
+    for (pon, name) in &a.cterm {
+        if cterms.insert(*pon, *name).is_some() {
+            return Ok(usage(&format!("--cterm: {pon} is given two names")));
+        }
+    }
+    if let Some(pon) = cterms.keys().find(|p| !onus.contains_key(p)) {
+        return Ok(usage(&format!("--cterm names {pon}, which has no --onus")));
+    }
+    if obbaa && let Some(pon) = onus.keys().find(|p| !cterms.contains_key(p)) {
+        return Ok(usage(&format!(
+            "--transport obbaa needs --cterm [PON/]NAME for each PON port: {pon} has none"
+        )));
+    }
     let pons = onus
         .into_iter()
         .map(|(pon, onus)| {
@@ -177,11 +213,22 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
                 .get(&pon)
                 .copied()
                 .unwrap_or_else(|| default_group(pon));
-            (pon, PonTarget { group, onus })
+            let framing = match cterms.get(&pon) {
+                Some(cterm) => Framing::obbaa(*cterm),
+                None => Framing::Lab,
+            };
+            (
+                pon,
+                PonTarget {
+                    group,
+                    onus,
+                    framing,
+                },
+            )
         })
         .collect();
     let target = Target {
-        mode: a.mode,
+        mode,
         listen: a.listen,
         pons,
         pcap: a.pcap,
@@ -277,6 +324,7 @@ pub(super) fn abort(a: AbortArgs) -> Result<ExitCode> {
             PonTarget {
                 group: default_group(pon),
                 onus,
+                framing: Framing::Lab,
             },
         );
     }

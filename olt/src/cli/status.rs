@@ -71,7 +71,15 @@ pub(super) fn status(a: StatusArgs) -> Result<ExitCode> {
         let ids: Vec<OnuId> = onus.keys().copied().collect();
         campaigns.insert(pon, Campaign::status_only(&ids, &cfg, now));
         let group = default_group(pon);
-        pons.insert(pon, PonTarget { group, onus });
+        // `olt status` speaks the lab's framing only, as `olt abort` does.
+        pons.insert(
+            pon,
+            PonTarget {
+                group,
+                onus,
+                framing: pon::transport::Framing::Lab,
+            },
+        );
     }
     let dcfg = DriverConfig {
         listen: a.listen,

@@ -94,16 +94,21 @@ pub struct Quirks {
     /// Answer End software download with success at once, before the image is written and
     /// checked.
     pub end_before_write: bool,
+    /// Answer result 2 (command not supported) to the whole software download (Start,
+    /// Download section with AR, End, Activate, Commit), as an ONU without it would; sections
+    /// without AR are dropped.
+    pub not_supported: bool,
 }
 
 impl Quirks {
     /// The names `onu run --quirk` takes.
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 6] = [
         "no-section-tracking",
         "always-valid",
         "no-fallback",
         "ignore-window-crc",
         "end-before-write",
+        "not-supported",
     ];
 
     /// Turns on the quirk called `name`; false for an unknown name.
@@ -114,6 +119,7 @@ impl Quirks {
             "no-fallback" => self.no_fallback = true,
             "ignore-window-crc" => self.ignore_window_crc = true,
             "end-before-write" => self.end_before_write = true,
+            "not-supported" => self.not_supported = true,
             _ => return false,
         }
         true

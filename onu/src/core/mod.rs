@@ -22,7 +22,10 @@
 //!   purpose);
 //! - `events`: what the core reports: [`OnuEvent`], [`CrcMismatch`], [`Counters`];
 //! - `respond`: the answers on the wire: responses by result code, attribute value changes;
-//! - `get`: the Get answers (software image, ONU-G, ONU2-G attributes);
+//! - `get`: the Get answers, from the MIB's table;
+//! - [`mib`]: the MIB (ONU data, ONU-G, ONU2-G, both software images, circuit pack, ANI-G):
+//!   the one table Get and MIB upload read, MIB reset, MIB upload (next), Get all alarms
+//!   (next);
 //! - `download`: the software download: Start, Download sections and windows, the
 //!   missing-section bitmap, discarding a download;
 //! - `end`: End software download: the busy phase and the image checks that make an image
@@ -48,6 +51,7 @@ mod download;
 mod end;
 mod events;
 mod get;
+pub mod mib;
 mod respond;
 
 pub use config::{OnuConfig, Quirks};
@@ -88,6 +92,12 @@ pub struct Onu<F: Flash> {
     reboot: bool,
     /// The power was cut at this point: it is dead.
     dead: Option<FaultPoint>,
+    /// ONU data's MIB data sync (G.988 9.1.3): 0 after a boot and after MIB reset.
+    mib_data_sync: u8,
+    /// The snapshot the last MIB upload took, which MIB upload next reads.
+    mib_upload: Option<Vec<omci_codec::contents::MibUploadRecord<'static>>>,
+    /// The snapshot the last Get all alarms took, which Get all alarms next reads.
+    alarm_upload: Option<Vec<omci_codec::contents::AlarmRecord>>,
 }
 
 impl<F: Flash> std::fmt::Debug for Onu<F> {
@@ -134,6 +144,9 @@ impl<F: Flash> Onu<F> {
             faults,
             reboot: false,
             dead: None,
+            mib_data_sync: 0,
+            mib_upload: None,
+            alarm_upload: None,
         };
         onu.events.push_back(OnuEvent::Booted {
             running,
@@ -332,6 +345,22 @@ impl<F: Flash> Onu<F> {
     fn dispatch(&mut self, now: Instant, env: &Envelope, msg: Message<'_>, multicast: bool) {
         let me = msg.me;
         let is_sw = me.class == MeClass::SOFTWARE_IMAGE;
+        let download = matches!(
+            msg.contents,
+            Contents::StartSoftwareDownloadRequest(_)
+                | Contents::DownloadSectionRequest(_)
+                | Contents::EndSoftwareDownloadRequest(_)
+                | Contents::ActivateSoftwareRequest(_)
+                | Contents::CommitSoftwareRequest
+        );
+        if download && self.cfg.quirks.not_supported {
+            // The quirk: an ONU without the software download.
+            return if msg.ar {
+                self.respond_code(&msg, ResultCode::NotSupported)
+            } else {
+                self.drop_frame(format!("{} without AR", msg.message_type()))
+            };
+        }
         match &msg.contents {
             Contents::StartSoftwareDownloadRequest(_)
             | Contents::DownloadSectionRequest(_)
@@ -357,20 +386,8 @@ impl<F: Flash> Onu<F> {
             Contents::ActivateSoftwareRequest(a) => self.on_activate(&msg, a.activate_flags),
             Contents::CommitSoftwareRequest => self.on_commit(&msg),
             Contents::GetRequest(g) => self.on_get(&msg, g.attribute_mask),
-            Contents::MibResetRequest => {
-                if me.class == MeClass::ONU_DATA && me.instance == 0 {
-                    // The MIB of this ONU is its software images and ONU-G: nothing to reset.
-                    self.respond(
-                        &msg,
-                        Contents::MibResetResponse {
-                            result: ResultCode::Success,
-                        },
-                    );
-                } else {
-                    self.respond_code(&msg, unknown(me, MeClass::ONU_DATA));
-                }
-            }
             Contents::RebootRequest(r) => self.on_reboot(&msg, r.reboot_condition),
+            _ if self.on_mib(&msg) => {}
             _ if msg.ar => self.respond_code(&msg, ResultCode::NotSupported),
             _ => self.drop_frame(format!("{} without AR", msg.message_type())),
         }

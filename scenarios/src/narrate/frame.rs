@@ -297,6 +297,18 @@ impl Body {
                 name: other.describe().into_owned(),
                 ak: o.ak,
             },
+            // MIB synchronisation: told by name, as every message without a story of its own.
+            other @ (Contents::MibUploadRequest
+            | Contents::MibUploadResponse(_)
+            | Contents::MibUploadNextRequest(_)
+            | Contents::MibUploadNextResponse(_)
+            | Contents::GetAllAlarmsRequest(_)
+            | Contents::GetAllAlarmsResponse(_)
+            | Contents::GetAllAlarmsNextRequest(_)
+            | Contents::GetAllAlarmsNextResponse(_)) => Body::Other {
+                name: other.describe().into_owned(),
+                ak: other.ak(),
+            },
         }
     }
 
