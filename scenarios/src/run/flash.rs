@@ -30,6 +30,7 @@ fn read(dir: &Path, p: &OnuPlan, images: &Images) -> Result<FlashStatus> {
         model: p.model.clone(),
         public_key: images.key.verifying_key(),
         golden: Some(golden.into()),
+        network_golden: false,
         boot_attempts: 3,
     };
     Ok(onu::status::status(&mut flash, &cfg)?)
