@@ -28,6 +28,7 @@ mod faults;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod flash;
+mod golden;
 mod images;
 mod plan;
 mod processes;
@@ -44,6 +45,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 pub use expect::Check;
+pub use golden::tftpd_hpa_unavailable;
 pub use report::{RunReport, UsageReport};
 pub use summary::format_set;
 
@@ -146,8 +148,19 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     let tools = Tools::new(program);
 
     let mut plan = Plan::new(s, opts)?;
-    let images = Images::write(s, &plan.onus, dir)?;
+    let mut images = Images::write(s, &plan.onus, dir)?;
     let n = plan.n;
+    // Declared before the ONUs, so stopped after them.
+    let golden = golden::GoldenService::start(s, &images)?;
+    images.tftp = golden.addr();
+    golden::prepare_flash(s, &plan, &images, dir, images.tftp.is_some())?;
+    if images.tftp.is_some() {
+        opts.say(format!(
+            "{}: golden images served by {}",
+            s.name,
+            golden.describe()
+        ));
+    }
     opts.say(format!(
         "{}: starting {n} ONU processes on 127.0.0.1:{}..{} (group {}); working directory {}",
         s.name,

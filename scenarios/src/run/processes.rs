@@ -185,7 +185,8 @@ impl Onus {
         })
     }
 
-    /// Waits until every ONU has booted (its first "booted" event), at most 30 s.
+    /// Waits until every ONU has booted (its first "booted" event) or reported that it stays
+    /// in recovery mode (its first failed recovery attempt), at most 30 s.
     pub(super) async fn wait_booted(&mut self) -> Result<()> {
         let n = self.procs.len();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -203,7 +204,7 @@ impl Onus {
                 Ok(Some(l)) => match event_of(&l.line) {
                     Some(e) => {
                         self.count(l.onu, &e);
-                        if matches!(e, OnuEvent::Booted { .. }) {
+                        if matches!(e, OnuEvent::Booted { .. } | OnuEvent::RecoveryFailed { .. }) {
                             booted.insert(l.onu);
                         }
                     }
@@ -354,7 +355,7 @@ fn onu_args(s: &Scenario, p: &OnuPlan, plan: &Plan, images: &Images, dir: &Path)
             dir.join(format!("onu-{}", p.id)).display()
         ),
         format!("--public-key={}", images.public_key.display()),
-        format!("--golden={}", images.golden(p).display()),
+        format!("--golden={}", images.golden_arg(p)),
         format!("--busy-ms={}", p.busy_ms),
         format!("--reboot-ms={}", s.topology.reboot_ms),
         format!("--seed={}", s.seed.wrapping_add(u64::from(p.id))),
