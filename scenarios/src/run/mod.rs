@@ -171,6 +171,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     ));
     let mut onus = Onus::start(s, &plan, &images, dir, &tools)?;
     onus.wait_booted().await?;
+    for line in onus.recovery.drain(..) {
+        opts.say(format!("{}: {line}", s.name));
+    }
 
     opts.say(format!("{}: the OLT starts the rollout", s.name));
     let mut olt = OltProcess::start_rollout(s, &plan, &images, dir, &tools)?;

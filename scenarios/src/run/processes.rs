@@ -136,6 +136,8 @@ pub(super) struct Onus {
     /// The last error line an ONU process wrote (`onu: ...`), with its ONU-ID, for a boot
     /// that does not come.
     last_error: Option<(u16, String)>,
+    /// What recovery mode did before every ONU was up, one line per event.
+    pub(super) recovery: Vec<String>,
 }
 
 impl Onus {
@@ -182,6 +184,7 @@ impl Onus {
             reboot: Duration::from_millis(s.topology.reboot_ms),
             log_rx,
             last_error: None,
+            recovery: Vec::new(),
         })
     }
 
@@ -204,8 +207,24 @@ impl Onus {
                 Ok(Some(l)) => match event_of(&l.line) {
                     Some(e) => {
                         self.count(l.onu, &e);
-                        if matches!(e, OnuEvent::Booted { .. } | OnuEvent::RecoveryFailed { .. }) {
-                            booted.insert(l.onu);
+                        match &e {
+                            OnuEvent::GoldenRestored {
+                                version, source, ..
+                            } => self.recovery.push(format!(
+                                "ONU {} was in recovery mode: golden image {version} restored from {source}",
+                                l.onu
+                            )),
+                            OnuEvent::RecoveryFailed { reason, .. } => {
+                                self.recovery.push(format!(
+                                    "ONU {} stays in recovery mode: {reason}",
+                                    l.onu
+                                ));
+                                booted.insert(l.onu);
+                            }
+                            OnuEvent::Booted { .. } => {
+                                booted.insert(l.onu);
+                            }
+                            _ => {}
                         }
                     }
                     None => {
