@@ -13,6 +13,13 @@
 //! - [`cli`]: the command line; `olt conform onu` runs the `conformance` crate's ONU suite.
 //! - [`limits`]: the ranges of the OLT's settings, shared by its command line and the scenario
 //!   files.
+//! - [`journal`]: the campaign journal on disk (format 2: every PON port's ONUs, their stage and
+//!   result as enums), what `olt rollout` resumes from after a crash or with `--retry-failed`.
+//! - [`report`]: the typed report an OLT writes at the end of a job ([`report::Report`], format
+//!   `olt-report` version 2), which the scenario runner and the benchmarks read back.
+//! - `progress` (private): the progress bar and the five-second lines of a rollout.
+//! - `tci` (private): the named transaction-id ranges (unicast sessions, group downloads) and
+//!   their random start.
 //!
 
 pub mod campaign;
@@ -22,7 +29,7 @@ pub mod engine;
 pub mod image;
 pub mod journal;
 pub mod limits;
-pub mod progress;
+mod progress;
 pub mod report;
 pub mod session;
-pub mod tci;
+mod tci;

@@ -13,7 +13,7 @@ use crate::report::OnuResult;
 
 /// A rollout's progress at one moment.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Progress {
+pub(crate) struct Progress {
     /// Each PON port's stage, in words ("wave 1/2 (4 ONUs)", "rollout", "halting", ...).
     pub stages: Vec<String>,
     /// ONUs in the rollout.
@@ -41,7 +41,7 @@ pub struct Progress {
 
 impl Progress {
     /// The progress of every PON port's campaign.
-    pub fn of(campaigns: &BTreeMap<PonPort, Campaign>) -> Progress {
+    pub(crate) fn of(campaigns: &BTreeMap<PonPort, Campaign>) -> Progress {
         let mut p = Progress::default();
         for (pon, c) in campaigns {
             let stage = stage_words(c);
@@ -80,7 +80,7 @@ impl Progress {
     }
 
     /// The share of the image delivered, 0.0..=1.0 (1.0 when there is nothing to deliver).
-    pub fn fraction(&self) -> f64 {
+    pub(crate) fn fraction(&self) -> f64 {
         match self.windows {
             (_, 0) => 1.0,
             (held, of) => (held as f64 / of as f64).min(1.0),
@@ -88,7 +88,7 @@ impl Progress {
     }
 
     /// The progress in one line, with `meter`'s rate and time left.
-    pub fn line(&self, meter: &Meter) -> String {
+    pub(crate) fn line(&self, meter: &Meter) -> String {
         let mut o = format!("{}: ", self.stages.join(", "));
         let _ = write!(
             o,
@@ -158,16 +158,16 @@ fn stage_words(c: &Campaign) -> String {
 
 /// The rate of progress, over the last [`Meter::SPAN`].
 #[derive(Clone, Debug, Default)]
-pub struct Meter {
+pub(crate) struct Meter {
     samples: VecDeque<(Instant, f64)>,
 }
 
 impl Meter {
     /// How far back the rate looks.
-    pub const SPAN: Duration = Duration::from_secs(10);
+    pub(crate) const SPAN: Duration = Duration::from_secs(10);
 
     /// The share delivered is `fraction` at `now`.
-    pub fn update(&mut self, now: Instant, fraction: f64) {
+    pub(crate) fn update(&mut self, now: Instant, fraction: f64) {
         self.samples.push_back((now, fraction));
         while self
             .samples
@@ -180,7 +180,7 @@ impl Meter {
     }
 
     /// Share of the image delivered per second, once there is something to measure.
-    pub fn rate(&self) -> Option<f64> {
+    pub(crate) fn rate(&self) -> Option<f64> {
         let (t0, f0) = *self.samples.front()?;
         let (t1, f1) = *self.samples.back()?;
         let dt = t1.saturating_duration_since(t0).as_secs_f64();
@@ -188,7 +188,7 @@ impl Meter {
     }
 
     /// The time left to deliver the rest, at the current rate.
-    pub fn left(&self, fraction: f64) -> Option<Duration> {
+    pub(crate) fn left(&self, fraction: f64) -> Option<Duration> {
         let rate = self.rate()?;
         Duration::try_from_secs_f64((1.0 - fraction).max(0.0) / rate).ok()
     }

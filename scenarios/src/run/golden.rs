@@ -18,12 +18,13 @@
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 use super::images::Images;
+use super::lifecycle::{self, Child, TempWorkDir};
 use super::plan::Plan;
 use crate::spec::{GoldenServer, Scenario};
 
@@ -67,21 +68,13 @@ pub(super) enum GoldenService {
     Files,
     /// The embedded server.
     Embedded(pon::tftp::TftpServer),
-    /// `in.tftpd`, its port, and its root directory (removed with it).
+    /// `in.tftpd` (killed when dropped, and by the runner's signal handling like every
+    /// child), its port, and its root directory (removed with it, or swept).
     TftpdHpa {
         child: Child,
         addr: SocketAddrV4,
-        _root: tempfile::TempDir,
+        _root: TempWorkDir,
     },
-}
-
-impl Drop for GoldenService {
-    fn drop(&mut self) {
-        if let GoldenService::TftpdHpa { child, .. } = self {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 impl GoldenService {
@@ -115,9 +108,7 @@ impl GoldenService {
                 if let Some(why) = tftpd_hpa_unavailable() {
                     bail!("golden.server = \"tftpd-hpa\" cannot run here: {why}");
                 }
-                let root = tempfile::Builder::new()
-                    .prefix("scenario-tftp-")
-                    .tempdir()?;
+                let root = TempWorkDir::new().context("making in.tftpd's directory")?;
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755))?;
                 let mut first = None;
@@ -133,8 +124,8 @@ impl GoldenService {
                     .port();
                 let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
                 let caps = "+setuid,+setgid,+sys_chroot";
-                let child = Command::new("setpriv")
-                    .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+                let mut cmd = tokio::process::Command::new("setpriv");
+                cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
                     .arg(format!("--inh-caps={caps}"))
                     .arg(format!("--ambient-caps={caps}"))
                     .arg(IN_TFTPD)
@@ -145,9 +136,8 @@ impl GoldenService {
                     .args(["--foreground", "--user", "nobody"])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .context("starting in.tftpd")?;
+                    .stderr(Stdio::null());
+                let child = lifecycle::spawn(&mut cmd).context("starting in.tftpd")?;
                 let mut service = GoldenService::TftpdHpa {
                     child,
                     addr,
@@ -176,18 +166,7 @@ impl GoldenService {
         let mut buf = [0u8; 1024];
         while Instant::now() < deadline {
             if let Ok(Some(st)) = child.try_wait() {
-                let mut said = String::new();
-                if let Some(mut err) = child.stderr.take() {
-                    use std::io::Read;
-                    let _ = err.read_to_string(&mut said);
-                }
-                bail!(
-                    "in.tftpd ended at once ({st}){}",
-                    said.lines()
-                        .next()
-                        .map(|l| format!(": {l}"))
-                        .unwrap_or_default()
-                );
+                bail!("in.tftpd ended at once ({st}); it logs to syslog");
             }
             probe.send_to(&rrq, *addr)?;
             if let Ok((_, from)) = probe.recv_from(&mut buf) {
