@@ -41,6 +41,10 @@ pub struct BootConfig {
     pub public_key: VerifyingKey,
     /// The factory image restored when nothing else can boot (the lab's "golden" file).
     pub golden: Option<Arc<[u8]>>,
+    /// The golden image comes from the network (recovery mode, `crate::recovery`): when
+    /// nothing else can boot, the bootloader prepares a slot and hands over
+    /// ([`BootError::RecoveryNeeded`]) instead of restoring `golden`.
+    pub network_golden: bool,
     /// How many times an image is tried before it is abandoned (G.988 leaves it open; 3).
     pub boot_attempts: u8,
 }
@@ -96,6 +100,16 @@ pub enum BootError {
     /// No slot holds a bootable image and there is no (good) golden image.
     #[error("no image can boot: both slots are unusable and {0}")]
     Unbootable(String),
+    /// Nothing can boot and the golden image comes from the network: recovery mode must
+    /// fetch it into `slot` (already erased, and called not valid in the metadata), verify it
+    /// against `anti_rollback_floor`, and [`install_golden`] it; then boot again.
+    #[error("recovery mode: no image can boot; the golden image is to be fetched into slot {slot}")]
+    RecoveryNeeded {
+        /// The slot to write.
+        slot: u8,
+        /// The anti-rollback floor the metadata held (0 when it was unreadable).
+        anti_rollback_floor: u32,
+    },
     /// The flash could not be read or written.
     #[error("flash: {0}")]
     Io(#[from] io::Error),
@@ -162,6 +176,19 @@ pub fn boot(flash: &mut dyn Flash, cfg: &BootConfig) -> Result<Booted, BootError
     // (pending, committed, the other slot, the golden image).
     for _ in 0..6 {
         let target = meta.pending.unwrap_or(meta.committed);
+        if !meta.slots[usize::from(target)].valid {
+            // The metadata's is-valid gates the boot too: a slot being restored, or whose
+            // image was refused, never boots, whatever its bytes.
+            abandon(
+                flash,
+                cfg,
+                &mut meta,
+                target,
+                "not valid in the metadata",
+                &mut path,
+            )?;
+            continue;
+        }
         let found = match verify_slot(flash, target, cfg) {
             Ok(found) => found,
             Err(fault) => {
@@ -231,7 +258,10 @@ fn abandon(
         let other = 1 - meta.committed;
         if meta.slots[usize::from(other)].valid && verify_slot(flash, other, cfg).is_ok() {
             meta.committed = other;
-        } else if cfg.golden.is_some() || !meta.slots[usize::from(target)].valid {
+        } else if cfg.golden.is_some()
+            || cfg.network_golden
+            || !meta.slots[usize::from(target)].valid
+        {
             // Into the slot that is not `target` when `target` still verifies.
             restore_golden(flash, cfg, meta, path)?;
         } else {
@@ -291,6 +321,17 @@ fn restore_golden(
     meta: &mut Metadata,
     path: &mut Vec<BootPath>,
 ) -> Result<(), BootError> {
+    if cfg.network_golden {
+        let slot = golden_slot(meta);
+        meta.slots[usize::from(slot)] = SlotMeta::default();
+        meta::store(flash, meta)?;
+        flash.erase_slot(slot)?;
+        flash.sync_slot(slot)?;
+        return Err(BootError::RecoveryNeeded {
+            slot,
+            anti_rollback_floor: meta.anti_rollback_floor,
+        });
+    }
     let golden = cfg
         .golden
         .as_deref()
@@ -302,13 +343,7 @@ fn restore_golden(
             "the golden image is a test image that fails to boot".into(),
         ));
     }
-    // Into a slot that holds nothing valid; the metadata stops calling it valid before its
-    // bytes go (a power cut in between must not leave a "valid" slot being overwritten).
-    let slot = if meta.slots[0].valid && !meta.slots[1].valid {
-        1
-    } else {
-        0
-    };
+    let slot = golden_slot(meta);
     meta.slots[usize::from(slot)] = SlotMeta::default();
     meta::store(flash, meta)?;
     flash.erase_slot(slot)?;
@@ -321,6 +356,64 @@ fn restore_golden(
     meta.boot_tries = 0;
     path.push(BootPath::Recovered);
     Ok(())
+}
+
+/// The slot the golden image goes into: one that holds nothing valid. The metadata stops
+/// calling it valid before its bytes go (a power cut in between must not leave a "valid"
+/// slot being overwritten).
+fn golden_slot(meta: &Metadata) -> u8 {
+    if meta.slots[0].valid && !meta.slots[1].valid {
+        1
+    } else {
+        0
+    }
+}
+
+/// Why recovery mode refuses the golden image it fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum GoldenRefused {
+    /// It fails one of the image checks (format, length, model, floor, SHA-256, signature).
+    #[error("the golden image is refused: {0}")]
+    Image(ImageError),
+    /// It is a test image built to fail to boot.
+    #[error("the golden image is a test image that fails to boot")]
+    FailsToBoot,
+    /// The flash could not be read or written.
+    #[error("flash: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Recovery mode's last step: verifies the golden image written into `slot` completely, as
+/// secure boot does and against `anti_rollback_floor` too, and only then commits it in the
+/// metadata. Until this returns Ok the slot is not valid, so nothing boots from it.
+pub fn install_golden(
+    flash: &mut dyn Flash,
+    cfg: &BootConfig,
+    slot: u8,
+    anti_rollback_floor: u32,
+) -> Result<Inspection, GoldenRefused> {
+    let len = flash.slot_len(slot)?;
+    let policy = DevicePolicy {
+        anti_rollback_floor,
+        ..cfg.policy()
+    };
+    let found = image::verify_from(
+        len,
+        &mut |offset, buf| flash.read_slot(slot, offset, buf),
+        &policy,
+    )
+    .map_err(GoldenRefused::Image)?;
+    if found.header.fails_to_boot {
+        return Err(GoldenRefused::FailsToBoot);
+    }
+    let mut meta = meta::load(flash)?.unwrap_or_default();
+    meta.slots[usize::from(slot)] = slot_meta(&found);
+    meta.committed = slot;
+    meta.pending = None;
+    meta.boot_tries = 0;
+    meta.anti_rollback_floor = meta.anti_rollback_floor.max(anti_rollback_floor);
+    meta::store(flash, &mut meta)?;
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -352,6 +445,7 @@ mod tests {
             model: MODEL.into(),
             public_key: key().verifying_key(),
             golden: golden.map(Into::into),
+            network_golden: false,
             boot_attempts: 3,
         }
     }

@@ -203,12 +203,23 @@ struct RunArgs {
     /// Public key file release images are signed with.
     #[arg(long)]
     public_key: PathBuf,
-    /// The golden (factory) image: installed on a fresh flash, restored when nothing boots.
+    /// The golden (factory) image, installed on a fresh flash and restored when nothing
+    /// boots: a file, or tftp://127.0.0.1:PORT/NAME to fetch it in recovery mode from a TFTP
+    /// server on loopback (docs/onu.md).
+    #[arg(long, value_parser = parse_golden)]
+    golden: Option<GoldenSource>,
+    /// With --golden tftp://...: a local golden image tried when the server fails (the "USB
+    /// stick" of the modelled bootloader).
     #[arg(long)]
-    golden: Option<PathBuf>,
+    golden_fallback: Option<PathBuf>,
+    /// With --golden tftp://...: the longest wait between recovery attempts (ms),
+    /// 100..=600000; the wait starts at 1 s (or this, if shorter) and doubles.
+    #[arg(long, default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    recovery_max_backoff_ms: u64,
     /// Cut the power at a named point, optionally its N-th time: POINT or POINT@N. Points:
     /// mid-section-write, after-window-ack, during-busy, mid-metadata-write, after-activate,
-    /// after-reboot-before-commit.
+    /// after-reboot-before-commit, mid-golden-restore (recovery mode, TFTP).
     #[arg(long, value_parser = parse_fault)]
     fault: Option<PowerLossPlan>,
     /// Which downstream channels the downstream faults apply to.
@@ -296,6 +307,23 @@ struct RunArgs {
     /// not-supported.
     #[arg(long = "quirk", value_parser = clap::builder::PossibleValuesParser::new(crate::core::Quirks::NAMES))]
     quirks: Vec<String>,
+}
+
+/// Where `--golden` takes the golden image from.
+#[derive(Clone, Debug)]
+enum GoldenSource {
+    /// A local file.
+    File(PathBuf),
+    /// A TFTP server on loopback (recovery mode).
+    Tftp(crate::recovery::TftpUrl),
+}
+
+fn parse_golden(s: &str) -> Result<GoldenSource, String> {
+    if s.contains("://") {
+        s.parse().map(GoldenSource::Tftp)
+    } else {
+        Ok(GoldenSource::File(PathBuf::from(s)))
+    }
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -650,6 +678,7 @@ fn status(a: &StatusArgs) -> Result<ExitCode> {
             .map(|g| std::fs::read(g).with_context(|| format!("reading {}", g.display())))
             .transpose()?
             .map(Into::into),
+        network_golden: false,
         boot_attempts: 3,
     };
     let s = crate::status::status(&mut flash, &cfg)?;
@@ -760,12 +789,31 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         onu.serial_number = parse_serial(sn)?;
         onu.vendor_id.copy_from_slice(&onu.serial_number[..4]);
     }
-    onu.golden = a
-        .golden
-        .as_ref()
-        .map(|g| read_golden(g, a.slot_size))
-        .transpose()?
-        .map(Into::into);
+    let mut recovery = None;
+    match &a.golden {
+        None | Some(GoldenSource::File(_)) if a.golden_fallback.is_some() => {
+            return Err(usage(
+                "--golden-fallback needs --golden tftp://127.0.0.1:PORT/NAME (a file given to --golden is already local)",
+            ));
+        }
+        None => {}
+        Some(GoldenSource::File(path)) => {
+            onu.golden = Some(read_golden(path, a.slot_size, "--golden")?.into());
+        }
+        Some(GoldenSource::Tftp(url)) => {
+            let mut rc = crate::recovery::RecoveryConfig::lab(url.clone(), a.slot_size);
+            rc.max_backoff = Duration::from_millis(a.recovery_max_backoff_ms);
+            rc.first_backoff = rc.first_backoff.min(rc.max_backoff);
+            rc.fallback = a
+                .golden_fallback
+                .as_ref()
+                .map(|f| read_golden(f, a.slot_size, "--golden-fallback"))
+                .transpose()?
+                .map(Into::into);
+            onu.network_golden = true;
+            recovery = Some(rc);
+        }
+    }
     onu.max_window_size = a.max_window;
     onu.slot_size = a.slot_size;
     onu.busy_duration = Duration::from_millis(a.busy_ms);
@@ -782,6 +830,7 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         olt,
         group,
         framing,
+        recovery,
         faults: a.fault.map_or_else(Faults::none, Faults::power_loss),
         rx_faults: LinkFaultRates {
             drop: a.drop,
@@ -810,18 +859,23 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(exit.code()))
 }
 
-/// The golden image `--golden` names; it must fit a slot (it is restored into one).
-fn read_golden(path: &Path, slot_size: u64) -> Result<Vec<u8>> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("reading --golden {}", path.display()))?
-        .len();
+/// The golden image file `flag` names; it must fit a slot (it is restored into one).
+fn read_golden(path: &Path, slot_size: u64, flag: &str) -> Result<Vec<u8>> {
+    let unreadable = |e: std::io::Error| {
+        usage(format!(
+            "{flag} {}: {}",
+            path.display(),
+            omci_codec::cli::io_words(&e)
+        ))
+    };
+    let len = std::fs::metadata(path).map_err(unreadable)?.len();
     if len > slot_size {
         return Err(usage(format!(
-            "--golden {} is {len} bytes, larger than --slot-size {slot_size}",
+            "{flag} {} is {len} bytes, larger than --slot-size {slot_size}",
             path.display()
         )));
     }
-    std::fs::read(path).with_context(|| format!("reading --golden {}", path.display()))
+    std::fs::read(path).map_err(unreadable)
 }
 
 async fn shutdown_signal() {

@@ -41,6 +41,7 @@ use crate::boot::BootError;
 use crate::core::{Onu, OnuConfig, OnuEvent};
 use crate::faults::Faults;
 use crate::flash::{FileFlash, Flash};
+use crate::recovery::{Recovery, RecoveryConfig};
 use pon::link::{Link, LinkFaultRates, Paths};
 use pon::transport::{self as net, Framing};
 
@@ -59,6 +60,9 @@ pub struct DriverConfig {
     pub group: SocketAddrV4,
     /// How datagrams carry OMCI frames on the wire: the lab's envelope, or OB-BAA's framing.
     pub framing: Framing,
+    /// Recovery mode over TFTP (`--golden tftp://...`): where the golden image comes from when
+    /// nothing in flash boots. Set with `onu.network_golden`.
+    pub recovery: Option<RecoveryConfig>,
     /// Power-loss plan.
     pub faults: Faults,
     /// Faults of the downstream path (into the ONU).
@@ -157,7 +161,21 @@ fn log_event(onu: u16, e: &OnuEvent) {
         } => {
             tracing::info!(onu, slot = running, %version, event = %event_json(e), "booted")
         }
-        OnuEvent::PowerLost { point } => tracing::warn!(onu, %point, "power lost"),
+        OnuEvent::PowerLost { point } => {
+            tracing::warn!(onu, %point, event = %event_json(e), "power lost")
+        }
+        OnuEvent::RecoveryFailed {
+            attempt,
+            reason,
+            retry_in_ms,
+        } => tracing::warn!(
+            onu,
+            attempt,
+            %reason,
+            retry_in_ms,
+            event = %event_json(e),
+            "recovery mode: the golden image could not be restored; still in recovery mode"
+        ),
         // One per window per ONU (a thousand per megabyte): detail, not news.
         OnuEvent::WindowComplete { .. } | OnuEvent::WindowIncomplete { .. } => {
             tracing::debug!(onu, event = %event_json(e))
@@ -252,6 +270,56 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
     Ok(exit)
 }
 
+/// Recovery mode (`crate::recovery`) on a UDP socket of its own on loopback, until the golden
+/// image is committed (the flash and the plan come back, to boot) or `shutdown` (None). A
+/// power-loss point aborts the process, as everywhere else.
+async fn recover<F: Flash>(
+    id: u16,
+    mut r: Recovery<F>,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<Option<(F, Faults)>> {
+    let sock = UdpSocket::from_std(
+        net::bind_unicast(SocketAddrV4::new(net::LOOPBACK, 0))
+            .context("binding the recovery socket on loopback")?,
+    )?;
+    // The largest TFTP block (RFC 2348) and its header.
+    let mut buf = vec![0u8; usize::from(pon::tftp::MAX_BLKSIZE) + 4];
+    loop {
+        while let Some((to, d)) = r.poll_transmit() {
+            if let Err(e) = sock.send_to(&d, to).await {
+                // A lost datagram, as on a network: the read's timer sends it again.
+                tracing::debug!(onu = id, %to, error = %e, "recovery: sending");
+            }
+        }
+        while let Some(e) = r.poll_event() {
+            log_event(id, &e);
+        }
+        if r.power_lost().is_some() {
+            std::process::abort();
+        }
+        if r.restored() {
+            return Ok(Some(r.into_parts()));
+        }
+        let deadline = r.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(None),
+            () = sleep => r.handle_timeout(Instant::now()),
+            got = sock.recv_from(&mut buf) => match got {
+                Ok((n, from)) => r.handle_datagram(Instant::now(), from, &buf[..n]),
+                // An ICMP "port unreachable" from a server that is down, on some systems.
+                Err(e) => tracing::debug!(onu = id, error = %e, "recovery: receiving"),
+            },
+        }
+    }
+}
+
 /// The ONU process itself, feeding `observer` if there is one.
 async fn run_onu(
     cfg: &DriverConfig,
@@ -309,6 +377,35 @@ async fn run_onu(
                     flash = f;
                     faults = plan;
                     tokio::time::sleep(cfg.reboot_delay).await;
+                }
+                Err((
+                    f,
+                    plan,
+                    BootError::RecoveryNeeded {
+                        slot,
+                        anti_rollback_floor,
+                    },
+                )) => {
+                    let Some(rc) = &cfg.recovery else {
+                        anyhow::bail!("recovery mode needs a golden image and none is configured");
+                    };
+                    let boot = cfg.onu.boot_config();
+                    let started = Recovery::new(
+                        Instant::now(),
+                        rc.clone(),
+                        boot,
+                        f,
+                        plan,
+                        slot,
+                        anti_rollback_floor,
+                    );
+                    match recover(id, started, shutdown.as_mut()).await? {
+                        Some((f, plan)) => (flash, faults) = (f, plan),
+                        None => {
+                            tracing::info!(onu = id, "stopping in recovery mode");
+                            return Ok(Exit::Stopped);
+                        }
+                    }
                 }
                 Err((_, _, e)) => return Err(e).context("the bootloader found nothing to boot"),
             }

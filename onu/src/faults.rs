@@ -38,11 +38,25 @@ pub enum FaultPoint {
     AfterActivate,
     /// After booting the activated image, before Commit arrives.
     AfterRebootBeforeCommit,
+    /// In recovery mode, halfway through writing the golden image fetched over TFTP into its
+    /// slot (the metadata does not yet call the slot valid).
+    MidGoldenRestore,
 }
 
 impl FaultPoint {
-    /// Every point, in upgrade order.
-    pub const ALL: [FaultPoint; 6] = [
+    /// Every point: the upgrade's, in upgrade order, then recovery mode's.
+    pub const ALL: [FaultPoint; 7] = [
+        FaultPoint::MidSectionWrite,
+        FaultPoint::AfterWindowAck,
+        FaultPoint::DuringBusy,
+        FaultPoint::MidMetadataWrite,
+        FaultPoint::AfterActivate,
+        FaultPoint::AfterRebootBeforeCommit,
+        FaultPoint::MidGoldenRestore,
+    ];
+
+    /// The points an OLT's upgrade passes (all but recovery mode's), in upgrade order.
+    pub const UPGRADE: [FaultPoint; 6] = [
         FaultPoint::MidSectionWrite,
         FaultPoint::AfterWindowAck,
         FaultPoint::DuringBusy,
@@ -60,6 +74,7 @@ impl FaultPoint {
             FaultPoint::MidMetadataWrite => "mid-metadata-write",
             FaultPoint::AfterActivate => "after-activate",
             FaultPoint::AfterRebootBeforeCommit => "after-reboot-before-commit",
+            FaultPoint::MidGoldenRestore => "mid-golden-restore",
         }
     }
 }
@@ -96,7 +111,7 @@ pub struct PowerLossPlan {
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     plan: Option<PowerLossPlan>,
-    reached: [u32; 6],
+    reached: [u32; FaultPoint::ALL.len()],
 }
 
 impl Faults {
@@ -109,7 +124,7 @@ impl Faults {
     pub fn power_loss(plan: PowerLossPlan) -> Self {
         Self {
             plan: Some(plan),
-            reached: [0; 6],
+            reached: [0; FaultPoint::ALL.len()],
         }
     }
 

@@ -9,6 +9,8 @@
 //!   the answers on the wire, the plumbing).
 //! - [`boot`]: the bootloader: which image runs, fallbacks, recovery with the golden image, and
 //!   the anti-rollback floor's one rule (docs/decisions.md).
+//! - [`recovery`]: recovery mode over TFTP: the golden image fetched from a server, written
+//!   into a slot block by block, verified completely, and only then committed.
 //! - [`meta`] and [`flash`]: the flash: the metadata record (two copies) and the two slots.
 //! - [`faults`]: the named power-loss points.
 //! - [`driver`]: the tokio driver of one ONU process (sockets, clock, signals), and what it
@@ -25,4 +27,5 @@ pub mod driver;
 pub mod faults;
 pub mod flash;
 pub mod meta;
+pub mod recovery;
 pub mod status;

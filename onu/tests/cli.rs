@@ -450,3 +450,36 @@ fn keygen_writes_the_secret_key_for_its_owner_only() {
         "the public key stays readable"
     );
 }
+
+#[test]
+fn a_wrong_golden_source_is_one_line_naming_the_flag_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("st");
+    let public = dir.path().join("lab.pub");
+    std::fs::write(&public, "00".repeat(32)).unwrap();
+    let base = ["run", "--state-dir", p(&state), "--public-key", p(&public)];
+    for (extra, says) in [
+        (vec!["--golden", "tftp://10.0.0.1:69/g.img"], "--golden"),
+        (vec!["--golden", "tftp://127.0.0.1:69/"], "--golden"),
+        (vec!["--golden-fallback", "g.img"], "--golden-fallback"),
+        (
+            vec!["--golden", "g.img", "--golden-fallback", "g.img"],
+            "--golden-fallback",
+        ),
+        (
+            vec![
+                "--golden",
+                "tftp://127.0.0.1:69/g",
+                "--recovery-max-backoff-ms",
+                "5",
+            ],
+            "--recovery-max-backoff-ms",
+        ),
+    ] {
+        let out = onu(&[&base[..], &extra[..]].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(says), "{extra:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{extra:?}: {err}");
+    }
+}

@@ -88,7 +88,7 @@ fn every_named_point_at_every_occurrence_is_survived() {
     let v2 = image("V2", 2, 1200);
     let mut cases = 0;
     let mut fired = std::collections::BTreeSet::new();
-    for point in FaultPoint::ALL {
+    for point in FaultPoint::UPGRADE {
         for occurrence in 1..=12 {
             let case = format!("{point} #{occurrence}");
             let mut lab = Lab::new();
@@ -110,7 +110,7 @@ fn every_named_point_at_every_occurrence_is_survived() {
     }
     assert_eq!(
         fired.len(),
-        FaultPoint::ALL.len(),
+        FaultPoint::UPGRADE.len(),
         "points that never fired: {fired:?}"
     );
     eprintln!("{cases} power-loss cases");
@@ -146,7 +146,7 @@ fn power_cut_at_random_moments_is_always_survived() {
         let mut lab = Lab::new();
         // Half the cases also arm a named point at a random occurrence.
         if rng.below(2) == 0 {
-            let point = FaultPoint::ALL[rng.below(6) as usize];
+            let point = FaultPoint::UPGRADE[rng.below(6) as usize];
             lab.plan_power_loss(point, 1 + rng.below(4) as u32);
         }
         let budget = rng.below(80) as usize;

@@ -17,15 +17,19 @@
 //! - [`image`]: an image ready to send ([`image::UpgradeImage`]: bytes once, header, CRC) and
 //!   how a download cuts it into windows and sections ([`image::Cut`]), for the OLT and the
 //!   conformance suite alike.
+//! - [`tftp`]: TFTP (RFC 1350, options of RFC 2347-2349): the packets, a sans-IO read that the
+//!   ONU's recovery mode fetches its golden image with, and a small server (sans-IO, with a
+//!   tokio driver) that the scenario runner and the tests serve golden images from.
 //! - [`limits`]: the ranges of the values a person gives (windows, ONU counts, busy and reboot
 //!   times, power-loss occurrences, rates), shared by the command lines and the scenario files.
 //!
 //! Nothing here reads a clock or keeps state between calls, except the sockets of
-//! [`transport`].
+//! [`transport`] and the TFTP server's driver ([`tftp::TftpServer`]).
 
 pub mod firmware;
 pub mod image;
 pub mod limits;
 pub mod link;
 pub mod manifest;
+pub mod tftp;
 pub mod transport;

@@ -144,7 +144,8 @@ pub fn case_toml(plan: &SoakPlan, case: u32) -> String {
     for id in 1..=onus {
         match rng.below(3) {
             0 | 1 => {
-                let point = FaultPoint::ALL[rng.below(FaultPoint::ALL.len() as u64) as usize];
+                let point =
+                    FaultPoint::UPGRADE[rng.below(FaultPoint::UPGRADE.len() as u64) as usize];
                 let occurrence = 1 + rng.below(match point {
                     FaultPoint::MidSectionWrite => 200,
                     FaultPoint::AfterWindowAck => windows.max(1),

@@ -26,6 +26,10 @@ pub struct OnuConfig {
     pub public_key: VerifyingKey,
     /// The factory image restored when nothing else boots (shared, not copied, at each boot).
     pub golden: Option<std::sync::Arc<[u8]>>,
+    /// The golden image comes from a TFTP server (`onu run --golden tftp://...`): the
+    /// bootloader hands over to recovery mode (`crate::recovery`) instead of restoring
+    /// `golden`.
+    pub network_golden: bool,
     /// Tries before an image that fails to boot is abandoned.
     pub boot_attempts: u8,
     /// The largest window (sections) the ONU accepts; it answers Start with the smaller of
@@ -58,6 +62,7 @@ impl OnuConfig {
             model: model.to_string(),
             public_key,
             golden: None,
+            network_golden: false,
             boot_attempts: 3,
             max_window_size: 256,
             slot_size: 64 * 1024 * 1024,
@@ -70,11 +75,13 @@ impl OnuConfig {
         }
     }
 
-    pub(super) fn boot_config(&self) -> BootConfig {
+    /// What the bootloader needs of this provisioning.
+    pub fn boot_config(&self) -> BootConfig {
         BootConfig {
             model: self.model.clone(),
             public_key: self.public_key,
             golden: self.golden.clone(),
+            network_golden: self.network_golden,
             boot_attempts: self.boot_attempts,
         }
     }

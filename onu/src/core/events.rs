@@ -91,6 +91,33 @@ pub enum OnuEvent {
         /// Where.
         point: FaultPoint,
     },
+    /// Recovery mode: no image can boot; the golden image is being fetched (attempt `attempt`).
+    RecoveryStarted {
+        /// The slot it goes into.
+        slot: u8,
+        /// Where from (`tftp://...`).
+        source: String,
+        /// Which attempt (from 1).
+        attempt: u32,
+    },
+    /// Recovery mode: the attempt failed; the ONU stays in recovery mode and tries again.
+    RecoveryFailed {
+        /// Which attempt.
+        attempt: u32,
+        /// Why, in words.
+        reason: String,
+        /// When the next attempt starts (ms).
+        retry_in_ms: u64,
+    },
+    /// Recovery mode: the golden image passed every check and is committed; it boots next.
+    GoldenRestored {
+        /// Its slot.
+        slot: u8,
+        /// Its version.
+        version: String,
+        /// Where it came from (`tftp://...`, or the fallback file).
+        source: String,
+    },
 }
 
 /// The image CRC at End did not match what was written (G.988 A.3.23).

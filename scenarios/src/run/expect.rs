@@ -78,12 +78,44 @@ pub(super) struct Found<'a> {
 pub(super) fn check(s: &Scenario, found: &Found) -> Vec<Check> {
     let mut out = Vec::new();
     let e = &s.expect;
+    let in_recovery: BTreeSet<u16> = e
+        .in_recovery
+        .as_ref()
+        .map(|set| set.resolve(found.n))
+        .unwrap_or_default();
     let bricked: Vec<u16> = found
         .flash
         .iter()
-        .filter(|(_, f)| !f.bootable)
+        .filter(|(id, f)| !f.bootable && !in_recovery.contains(id))
         .map(|(id, _)| *id)
         .collect();
+    if !in_recovery.is_empty() {
+        // Still in recovery mode: the flash boots nothing of what it holds.
+        let booting: BTreeSet<u16> = in_recovery
+            .iter()
+            .copied()
+            .filter(|id| found.flash.get(id).is_some_and(|f| f.bootable))
+            .collect();
+        out.push(Check::new(
+            "in recovery",
+            format!("ONUs {} in recovery mode", format_set(&in_recovery)),
+            if booting.is_empty() {
+                "in recovery mode".into()
+            } else {
+                format!("ONUs {} boot an image", format_set(&booting))
+            },
+            booting.is_empty(),
+            if booting.is_empty() {
+                format!("ONUs {} in recovery mode", format_set(&in_recovery))
+            } else {
+                format!(
+                    "ONUs {} in recovery mode (but ONUs {} boot an image)",
+                    format_set(&in_recovery),
+                    format_set(&booting)
+                )
+            },
+        ));
+    }
     out.push(Check::new(
         "bricked",
         "0".into(),

@@ -25,11 +25,18 @@ pub(super) fn read_all(
 /// One ONU's flash.
 fn read(dir: &Path, p: &OnuPlan, images: &Images) -> Result<FlashStatus> {
     let mut flash = onu::flash::FileFlash::open(&dir.join(format!("onu-{}", p.id)))?;
-    let golden = std::fs::read(images.golden(p))?;
+    // As the ONU has it: its golden file, or a server (then only what the flash holds boots).
+    let served = images.tftp.is_some();
+    let golden = if served {
+        None
+    } else {
+        Some(std::fs::read(images.golden(p))?.into())
+    };
     let cfg = onu::boot::BootConfig {
         model: p.model.clone(),
         public_key: images.key.verifying_key(),
-        golden: Some(golden.into()),
+        golden,
+        network_golden: served,
         boot_attempts: 3,
     };
     Ok(onu::status::status(&mut flash, &cfg)?)

@@ -33,6 +33,9 @@ pub(super) struct Images {
     pub(super) sections: u64,
     /// Its manifest, for a campaign.
     pub(super) manifest: Option<PathBuf>,
+    /// The TFTP server the ONUs fetch their golden image from in recovery mode (None: each
+    /// reads its own file).
+    pub(super) tftp: Option<std::net::SocketAddrV4>,
 }
 
 impl Images {
@@ -116,7 +119,35 @@ impl Images {
             sha256,
             sections,
             manifest,
+            tftp: None,
         })
+    }
+
+    /// Every golden image: its file name (what a TFTP server serves it as) and its path.
+    pub(super) fn golden_files(&self) -> Vec<(String, PathBuf)> {
+        self.goldens
+            .values()
+            .map(|p| {
+                let name = p
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                (name, p.clone())
+            })
+            .collect()
+    }
+
+    /// What ONU `p`'s `--golden` says: its file, or the file on the TFTP server.
+    pub(super) fn golden_arg(&self, p: &OnuPlan) -> String {
+        let path = self.golden(p);
+        match self.tftp {
+            Some(addr) => format!(
+                "tftp://{addr}/{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            ),
+            None => path.display().to_string(),
+        }
     }
 
     /// The golden image of ONU `p` (its factory image, and what recovery restores).

@@ -33,6 +33,7 @@ mod faults;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod flash;
+mod golden;
 mod images;
 mod lifecycle;
 mod plan;
@@ -50,6 +51,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 pub use expect::{Check, Verdict};
+pub use golden::tftpd_hpa_unavailable;
 pub use lifecycle::{
     MARKER, PARENT_FLAG, TempWorkDir, die_with_parent, stop_on_signals, unless_stopping,
 };
@@ -251,8 +253,19 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     let tools = Tools::new(program);
 
     let mut plan = Plan::new(s, opts)?;
-    let images = Images::write(s, &plan.onus, dir)?;
+    let mut images = Images::write(s, &plan.onus, dir)?;
     let n = plan.n;
+    // Declared before the ONUs, so stopped after them.
+    let golden = golden::GoldenService::start(s, &images)?;
+    images.tftp = golden.addr();
+    golden::prepare_flash(s, &plan, &images, dir, images.tftp.is_some())?;
+    if images.tftp.is_some() {
+        opts.say(format!(
+            "{}: golden images served by {}",
+            s.name,
+            golden.describe()
+        ));
+    }
     opts.say(format!(
         "{}: starting {n} ONU processes on 127.0.0.1:{}..{} (group {}); working directory {}",
         s.name,
@@ -263,6 +276,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     ));
     let mut onus = Onus::start(s, &plan, &images, dir, &tools)?;
     onus.wait_booted().await?;
+    for line in onus.recovery.drain(..) {
+        opts.say(format!("{}: {line}", s.name));
+    }
 
     opts.say(format!("{}: the OLT starts the rollout", s.name));
     let mut olt = OltProcess::start_rollout(s, &plan, &images, dir, &tools)?;

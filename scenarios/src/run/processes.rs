@@ -140,6 +140,8 @@ pub(super) struct Onus {
     /// The last error line an ONU process wrote (`onu: ...`), with its ONU-ID, for a boot
     /// that does not come.
     last_error: Option<(u16, String)>,
+    /// What recovery mode did before every ONU was up, one line per event.
+    pub(super) recovery: Vec<String>,
 }
 
 impl Onus {
@@ -186,10 +188,12 @@ impl Onus {
             reboot: Duration::from_millis(s.topology.reboot_ms),
             log_rx,
             last_error: None,
+            recovery: Vec::new(),
         })
     }
 
-    /// Waits until every ONU has booted (its first "booted" event), at most 30 s.
+    /// Waits until every ONU has booted (its first "booted" event) or reported that it stays
+    /// in recovery mode (its first failed recovery attempt), at most 30 s.
     pub(super) async fn wait_booted(&mut self) -> Result<()> {
         let n = self.procs.len();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -207,8 +211,24 @@ impl Onus {
                 Ok(Some(l)) => match event_of(&l.line) {
                     Some(e) => {
                         self.count(l.onu, &e);
-                        if matches!(e, OnuEvent::Booted { .. }) {
-                            booted.insert(l.onu);
+                        match &e {
+                            OnuEvent::GoldenRestored {
+                                version, source, ..
+                            } => self.recovery.push(format!(
+                                "ONU {} was in recovery mode: golden image {version} restored from {source}",
+                                l.onu
+                            )),
+                            OnuEvent::RecoveryFailed { reason, .. } => {
+                                self.recovery.push(format!(
+                                    "ONU {} stays in recovery mode: {reason}",
+                                    l.onu
+                                ));
+                                booted.insert(l.onu);
+                            }
+                            OnuEvent::Booted { .. } => {
+                                booted.insert(l.onu);
+                            }
+                            _ => {}
                         }
                     }
                     None => {
@@ -358,7 +378,7 @@ fn onu_args(s: &Scenario, p: &OnuPlan, plan: &Plan, images: &Images, dir: &Path)
             dir.join(format!("onu-{}", p.id)).display()
         ),
         format!("--public-key={}", images.public_key.display()),
-        format!("--golden={}", images.golden(p).display()),
+        format!("--golden={}", images.golden_arg(p)),
         format!("--busy-ms={}", p.busy_ms),
         format!("--reboot-ms={}", s.topology.reboot_ms),
         format!("--seed={}", s.seed.wrapping_add(u64::from(p.id))),

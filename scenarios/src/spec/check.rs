@@ -218,5 +218,17 @@ fn check(s: &Scenario, text: &str) -> Result<(), String> {
     for e in &s.expect.onus {
         within(&e.onus, "expect.onus.onus", line_of(text, "onus"))?;
     }
+    if let Some(set) = &s.golden.wrecked {
+        within(set, "golden.wrecked", line_of(text, "wrecked"))?;
+    }
+    if let Some(set) = &s.expect.in_recovery {
+        within(set, "expect.in_recovery", line_of(text, "in_recovery"))?;
+    }
+    if s.golden.tampered && s.golden.server == GoldenServer::File {
+        return Err(format!(
+            "{}golden.tampered needs a server: golden.server = \"embedded\" or \"tftpd-hpa\"",
+            line_of(text, "tampered")
+        ));
+    }
     Ok(())
 }

@@ -77,6 +77,9 @@ pub struct Scenario {
     /// The OLT.
     #[serde(default)]
     pub olt: OltSpec,
+    /// Where an ONU in recovery mode fetches its golden image, and which ONUs start in it.
+    #[serde(default)]
+    pub golden: GoldenSpec,
     /// What goes wrong, and when.
     #[serde(default)]
     pub faults: Vec<Fault>,
@@ -201,6 +204,37 @@ pub struct LinkSpec {
     /// `multicast`.
     #[serde(default)]
     pub on: Paths,
+}
+
+/// The golden (factory) image: where ONUs in recovery mode fetch it (docs/onu.md).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenSpec {
+    /// `file` (each ONU reads its own golden file: the default), `embedded` (a TFTP server the
+    /// runner starts in its own process) or `tftpd-hpa` (Debian's `in.tftpd`, started by the
+    /// runner on loopback; the run stops with a clear line when it is not installed).
+    #[serde(default)]
+    pub server: GoldenServer,
+    /// The server's golden image has one byte changed after signing.
+    #[serde(default)]
+    pub tampered: bool,
+    /// These ONUs start from a flash that a power cut wrecked: both slots and both metadata
+    /// copies garbled. They boot into recovery mode. The others start with their golden
+    /// image installed, as from the factory.
+    pub wrecked: Option<OnuSet>,
+}
+
+/// Where the golden image is served from.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum GoldenServer {
+    /// A local file per ONU (`onu run --golden FILE`).
+    #[default]
+    File,
+    /// The runner's embedded TFTP server (`pon::tftp::TftpServer`).
+    Embedded,
+    /// Debian's `in.tftpd` (tftpd-hpa).
+    TftpdHpa,
 }
 
 /// The image rolled out.
@@ -541,6 +575,9 @@ pub struct Expect {
     /// Per ONU set: result and final versions. The ONUs no entry names must be upgraded.
     #[serde(default)]
     pub onus: Vec<OnuExpect>,
+    /// These ONUs must end in recovery mode: their flash boots nothing, and they wait for a
+    /// golden image that passes every check (every other ONU must boot).
+    pub in_recovery: Option<OnuSet>,
 }
 
 /// How a campaign ends.

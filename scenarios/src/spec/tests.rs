@@ -657,3 +657,16 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_tampered_golden_image_needs_a_server_and_sets_are_within_the_onus() {
+    let e = parse(&format!("{MINIMAL}[golden]\ntampered = true\n")).unwrap_err();
+    assert!(e.contains("golden.tampered needs a server"), "{e}");
+    let s = parse(&format!(
+        "{MINIMAL}[golden]\nserver = \"tftpd-hpa\"\nwrecked = \"1\"\n"
+    ))
+    .unwrap();
+    assert_eq!(s.golden.server, crate::spec::GoldenServer::TftpdHpa);
+    let e = parse(&format!("{MINIMAL}[golden]\nserver = \"atftpd\"\n")).unwrap_err();
+    assert!(e.contains("tftpd-hpa"), "{e}");
+}
