@@ -377,7 +377,7 @@ pub fn main_with(program: Vec<std::ffi::OsString>, args: Vec<std::ffi::OsString>
             ExitCode::from(2)
         }
         None => {
-            eprintln!("onu: {e:#}");
+            eprintln!("onu: {}", omci_codec::cli::plain(&format!("{e:#}")));
             ExitCode::from(1)
         }
     })
@@ -388,12 +388,29 @@ fn read_hex_key<const N: usize>(path: &Path, what: &str) -> Result<[u8; N]> {
     let mut text = String::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_KEY_FILE).read_to_string(&mut text))
-        .with_context(|| format!("reading the {what} {}", path.display()))?;
+        .map_err(|e| {
+            usage(format!(
+                "the {what} {}: {}",
+                path.display(),
+                omci_codec::cli::io_words(&e)
+            ))
+        })?;
     let bytes = hex::decode(text.trim())
-        .with_context(|| format!("{} is not a hex {what}", path.display()))?;
+        .map_err(|_| usage(format!("{} is not a hex {what}", path.display())))?;
     bytes
         .try_into()
-        .map_err(|_| anyhow::anyhow!("{} is not a {N}-byte {what}", path.display()))
+        .map_err(|_| usage(format!("{} is not a {N}-byte {what}", path.display())))
+}
+
+/// Reads a file the person named with `flag`; a file that cannot be read is their input error.
+fn read_input(flag: &str, path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        usage(format!(
+            "{flag}{}: {}",
+            path.display(),
+            omci_codec::cli::io_words(&e)
+        ))
+    })
 }
 
 fn public_key(path: &Path) -> Result<VerifyingKey> {
@@ -459,8 +476,15 @@ fn keygen(out: &Path) -> Result<()> {
     let key = SigningKey::generate(&mut rand_core::OsRng);
     let secret = out.with_extension("key");
     let public = out.with_extension("pub");
-    write_private(&secret, &(hex::encode(key.to_bytes()) + "\n"))
-        .with_context(|| format!("writing {}", secret.display()))?;
+    // Where the keys go is the person's input: a directory that is not there is said as such.
+    write_private(&secret, &(hex::encode(key.to_bytes()) + "\n")).map_err(|e| {
+        usage(format!(
+            "--out {}: cannot write {}: {}",
+            out.display(),
+            secret.display(),
+            omci_codec::cli::io_words(&e)
+        ))
+    })?;
     std::fs::write(&public, hex::encode(key.verifying_key().to_bytes()) + "\n")
         .with_context(|| format!("writing {}", public.display()))?;
     println!("wrote {} and {}", secret.display(), public.display());
@@ -474,7 +498,13 @@ fn build(a: &BuildArgs) -> Result<()> {
     let payload = match (&a.payload, a.size) {
         (Some(p), _) => {
             let len = std::fs::metadata(p)
-                .with_context(|| format!("reading {}", p.display()))?
+                .map_err(|e| {
+                    usage(format!(
+                        "--payload {}: {}",
+                        p.display(),
+                        omci_codec::cli::io_words(&e)
+                    ))
+                })?
                 .len();
             if len > room {
                 return Err(usage(format!(
@@ -483,7 +513,7 @@ fn build(a: &BuildArgs) -> Result<()> {
                     a.slot_size
                 )));
             }
-            std::fs::read(p).with_context(|| format!("reading {}", p.display()))?
+            read_input("--payload ", p)?
         }
         (None, Some(n)) if n > room => {
             return Err(usage(format!(
@@ -551,7 +581,7 @@ fn build(a: &BuildArgs) -> Result<()> {
 }
 
 fn inspect(path: &Path, key: Option<&Path>, json: bool) -> Result<ExitCode> {
-    let img = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let img = read_input("image ", path)?;
     let key = key.map(public_key).transpose()?;
     let found = image::inspect(&img, key.as_ref())?;
     let good = found.hash_ok && found.signature_ok != Some(false);
@@ -594,7 +624,10 @@ fn inspect(path: &Path, key: Option<&Path>, json: bool) -> Result<ExitCode> {
 
 fn status(a: &StatusArgs) -> Result<ExitCode> {
     if !a.state_dir.is_dir() {
-        bail!("{} is not a state directory", a.state_dir.display());
+        return Err(usage(format!(
+            "--state-dir {} is not a directory: give the --state-dir an `onu run` used",
+            a.state_dir.display()
+        )));
     }
     let mut flash = FileFlash::open(&a.state_dir)?;
     let model = match &a.model {

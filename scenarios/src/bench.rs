@@ -102,12 +102,18 @@ async fn blast(
     let mut children = Vec::new();
     for _ in 0..receivers {
         let mut c = Command::new(&program[0]);
-        c.args(&program[1..])
-            .args(["bench-receive", &format!("--group={group}")])
-            .args(batched.then_some("--batched"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
+        // It dies with this process, however this one ends (see `run::die_with_parent`).
+        c.arg(format!(
+            "{}={}",
+            crate::run::PARENT_FLAG,
+            std::process::id()
+        ))
+        .args(&program[1..])
+        .args(["bench-receive", &format!("--group={group}")])
+        .args(batched.then_some("--batched"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
         children.push(c.spawn().context("starting a receiver")?);
     }
     // Wait until every receiver has joined ("ready").

@@ -18,11 +18,13 @@
 //! - [`projection`] and [`project`]: the real OLT engine and ONU cores over a GPON timing model
 //!   on a virtual clock (`scenario project`).
 //! - [`demo`]: `scenario demo`, the main job without a scenario file.
+//! - [`library`]: the scenarios of `scenarios/*.toml`, found by name (`scenario list`, `run NAME`).
 //! - [`cli`]: the `scenario` command line (it also carries the `olt` and `onu` tools).
 
 pub mod bench;
 pub mod cli;
 pub mod demo;
+pub mod library;
 pub mod narrate;
 pub mod project;
 pub mod projection;

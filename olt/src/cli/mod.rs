@@ -103,7 +103,7 @@ pub fn main_with(args: Vec<std::ffi::OsString>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("olt: {e:#}");
+            eprintln!("olt: {}", omci_codec::cli::plain(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use omci_codec::OnuId;
 use omci_codec::obbaa::CtermName;
 use pon::transport::{Framing, TransportKind};
@@ -85,10 +85,19 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
     };
     let manifest = match &a.manifest {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let m: pon::manifest::Manifest = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a release manifest", path.display()))?;
+            let text = match read_input("--manifest", path) {
+                Ok(t) => t,
+                Err(code) => return Ok(code),
+            };
+            let m: pon::manifest::Manifest = match serde_json::from_str(&text) {
+                Ok(m) => m,
+                Err(e) => {
+                    return Ok(usage(&format!(
+                        "--manifest {} is not a release manifest ({e}): give the manifest `onu image build --manifest` wrote",
+                        path.display()
+                    )));
+                }
+            };
             if m.sha256() != Some(image.sha256) {
                 return Ok(usage(&format!(
                     "--image {} does not match the checksum of --manifest {} ({}): refusing to roll it out",
@@ -97,10 +106,24 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
                     m.checksum
                 )));
             }
+            if m.device_model != image.header.model {
+                return Ok(usage(&format!(
+                    "--image {} is for model {}, --manifest {} targets model {}: refusing to roll it out",
+                    a.image.display(),
+                    image.header.model,
+                    path.display(),
+                    m.device_model
+                )));
+            }
             Some(m)
         }
         None => None,
     };
+    if let Some(key) = &a.public_key
+        && let Err(why) = check_signature(&image, key)
+    {
+        return Ok(usage(&format!("--image {}: {why}", a.image.display())));
+    }
     let canary = a
         .canary
         .or(manifest.as_ref().map(|m| m.rollout.percent))
@@ -228,9 +251,54 @@ pub(super) fn open_image(path: &std::path::Path) -> Result<Result<UpgradeImage, 
     }
     match UpgradeImage::open(path) {
         Ok(i) => Ok(Ok(i)),
-        Err(ImageFileError::Io { path, source }) => bail!("reading {path}: {source}"),
+        Err(ImageFileError::Io { path, source }) => Ok(Err(usage(&format!(
+            "--image {path}: {}",
+            omci_codec::cli::io_words(&source)
+        )))),
         Err(e) => Ok(Err(usage(&format!("--image: {e}")))),
     }
+}
+
+/// The text of the file a person named with `flag`; one that cannot be read is their input
+/// error (`Err`: the exit code, the line said).
+fn read_input(flag: &str, path: &std::path::Path) -> Result<String, ExitCode> {
+    std::fs::read_to_string(path).map_err(|e| {
+        usage(&format!(
+            "{flag} {}: {}",
+            path.display(),
+            omci_codec::cli::io_words(&e)
+        ))
+    })
+}
+
+/// The pre-check of `--public-key`: the image's payload matches its SHA-256 and its signature
+/// verifies with the key in `key_file`. `Err`: why not, in words for the person.
+fn check_signature(image: &UpgradeImage, key_file: &std::path::Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(key_file).map_err(|e| {
+        format!(
+            "--public-key {}: {}",
+            key_file.display(),
+            omci_codec::cli::io_words(&e)
+        )
+    })?;
+    let key = pon::firmware::parse_public_key(&text)
+        .map_err(|why| format!("--public-key {} {why}", key_file.display()))?;
+    let found = image
+        .inspect(Some(&key))
+        .map_err(|e| format!("not a whole image of this lab: {e}"))?;
+    if !found.hash_ok {
+        return Err(
+            "its payload does not match the SHA-256 in its header: the image is damaged, every ONU would refuse it at End"
+                .into(),
+        );
+    }
+    if found.signature_ok != Some(true) {
+        return Err(format!(
+            "its signature does not verify with --public-key {}: it was not signed by that key's secret key, and ONUs that trust this key would refuse it at End",
+            key_file.display()
+        ));
+    }
+    Ok(())
 }
 
 /// `olt abort`.
@@ -357,10 +425,19 @@ fn run_rollout(
         .build()?;
     let journal = match &t.journal {
         Some(path) if path.exists() => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let j = JournalFile::parse(&text)
-                .with_context(|| format!("{} is not a campaign journal", path.display()))?;
+            let text = match read_input("--journal", path) {
+                Ok(t) => t,
+                Err(code) => return Ok(code),
+            };
+            let j = match JournalFile::parse(&text) {
+                Ok(j) => j,
+                Err(e) => {
+                    return Ok(usage(&format!(
+                        "--journal {} is not a campaign journal ({e}): give the file an earlier `olt rollout --journal` wrote, or a new path",
+                        path.display()
+                    )));
+                }
+            };
             if let Some((_, other)) = j
                 .journals()
                 .into_iter()

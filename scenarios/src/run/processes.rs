@@ -6,7 +6,9 @@
 //! fault kills it), stops and resumes it for a silent fault, and stops them all at the end.
 //! [`OltProcess`] starts the OLT's rollout, kills and starts it again for a restart fault (a
 //! campaign resumes from its journal), and reads what it wrote: its report, its table, its
-//! captures. Every child is killed when its handle is dropped.
+//! captures. Every child is started through [`super::lifecycle`]: in a process group of its
+//! own, asking for SIGKILL when the runner dies, killed when its handle is dropped, and
+//! stopped with the others when a signal ends the runner.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -17,12 +19,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use onu::core::OnuEvent;
 
 use super::images::Images;
+use super::lifecycle::{self, Child};
 use super::plan::{OnuPlan, Plan};
 use super::usage::Usage;
 use crate::spec::{Scenario, Step, Verb};
@@ -38,12 +41,14 @@ impl Tools {
         Tools(program.to_vec())
     }
 
-    /// A command running tool `name`.
+    /// A command running tool `name` as a child of this runner: `[exe, --die-with-parent=PID,
+    /// prefix.., name]` (the program is this lab's `scenario` tool, whose `main` takes the
+    /// option off before it runs the tool; see [`lifecycle`]).
     fn command(&self, name: &str) -> Command {
         match self.0.split_first() {
             Some((exe, prefix)) => {
                 let mut c = Command::new(exe);
-                c.args(prefix).arg(name);
+                c.arg(lifecycle::parent_arg()).args(prefix).arg(name);
                 c
             }
             None => Command::new(name),
@@ -108,10 +113,9 @@ impl Launcher {
             .env("RUST_LOG", self.log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = c.spawn().context("starting an ONU process")?;
-        if let Some(err) = child.stderr.take() {
+            .stderr(Stdio::piped());
+        let mut child = lifecycle::spawn(&mut c).context("starting an ONU process")?;
+        if let Some(err) = child.take_stderr() {
             let tx = self.log_tx.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(err).lines();
@@ -467,9 +471,8 @@ impl OltProcess {
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(self.output("out"))?)
-            .stderr(std::fs::File::create(self.output("err"))?)
-            .kill_on_drop(true);
-        self.child = Some(c.spawn().context("starting the OLT process")?);
+            .stderr(std::fs::File::create(self.output("err"))?);
+        self.child = Some(lifecycle::spawn(&mut c).context("starting the OLT process")?);
         Ok(())
     }
 
@@ -590,7 +593,7 @@ fn last_said(text: &str, prefix: &str) -> Option<String> {
 }
 
 /// The OLT's report in the working directory.
-const REPORT: &str = "olt-report.json";
+pub(super) const REPORT: &str = "olt-report.json";
 
 /// The command line of the OLT (`olt rollout ...`, or a staged upgrade's step `n`), but its
 /// capture.
