@@ -19,6 +19,7 @@ pub mod campaign;
 pub mod cli;
 pub mod driver;
 pub mod engine;
+pub mod fleet_api;
 pub mod image;
 pub mod journal;
 pub mod limits;
