@@ -14,9 +14,16 @@
 //!   rows at a given time, which work a controller may claim. No clock, no database.
 //! - [`store`]: the database (sqlx, SQLite or PostgreSQL, one schema and its migrations): the
 //!   rows [`plan`] reads, its changes applied in transactions, leases, results, the audit log.
+//! - [`auth`]: the tokens (operator, controller, viewer), made at first start, kept 0600.
+//! - [`api`]: the HTTP API (axum), the dashboard page, the ticker that drives campaigns.
+//! - [`cli`]: the `fleet` command line (`fleet serve`, and the API's client commands, through
+//!   the one client of the API, `olt::worker::FleetClient`).
 //!
-//! Nothing here reads the clock: every function takes `now`.
+//! Only [`api`] reads the clock (once per request or tick); everything below takes `now`.
 
+pub mod api;
+pub mod auth;
+pub mod cli;
 pub mod model;
 pub mod plan;
 pub mod store;

@@ -307,15 +307,21 @@ fn failures(v: &CampaignView, of: impl Fn(&ResultRow) -> bool) -> (usize, usize)
     (failed, total)
 }
 
-/// The kill switch's verdict: why it trips, if it does.
-fn kill_switch(v: &CampaignView) -> Option<String> {
+/// What the kill switch reads: the failed ONUs of the waves started so far, and how many of
+/// their ONUs were to be upgraded.
+pub fn fleet_failures(v: &CampaignView) -> (usize, usize) {
     let started: BTreeSet<u32> = v
         .waves
         .iter()
         .filter(|w| !matches!(w.state, WaveState::Pending | WaveState::Cancelled))
         .map(|w| w.wave)
         .collect();
-    let (failed, of) = failures(v, |r| started.contains(&r.wave));
+    failures(v, |r| started.contains(&r.wave))
+}
+
+/// The kill switch's verdict: why it trips, if it does.
+fn kill_switch(v: &CampaignView) -> Option<String> {
+    let (failed, of) = fleet_failures(v);
     let threshold = v.campaign.spec.kill_threshold;
     (failed > 0 && failed as f64 / of as f64 > threshold).then(|| {
         format!(
@@ -529,32 +535,33 @@ pub fn holds(w: &WorkRow, controller: &str, now: Millis) -> bool {
 }
 
 /// Records what `controller` reported of an ONU at `now` in its result row: a final result is
-/// never taken back (a late report of an earlier state changes nothing but the versions read),
-/// the version it ran before is the first one known, its start is its first report and its end
-/// its first final result.
+/// never taken back, nor who reported it and when (a later report changes only the versions
+/// read); the version it ran before is the first one known, its start is its first report and
+/// its end its first final result.
 pub fn record(
     row: &mut ResultRow,
     report: &olt::fleet_api::OnuReport,
     controller: &str,
     now: Millis,
 ) {
-    let was_final = is_final(row.result);
-    if !was_final {
-        row.result = report.result;
-        row.reason = report.reason.clone();
-    }
-    if row.from_version.is_none() {
-        row.from_version = report.from_version.clone();
-    }
     if report.committed_version.is_some() {
         row.committed_version = report.committed_version.clone();
     }
     if report.active_version.is_some() {
         row.active_version = report.active_version.clone();
     }
-    row.started_at.get_or_insert(now);
     row.updated_at = Some(now);
-    if !was_final && is_final(row.result) {
+    if is_final(row.result) {
+        // Its upgrade ended: how, when and by whom stay as they were.
+        return;
+    }
+    row.result = report.result;
+    row.reason = report.reason.clone();
+    if row.from_version.is_none() {
+        row.from_version = report.from_version.clone();
+    }
+    row.started_at.get_or_insert(now);
+    if is_final(row.result) {
         row.finished_at = Some(now);
     }
     row.controller = Some(controller.to_string());

@@ -11,6 +11,9 @@
 //!   kill switch, and the journal a restarted OLT resumes from.
 //! - [`driver`]: the tokio process around the engine (sockets, timer, signals).
 //! - [`cli`]: the command line; `olt conform onu` runs the `conformance` crate's ONU suite.
+//! - [`fleet_api`]: what a controller and the fleet service say to each other (HTTP/JSON).
+//! - [`worker`]: `olt worker`, the OLT as one controller of a fleet: inventory, leases,
+//!   results as they happen, the store in place of the journal.
 //! - [`limits`]: the ranges of the OLT's settings, shared by its command line and the scenario
 //!   files.
 //!
@@ -26,3 +29,4 @@ pub mod limits;
 pub mod report;
 pub mod session;
 pub mod tci;
+pub mod worker;
