@@ -31,6 +31,10 @@ pub struct Register {
     pub region: String,
     /// The host the controller runs on, as it names itself.
     pub host: String,
+    /// False when the controller could not read its ONUs now (another controller of the OLT,
+    /// the active one, holds the OLT's address): only the controller is registered, the
+    /// inventory is left as it stands.
+    pub read: bool,
     /// Each PON port and its ONUs as read just now.
     pub pons: Vec<PonInventory>,
 }

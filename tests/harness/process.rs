@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-/// Defines `olt()`, `onu()` and `scenario()` in a test file: a [`Command`] for each of the
+/// Defines `olt()`, `onu()`, `scenario()` and `fleet()` in a test file: a [`Command`] for each of the
 /// lab's tools, built with this package (the `lab` binary), so never stale.
 #[macro_export]
 macro_rules! tools {
@@ -24,6 +24,11 @@ macro_rules! tools {
         #[allow(dead_code)]
         fn scenario() -> std::process::Command {
             $crate::process::tool(env!("CARGO_BIN_EXE_lab"), None)
+        }
+        /// The `fleet` service and its command line.
+        #[allow(dead_code)]
+        fn fleet() -> std::process::Command {
+            $crate::process::tool(env!("CARGO_BIN_EXE_lab-fleet"), None)
         }
     };
 }

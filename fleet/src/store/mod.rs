@@ -264,11 +264,15 @@ impl Store {
     /// A controller registers its OLT, PON ports and the ONUs it read.
     pub async fn register(&self, r: &Register, now: Millis) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        // A standby that could not read the ONUs does not become the OLT's controller of record.
+        sqlx::query(if r.read {
             "INSERT INTO olts (id, region, controller, host, last_seen) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO UPDATE SET region = excluded.region,
-               controller = excluded.controller, host = excluded.host, last_seen = excluded.last_seen",
-        )
+               controller = excluded.controller, host = excluded.host, last_seen = excluded.last_seen"
+        } else {
+            "INSERT INTO olts (id, region, controller, host, last_seen) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen"
+        })
         .bind(&r.olt)
         .bind(&r.region)
         .bind(&r.controller)
@@ -289,7 +293,7 @@ impl Store {
         .bind(now.0)
         .execute(&mut *tx)
         .await?;
-        for p in &r.pons {
+        for p in r.pons.iter().filter(|_| r.read) {
             sqlx::query(
                 "INSERT INTO pons (olt_id, pon, onus, last_seen) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (olt_id, pon) DO UPDATE SET onus = excluded.onus, last_seen = excluded.last_seen",
@@ -330,12 +334,19 @@ impl Store {
             None,
             None,
             "controller-registered",
-            &format!(
-                "{} on {} registered {} PON ports, {onus} ONUs",
-                r.controller,
-                r.host,
-                r.pons.len()
-            ),
+            &if r.read {
+                format!(
+                    "{} on {} registered {} PON ports, {onus} ONUs",
+                    r.controller,
+                    r.host,
+                    r.pons.len()
+                )
+            } else {
+                format!(
+                    "{} on {} registered as a standby (another controller holds the OLT)",
+                    r.controller, r.host
+                )
+            },
         )
         .await?;
         tx.commit().await?;

@@ -92,6 +92,7 @@ fn register(olt: &str, region: &str, pons: u8, onus: u16) -> Register {
         olt: olt.into(),
         region: region.into(),
         host: "here".into(),
+        read: true,
         pons: (1..=pons)
             .map(|p| PonInventory {
                 pon: p,

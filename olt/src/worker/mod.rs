@@ -147,12 +147,26 @@ fn register(
         &onus,
         cfg.session.timeout.min(Duration::from_secs(1)),
         cfg.session.retries.max(2),
-    ))?;
+    ));
+    // Another controller of this OLT (the active one; this is its standby) holds the OLT's
+    // address: register without reading.
+    let in_use = |e: &anyhow::Error| {
+        e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+        })
+    };
+    let (read, found) = match found {
+        Ok(f) => (true, f),
+        Err(e) if in_use(&e) => (false, BTreeMap::new()),
+        Err(e) => return Err(e),
+    };
     let reg = Register {
         controller: cfg.controller.clone(),
         olt: cfg.olt.clone(),
         region: cfg.region.clone(),
         host: hostname(),
+        read,
         pons: found
             .into_iter()
             .map(|(p, onus)| PonInventory { pon: p.0, onus })

@@ -1,0 +1,383 @@
+//! The fleet with real processes on loopback: a `fleet` service, `olt worker` controllers and
+//! `onu` processes. Each test runs on SQLite, and again on PostgreSQL when
+//! `FLEET_TEST_POSTGRES_URL` names a server (`.ci/postgres` starts one).
+//!
+//! - Only the right token changes the fleet: no token, a viewer's, a controller's.
+//! - A 4-OLT fleet, a canary wave of an image built to fail its boot: the fleet-wide kill
+//!   switch trips, no ONU past the canary is touched, every ONU still boots V1.0.
+//! - A controller SIGKILLed mid-wave: its lease ends, the standby controller of its OLT takes
+//!   the PON over from what the store recorded (an ONU committed before the kill is not
+//!   upgraded again), the fleet service itself is restarted mid-campaign, and the campaign
+//!   completes with every ONU on V2.0.
+
+use std::time::{Duration, Instant};
+
+use harness::fleet::{Backend, FleetLab, holds_valid, slot};
+use olt::worker::ClientError;
+use serde_json::{Value, json};
+
+harness::tools!();
+
+fn lab(backend: &Backend) -> FleetLab {
+    FleetLab::new(
+        env!("CARGO_BIN_EXE_lab"),
+        env!("CARGO_BIN_EXE_lab-fleet"),
+        backend,
+    )
+}
+
+fn add_package(l: &FleetLab, version: &str) -> String {
+    l.fleet_cli(&[
+        "package",
+        "add",
+        &format!("--image={}", l.p(&format!("{version}.img"))),
+        &format!("--manifest={}", l.p(&format!("{version}.json"))),
+        &format!("--id=lab-{version}"),
+    ]);
+    format!("lab-{version}")
+}
+
+fn status(e: &ClientError) -> u16 {
+    match e {
+        ClientError::Refused { status, .. } => *status,
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn only_an_operator_token_changes_the_fleet_and_every_change_says_who() {
+    for backend in Backend::all("only_an_operator_token_changes_the_fleet") {
+        let b = backend.name();
+        let l = lab(&backend);
+        l.build("V2.0", 3000, false);
+        let image = std::fs::read(l.p("V2.0.img")).unwrap();
+        let manifest: Value =
+            serde_json::from_str(&std::fs::read_to_string(l.p("V2.0.json")).unwrap()).unwrap();
+        use base64::Engine;
+        let upload = json!({
+            "manifest": manifest,
+            "image_base64": base64::engine::general_purpose::STANDARD.encode(&image),
+        });
+        let spec = json!({ "name": "x", "package": "LAB-ONU-1-V2.0" });
+        let nobody = olt::worker::FleetClient::new(&l.url(), "", Duration::from_secs(5));
+        let forged =
+            olt::worker::FleetClient::new(&l.url(), &"ab".repeat(32), Duration::from_secs(5));
+        for (who, c, want) in [
+            ("no token", nobody, 401),
+            ("a forged token", forged, 401),
+            ("a viewer", l.client("viewer"), 403),
+            ("a controller", l.client("controller"), 403),
+        ] {
+            for (path, body) in [
+                ("/api/packages", &upload),
+                ("/api/campaigns", &spec),
+                ("/api/campaigns/1/start", &json!({})),
+                ("/api/campaigns/1/halt", &json!({ "reason": "r" })),
+            ] {
+                let e = c.post::<_, Value>(path, body).unwrap_err();
+                assert_eq!(status(&e), want, "{b}: {who} POST {path}: {e}");
+            }
+        }
+        // Nothing changed.
+        let op = l.client("operator");
+        let rows: Value = op.get("/api/status").unwrap();
+        for t in ["packages", "campaigns", "audit"] {
+            assert_eq!(rows["rows"][t], 0, "{b}: {t}: {rows}");
+        }
+        // A viewer reads; reads without a token are refused too.
+        let _: Value = l.client("viewer").get("/api/campaigns").unwrap();
+        let e = olt::worker::FleetClient::new(&l.url(), "", Duration::from_secs(5))
+            .get::<Value>("/api/inventory")
+            .unwrap_err();
+        assert_eq!(status(&e), 401, "{b}");
+        // The operator changes it, and the audit log says who did.
+        let _: Value = op.post("/api/packages", &upload).unwrap();
+        let created: Value = op.post("/api/campaigns", &spec).unwrap();
+        let id = created["id"].as_i64().unwrap();
+        let _: Value = op
+            .post(
+                &format!("/api/campaigns/{id}/halt"),
+                &json!({ "reason": "test" }),
+            )
+            .unwrap();
+        let audit: Value = l.client("viewer").get("/api/audit").unwrap();
+        let actions: Vec<(String, String)> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["actor"].as_str().unwrap().into(),
+                    a["action"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String)> = ["package-add", "campaign-create", "campaign-halt"]
+            .iter()
+            .map(|a| ("operator".to_string(), a.to_string()))
+            .collect();
+        assert_eq!(actions, want, "{b}");
+        // The tokens file is its owner's alone.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(l.p("fleet-state/tokens.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{b}");
+    }
+}
+
+/// The ONU results of campaign `id`, by result word.
+fn counts(d: &Value) -> std::collections::BTreeMap<String, u64> {
+    d["summary"]["results"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_canary_that_fails_to_boot_trips_the_fleet_kill_switch_before_the_other_olts() {
+    for backend in Backend::all("a_canary_that_fails_to_boot_trips_the_fleet_kill_switch") {
+        let b = backend.name();
+        let started = Instant::now();
+        let mut l = lab(&backend);
+        l.build("V2.0", 6000, true);
+        for o in 0..4u16 {
+            l.add_olt(&format!("olt-{}", o + 1), 1, 4, 1 + 10 * o);
+        }
+        std::thread::sleep(Duration::from_millis(1200));
+        for o in 0..4 {
+            l.start_controller(o, &format!("ctl-{}", o + 1));
+        }
+        l.wait_for("16 ONUs in the inventory", "/api/inventory", 20, |v| {
+            v["onus"].as_array().is_some_and(|o| o.len() == 16)
+        });
+        let pkg = add_package(&l, "V2.0");
+        let id = l
+            .fleet_cli(&[
+                "campaign",
+                "create",
+                "--name=spring",
+                &format!("--package={pkg}"),
+                "--canary=25",
+                "--groups=2",
+                "--kill-threshold=50",
+                "--health-settle-ms=300",
+                "--start",
+            ])
+            .trim()
+            .to_string();
+        let d = l.wait_for(
+            "the campaign to halt with every PON given back",
+            &format!("/api/campaigns/{id}"),
+            45,
+            |d| {
+                d["campaign"]["state"] == "halted"
+                    && d["work"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|w| w["state"] == "done" || w["state"] == "cancelled")
+            },
+        );
+        let reason = d["campaign"]["halt_reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("kill switch: 3 of the 4")
+                || reason.starts_with("kill switch: 4 of the 4"),
+            "{b}: {reason}"
+        );
+        assert_eq!(d["summary"]["kill_switch"]["tripped"], true, "{b}");
+        // The canary: one ONU on each of the 4 OLTs, all failed; the groups never started.
+        let waves = d["waves"].as_array().unwrap();
+        assert_eq!(waves.len(), 3, "{b}");
+        assert_eq!(waves[0]["kind"], "canary");
+        assert_eq!(waves[0]["state"], "failed");
+        assert!(
+            waves[1..].iter().all(|w| w["state"] == "cancelled"),
+            "{b}: {waves:?}"
+        );
+        let results = d["results"].as_array().unwrap();
+        let canaries: Vec<&Value> = results.iter().filter(|r| r["wave"] == 0).collect();
+        assert_eq!(canaries.len(), 4, "{b}");
+        let olts: std::collections::BTreeSet<&str> = canaries
+            .iter()
+            .map(|r| r["olt"].as_str().unwrap())
+            .collect();
+        assert_eq!(olts.len(), 4, "{b}: a canary on each OLT");
+        let failed = canaries.iter().filter(|r| r["result"] == "failed").count();
+        assert!(failed >= 3, "{b}: {canaries:?}");
+        for r in &canaries {
+            assert!(
+                ["failed", "halted"].contains(&r["result"].as_str().unwrap()),
+                "{b}: {r}"
+            );
+            assert!(!r["reason"].as_str().unwrap().is_empty(), "{b}: {r}");
+        }
+        let c = counts(&d);
+        assert_eq!(c.get("untouched"), Some(&12), "{b}: {c:?}");
+        assert_eq!(c.get("upgraded"), None, "{b}: {c:?}");
+        // The flash: every ONU boots and runs V1.0; only the canaries ever held V2.0.
+        let canary_ids: Vec<(String, u16)> = canaries
+            .iter()
+            .map(|r| {
+                (
+                    r["olt"].as_str().unwrap().to_string(),
+                    r["onu_id"].as_u64().unwrap() as u16,
+                )
+            })
+            .collect();
+        for (olt, id, s) in l.flash() {
+            assert_eq!(slot(&s, "committed"), "V1.0", "{b}: {olt} ONU {id}: {s}");
+            assert_eq!(slot(&s, "active"), "V1.0", "{b}: {olt} ONU {id}: {s}");
+            if !canary_ids.contains(&(olt.clone(), id)) {
+                assert!(
+                    !holds_valid(&s, "V2.0"),
+                    "{b}: {olt} ONU {id} got the image: {s}"
+                );
+            }
+        }
+        eprintln!(
+            "{b}: kill switch scenario in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+#[test]
+fn a_controller_killed_mid_wave_is_replaced_and_a_restarted_fleet_carries_on() {
+    for backend in Backend::all("a_controller_killed_mid_wave_is_replaced") {
+        let b = backend.name();
+        let started = Instant::now();
+        let mut l = lab(&backend);
+        // Big enough that a PON's download lasts a while, small enough for a quick test.
+        l.build("V2.0", 400_000, false);
+        l.add_olt("olt-1", 1, 4, 1);
+        l.add_olt("olt-2", 1, 4, 11);
+        std::thread::sleep(Duration::from_millis(1200));
+        l.start_controller(0, "primary");
+        l.start_controller(1, "ctl-2");
+        l.wait_for("8 ONUs in the inventory", "/api/inventory", 20, |v| {
+            v["onus"].as_array().is_some_and(|o| o.len() == 8)
+        });
+        let pkg = add_package(&l, "V2.0");
+        let id = l
+            .fleet_cli(&[
+                "campaign",
+                "create",
+                "--name=takeover",
+                &format!("--package={pkg}"),
+                "--canary=0",
+                "--groups=1",
+                "--health-settle-ms=200",
+                "--mode=unicast",
+                "--pace=4000",
+                "--start",
+            ])
+            .trim()
+            .to_string();
+        let path = format!("/api/campaigns/{id}");
+        let olt1 = |d: &Value| -> Value {
+            d["work"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["olt"] == "olt-1")
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        // The primary holds olt-1's PON and has it under way.
+        l.wait_for(
+            "the primary to hold olt-1's PON with its ONUs started",
+            &path,
+            20,
+            |d| {
+                let w = olt1(d);
+                w["lease_owner"] == "primary"
+                    && d["results"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|r| r["olt"] == "olt-1" && !r["from_version"].is_null())
+            },
+        );
+        // A standby controller of olt-1 starts: while the primary lives, it gets nothing.
+        l.start_controller(0, "standby");
+        std::thread::sleep(Duration::from_millis(800));
+        let d: Value = l.client("viewer").get(&path).unwrap();
+        assert_eq!(olt1(&d)["lease_owner"], "primary", "{b}: {}", olt1(&d));
+        assert_eq!(olt1(&d)["attempts"], 1, "{b}");
+        let before: Vec<Value> = d["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["olt"] == "olt-1" && r["result"] == "upgraded")
+            .cloned()
+            .collect();
+        l.kill_controller("primary");
+        let killed = Instant::now();
+        // Its lease ends; the standby takes the PON over.
+        let d = l.wait_for("the standby to take olt-1's PON over", &path, 20, |d| {
+            olt1(d)["lease_owner"] == "standby"
+        });
+        assert_eq!(olt1(&d)["attempts"], 2, "{b}");
+        assert!(
+            killed.elapsed() >= Duration::from_millis(l.lease_ms / 2),
+            "{b}: taken over before the lease could end"
+        );
+        // The fleet service itself restarts mid-campaign.
+        l.stop_fleet(false);
+        std::thread::sleep(Duration::from_millis(300));
+        l.start_fleet();
+        let d = l.wait_for("the campaign to complete", &path, 60, |d| {
+            d["campaign"]["state"] == "completed"
+        });
+        let results = d["results"].as_array().unwrap();
+        assert_eq!(results.len(), 8, "{b}");
+        for r in results {
+            assert_eq!(r["result"], "upgraded", "{b}: {r}");
+            assert_eq!(r["from_version"], "V1.0", "{b}: {r}");
+            assert_eq!(r["committed_version"], "V2.0", "{b}: {r}");
+        }
+        // An ONU committed before the kill keeps its record: nobody upgraded it again.
+        for was in &before {
+            let now = results
+                .iter()
+                .find(|r| r["olt"] == "olt-1" && r["onu_id"] == was["onu_id"])
+                .unwrap();
+            assert_eq!(now["controller"], "primary", "{b}: {now}");
+            assert_eq!(now["finished_at"], was["finished_at"], "{b}: {now}");
+        }
+        let olt1_results: Vec<&Value> = results.iter().filter(|r| r["olt"] == "olt-1").collect();
+        assert!(
+            olt1_results.iter().any(|r| r["controller"] == "standby"),
+            "{b}: the standby finished some: {olt1_results:?}"
+        );
+        // The events tell the story: granted, expired, granted again; never two at once.
+        let events: Value = l
+            .client("viewer")
+            .get("/api/events?after=0&limit=1000")
+            .unwrap();
+        let story: Vec<&str> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["olt"] == "olt-1" && e["kind"].as_str().unwrap().starts_with("lease"))
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            story,
+            vec!["lease-granted", "lease-expired", "lease-granted"],
+            "{b}"
+        );
+        for (olt, id, s) in l.flash() {
+            assert_eq!(slot(&s, "committed"), "V2.0", "{b}: {olt} ONU {id}: {s}");
+            assert_eq!(slot(&s, "active"), "V2.0", "{b}: {olt} ONU {id}: {s}");
+        }
+        eprintln!(
+            "{b}: takeover scenario in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
