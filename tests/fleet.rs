@@ -7,8 +7,11 @@
 //!   switch trips, no ONU past the canary is touched, every ONU still boots V1.0.
 //! - A controller SIGKILLed mid-wave: its lease ends, the standby controller of its OLT takes
 //!   the PON over from what the store recorded (an ONU committed before the kill is not
-//!   upgraded again), the fleet service itself is restarted mid-campaign, and the campaign
-//!   completes with every ONU on V2.0.
+//!   upgraded again, the PON never has two holders), the fleet service itself is restarted
+//!   mid-campaign, and the campaign completes with every ONU on V2.0.
+//! - Two controllers, two PONs each: a canary spread over the PONs, then cascading groups,
+//!   each started only once the wave before it was healthy, never more PONs at once than the
+//!   cap, ending with every ONU upgraded.
 
 use std::time::{Duration, Instant};
 
@@ -252,7 +255,7 @@ fn a_controller_killed_mid_wave_is_replaced_and_a_restarted_fleet_carries_on() {
         let started = Instant::now();
         let mut l = lab(&backend);
         // Big enough that a PON's download lasts a while, small enough for a quick test.
-        l.build("V2.0", 400_000, false);
+        l.build("V2.0", 200_000, false);
         l.add_olt("olt-1", 1, 4, 1);
         l.add_olt("olt-2", 1, 4, 11);
         std::thread::sleep(Duration::from_millis(1200));
@@ -268,7 +271,7 @@ fn a_controller_killed_mid_wave_is_replaced_and_a_restarted_fleet_carries_on() {
                 "create",
                 "--name=takeover",
                 &format!("--package={pkg}"),
-                "--canary=0",
+                "--canary=25",
                 "--groups=1",
                 "--health-settle-ms=200",
                 "--mode=unicast",
@@ -278,55 +281,81 @@ fn a_controller_killed_mid_wave_is_replaced_and_a_restarted_fleet_carries_on() {
             .trim()
             .to_string();
         let path = format!("/api/campaigns/{id}");
-        let olt1 = |d: &Value| -> Value {
+        // olt-1's work in wave `wave`.
+        let olt1 = |d: &Value, wave: u64| -> Value {
             d["work"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .find(|w| w["olt"] == "olt-1")
+                .find(|w| w["olt"] == "olt-1" && w["wave"] == wave)
                 .cloned()
                 .unwrap_or(Value::Null)
         };
-        // The primary holds olt-1's PON and has it under way.
-        l.wait_for(
-            "the primary to hold olt-1's PON with its ONUs started",
+        // The canary (one ONU on each OLT) is committed; the primary holds olt-1's PON in the
+        // group after it, its ONUs under way.
+        let d = l.wait_for(
+            "the primary to hold olt-1's PON in wave 2 with its ONUs started",
             &path,
-            20,
+            40,
             |d| {
-                let w = olt1(d);
-                w["lease_owner"] == "primary"
-                    && d["results"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|r| r["olt"] == "olt-1" && !r["from_version"].is_null())
+                olt1(d, 1)["lease_owner"] == "primary"
+                    && d["results"].as_array().unwrap().iter().any(|r| {
+                        r["olt"] == "olt-1" && r["wave"] == 1 && !r["from_version"].is_null()
+                    })
             },
         );
+        assert_eq!(d["waves"][0]["state"], "healthy", "{b}");
         // A standby controller of olt-1 starts: while the primary lives, it gets nothing.
         l.start_controller(0, "standby");
         std::thread::sleep(Duration::from_millis(800));
         let d: Value = l.client("viewer").get(&path).unwrap();
-        assert_eq!(olt1(&d)["lease_owner"], "primary", "{b}: {}", olt1(&d));
-        assert_eq!(olt1(&d)["attempts"], 1, "{b}");
-        let before: Vec<Value> = d["results"]
+        assert_eq!(
+            olt1(&d, 1)["lease_owner"],
+            "primary",
+            "{b}: {}",
+            olt1(&d, 1)
+        );
+        assert_eq!(olt1(&d, 1)["attempts"], 1, "{b}");
+        assert_eq!(
+            olt1(&d, 1)["state"],
+            "leased",
+            "{b}: killed too late: {}",
+            olt1(&d, 1)
+        );
+        let committed: Vec<Value> = d["results"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|r| r["olt"] == "olt-1" && r["result"] == "upgraded")
             .cloned()
             .collect();
+        assert_eq!(committed.len(), 1, "{b}: olt-1's canary committed");
         l.kill_controller("primary");
         let killed = Instant::now();
         // Its lease ends; the standby takes the PON over.
         let d = l.wait_for("the standby to take olt-1's PON over", &path, 20, |d| {
-            olt1(d)["lease_owner"] == "standby"
+            olt1(d, 1)["lease_owner"] == "standby"
         });
-        assert_eq!(olt1(&d)["attempts"], 2, "{b}");
+        assert_eq!(olt1(&d, 1)["attempts"], 2, "{b}");
         assert!(
             killed.elapsed() >= Duration::from_millis(l.lease_ms / 2),
             "{b}: taken over before the lease could end"
         );
+        // It resumes the PON from what the store recorded.
+        l.wait_for(
+            "the standby to resume olt-1's PON",
+            "/api/events?after=0&limit=1000",
+            20,
+            |e| {
+                e.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["olt"] == "olt-1" && e["kind"] == "pon-resumed")
+            },
+        );
         // The fleet service itself restarts mid-campaign.
+        let d: Value = l.client("viewer").get(&path).unwrap();
+        assert_eq!(d["campaign"]["state"], "running", "{b}: restarted too late");
         l.stop_fleet(false);
         std::thread::sleep(Duration::from_millis(300));
         l.start_fleet();
@@ -341,7 +370,7 @@ fn a_controller_killed_mid_wave_is_replaced_and_a_restarted_fleet_carries_on() {
             assert_eq!(r["committed_version"], "V2.0", "{b}: {r}");
         }
         // An ONU committed before the kill keeps its record: nobody upgraded it again.
-        for was in &before {
+        for was in &committed {
             let now = results
                 .iter()
                 .find(|r| r["olt"] == "olt-1" && r["onu_id"] == was["onu_id"])
@@ -349,12 +378,16 @@ fn a_controller_killed_mid_wave_is_replaced_and_a_restarted_fleet_carries_on() {
             assert_eq!(now["controller"], "primary", "{b}: {now}");
             assert_eq!(now["finished_at"], was["finished_at"], "{b}: {now}");
         }
-        let olt1_results: Vec<&Value> = results.iter().filter(|r| r["olt"] == "olt-1").collect();
+        let taken: Vec<&Value> = results
+            .iter()
+            .filter(|r| r["olt"] == "olt-1" && r["wave"] == 1)
+            .collect();
         assert!(
-            olt1_results.iter().any(|r| r["controller"] == "standby"),
-            "{b}: the standby finished some: {olt1_results:?}"
+            taken.iter().all(|r| r["controller"] == "standby"),
+            "{b}: the standby finished the PON: {taken:?}"
         );
-        // The events tell the story: granted, expired, granted again; never two at once.
+        // The events tell the story: granted, expired, granted again (resumed from what the
+        // store recorded); never two at once.
         let events: Value = l
             .client("viewer")
             .get("/api/events?after=0&limit=1000")
@@ -363,12 +396,22 @@ fn a_controller_killed_mid_wave_is_replaced_and_a_restarted_fleet_carries_on() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["olt"] == "olt-1" && e["kind"].as_str().unwrap().starts_with("lease"))
+            .filter(|e| {
+                e["olt"] == "olt-1"
+                    && e["detail"].as_str().unwrap().starts_with("wave 2:")
+                    && ["lease-granted", "lease-expired", "pon-resumed"]
+                        .contains(&e["kind"].as_str().unwrap())
+            })
             .map(|e| e["kind"].as_str().unwrap())
             .collect();
         assert_eq!(
             story,
-            vec!["lease-granted", "lease-expired", "lease-granted"],
+            vec![
+                "lease-granted",
+                "lease-expired",
+                "lease-granted",
+                "pon-resumed"
+            ],
             "{b}"
         );
         for (olt, id, s) in l.flash() {
@@ -377,6 +420,160 @@ fn a_controller_killed_mid_wave_is_replaced_and_a_restarted_fleet_carries_on() {
         }
         eprintln!(
             "{b}: takeover scenario in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// The most work rows of `d` that ran at the same moment (by their start and finish times).
+fn most_at_once(d: &Value) -> usize {
+    let spans: Vec<(i64, i64)> = d["work"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| Some((w["started_at"].as_i64()?, w["finished_at"].as_i64()?)))
+        .collect();
+    spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_campaign_across_two_controllers_and_four_pons_cascades_from_the_canary_to_all_upgraded() {
+    for backend in Backend::all("a_campaign_across_two_controllers_and_four_pons_cascades") {
+        let b = backend.name();
+        let started = Instant::now();
+        let mut l = lab(&backend);
+        l.build("V2.0", 4000, false);
+        l.add_olt("olt-1", 2, 3, 1);
+        l.add_olt("olt-2", 2, 3, 21);
+        std::thread::sleep(Duration::from_millis(1200));
+        l.start_controller(0, "ctl-1");
+        l.start_controller(1, "ctl-2");
+        let inv = l.wait_for("12 ONUs in the inventory", "/api/inventory", 20, |v| {
+            v["onus"].as_array().is_some_and(|o| o.len() == 12)
+        });
+        for o in inv["onus"].as_array().unwrap() {
+            assert_eq!(o["active_version"], "V1.0", "{b}: {o}");
+        }
+        let pkg = add_package(&l, "V2.0");
+        let id = l
+            .fleet_cli(&[
+                "campaign",
+                "create",
+                "--name=cascade",
+                &format!("--package={pkg}"),
+                "--canary=25",
+                "--groups=2",
+                "--kill-threshold=20",
+                "--health-settle-ms=200",
+                "--max-parallel-pons=2",
+                "--start",
+            ])
+            .trim()
+            .to_string();
+        // `fleet campaign wait` exits 0 once the campaign has completed.
+        let out = fleet()
+            .args(["campaign", "wait", &id, "--timeout-s=90"])
+            .arg(format!("--url={}", l.url()))
+            .arg(format!("--state-dir={}", l.p("fleet-state")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{b}: fleet campaign wait: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let d: Value = l
+            .client("viewer")
+            .get(&format!("/api/campaigns/{id}"))
+            .unwrap();
+        assert_eq!(d["campaign"]["state"], "completed", "{b}");
+        assert_eq!(d["summary"]["kill_switch"]["tripped"], false, "{b}");
+        // A canary (3 ONUs, each on a different PON), then two groups, each started only
+        // after the wave before it was judged healthy.
+        let waves = d["waves"].as_array().unwrap();
+        let kinds: Vec<&str> = waves.iter().map(|w| w["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["canary", "group", "group"], "{b}");
+        for w in waves {
+            assert_eq!(w["state"], "healthy", "{b}: {w}");
+        }
+        for pair in waves.windows(2) {
+            let judged = pair[0]["finished_at"].as_i64().unwrap();
+            let next = pair[1]["started_at"].as_i64().unwrap();
+            assert!(
+                next >= judged,
+                "{b}: wave {} started before wave {} was healthy",
+                pair[1]["wave"],
+                pair[0]["wave"]
+            );
+        }
+        let results = d["results"].as_array().unwrap();
+        assert_eq!(results.len(), 12, "{b}");
+        let canary: Vec<&Value> = results.iter().filter(|r| r["wave"] == 0).collect();
+        assert_eq!(canary.len(), 3, "{b}: 25 % of 12");
+        let canary_pons: std::collections::BTreeSet<(String, u64)> = canary
+            .iter()
+            .map(|r| {
+                (
+                    r["olt"].as_str().unwrap().to_string(),
+                    r["pon"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            canary_pons.len(),
+            3,
+            "{b}: the canary spread over the PONs: {canary:?}"
+        );
+        for r in results {
+            assert_eq!(r["result"], "upgraded", "{b}: {r}");
+            assert_eq!(r["committed_version"], "V2.0", "{b}: {r}");
+            let wave = &waves[r["wave"].as_u64().unwrap() as usize];
+            assert!(
+                r["started_at"].as_i64().unwrap() >= wave["started_at"].as_i64().unwrap(),
+                "{b}: {r} began before its wave"
+            );
+            let ctl = if r["olt"] == "olt-1" {
+                "ctl-1"
+            } else {
+                "ctl-2"
+            };
+            assert_eq!(r["controller"], ctl, "{b}: {r}");
+        }
+        // Every wave had work on both OLTs' PONs, never more than two PONs at once.
+        assert!(
+            most_at_once(&d) <= 2,
+            "{b}: more than 2 PONs at once: {:#}",
+            d["work"]
+        );
+        for w in d["work"].as_array().unwrap() {
+            assert_eq!(w["state"], "done", "{b}: {w}");
+            assert_eq!(w["attempts"], 1, "{b}: {w}");
+        }
+        // The inventory has caught up, and the flash agrees.
+        let inv = l.wait_for(
+            "the inventory to show V2.0 everywhere",
+            "/api/inventory",
+            10,
+            |v| {
+                v["onus"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|o| o["active_version"] == "V2.0" && o["committed_version"] == "V2.0")
+            },
+        );
+        assert_eq!(inv["onus"].as_array().unwrap().len(), 12, "{b}");
+        for (olt, id, s) in l.flash() {
+            assert_eq!(slot(&s, "committed"), "V2.0", "{b}: {olt} ONU {id}: {s}");
+            assert_eq!(slot(&s, "active"), "V2.0", "{b}: {olt} ONU {id}: {s}");
+        }
+        eprintln!(
+            "{b}: cascading campaign in {:.1} s",
             started.elapsed().as_secs_f64()
         );
     }
