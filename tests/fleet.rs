@@ -578,3 +578,174 @@ fn a_campaign_across_two_controllers_and_four_pons_cascades_from_the_canary_to_a
         );
     }
 }
+
+/// How many times `needle` occurs in `hay`.
+fn occurrences(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+#[test]
+fn the_dashboard_loads_in_a_headless_browser_without_console_errors_and_shows_the_campaign() {
+    let Some(chrome) = harness::fleet::chromium() else {
+        if std::env::var_os("FLEET_TEST_REQUIRE_BROWSER").is_some() {
+            panic!("FLEET_TEST_REQUIRE_BROWSER is set but no chromium was found");
+        }
+        eprintln!(
+            "the_dashboard_loads_in_a_headless_browser: skipped: no chromium on this machine (apt-get install chromium; .ci/run installs it)"
+        );
+        return;
+    };
+    let mut l = lab(&Backend::Sqlite);
+    l.build("V2.0", 200_000, false);
+    l.add_olt("olt-1", 1, 3, 1);
+    l.add_olt("olt-2", 1, 3, 11);
+    std::thread::sleep(Duration::from_millis(1200));
+    l.start_controller(0, "ctl-1");
+    l.start_controller(1, "ctl-2");
+    l.wait_for("6 ONUs in the inventory", "/api/inventory", 20, |v| {
+        v["onus"].as_array().is_some_and(|o| o.len() == 6)
+    });
+    let profile = l.dir.path().join("chromium");
+    let viewer = l.token("viewer");
+    let page = format!("{}/#token={viewer}", l.url());
+
+    // The page is self-contained: nothing it loads comes from another host.
+    let html = l.client("viewer").get_bytes("/").unwrap();
+    let html = String::from_utf8_lossy(&html);
+    for bad in ["src=\"http", "href=\"http", "@import", "url(http", "//cdn"] {
+        assert!(
+            !html.contains(bad),
+            "the dashboard loads {bad}… from the network"
+        );
+    }
+
+    // Without a token: it says how to give one, and nothing goes wrong.
+    let bare = harness::fleet::load_in_browser(&chrome, &profile, &format!("{}/", l.url()), 1500);
+    assert!(bare.console.is_empty(), "console: {:#?}", bare.console);
+    assert!(bare.dom.contains("No token yet"), "{}", bare.dom);
+
+    let pkg = add_package(&l, "V2.0");
+    let id = l
+        .fleet_cli(&[
+            "campaign",
+            "create",
+            "--name=watched",
+            &format!("--package={pkg}"),
+            "--canary=25",
+            "--groups=1",
+            "--health-settle-ms=200",
+            "--mode=unicast",
+            "--pace=2500",
+            "--start",
+        ])
+        .trim()
+        .to_string();
+    let path = format!("/api/campaigns/{id}");
+    // Mid-campaign: the canary healthy, the group running on both PONs.
+    l.wait_for("the group wave to run, its ONUs started", &path, 30, |d| {
+        d["waves"][0]["state"] == "healthy"
+            && d["waves"][1]["state"] == "running"
+            && d["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["wave"] == 1 && !r["from_version"].is_null())
+                .count()
+                >= 2
+    });
+    let running = harness::fleet::load_in_browser(&chrome, &profile, &page, 2500);
+    assert!(
+        running.console.is_empty(),
+        "console: {:#?}",
+        running.console
+    );
+    let dom = &running.dom;
+    assert!(
+        dom.contains(r#"<span class="badge running">running</span>"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"data-wave="0" data-state="healthy""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"data-wave="1" data-state="running""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"id="kill-switch" data-tripped="false""#),
+        "{dom}"
+    );
+    assert!(dom.contains("ctl-1") && dom.contains("ctl-2"), "{dom}");
+    assert_eq!(
+        occurrences(dom, r#"title="LABS"#),
+        6,
+        "a cell per ONU: {dom}"
+    );
+    assert_eq!(
+        occurrences(dom, r#"<div class="onu" data-result="upgraded""#),
+        2,
+        "the canaries, one per PON: {dom}"
+    );
+    assert!(
+        dom.contains(r#"<div class="onu running" data-result="pending""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"id="error" style="display: none;""#),
+        "{dom}"
+    );
+    assert!(dom.contains("lease-granted"), "the events: {dom}");
+    assert_eq!(
+        occurrences(dom, r#"<button id="halt">"#),
+        2,
+        "a halt button: {dom}"
+    );
+
+    // Halted by the operator: the page says so, and why, and which ONUs it stopped.
+    let _: Value = l
+        .client("operator")
+        .post(
+            &format!("/api/campaigns/{id}/halt"),
+            &json!({ "reason": "stopped to look at the canary" }),
+        )
+        .unwrap();
+    l.wait_for(
+        "the campaign to halt and its PONs be given back",
+        &path,
+        30,
+        |d| {
+            d["campaign"]["state"] == "halted"
+                && d["work"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|w| w["state"] == "done" || w["state"] == "cancelled")
+        },
+    );
+    let halted = harness::fleet::load_in_browser(&chrome, &profile, &page, 2500);
+    assert!(halted.console.is_empty(), "console: {:#?}", halted.console);
+    let dom = &halted.dom;
+    assert!(
+        dom.contains(r#"<span class="badge halted">halted</span>"#),
+        "{dom}"
+    );
+    assert!(dom.contains("stopped to look at the canary"), "{dom}");
+    // (The one left is in the page's script.)
+    assert_eq!(
+        occurrences(dom, r#"<button id="halt">"#),
+        1,
+        "no halt button: {dom}"
+    );
+    assert!(!dom.contains(r#"<div class="onu running""#), "{dom}");
+    assert_eq!(
+        occurrences(dom, r#"<div class="onu" data-result="halted""#),
+        4,
+        "the group's ONUs: {dom}"
+    );
+    assert_eq!(
+        occurrences(dom, r#"<tr data-result="halted">"#),
+        4,
+        "the failures table: {dom}"
+    );
+}

@@ -25,10 +25,19 @@ pub enum Backend {
 impl Backend {
     /// SQLite always; PostgreSQL too when `FLEET_TEST_POSTGRES_URL` names a server (otherwise
     /// the skip is said on standard error, with why).
+    ///
+    /// `FLEET_TEST_BACKENDS=postgres` (or `sqlite`) keeps only that one: `.ci/run` runs the
+    /// SQLite half with the workspace's tests, then the PostgreSQL half on its own.
     pub fn all(test: &str) -> Vec<Backend> {
-        let mut v = vec![Backend::Sqlite];
+        let only = std::env::var("FLEET_TEST_BACKENDS").unwrap_or_default();
+        let wants = |name: &str| only.is_empty() || only.split(',').any(|b| b.trim() == name);
+        let mut v = Vec::new();
+        if wants("sqlite") {
+            v.push(Backend::Sqlite);
+        }
         match std::env::var("FLEET_TEST_POSTGRES_URL") {
-            Ok(u) if !u.is_empty() => v.push(Backend::Postgres(u)),
+            Ok(u) if !u.is_empty() && wants("postgres") => v.push(Backend::Postgres(u)),
+            Ok(u) if !u.is_empty() => {}
             _ => eprintln!(
                 "{test}: PostgreSQL skipped: FLEET_TEST_POSTGRES_URL is not set (.ci/postgres starts a throwaway server and sets it)"
             ),
@@ -433,4 +442,78 @@ pub fn holds_valid(s: &Value, version: &str) -> bool {
         .unwrap()
         .iter()
         .any(|x| x["version"] == version && x["valid"] == true)
+}
+
+/// A headless Chromium to load the dashboard with: `FLEET_TEST_CHROMIUM`, else `chromium`,
+/// `chromium-browser` or `chromium-headless-shell` on the PATH. None when there is none.
+pub fn chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("FLEET_TEST_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "chromium-headless-shell"]
+        .iter()
+        .flat_map(|n| std::env::split_paths(&path).map(move |d| d.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// What a headless browser made of a page.
+pub struct Loaded {
+    /// The document after its scripts ran (`--dump-dom`).
+    pub dom: String,
+    /// Every message the page's console received (errors, uncaught exceptions, failed loads,
+    /// logs), as Chromium reports them.
+    pub console: Vec<String>,
+}
+
+/// Loads `url` in headless `chrome` (its profile in `profile`), lets its scripts run for
+/// `budget_ms` of virtual time (network waits not counted), and returns the document and the
+/// console's messages.
+pub fn load_in_browser(chrome: &Path, profile: &Path, url: &str, budget_ms: u64) -> Loaded {
+    let mut c = Command::new(chrome);
+    c.args([
+        "--headless",
+        "--disable-gpu",
+        "--no-first-run",
+        "--no-default-browser-check",
+    ])
+    .args([
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-sync",
+    ])
+    .args(["--enable-logging=stderr", "--v=0"])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .arg(format!("--virtual-time-budget={budget_ms}"))
+    .arg("--dump-dom")
+    .arg(url)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    // Chromium refuses to run its sandbox as root (this process's owner, as the kernel says).
+    let root = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+    };
+    if root {
+        c.arg("--no-sandbox");
+    }
+    let child = c.spawn().unwrap();
+    let out = crate::process::wait_output(child, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("{} did not finish loading {url} in 60 s", chrome.display()));
+    assert!(
+        out.status.success(),
+        "{} exited with {}: {}",
+        chrome.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let console = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    Loaded {
+        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
+        console,
+    }
 }
