@@ -193,7 +193,8 @@ fn a_fault_after_the_time_limit_is_refused_with_its_line() {
 
 #[test]
 fn when_the_olt_fails_the_summary_says_what_it_said() {
-    // A working directory kept from elsewhere, whose journal is not one: the OLT refuses it.
+    // A working directory kept from elsewhere, whose journal is not one, carried on on
+    // purpose (--reuse): the OLT refuses it.
     let dir = tempfile::tempdir().unwrap();
     let keep = dir.path().join("work");
     std::fs::create_dir_all(&keep).unwrap();
@@ -203,6 +204,7 @@ fn when_the_olt_fails_the_summary_says_what_it_said() {
         .arg("run")
         .arg(&f)
         .arg(format!("--keep={}", keep.display()))
+        .arg("--reuse")
         .arg("--port=37000")
         .output()
         .unwrap();
@@ -213,7 +215,7 @@ fn when_the_olt_fails_the_summary_says_what_it_said() {
         .find(|l| l.contains("[FAILED] the OLT wrote a report"))
         .unwrap_or_else(|| panic!("{text}"));
     assert!(
-        failed.contains("the OLT exited with code 1: olt: ")
+        failed.contains("the OLT exited with code 2: olt: ")
             && failed.contains("journal.json is not a campaign journal"),
         "the OLT's own line: {failed}"
     );

@@ -169,12 +169,18 @@ fn a_target_that_does_not_answer_ends_the_suite_with_one_error() {
     );
 }
 
-/// Upgrades a fresh ONU run with `--check-olt` by `olt rollout` with `quirks`; the rules the
-/// ONU's checker recorded.
-fn olt_check(dir: &Path, port: u16, mode: &str, quirks: &[&str]) -> Vec<String> {
+/// Upgrades a fresh ONU run with `--check-olt` (and `onu_flags`) by `olt rollout` with
+/// `quirks`; the report the ONU's checker wrote when it was stopped.
+fn olt_check_report(
+    dir: &Path,
+    port: u16,
+    mode: &str,
+    quirks: &[&str],
+    onu_flags: &[&str],
+) -> serde_json::Value {
     let p = |f: &str| dir.join(f).display().to_string();
     let report = dir.join(format!("check-{port}.json"));
-    let _onu = Proc(
+    let onu = Proc(
         onu()
             .args([
                 "run",
@@ -195,6 +201,7 @@ fn olt_check(dir: &Path, port: u16, mode: &str, quirks: &[&str]) -> Vec<String> 
             .arg(format!("--listen=127.0.0.1:{port}"))
             .arg(format!("--olt=127.0.0.1:{}", port + 1))
             .arg(format!("--group=239.255.9.41:{}", port + 2))
+            .args(onu_flags)
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
@@ -213,8 +220,15 @@ fn olt_check(dir: &Path, port: u16, mode: &str, quirks: &[&str]) -> Vec<String> 
         olt.arg(format!("--quirk={q}"));
     }
     let _ = olt.status().unwrap();
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    // The report is written when the ONU ends (SIGTERM here).
+    drop(onu);
+    serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+}
+
+/// Upgrades a fresh ONU run with `--check-olt` by `olt rollout` with `quirks`; the rules the
+/// ONU's checker recorded.
+fn olt_check(dir: &Path, port: u16, mode: &str, quirks: &[&str]) -> Vec<String> {
+    let r = olt_check_report(dir, port, mode, quirks, &[]);
     let mut rules: Vec<String> = r["rules"]
         .as_array()
         .unwrap()
@@ -256,4 +270,168 @@ fn the_onus_olt_checker_flags_each_olt_quirk() {
         let rules = olt_check(dir.path(), 46421 + 10 * i as u16, "unicast", &[quirk]);
         assert!(rules.iter().any(|r| r == rule), "{quirk}: {rules:?}");
     }
+}
+
+#[test]
+fn the_onus_olt_checker_counts_a_rule_broken_at_every_window_once_per_violation() {
+    // V2.0: 128 + 20000 + 64 bytes, 652 sections of 31 bytes in 21 windows of 32 (the OLT's
+    // default): AR on every section but each window's last breaks ar-before-last 631 times
+    // (more only if the OLT had to send an AR section again).
+    let dir = lab();
+    let expected = 652 - 21;
+    let check = |port: u16, flags: &[&str]| {
+        let r = olt_check_report(dir.path(), port, "unicast", &["ar-on-every-section"], flags);
+        let rules = r["rules"].as_array().unwrap().clone();
+        assert_eq!(rules.len(), 1, "one entry per rule: {r:#}");
+        let ar = &rules[0];
+        assert_eq!(ar["rule"], "ar-before-last", "{r:#}");
+        assert_eq!(ar["source"], "G.988 A.3.22, I.3");
+        let count = ar["count"].as_u64().unwrap();
+        assert!(count >= expected, "{count} < {expected}: {r:#}");
+        assert_eq!(r["violations"].as_u64(), Some(count));
+        let (first, last) = (
+            ar["frame"].as_str().unwrap(),
+            ar["last_frame"].as_str().unwrap(),
+        );
+        assert!(
+            !first.is_empty() && !last.is_empty() && first != last,
+            "{r:#}"
+        );
+        (r, count)
+    };
+    // By default the summary alone: no list of every violation.
+    let (r, _) = check(46451, &[]);
+    assert!(r.get("all").is_none(), "{r:#}");
+    // With --check-olt-all, the list too, and the count is its length.
+    let (r, count) = check(46461, &["--check-olt-all"]);
+    let all = r["all"].as_array().unwrap();
+    assert_eq!(all.len() as u64, count);
+    assert!(all.iter().all(|v| v["rule"] == "ar-before-last"));
+    assert_eq!(
+        all[0]["frame"], r["rules"][0]["frame"],
+        "the first is the first"
+    );
+    assert_eq!(
+        all[all.len() - 1]["frame"],
+        r["rules"][0]["last_frame"],
+        "the last is the last"
+    );
+}
+
+#[test]
+fn ten_thousand_violations_neither_slow_the_onu_nor_grow_its_report() {
+    use omci_codec::contents::{ActivateSoftwareRequest, Contents, GetRequest};
+    use omci_codec::envelope::Envelope;
+    use omci_codec::{Codec, ExtendedTrailer, Format, MeClass, MeId, Message, OnuId, Tci};
+    let dir = lab();
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    let port = 46471;
+    let report = dir.path().join("flood.json");
+    let olt = std::net::UdpSocket::bind(("127.0.0.1", port + 1)).unwrap();
+    olt.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let onu = Proc(
+        onu()
+            .args(["run", "--supervise", "--check-olt"])
+            .arg(format!("--report={}", report.display()))
+            .arg(format!("--state-dir={}", p("flood")))
+            .arg(format!("--public-key={}", p("lab.pub")))
+            .arg(format!("--golden={}", p("V1.0.img")))
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .arg(format!("--olt=127.0.0.1:{}", port + 1))
+            .arg(format!("--group=239.255.9.41:{}", port + 2))
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut onu = onu;
+    let mut log = onu.0.stderr.take().unwrap();
+    let codec = Codec::new(ExtendedTrailer::Crc32);
+    let datagram = |tci: u16, me: MeId, contents: Contents<'static>| {
+        let m = Message::new(Tci(tci), Format::Baseline, me, contents);
+        Envelope::omcc(OnuId(1)).wrap(&codec.to_vec(&m).unwrap())
+    };
+    let get = |tci: u16| {
+        datagram(
+            tci,
+            MeId::new(MeClass::ONU_G, 0),
+            Contents::GetRequest(GetRequest {
+                attribute_mask: 0x2000,
+            }),
+        )
+    };
+    // Answers heard for TCI `tci` within `patience`, and how many answers in all.
+    let listen = |want: Option<u16>, patience: Duration| -> (bool, usize) {
+        let (mut buf, mut heard) = ([0u8; 256], 0);
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if let Ok(n) = olt.recv(&mut buf) {
+                heard += 1;
+                // The TCI: the frame's first two bytes, after the 16-byte envelope.
+                if want.is_some_and(|t| n >= 18 && buf[16..18] == t.to_be_bytes()) {
+                    return (true, heard);
+                }
+            }
+        }
+        (false, heard)
+    };
+    let up_by = Instant::now() + Duration::from_secs(10);
+    loop {
+        olt.send_to(&get(0x7000), ("127.0.0.1", port)).unwrap();
+        if listen(Some(0x7000), Duration::from_millis(100)).0 {
+            break;
+        }
+        assert!(Instant::now() < up_by, "the ONU did not answer");
+    }
+    // 10,000 Activates of the invalid standby image, each a new TCI: activate-invalid each
+    // time. Sent 250 at a time (none is lost to a full socket buffer), each batch answered
+    // before the next; the Get goes right behind the last batch, and is answered behind it.
+    let activate = Contents::ActivateSoftwareRequest(ActivateSoftwareRequest { activate_flags: 0 });
+    let sw1 = MeId::new(MeClass::SOFTWARE_IMAGE, 1);
+    let mut asked = Instant::now();
+    for batch in 0..40u16 {
+        for k in 0..250u16 {
+            let d = datagram(1 + batch * 250 + k, sw1, activate.clone());
+            olt.send_to(&d, ("127.0.0.1", port)).unwrap();
+        }
+        if batch == 39 {
+            asked = Instant::now();
+            olt.send_to(&get(0x7001), ("127.0.0.1", port)).unwrap();
+            break;
+        }
+        let mut heard = 0;
+        let by = Instant::now() + Duration::from_secs(10);
+        while heard < 250 && Instant::now() < by {
+            heard += listen(None, Duration::from_millis(20)).1;
+        }
+        assert_eq!(heard, 250, "batch {batch} was not answered");
+    }
+    let (answered, _) = listen(Some(0x7001), Duration::from_secs(10));
+    let took = asked.elapsed();
+    assert!(answered, "no answer to the Get behind 10,000 violations");
+    // The 250 requests before it take about a tenth of a second here (a debug build);
+    // rewriting a report of every violation as they came took over a second more.
+    assert!(took < Duration::from_millis(500), "the Get took {took:?}");
+    drop(onu); // SIGTERM: the report is written now
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut log, &mut text).unwrap();
+    let warned: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warned.len(), 1, "one warning, the first time: {text}");
+    assert!(warned[0].contains("activate-invalid"), "{text}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["violations"], 10_000, "{r:#}");
+    let rules = r["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1, "{r:#}");
+    assert_eq!(
+        (&rules[0]["rule"], &rules[0]["count"]),
+        (&"activate-invalid".into(), &10_000.into())
+    );
+    assert!(r.get("all").is_none());
+    let size = std::fs::metadata(&report).unwrap().len();
+    assert!(
+        size < 2048,
+        "the report holds one entry per rule: {size} bytes"
+    );
 }

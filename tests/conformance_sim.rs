@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use conformance::{CATALOGUE, OnuSuite, Report, Rule, Target, Verdict, Violation};
+use conformance::{CATALOGUE, Keep, OnuSuite, Report, Rule, Target, Verdict, Violation};
 use harness::images::image;
 use harness::sim::Pon;
 use olt::engine::Mode;
@@ -333,4 +333,54 @@ fn ar_on_every_section_is_flagged_once_per_section_in_every_window_with_or_witho
             "envelope_extensions {envelope_extensions}"
         );
     }
+}
+
+#[test]
+fn a_rule_broken_at_every_window_is_counted_in_constant_memory() {
+    // The observer as `onu run --check-olt` runs it (the summary only), beside one that keeps
+    // every violation: the same counts, the same first and last frames, and no list.
+    let (_, v2) = images();
+    let target = UpgradeImage::new(v2).unwrap();
+    let mut cfg = SessionConfig::default();
+    assert!(cfg.quirks.set("ar-on-every-section"));
+    let cut = target.cut(Format::Baseline, cfg.window_size, 0);
+    let windows = target.windows(cut);
+    let sections: usize = (0..windows).map(|w| target.sections_in(cut, w)).sum();
+    let expected = (sections - windows as usize) as u64;
+    let mut seen = Vec::new();
+    for keep in [Keep::Summary, Keep::Every] {
+        let (v1, _) = images();
+        let mut pon = Pon::with_mode(1, &v1, &target, &cfg, Mode::Unicast, |_, _| {});
+        pon.watch_olt_keeping(keep);
+        pon.run(Duration::from_secs(120));
+        let o = &pon.observers[&OnuId(1)];
+        assert_eq!(o.count(Rule::ArBeforeLast), expected, "{keep:?}");
+        assert_eq!(o.total(), expected, "{keep:?}");
+        let summary = o.summary();
+        assert_eq!(summary.len(), 1, "one entry per rule: {summary:#?}");
+        let s = &summary[0];
+        assert_eq!((s.rule, s.count), (Rule::ArBeforeLast, expected));
+        assert_eq!(s.source, "G.988 A.3.22, I.3");
+        assert!(!s.frame.is_empty() && s.frame != s.last_frame, "{s:#?}");
+        let report = o.report();
+        match keep {
+            Keep::Summary => {
+                assert_eq!(o.violations(), [], "no list kept");
+                assert_eq!(report.all, None);
+            }
+            Keep::Every => {
+                let all = report.all.clone().unwrap();
+                assert_eq!(all.len() as u64, expected);
+                assert_eq!(
+                    (&all[0].frame, &all[all.len() - 1].frame),
+                    (&s.frame, &s.last_frame)
+                );
+            }
+        }
+        seen.push(summary.to_vec());
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "the summary does not depend on what else is kept"
+    );
 }

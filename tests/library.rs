@@ -1,22 +1,23 @@
-//! Every scenario of the library, run as a user runs it: `scenario run FILE` with real `olt`
-//! and `onu` processes on loopback, its expectations checked by the runner (exit 0 when they
-//! all hold). The larger ones run with fewer ONUs here (`--onus`); `quickstart` runs at its
-//! full 128 in `tests/quickstart.rs`, a test binary of its own so that it has the machine to
-//! itself. Each test has its own port range, so they can run in parallel; the
-//! runner kills its processes and removes its directory however it ends.
-
-use std::path::Path;
-use std::process::Command;
+//! Every scenario of the library, run as a user runs it: `scenario run NAME` (the library's
+//! scenarios by name, from any directory) with real `olt` and `onu` processes on loopback, its
+//! expectations checked by the runner (exit 0 when they all hold). The larger ones run with
+//! fewer ONUs here (`--onus`); `quickstart` runs at its full 128 in `tests/quickstart.rs`, a
+//! test binary of its own so that it has the machine to itself. Each test has its own port
+//! range, so they can run in parallel. And the library as a user sees it: `scenario list`,
+//! `scenario check`, a name that is not in it. (How a run ends by a signal: `lifecycle.rs`.)
 
 harness::tools!();
 
+/// Runs the library's scenario `name` by its name, from a directory that is not the
+/// repository's.
 fn run(name: &str, port: u16, extra: &[&str]) -> String {
-    let file = harness::process::library().join(format!("{name}.toml"));
+    let elsewhere = tempfile::tempdir().unwrap();
     let out = scenario()
         .arg("run")
-        .arg(&file)
+        .arg(name)
         .arg(format!("--port={port}"))
         .args(extra)
+        .current_dir(elsewhere.path())
         .output()
         .unwrap();
     let text = format!(
@@ -27,6 +28,34 @@ fn run(name: &str, port: u16, extra: &[&str]) -> String {
     assert!(out.status.success(), "{name} failed:\n{text}");
     assert!(text.contains("PASSED"), "{text}");
     text
+}
+
+/// The library's files: `scenarios/*.toml` but the crate's manifest.
+fn library_files() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(harness::process::library())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml") && !p.ends_with("Cargo.toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn staged_maintenance_window() {
+    let text = run("staged-maintenance-window", 23700, &[]);
+    assert!(text.contains("`olt activate` starts"), "{text}");
+    assert!(text.contains("`olt commit` starts"), "{text}");
+}
+
+#[test]
+fn two_pons() {
+    let text = run("two-pons", 23500, &[]);
+    assert!(text.contains("of 2 PON ports"), "{text}");
+    assert!(
+        text.contains("ONU 11 process ended"),
+        "the power cut happened: {text}"
+    );
 }
 
 #[test]
@@ -89,8 +118,10 @@ fn teach_one_onu_explains_and_draws() {
     let md = dir.path().join("teach.md");
     let pcap = dir.path().join("teach.pcap");
     let report = dir.path().join("teach.json");
+    // A path still works (the others run by name).
+    let file = harness::process::library().join("teach-one-onu.toml");
     let text = run(
-        "teach-one-onu",
+        file.to_str().unwrap(),
         33000,
         &[
             &format!("--mermaid={}", md.display()),
@@ -116,12 +147,7 @@ fn teach_one_onu_explains_and_draws() {
 
 #[test]
 fn every_library_file_is_valid() {
-    let dir = &harness::process::library();
-    let files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml") && !p.ends_with("Cargo.toml"))
-        .collect();
+    let files = library_files();
     assert!(files.len() >= 12, "{files:?}");
     let out = scenario().arg("check").args(&files).output().unwrap();
     assert!(
@@ -177,43 +203,6 @@ fn soak_finds_nothing_bricked_and_no_data_lost() {
 }
 
 #[test]
-fn ctrl_c_stops_every_process_and_removes_the_directory() {
-    let file = harness::process::library().join("lossy-pon.toml");
-    let child = scenario()
-        .arg("run")
-        .arg(&file)
-        .args(["--onus", "6", "--port", "34500"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Let it start its processes and the rollout.
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted"), "{err}");
-    // Its working directory is gone, and so are its processes: their ports are free.
-    let dir = err
-        .lines()
-        .find_map(|l| l.split("working directory ").nth(1))
-        .map(|d| d.trim().to_string());
-    if let Some(d) = dir {
-        assert!(!Path::new(&d).exists(), "{d} still exists");
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    for port in 34500..34507 {
-        assert!(
-            std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok(),
-            "port {port} still bound"
-        );
-    }
-}
-
-#[test]
 fn sigkills_and_a_silent_onu_on_a_random_share() {
     // Faults the library files do not use: a SIGKILL on a seeded share of the ONUs at a
     // protocol event, and an ONU silent for a while, mid-download.
@@ -258,4 +247,138 @@ upgraded = 8
     );
     assert_eq!(text.matches("SIGKILL to ONU").count(), 2, "{text}");
     assert!(text.contains("ONU 8 silent (SIGSTOP)"), "{text}");
+}
+
+#[test]
+fn list_shows_every_library_scenario_by_name_with_its_description() {
+    // From the repository's root (as `cargo run -p scenarios -- list` runs it) and from
+    // anywhere else, the same library.
+    let root = harness::process::library().join("..");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for dir in [root.as_path(), elsewhere.path()] {
+        let out = scenario().arg("list").current_dir(dir).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        outputs.push(String::from_utf8(out.stdout).unwrap());
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    let lines: Vec<&str> = outputs[0].lines().collect();
+    let files = library_files();
+    assert_eq!(lines.len(), files.len(), "{lines:#?}");
+    for (line, file) in lines.iter().zip(&files) {
+        let name = file.file_stem().unwrap().to_str().unwrap();
+        let s = scenarios::spec::load(file).unwrap();
+        let (first, rest) = line.split_once(' ').unwrap();
+        assert_eq!(first, name, "{line}");
+        assert_eq!(rest.trim(), s.description, "{line}");
+    }
+}
+
+#[test]
+fn list_and_run_read_the_library_that_the_environment_or_the_flag_names() {
+    let lib = tempfile::tempdir().unwrap();
+    std::fs::write(
+        lib.path().join("mine.toml"),
+        "name = \"mine\"\ndescription = \"my own\"\n[topology]\nonus = 1\n\
+         [image]\nversion = \"V2.0\"\nsize = 4096\n",
+    )
+    .unwrap();
+    let out = scenario()
+        .arg("list")
+        .env("SCENARIO_LIBRARY", lib.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "mine  my own\n");
+    // A broken file is named, the others still listed, and the exit code says so.
+    std::fs::write(
+        lib.path().join("broken.toml"),
+        "name = \"broken\"\n[olt]\nmode = 3\n",
+    )
+    .unwrap();
+    let out = scenario()
+        .arg("list")
+        .arg(format!("--library={}", lib.path().display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "mine  my own\n");
+    assert!(
+        err.contains("broken.toml") && err.contains("line 3"),
+        "{err}"
+    );
+    // A name of that library runs; the default library's names are not in it.
+    let ran = scenario()
+        .args(["run", "mine", "--port=33500"])
+        .env("SCENARIO_LIBRARY", lib.path())
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ran.stdout).contains("PASSED"));
+    let missing = scenario()
+        .args(["run", "teach-one-onu"])
+        .env("SCENARIO_LIBRARY", lib.path())
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn a_name_that_is_not_in_the_library_is_one_line_and_exit_2() {
+    let out = scenario().args(["run", "lossy-pn"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("\"lossy-pn\" is neither a file nor a scenario of the library")
+            && err.contains("did you mean lossy-pon?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_of_a_broken_file_exits_2_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"bad\"\n[topology]\nonus = 400\n[image]\nversion = \"V2\"\n",
+    )
+    .unwrap();
+    let good = harness::process::library().join("lossy-pon.toml");
+    let out = scenario()
+        .arg("check")
+        .arg(&good)
+        .arg(&bad)
+        .arg("teach-one-onu")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.toml: line 3, key `onus`"),
+        "the file, the line, the key: {err}"
+    );
+    // The good ones (a path, a name) are still checked.
+    assert!(
+        text.contains("lossy-pon.toml: ok") && text.contains("teach-one-onu.toml: ok"),
+        "{text}"
+    );
+    // A file that is not there is the user's error too.
+    let out = scenario()
+        .arg("check")
+        .arg(dir.path().join("nothing.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -94,15 +94,16 @@ impl Bench {
         )
         .unwrap();
         std::fs::write(dir.path().join("golden.img"), image("V1", 1)).unwrap();
-        let olt = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // One socket, as an OLT has: the ONU takes OMCI from its --olt address only, on its
+        // own port and on the group alike.
+        let olt = pon::transport::bind_multicast_sender(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+            .unwrap();
+        olt.set_nonblocking(false).unwrap();
         olt.set_read_timeout(Some(Duration::from_millis(10)))
             .unwrap();
         let n = NEXT_GROUP.fetch_add(1, Ordering::SeqCst);
         let group = SocketAddrV4::new(Ipv4Addr::new(239, 255, 7, n as u8), 47100 + n);
-        let sender =
-            pon::transport::bind_multicast_sender(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
-                .unwrap();
-        sender.set_nonblocking(false).unwrap();
+        let sender = olt.try_clone().unwrap();
         Bench {
             dir,
             child: None,

@@ -22,9 +22,10 @@
 //!   caller binds (one `select!` over the socket and the next deadline).
 //! - `olt_observer`: the OLT rules observer (`onu run --check-olt`). [`OltObserver`] is fed,
 //!   by an ONU's driver, the datagrams the ONU takes in and sends and the few [`OnuFact`]s only
-//!   the ONU knows; it records every [`Violation`] of a [`Rule`], reported as an
-//!   [`OltReport`]. Inside: `download` (the download rebuilt from the exchange, for the
-//!   section rules) and `requests` (TCI reuse and busy retries).
+//!   the ONU knows; it counts every [`Violation`] of a [`Rule`] ([`RuleSummary`] per rule,
+//!   every violation with [`Keep::Every`]), reported as an [`OltReport`]. Inside: `download`
+//!   (the download rebuilt from the exchange, for the section rules), `requests` (TCI reuse
+//!   and busy retries) and `tally` (what is kept of the rules broken).
 //!
 //! Who may touch what: the `olt` crate runs the ONU suite through [`driver`]; the `onu`
 //! crate's driver feeds an [`OltObserver`]; the in-process tests drive both faces directly
@@ -35,7 +36,9 @@ mod onu_suite;
 
 pub mod driver;
 
-pub use olt_observer::{BUSY_RETRY, IN_FLIGHT, OltObserver, OltReport, OnuFact, Rule, Violation};
+pub use olt_observer::{
+    BUSY_RETRY, IN_FLIGHT, Keep, OltObserver, OltReport, OnuFact, Rule, RuleSummary, Violation,
+};
 pub use onu_suite::{
     CATALOGUE, Check, CheckSpec, OnuSuite, Report, Stopped, SuiteError, Target, Verdict,
 };

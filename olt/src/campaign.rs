@@ -197,6 +197,22 @@ impl Campaign {
         let job = Job::Abort {
             reason: reason.to_string(),
         };
+        Campaign::one_job(job, Stage::Halting(0, reason.to_string()), onus, cfg, now)
+    }
+
+    /// A read of every ONU's identity and images (`olt status`): nothing is changed.
+    pub fn status_only(onus: &[OnuId], cfg: &SessionConfig, now: Instant) -> Campaign {
+        Campaign::one_job(Job::Status, Stage::Wave(0), onus, cfg, now)
+    }
+
+    /// A campaign of one engine running `job` (no image) on `onus`, in `stage`.
+    fn one_job(
+        job: Job,
+        stage: Stage,
+        onus: &[OnuId],
+        cfg: &SessionConfig,
+        now: Instant,
+    ) -> Campaign {
         let mut c = Campaign {
             image: None,
             image_sha256: String::new(),
@@ -204,7 +220,7 @@ impl Campaign {
             cfg: cfg.clone(),
             mcfg: MulticastConfig::default(),
             plan: CampaignPlan::rollout(),
-            stage: Stage::Halting(0, reason.to_string()),
+            stage,
             olt: Olt::new(
                 &job,
                 onus,
@@ -268,6 +284,7 @@ impl Campaign {
                 OnuResult::Halted => Some(Outcome::Halted(why)),
                 OnuResult::Downloaded => Some(Outcome::Downloaded(why)),
                 OnuResult::Activated => Some(Outcome::Activated(why)),
+                OnuResult::Read => Some(Outcome::Read),
                 OnuResult::Untouched | OnuResult::Unfinished | OnuResult::Pending => None,
             };
         }
@@ -351,6 +368,11 @@ impl Campaign {
     /// The waves (empty until the survey is over).
     pub fn waves(&self) -> &[Vec<OnuId>] {
         &self.waves
+    }
+
+    /// The image rolled out (none for an abort).
+    pub fn image(&self) -> Option<&UpgradeImage> {
+        self.image.as_ref()
     }
 
     /// The engine of the current stage (its sessions show who is where).

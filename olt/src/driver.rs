@@ -15,10 +15,10 @@ use pon::transport as net;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use crate::campaign::{Campaign, Stage};
+use crate::campaign::Campaign;
 use crate::engine::{Dest, PonPort};
 use crate::journal::JournalFile;
-use crate::report::OnuResult;
+use crate::progress::{Meter, Progress};
 
 /// Where one PON port's ONUs are.
 #[derive(Clone, Debug)]
@@ -46,66 +46,6 @@ pub struct DriverConfig {
 
 /// Every PON port's campaign, by port.
 pub type Campaigns = BTreeMap<PonPort, Campaign>;
-
-/// What the campaigns are doing, in one line: each stage, how many ONUs in each phase, the
-/// results so far, frames on the groups.
-fn progress_line(campaigns: &Campaigns) -> String {
-    let mut phases: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let mut results: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let mut stages = Vec::new();
-    let mut frames = 0;
-    for (pon, c) in campaigns {
-        for s in c.olt().sessions().filter(|s| s.outcome().is_none()) {
-            *phases.entry(s.phase_name()).or_insert(0) += 1;
-        }
-        for r in c.records().values().filter(|r| r.outcome.is_some()) {
-            *results
-                .entry(OnuResult::of(r.outcome.as_ref()).word())
-                .or_insert(0) += 1;
-        }
-        frames += c.counters().frames_multicast;
-        let stage = stage_words(c);
-        stages.push(if campaigns.len() > 1 {
-            format!("{pon} {stage}")
-        } else {
-            stage
-        });
-    }
-    let running: Vec<String> = phases.iter().map(|(p, n)| format!("{n} {p}")).collect();
-    let done: Vec<String> = results.iter().map(|(r, n)| format!("{n} {r}")).collect();
-    format!(
-        "{}: {} | {} | {frames} frames on the group{}",
-        stages.join(", "),
-        if running.is_empty() {
-            "-".to_string()
-        } else {
-            running.join(", ")
-        },
-        if done.is_empty() {
-            "none finished".to_string()
-        } else {
-            done.join(", ")
-        },
-        if campaigns.len() > 1 { "s" } else { "" }
-    )
-}
-
-/// Where a campaign is, in words.
-fn stage_words(c: &Campaign) -> String {
-    match c.stage() {
-        Stage::Survey => "survey".to_string(),
-        Stage::Wave(n) if c.waves().len() > 1 => format!(
-            "wave {}/{} ({} ONUs)",
-            n + 1,
-            c.waves().len(),
-            c.waves()[*n].len()
-        ),
-        Stage::Wave(_) => "rollout".to_string(),
-        Stage::Halting(..) => "halting".to_string(),
-        Stage::Halted(_) => "halted".to_string(),
-        Stage::Completed => "completed".to_string(),
-    }
-}
 
 /// The capture of a run: every OMCI frame as an Ethernet frame of EtherType 0x88B5, with what
 /// its transport envelope said (ONU-ID, GEM port, window number, window CRC, missing sections)
@@ -189,17 +129,14 @@ pub async fn run_linked(
         }
         None => None,
     };
-    let total: u64 = campaigns.values().map(|c| c.records().len() as u64).sum();
     let mut journal_error = None;
     let bar = cfg.progress.then(|| {
         if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            let bar = indicatif::ProgressBar::new(total);
+            let bar = indicatif::ProgressBar::new(1000);
             bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{elapsed:>4} [{bar:30}] {pos}/{len} ONUs finished  {msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
             );
             bar
         } else {
@@ -207,6 +144,7 @@ pub async fn run_linked(
         }
     });
     let mut last_line = Instant::now();
+    let mut meter = Meter::default();
     let mut interrupted = false;
     let mut stop = interrupt();
     if let Some(granted) = net::short_receive_buffer(&socket) {
@@ -290,23 +228,21 @@ pub async fn run_linked(
             }
         }
         if let Some(bar) = &bar {
-            let done = campaigns
-                .values()
-                .flat_map(|c| c.records().values())
-                .filter(|r| r.outcome.is_some())
-                .count() as u64;
-            if bar.is_hidden() {
-                // Not a terminal: a plain line every 5 s.
-                if last_line.elapsed() >= std::time::Duration::from_secs(5) {
-                    eprintln!(
-                        "olt: {done}/{total} ONUs finished | {}",
-                        progress_line(&campaigns)
-                    );
-                    last_line = Instant::now();
+            // A plain line every 5 s when standard error is not a terminal, else the bar.
+            let every = if bar.is_hidden() {
+                std::time::Duration::from_secs(5)
+            } else {
+                std::time::Duration::from_millis(200)
+            };
+            if last_line.elapsed() >= every {
+                let p = Progress::of(&campaigns);
+                meter.update(Instant::now(), p.fraction());
+                if bar.is_hidden() {
+                    eprintln!("olt: {}", p.line(&meter));
+                } else {
+                    bar.set_position((p.fraction() * 1000.0) as u64);
+                    bar.set_message(p.line(&meter));
                 }
-            } else if last_line.elapsed() >= std::time::Duration::from_millis(100) {
-                bar.set_position(done);
-                bar.set_message(progress_line(&campaigns));
                 last_line = Instant::now();
             }
         }

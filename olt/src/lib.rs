@@ -16,6 +16,13 @@
 //!   results as they happen, the store in place of the journal.
 //! - [`limits`]: the ranges of the OLT's settings, shared by its command line and the scenario
 //!   files.
+//! - [`journal`]: the campaign journal on disk (format 2: every PON port's ONUs, their stage and
+//!   result as enums), what `olt rollout` resumes from after a crash or with `--retry-failed`.
+//! - [`report`]: the typed report an OLT writes at the end of a job ([`report::Report`], format
+//!   `olt-report` version 2), which the scenario runner and the benchmarks read back.
+//! - `progress` (private): the progress bar and the five-second lines of a rollout.
+//! - `tci` (private): the named transaction-id ranges (unicast sessions, group downloads) and
+//!   their random start.
 //!
 
 pub mod campaign;
@@ -26,7 +33,8 @@ pub mod fleet_api;
 pub mod image;
 pub mod journal;
 pub mod limits;
+mod progress;
 pub mod report;
 pub mod session;
-pub mod tci;
+mod tci;
 pub mod worker;

@@ -15,6 +15,25 @@ use crate::session::Outcome;
 /// The whole report of one `olt rollout` (or campaign).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// What this document is: [`Report::FORMAT`].
+    #[serde(default)]
+    pub format: String,
+    /// The version of its format: [`Report::FORMAT_VERSION`].
+    #[serde(default)]
+    pub format_version: u32,
+    /// The `olt` that wrote it.
+    #[serde(default)]
+    pub tool_version: String,
+    /// When the rollout began (RFC 3339, UTC).
+    #[serde(default)]
+    pub started_at: String,
+    /// The OLT's address (every ONU answered there).
+    #[serde(default)]
+    pub listen: String,
+    /// Where this run's transaction identifiers started (docs/decisions.md, Attribution):
+    /// with it, a run's TCIs can be told again.
+    #[serde(default)]
+    pub tci_seed: u64,
     /// How the windows travelled.
     pub mode: Mode,
     /// The image rolled out.
@@ -36,6 +55,9 @@ pub struct Report {
 pub struct PonReport {
     /// The port.
     pub pon: PonPort,
+    /// Its multicast download group.
+    #[serde(default)]
+    pub group: String,
     /// How its campaign ended and its waves.
     pub campaign: CampaignReport,
     /// Its counts and counters.
@@ -117,6 +139,8 @@ pub enum OnuResult {
     Downloaded,
     /// A staged activation ended: the ONU runs the new image, not committed.
     Activated,
+    /// `olt status` read it.
+    Read,
 }
 
 impl OnuResult {
@@ -133,6 +157,7 @@ impl OnuResult {
             OnuResult::Pending => "pending",
             OnuResult::Downloaded => "downloaded",
             OnuResult::Activated => "activated",
+            OnuResult::Read => "read",
         }
     }
 
@@ -146,6 +171,7 @@ impl OnuResult {
             Some(Outcome::Halted(_)) => OnuResult::Halted,
             Some(Outcome::Downloaded(_)) => OnuResult::Downloaded,
             Some(Outcome::Activated(_)) => OnuResult::Activated,
+            Some(Outcome::Read) => OnuResult::Read,
             Some(Outcome::Eligible) | None => OnuResult::Pending,
         }
     }
@@ -281,15 +307,35 @@ pub struct Totals {
     pub late_answers: u64,
 }
 
+/// Where and when a rollout ran, for its report.
+#[derive(Clone, Debug, Default)]
+pub struct RunInfo {
+    /// When it began.
+    pub started_at: Option<std::time::SystemTime>,
+    /// The OLT's address.
+    pub listen: String,
+    /// Each PON port's multicast download group.
+    pub groups: BTreeMap<PonPort, String>,
+    /// Where its TCIs started.
+    pub tci_seed: u64,
+}
+
 impl Report {
+    /// What a report says it is.
+    pub const FORMAT: &'static str = "olt-report";
+    /// The version of the format this code writes (2: PON ports, drops by reason, where and
+    /// when; 1 had neither).
+    pub const FORMAT_VERSION: u32 = 2;
+
     /// The report of `campaigns` (one per PON port), which rolled out `image` (SHA-256
-    /// `sha256`) in `mode` in `elapsed`.
+    /// `sha256`) in `mode` in `elapsed`, run as `info` says.
     pub fn new(
         campaigns: &BTreeMap<PonPort, Campaign>,
         image: &UpgradeImage,
         sha256: &str,
         mode: Mode,
         elapsed: Duration,
+        info: &RunInfo,
     ) -> Report {
         let mut onus = Vec::new();
         let mut pons = Vec::new();
@@ -297,6 +343,7 @@ impl Report {
             let these = onu_reports(*pon, c, image);
             pons.push(PonReport {
                 pon: *pon,
+                group: info.groups.get(pon).cloned().unwrap_or_default(),
                 campaign: campaign_report(c),
                 totals: totals(&these, c),
             });
@@ -348,6 +395,15 @@ impl Report {
             }
         }
         Report {
+            format: Report::FORMAT.into(),
+            format_version: Report::FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            started_at: info
+                .started_at
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+                .unwrap_or_default(),
+            listen: info.listen.clone(),
+            tci_seed: info.tci_seed,
             mode,
             image: ImageReport {
                 version: image.header.version.clone(),
@@ -501,6 +557,12 @@ mod tests {
     #[test]
     fn a_report_round_trips_through_its_json() {
         let report = Report {
+            format: Report::FORMAT.into(),
+            format_version: Report::FORMAT_VERSION,
+            tool_version: "0.1.0".into(),
+            started_at: "2026-12-01T20:00:00Z".into(),
+            listen: "127.0.0.1:47001".into(),
+            tci_seed: 7,
             mode: Mode::Multicast,
             image: ImageReport {
                 version: "V2.0".into(),

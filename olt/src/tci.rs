@@ -20,13 +20,13 @@ use std::ops::RangeInclusive;
 use omci_codec::Tci;
 
 /// TCIs of each ONU's own requests.
-pub const SESSION: RangeInclusive<u16> = 0x0001..=0x3FFF;
+pub(crate) const SESSION: RangeInclusive<u16> = 0x0001..=0x3FFF;
 /// TCIs of the multicast group download's sections.
-pub const GROUP: RangeInclusive<u16> = 0x4000..=0x7FFF;
+pub(crate) const GROUP: RangeInclusive<u16> = 0x4000..=0x7FFF;
 
 /// A TCI counter over one range, wrapping within it.
 #[derive(Clone, Debug)]
-pub struct Counter {
+pub(crate) struct Counter {
     range: RangeInclusive<u16>,
     last: u16,
 }
@@ -34,7 +34,7 @@ pub struct Counter {
 impl Counter {
     /// A counter over `range` whose first TCI is drawn from `seed` and `salt` (an ONU-ID, a
     /// group's target image), so that two sessions of one run, and two runs, start apart.
-    pub fn new(range: RangeInclusive<u16>, seed: u64, salt: u64) -> Counter {
+    pub(crate) fn new(range: RangeInclusive<u16>, seed: u64, salt: u64) -> Counter {
         let span = u64::from(range.end() - range.start()) + 1;
         let offset = (splitmix(seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)) % span) as u16;
         Counter {
@@ -44,7 +44,7 @@ impl Counter {
     }
 
     /// The next TCI.
-    pub fn next_tci(&mut self) -> Tci {
+    pub(crate) fn next_tci(&mut self) -> Tci {
         self.last = if self.last >= *self.range.end() {
             *self.range.start()
         } else {

@@ -70,3 +70,51 @@ pub fn usage_error(program: &str, cmd: &clap::Command, e: clap::Error) -> ExitCo
     eprintln!("{program}: {line} (see {program} --help)");
     ExitCode::from(2)
 }
+
+/// An I/O error in plain words, as a person reads them ("no such file or directory"), without
+/// the operating system's error number that the standard library appends ("(os error 2)").
+pub fn io_words(e: &std::io::Error) -> String {
+    plain(&e.to_string()).to_lowercase()
+}
+
+/// `message` with every " (os error N)" taken out: the number is the operating system's, not
+/// the person's, and the words before it already say what happened.
+pub fn plain(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(" (os error ") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + " (os error ".len()..];
+        match tail.find(')') {
+            Some(close) if tail[..close].chars().all(|c| c.is_ascii_digit()) => {
+                rest = &tail[close + 1..];
+            }
+            _ => {
+                out.push_str(" (os error ");
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operating_systems_error_number_is_taken_out() {
+        assert_eq!(
+            plain("reading x.img: No such file or directory (os error 2)"),
+            "reading x.img: No such file or directory"
+        );
+        assert_eq!(
+            plain("a: Permission denied (os error 13); b: Is a directory (os error 21)"),
+            "a: Permission denied; b: Is a directory"
+        );
+        assert_eq!(plain("kept (os error x)"), "kept (os error x)");
+        let e = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(!io_words(&e).contains("os error"), "{}", io_words(&e));
+    }
+}

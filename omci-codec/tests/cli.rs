@@ -332,7 +332,7 @@ fn pcap_decodes_frames_with_time_and_direction() {
     );
 
     let missing = omci(&["pcap", "/nonexistent/x.pcap"], "");
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(2));
     assert!(
         String::from_utf8(missing.stderr)
             .unwrap()
@@ -569,7 +569,7 @@ fn a_line_that_is_not_text_is_reported_and_the_next_ones_decoded() {
 fn pcap_refuses_what_is_no_capture_at_once() {
     let started = std::time::Instant::now();
     let out = omci(&["pcap", "/dev/zero"], "");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(

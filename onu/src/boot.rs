@@ -15,6 +15,13 @@
 //! A successful boot clears the pending activation: the image is now active but not
 //! committed, and the next reboot or power cycle boots the committed image (G.988 I.3, state
 //! S4), unless it is committed first.
+//!
+//! **The anti-rollback floor** (the lowest security version a download may carry) rises to
+//! an image's security version only once that image has booted *and* is committed: here, when
+//! the committed image boots, and at Commit of the running image (`core`'s activation). G.988
+//! lets an OLT commit a standby image that never ran; if it then fails to boot, the fallback
+//! leaves the floor where it was and marks the abandoned image not valid, so the ONU can
+//! still take its own running release again (docs/decisions.md).
 
 use std::io;
 use std::sync::Arc;
@@ -185,6 +192,10 @@ pub fn boot(flash: &mut dyn Flash, cfg: &BootConfig) -> Result<Booted, BootError
         meta.boot_tries = 0;
         // What was just verified is what the slot holds: keep the metadata in step with it.
         meta.slots[usize::from(target)] = slot_meta(&found);
+        if target == meta.committed {
+            // Booted and committed: the floor rises to it (and never falls).
+            meta.anti_rollback_floor = meta.anti_rollback_floor.max(found.header.security_version);
+        }
         meta::store(flash, &mut meta)?;
         path.push(if activated {
             BootPath::Activated
@@ -214,7 +225,8 @@ fn abandon(
 ) -> Result<bool, BootError> {
     meta.boot_tries = 0;
     if meta.pending.take().is_some() {
-        // The committed image boots next.
+        // The committed image boots next; the activated one stays valid, standby (G.988 I.3:
+        // S4 falls back to S3).
     } else {
         let other = 1 - meta.committed;
         if meta.slots[usize::from(other)].valid && verify_slot(flash, other, cfg).is_ok() {
@@ -225,6 +237,11 @@ fn abandon(
         } else {
             meta::store(flash, meta)?;
             return Ok(false);
+        }
+        if meta.committed != target {
+            // A committed image that cannot boot is not a valid image: Get says so, and the
+            // OLT will not commit it again. The floor stays where it was: it never booted.
+            meta.slots[usize::from(target)].valid = false;
         }
     }
     path.push(BootPath::FellBack {
@@ -256,9 +273,9 @@ fn rebuild(
         }
     }
     match best {
-        Some((slot, floor)) => {
+        Some((slot, _)) => {
+            // The floor comes back when it boots (the floor's one rule, above).
             meta.committed = slot;
-            meta.anti_rollback_floor = floor;
             path.push(BootPath::Rebuilt);
         }
         None => restore_golden(flash, cfg, &mut meta, path)?,
@@ -299,9 +316,7 @@ fn restore_golden(
     flash.sync_slot(slot)?;
     meta.slots[usize::from(slot)] = slot_meta(&found);
     meta.committed = slot;
-    // Committed like any image: the anti-rollback floor rises to it (a factory programs the
-    // floor of the image it installs).
-    meta.anti_rollback_floor = meta.anti_rollback_floor.max(found.header.security_version);
+    // Committed like any image: the anti-rollback floor rises to it when it boots.
     meta.pending = None;
     meta.boot_tries = 0;
     path.push(BootPath::Recovered);

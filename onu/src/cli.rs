@@ -22,6 +22,34 @@ use pon::link::{LinkFaultRates, Paths};
 use pon::manifest::{Manifest, Rollout};
 use pon::transport as net;
 
+/// The smallest image: a header and a signature around an empty payload.
+const MIN_IMAGE: u64 = (image::HEADER_LEN + image::SIGNATURE_LEN) as u64;
+/// The largest image: G.988's image size is 32 bits (Start and End software download).
+const MAX_IMAGE: u64 = u32::MAX as u64;
+/// The largest payload `onu image build --size` makes (the image stays within [`MAX_IMAGE`]).
+const MAX_PAYLOAD: u64 = MAX_IMAGE - MIN_IMAGE;
+/// A slot's bytes unless `--slot-size` says otherwise (docs/decisions.md).
+const DEFAULT_SLOT_SIZE: u64 = 64 * 1024 * 1024;
+/// `--busy-ms` at most: an hour.
+const MAX_BUSY_MS: u64 = 3_600_000;
+/// `--stale-download-s` at most: a day.
+const MAX_STALE_S: u64 = 86_400;
+/// `--reboot-ms` at most: ten minutes.
+const MAX_REBOOT_MS: u64 = 600_000;
+/// Bytes of a key file read at most (a hex key and a newline is 65).
+const MAX_KEY_FILE: u64 = 4096;
+
+/// A fault of the command line found after parsing (a value that contradicts another, a file
+/// of the wrong kind): one line naming the flag, exit status 2, as clap's own usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+/// A [`UsageError`] saying `what`.
+fn usage(what: impl Into<String>) -> anyhow::Error {
+    UsageError(what.into()).into()
+}
+
 #[derive(Parser)]
 #[command(
     name = "onu",
@@ -87,9 +115,14 @@ struct BuildArgs {
     /// Payload from this file.
     #[arg(long, conflicts_with = "size")]
     payload: Option<PathBuf>,
-    /// Or a payload of this many deterministic bytes (e.g. 1048576).
-    #[arg(long)]
-    size: Option<usize>,
+    /// Or a payload of this many deterministic bytes (e.g. 1048576); the image (128 header
+    /// and 64 signature bytes around it) must fit --slot-size.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=MAX_PAYLOAD))]
+    size: Option<u64>,
+    /// The slot the image is for: the image must fit it (an ONU refuses a larger one at Start).
+    #[arg(long, default_value_t = DEFAULT_SLOT_SIZE,
+          value_parser = clap::value_parser!(u64).range(MIN_IMAGE..=MAX_IMAGE))]
+    slot_size: u64,
     /// Build a test image that fails to boot.
     #[arg(long)]
     fails_to_boot: bool,
@@ -195,20 +228,24 @@ struct RunArgs {
     /// Upstream bit-corruption rate (0..1).
     #[arg(long, default_value_t = 0.0, value_parser = rate)]
     corrupt_upstream: f64,
-    /// Bytes a software image slot holds (larger images are refused at Start).
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    /// Bytes a software image slot holds (larger images are refused at Start), 192..=4294967295
+    /// (the smallest image, and G.988's 32-bit image size).
+    #[arg(long, default_value_t = DEFAULT_SLOT_SIZE,
+          value_parser = clap::value_parser!(u64).range(MIN_IMAGE..=MAX_IMAGE))]
     slot_size: u64,
     /// Seed of the link faults.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// How long End software download answers "device busy" (ms).
-    #[arg(long, default_value_t = 300)]
+    /// How long End software download answers "device busy" (ms), 0..=3600000.
+    #[arg(long, default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_BUSY_MS))]
     busy_ms: u64,
     /// The largest window (sections) this ONU accepts (1..=256).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=256))]
     max_window: u16,
-    /// Discard a download idle this long (s).
-    #[arg(long, default_value_t = 60)]
+    /// Discard a download idle this long (s), 1..=86400.
+    #[arg(long, default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_STALE_S))]
     stale_download_s: u64,
     /// A voice call is in progress (Activate and Reboot with flag 1 answer busy).
     #[arg(long)]
@@ -219,8 +256,9 @@ struct RunArgs {
     /// Reboot in the same process (keep running across Activate and Reboot).
     #[arg(long)]
     supervise: bool,
-    /// How long a reboot takes (ms).
-    #[arg(long, default_value_t = 200)]
+    /// How long a reboot takes (ms), 0..=600000.
+    #[arg(long, default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_REBOOT_MS))]
     reboot_ms: u64,
     /// Start this many ONUs, one child process each, with consecutive ONU-IDs and ports.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=128))]
@@ -231,10 +269,18 @@ struct RunArgs {
     /// Check the OLT: record every rule of the G.988 software download it breaks (docs/conformance.md).
     #[arg(long)]
     check_olt: bool,
-    /// With --check-olt: write the rules broken, with their frames, to this JSON file (with
-    /// --count, each ONU to FILE with -onu<ID> before its extension).
+    /// With --check-olt: write the rules broken to this JSON file when the process ends (per
+    /// rule: its G.988 source, how many times, the first and last frame; with --count, each
+    /// ONU to FILE with -onu<ID> before its extension).
     #[arg(long, requires = "check_olt")]
     report: Option<PathBuf>,
+    /// With --report: list every violation too, in order (memory grows with them).
+    #[arg(long, requires = "report")]
+    check_olt_all: bool,
+    /// Set by `--count` on each child it starts: the supervisor's process id. The child dies
+    /// with it (a parent-death signal), and ends at once if it is already gone.
+    #[arg(long, hide = true)]
+    supervisor_pid: Option<u32>,
     /// Behave like a weaker emulator (repeatable), to see the conformance suite fail:
     /// no-section-tracking, always-valid, no-fallback, ignore-window-crc, end-before-write.
     #[arg(long = "quirk", value_parser = clap::builder::PossibleValuesParser::new(crate::core::Quirks::NAMES))]
@@ -314,20 +360,46 @@ pub fn main_with(program: Vec<std::ffi::OsString>, args: Vec<std::ffi::OsString>
         }) => inspect(&image, public_key.as_deref(), json),
         Command::Status(args) => status(&args),
     };
-    result.unwrap_or_else(|e| {
-        eprintln!("onu: {e:#}");
-        ExitCode::from(1)
+    result.unwrap_or_else(|e| match e.downcast_ref::<UsageError>() {
+        Some(u) => {
+            eprintln!("onu: {u} (see onu --help)");
+            ExitCode::from(2)
+        }
+        None => {
+            eprintln!("onu: {}", omci_codec::cli::plain(&format!("{e:#}")));
+            ExitCode::from(1)
+        }
     })
 }
 
 fn read_hex_key<const N: usize>(path: &Path, what: &str) -> Result<[u8; N]> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the {what} {}", path.display()))?;
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_KEY_FILE).read_to_string(&mut text))
+        .map_err(|e| {
+            usage(format!(
+                "the {what} {}: {}",
+                path.display(),
+                omci_codec::cli::io_words(&e)
+            ))
+        })?;
     let bytes = hex::decode(text.trim())
-        .with_context(|| format!("{} is not a hex {what}", path.display()))?;
+        .map_err(|_| usage(format!("{} is not a hex {what}", path.display())))?;
     bytes
         .try_into()
-        .map_err(|_| anyhow::anyhow!("{} is not a {N}-byte {what}", path.display()))
+        .map_err(|_| usage(format!("{} is not a {N}-byte {what}", path.display())))
+}
+
+/// Reads a file the person named with `flag`; a file that cannot be read is their input error.
+fn read_input(flag: &str, path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        usage(format!(
+            "{flag}{}: {}",
+            path.display(),
+            omci_codec::cli::io_words(&e)
+        ))
+    })
 }
 
 fn public_key(path: &Path) -> Result<VerifyingKey> {
@@ -335,12 +407,73 @@ fn public_key(path: &Path) -> Result<VerifyingKey> {
         .with_context(|| format!("{} is not an Ed25519 public key", path.display()))
 }
 
+/// The secret key `--key` names. Both key files are 32 bytes in hex (docs/image-format.md), so
+/// a public key given by mistake would sign, with a key no ONU trusts: it is recognised by
+/// its name (PREFIX.pub), by the secret key beside it whose public key it is, or by the public
+/// key beside it that holds the same bytes, and refused.
+fn secret_key(path: &Path) -> Result<SigningKey> {
+    let bytes = read_hex_key::<32>(path, "secret key")?;
+    let shown = path.display();
+    let beside = |ext: &str| {
+        let p = path.with_extension(ext);
+        (p != path)
+            .then(|| read_hex_key::<32>(&p, "key").ok().map(|k| (p, k)))
+            .flatten()
+    };
+    if let Some((secret, s)) = beside("key")
+        && SigningKey::from_bytes(&s).verifying_key().to_bytes() == bytes
+    {
+        return Err(usage(format!(
+            "--key {shown} is the public key of {}: give that secret key",
+            secret.display()
+        )));
+    }
+    if path.extension().is_some_and(|e| e == "pub") {
+        return Err(usage(format!(
+            "--key {shown} is a public key (a .pub file): give the secret key (PREFIX.key of `onu image keygen`)"
+        )));
+    }
+    if let Some((public, p)) = beside("pub")
+        && p == bytes
+    {
+        return Err(usage(format!(
+            "--key {shown} holds the public key {} holds: give the secret key",
+            public.display()
+        )));
+    }
+    Ok(SigningKey::from_bytes(&bytes))
+}
+
+/// Writes `text` to `path` readable and writable by its owner only (0600), also when the file
+/// was there before with wider permissions.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // Before the secret goes in: `mode` applies only to a file it creates.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
 fn keygen(out: &Path) -> Result<()> {
     let key = SigningKey::generate(&mut rand_core::OsRng);
     let secret = out.with_extension("key");
     let public = out.with_extension("pub");
-    std::fs::write(&secret, hex::encode(key.to_bytes()) + "\n")
-        .with_context(|| format!("writing {}", secret.display()))?;
+    // Where the keys go is the person's input: a directory that is not there is said as such.
+    write_private(&secret, &(hex::encode(key.to_bytes()) + "\n")).map_err(|e| {
+        usage(format!(
+            "--out {}: cannot write {}: {}",
+            out.display(),
+            secret.display(),
+            omci_codec::cli::io_words(&e)
+        ))
+    })?;
     std::fs::write(&public, hex::encode(key.verifying_key().to_bytes()) + "\n")
         .with_context(|| format!("writing {}", public.display()))?;
     println!("wrote {} and {}", secret.display(), public.display());
@@ -348,10 +481,39 @@ fn keygen(out: &Path) -> Result<()> {
 }
 
 fn build(a: &BuildArgs) -> Result<()> {
-    let key = SigningKey::from_bytes(&read_hex_key::<32>(&a.key, "secret key")?);
+    let key = secret_key(&a.key)?;
+    // The image must fit the slot, checked before a byte is allocated or read.
+    let room = a.slot_size - MIN_IMAGE;
     let payload = match (&a.payload, a.size) {
-        (Some(p), _) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-        (None, Some(n)) => image::deterministic_payload(&format!("{}/{}", a.model, a.version), n),
+        (Some(p), _) => {
+            let len = std::fs::metadata(p)
+                .map_err(|e| {
+                    usage(format!(
+                        "--payload {}: {}",
+                        p.display(),
+                        omci_codec::cli::io_words(&e)
+                    ))
+                })?
+                .len();
+            if len > room {
+                return Err(usage(format!(
+                    "--payload {} is {len} bytes: with header and signature the image would not fit --slot-size {} (at most {room} payload bytes)",
+                    p.display(),
+                    a.slot_size
+                )));
+            }
+            read_input("--payload ", p)?
+        }
+        (None, Some(n)) if n > room => {
+            return Err(usage(format!(
+                "--size {n}: with header and signature the image would not fit --slot-size {} (at most {room} payload bytes)",
+                a.slot_size
+            )));
+        }
+        (None, Some(n)) => {
+            let n = usize::try_from(n).map_err(|_| usage(format!("--size {n} is too large")))?;
+            image::deterministic_payload(&format!("{}/{}", a.model, a.version), n)
+        }
         (None, None) => bail!("give --payload FILE or --size BYTES"),
     };
     let spec = BuildSpec {
@@ -408,7 +570,7 @@ fn build(a: &BuildArgs) -> Result<()> {
 }
 
 fn inspect(path: &Path, key: Option<&Path>, json: bool) -> Result<ExitCode> {
-    let img = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let img = read_input("image ", path)?;
     let key = key.map(public_key).transpose()?;
     let found = image::inspect(&img, key.as_ref())?;
     let good = found.hash_ok && found.signature_ok != Some(false);
@@ -451,7 +613,10 @@ fn inspect(path: &Path, key: Option<&Path>, json: bool) -> Result<ExitCode> {
 
 fn status(a: &StatusArgs) -> Result<ExitCode> {
     if !a.state_dir.is_dir() {
-        bail!("{} is not a state directory", a.state_dir.display());
+        return Err(usage(format!(
+            "--state-dir {} is not a directory: give the --state-dir an `onu run` used",
+            a.state_dir.display()
+        )));
     }
     let mut flash = FileFlash::open(&a.state_dir)?;
     let model = match &a.model {
@@ -532,24 +697,28 @@ fn init_logs(format: LogFormat) {
 fn run(a: RunArgs) -> Result<ExitCode> {
     let (listen, olt, group) = (a.listen, a.olt, a.group);
     if u32::from(a.onu_id) + u32::from(a.count) - 1 > 65534 {
-        eprintln!(
-            "onu: --onu-id {} with --count {} passes ONU-ID 65534 (see onu --help)",
+        return Err(usage(format!(
+            "--onu-id {} with --count {} passes ONU-ID 65534",
             a.onu_id, a.count
-        );
-        return Ok(ExitCode::from(2));
+        )));
     }
     if u32::from(listen.port()) + u32::from(a.count) - 1 > 65535 {
-        eprintln!(
-            "onu: --listen port {} with --count {} passes port 65535 (see onu --help)",
+        return Err(usage(format!(
+            "--listen port {} with --count {} passes port 65535",
             listen.port(),
             a.count
-        );
-        return Ok(ExitCode::from(2));
+        )));
     }
     if a.count > 1 {
         return run_many(&a, listen);
     }
     init_logs(a.log_format);
+    if let Some(pid) = a.supervisor_pid
+        && !die_with_supervisor(pid)?
+    {
+        tracing::info!(onu = a.onu_id, supervisor = pid, "the supervisor is gone");
+        return Ok(ExitCode::SUCCESS);
+    }
     let id = OnuId(a.onu_id);
     let mut onu = OnuConfig::lab(id, &a.model, public_key(&a.public_key)?);
     if let Some(sn) = &a.serial {
@@ -559,7 +728,7 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     onu.golden = a
         .golden
         .as_ref()
-        .map(|g| std::fs::read(g).with_context(|| format!("reading --golden {}", g.display())))
+        .map(|g| read_golden(g, a.slot_size))
         .transpose()?
         .map(Into::into);
     onu.max_window_size = a.max_window;
@@ -596,12 +765,27 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         reboot_delay: Duration::from_millis(a.reboot_ms),
         check_olt: a.check_olt,
         olt_report: a.report.clone(),
+        olt_report_all: a.check_olt_all,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let exit = runtime.block_on(driver::run(cfg, shutdown_signal()))?;
     Ok(ExitCode::from(exit.code()))
+}
+
+/// The golden image `--golden` names; it must fit a slot (it is restored into one).
+fn read_golden(path: &Path, slot_size: u64) -> Result<Vec<u8>> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading --golden {}", path.display()))?
+        .len();
+    if len > slot_size {
+        return Err(usage(format!(
+            "--golden {} is {len} bytes, larger than --slot-size {slot_size}",
+            path.display()
+        )));
+    }
+    std::fs::read(path).with_context(|| format!("reading --golden {}", path.display()))
 }
 
 async fn shutdown_signal() {
@@ -630,12 +814,44 @@ fn parse_serial(s: &str) -> Result<[u8; 8]> {
     }
 }
 
+/// A child of `--count`: asks the kernel for SIGTERM when the supervisor dies (even by
+/// SIGKILL), so that no ONU outlives it on its port. False when the supervisor `pid` is already
+/// gone (it died before the request took): the child must end.
+fn die_with_supervisor(pid: u32) -> Result<bool> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+        .context("asking for a parent-death signal")?;
+    Ok(std::os::unix::process::parent_id() == pid)
+}
+
+/// Stops `children`: SIGTERM to each (an ONU stops cleanly: a `--check-olt` report is
+/// written), SIGKILL to any still running after `grace`.
+fn stop_children(children: &mut [std::process::Child], grace: Duration) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    for c in children.iter_mut() {
+        if matches!(c.try_wait(), Ok(None))
+            && let Ok(pid) = i32::try_from(c.id())
+        {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+    let deadline = std::time::Instant::now() + grace;
+    for c in children.iter_mut() {
+        while matches!(c.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
 /// `--count N`: one child process per ONU, consecutive ONU-IDs and ports, each in
 /// DIR/onu-<id>. This parent is the ONUs' power supply: a child that ends, to reboot (75),
 /// after a failed boot (76) or by a power cut (abort), is started again at once from its
 /// flash, without `--fault` (a planned cut happens once). A child that fails on its own
 /// (a bad key, a port in use) three times in a row stops them all with its error. Ctrl-C or
-/// SIGTERM stops them all.
+/// SIGTERM stops them all (SIGTERM to each, SIGKILL after 3 s); the children die with this
+/// parent however it ends, SIGKILL included (a parent-death signal each sets on itself).
 fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
     use std::process::{Child, Command as Process};
     let inv = invocation();
@@ -654,7 +870,7 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
                 Some((n, _)) => (n.to_string(), true),
                 None => (arg.clone(), false),
             };
-            const REWRITTEN: [&str; 7] = [
+            const REWRITTEN: [&str; 8] = [
                 "--count",
                 "--onu-id",
                 "--base-id",
@@ -662,6 +878,7 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
                 "--state-dir",
                 "--serial",
                 "--report",
+                "--supervisor-pid",
             ];
             if REWRITTEN.contains(&name.as_str()) || (!first_life && name == "--fault") {
                 if !has_value {
@@ -676,6 +893,7 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
             .args(prefix)
             .args(kept)
             .arg(format!("--onu-id={id}"))
+            .arg(format!("--supervisor-pid={}", std::process::id()))
             .arg(format!("--listen={}:{port}", first.ip()))
             .arg(format!(
                 "--state-dir={}",
@@ -725,10 +943,7 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
                     Some(_) => {
                         failures[i] += 1;
                         if failures[i] >= 3 {
-                            for c in &mut children {
-                                let _ = c.kill();
-                                let _ = c.wait();
-                            }
+                            stop_children(&mut children, Duration::from_secs(3));
                             bail!("ONU {id} fails to start ({status}); see its error above");
                         }
                     }
@@ -738,9 +953,6 @@ fn run_many(a: &RunArgs, first: SocketAddrV4) -> Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    for child in &mut children {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    stop_children(&mut children, Duration::from_secs(3));
     Ok(ExitCode::SUCCESS)
 }

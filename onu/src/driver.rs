@@ -10,9 +10,12 @@
 //! With `check_olt` (`onu run --check-olt`) the driver also feeds an OLT observer (the
 //! `conformance` crate's [`OltObserver`]): every datagram the core takes in, every one it
 //! sends, and the facts among its events that only the ONU knows ([`olt_fact`]), in the
-//! order [`take_outputs`] keeps; every rule the OLT breaks is logged and written to the
-//! report. The sans-IO part of this ([`olt_fact`], [`take_outputs`]) is public, so that the
-//! in-process PON of the tests feeds the observer exactly as this driver does.
+//! order [`take_outputs`] keeps. Each rule the OLT breaks is logged once, the first time (a
+//! warning); the report (per rule: its source, how many times, the first and last frame;
+//! every violation with `--check-olt-all`) is written once, when the process ends: stopped by
+//! a signal, to reboot, after a failed boot, on an error, or at a power cut. The sans-IO part
+//! of this ([`olt_fact`], [`take_outputs`]) is public, so that the in-process PON of the tests
+//! feeds the observer exactly as this driver does.
 
 use std::future::Future;
 use std::net::SocketAddrV4;
@@ -21,7 +24,7 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use conformance::{OltObserver, OnuFact};
+use conformance::{Keep, OltObserver, OnuFact};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
@@ -59,11 +62,15 @@ pub struct DriverConfig {
     pub supervise: bool,
     /// How long a reboot takes.
     pub reboot_delay: Duration,
-    /// Check the OLT (`onu run --check-olt`): an OLT observer watches the exchange, and every
-    /// rule of the software download the OLT breaks is logged as a warning.
+    /// Check the OLT (`onu run --check-olt`): an OLT observer watches the exchange, and each
+    /// rule of the software download the OLT breaks is logged as a warning the first time.
     pub check_olt: bool,
-    /// With `check_olt`: write every rule the OLT broke here (JSON), rewritten at each new one.
+    /// With `check_olt`: write the rules the OLT broke here (JSON), once, when the process
+    /// ends.
     pub olt_report: Option<PathBuf>,
+    /// With `check_olt`: keep every violation, and list them in the report (`--check-olt-all`);
+    /// otherwise per rule only the count and the first and last (constant memory).
+    pub olt_report_all: bool,
 }
 
 /// How the process ends.
@@ -88,14 +95,41 @@ impl Exit {
     }
 }
 
-/// The OLT observer's report: every rule broken so far, with its frame.
-fn write_violations(path: &std::path::Path, observer: &OltObserver) -> Result<()> {
+/// Writes the OLT observer's report to `path` (atomically: a reader sees the old file or the
+/// new one).
+fn write_report(path: &std::path::Path, observer: &OltObserver) -> Result<()> {
     let report = observer.report();
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_string_pretty(&report)? + "\n")
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// The end of `onu run --check-olt`: one line per rule broken (its source, how often, the
+/// first and last frame) in the log, and the report, if one was asked for.
+fn finish_check(id: u16, observer: Option<&OltObserver>, report: Option<&PathBuf>) -> Result<()> {
+    let Some(o) = observer else {
+        return Ok(());
+    };
+    for s in o.summary() {
+        tracing::info!(
+            onu = id,
+            rule = %s.rule,
+            source = %s.source,
+            count = s.count,
+            first = %s.frame,
+            last = %s.last_frame,
+            "the OLT broke a rule"
+        );
+    }
+    if o.summary().is_empty() {
+        tracing::info!(onu = id, "the OLT broke no rule");
+    }
+    match report {
+        Some(path) => write_report(path, o),
+        None => Ok(()),
+    }
 }
 
 /// An event as the log carries it: tagged JSON (`{"event":"window-complete","window":3}`),
@@ -163,21 +197,56 @@ pub fn take_outputs<F: Flash>(
     }
 }
 
-/// Logs the rules the OLT broke since the last call, and rewrites the report if there were any.
-fn report_violations(id: u16, observer: &mut OltObserver, report: Option<&PathBuf>) -> Result<()> {
-    let mut new = false;
-    while let Some(v) = observer.poll_violation() {
-        tracing::warn!(onu = id, rule = %v.rule, detail = %v.detail, frame = %v.frame, "the OLT broke a rule");
-        new = true;
+/// Warns of each rule the OLT broke for the first time since the last call (later breaks of
+/// a rule are only counted, for the report).
+fn warn_new_rules(id: u16, observer: &mut OltObserver) {
+    while let Some(v) = observer.poll_rule_broken() {
+        tracing::warn!(
+            onu = id,
+            rule = %v.rule,
+            source = v.rule.source(),
+            detail = %v.detail,
+            frame = %v.frame,
+            "the OLT broke a rule (the first time; the report counts them all)"
+        );
     }
-    if let (true, Some(path)) = (new, report) {
-        write_violations(path, observer)?;
-    }
-    Ok(())
 }
 
-/// Runs the ONU until `shutdown` completes or the process must end.
+/// Why a datagram from `from`, not the OLT, is dropped: on the multicast group or on the ONU's
+/// own OMCC port.
+fn foreign_reason(group: bool, from: Option<SocketAddrV4>) -> String {
+    let sender = from.map_or("an unknown sender".to_string(), |a| a.to_string());
+    if group {
+        format!("a multicast datagram from {sender}, not the OLT")
+    } else {
+        format!("a datagram on the ONU's own port from {sender}, not the OLT")
+    }
+}
+
+/// Runs the ONU until `shutdown` completes or the process must end; with `check_olt`, writes
+/// the observer's report then, however it ended.
 pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Result<Exit> {
+    let keep = if cfg.olt_report_all {
+        Keep::Every
+    } else {
+        Keep::Summary
+    };
+    let mut observer = cfg
+        .check_olt
+        .then(|| OltObserver::new(cfg.onu.onu_id, cfg.onu.extended_trailer.clone(), keep));
+    let exit = run_onu(&cfg, shutdown, &mut observer).await;
+    let written = finish_check(cfg.onu.onu_id.0, observer.as_ref(), cfg.olt_report.as_ref());
+    let exit = exit?;
+    written?;
+    Ok(exit)
+}
+
+/// The ONU process itself, feeding `observer` if there is one.
+async fn run_onu(
+    cfg: &DriverConfig,
+    shutdown: impl Future<Output = ()>,
+    observer: &mut Option<OltObserver>,
+) -> Result<Exit> {
     let id = cfg.onu.onu_id.0;
     let unicast = UdpSocket::from_std(
         net::bind_unicast(cfg.listen).with_context(|| format!("binding {}", cfg.listen))?,
@@ -195,12 +264,6 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
     let mut faults = cfg.faults.clone();
     let mut shutdown = pin!(shutdown);
     let mut inbox = net::RecvBatch::new();
-    let mut observer = cfg
-        .check_olt
-        .then(|| OltObserver::new(cfg.onu.onu_id, cfg.onu.extended_trailer.clone()));
-    if let (Some(o), Some(path)) = (&observer, &cfg.olt_report) {
-        write_violations(path, o)?;
-    }
     // What the core produced since it was last drained, sent and logged at the loop's top.
     let (mut events, mut outgoing) = (Vec::new(), Vec::new());
     tracing::info!(onu = id, listen = %cfg.listen, olt = %cfg.olt, group = %cfg.group, "ONU up");
@@ -247,10 +310,14 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
                 log_event(id, &e);
             }
             if let Some(o) = observer.as_mut() {
-                report_violations(id, o, cfg.olt_report.as_ref())?;
+                warn_new_rules(id, o);
             }
             if onu.power_lost().is_some() {
-                // No cleanup: what is in flash is what a power cut leaves.
+                // No cleanup: what is in flash is what a power cut leaves. The observer is no
+                // part of the ONU: its report is written first.
+                if let Err(e) = finish_check(id, observer.as_ref(), cfg.olt_report.as_ref()) {
+                    tracing::warn!(onu = id, error = %format!("{e:#}"), "the OLT report");
+                }
                 std::process::abort();
             }
             if onu.reboot_requested() {
@@ -298,13 +365,11 @@ pub async fn run(cfg: DriverConfig, shutdown: impl Future<Output = ()>) -> Resul
             let link = if faulty { &mut rx_link } else { &mut clean };
             for i in 0..n {
                 let (d, from) = inbox.datagram(i);
-                if group_datagrams && from != Some(cfg.olt) {
-                    // Only the OLT sends on the download group (on a PON the downstream is the
-                    // OLT's alone); anyone else's datagram is dropped unread.
-                    onu.drop_foreign(format!(
-                        "a multicast datagram from {}, not the OLT",
-                        from.map_or("an unknown sender".to_string(), |a| a.to_string())
-                    ));
+                if from != Some(cfg.olt) {
+                    // Only the OLT sends downstream (on a PON the downstream is the OLT's
+                    // alone), on the group and on this ONU's own port alike: anyone else's
+                    // datagram is dropped unread, and never answered.
+                    onu.drop_foreign(foreign_reason(group_datagrams, from));
                     continue;
                 }
                 for d in link.pass(d.to_vec()) {

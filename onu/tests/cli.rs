@@ -306,3 +306,147 @@ fn count_gives_up_on_children_that_cannot_start() {
     assert!(err.contains("fails to start"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+#[test]
+fn durations_sizes_and_counts_out_of_range_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("lab");
+    assert!(
+        onu(&["image", "keygen", "--out", p(&prefix)])
+            .status
+            .success()
+    );
+    let (key, public) = (dir.path().join("lab.key"), dir.path().join("lab.pub"));
+    let huge = "18446744073709551615";
+    let run = |flag: &str, value: &str| -> Vec<String> {
+        [
+            "run",
+            "--state-dir",
+            p(dir.path()),
+            "--public-key",
+            p(&public),
+            flag,
+            value,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let build = |extra: &[&str]| -> Vec<String> {
+        let img = dir.path().join("x.img");
+        let mut v: Vec<String> = [
+            "image",
+            "build",
+            "--model",
+            "LAB-ONU-1",
+            "--version",
+            "V2",
+            "--out",
+            p(&img),
+        ]
+        .map(String::from)
+        .to_vec();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    // The public key copied over the secret one (`cp lab.pub lab.key`): the .pub beside it
+    // holds the same bytes.
+    std::fs::create_dir(dir.path().join("mixed")).unwrap();
+    let copy = dir.path().join("mixed/lab.key");
+    std::fs::copy(&public, &copy).unwrap();
+    std::fs::copy(&public, dir.path().join("mixed/lab.pub")).unwrap();
+    for (args, must) in [
+        (run("--stale-download-s", huge), "--stale-download-s"),
+        (run("--stale-download-s", "0"), "1..=86400"),
+        (run("--busy-ms", huge), "--busy-ms"),
+        (run("--reboot-ms", huge), "--reboot-ms"),
+        (run("--slot-size", huge), "--slot-size"),
+        (run("--slot-size", "100"), "192..=4294967295"),
+        (run("--count", "129"), "--count"),
+        (build(&["--key", p(&key), "--size", huge]), "--size"),
+        (
+            build(&["--key", p(&key), "--size", "67108800"]),
+            "--slot-size 67108864",
+        ),
+        (
+            build(&["--key", p(&key), "--size", "5000", "--slot-size", "4096"]),
+            "--slot-size 4096",
+        ),
+        (
+            build(&["--key", p(&key), "--size", "1", "--slot-size", huge]),
+            "--slot-size",
+        ),
+        (
+            build(&["--key", p(&public), "--size", "100"]),
+            "is the public key of",
+        ),
+        (build(&["--key", p(&copy), "--size", "100"]), "public key"),
+    ] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(must), "{args:?} should say {must}: {err}");
+    }
+    // No image was written by any of them.
+    assert!(!dir.path().join("x.img").exists());
+    // The largest image that fits the slot builds.
+    let out = Command::new(BIN)
+        .args(build(&[
+            "--key",
+            p(&key),
+            "--size",
+            "3904",
+            "--slot-size",
+            "4096",
+        ]))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("x.img")).unwrap().len(),
+        4096
+    );
+}
+
+#[test]
+fn keygen_writes_the_secret_key_for_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("lab");
+    // A secret key file left world-readable by an earlier tool is tightened too.
+    std::fs::write(dir.path().join("lab.key"), "old\n").unwrap();
+    std::fs::set_permissions(
+        dir.path().join("lab.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    assert!(
+        onu(&["image", "keygen", "--out", p(&prefix)])
+            .status
+            .success()
+    );
+    let mode = |f: &str| {
+        std::fs::metadata(dir.path().join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("lab.key"), 0o600);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("lab.key"))
+            .unwrap()
+            .trim()
+            .len(),
+        64
+    );
+    assert_eq!(
+        mode("lab.pub") & 0o600,
+        0o600,
+        "the public key stays readable"
+    );
+}

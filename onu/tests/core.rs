@@ -342,6 +342,33 @@ fn a_stale_download_is_discarded() {
 }
 
 #[test]
+fn timeouts_past_what_an_instant_holds_never_end_and_never_panic() {
+    // What `onu run` once took unchecked (--stale-download-s 18446744073709551615): the
+    // deadline `now + timeout` does not exist, so there is none.
+    let mut lab = Lab::with(|c| {
+        c.stale_download_timeout = Duration::MAX;
+        c.busy_duration = Duration::MAX;
+    });
+    let v2 = image("V2", 2, 600);
+    assert_eq!(
+        lab.start(1, v2.len(), 16).contents.result(),
+        Some(ResultCode::Success)
+    );
+    assert_eq!(lab.onu().poll_timeout(), None, "never stale");
+    for w in 0..v2.len().div_ceil(31 * 16) as u32 {
+        assert_eq!(
+            lab.send_window(1, &v2, 16, w, &[]),
+            Some(ResultCode::Success)
+        );
+    }
+    lab.advance(Duration::from_secs(365 * 24 * 3600));
+    assert_eq!(lab.end(1, &v2), ResultCode::DeviceBusy);
+    assert_eq!(lab.onu().poll_timeout(), None, "busy without end");
+    lab.advance(Duration::from_secs(365 * 24 * 3600));
+    assert_eq!(lab.end(1, &v2), ResultCode::DeviceBusy);
+}
+
+#[test]
 fn images_that_fail_a_check_are_refused_and_stay_invalid() {
     let other_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
     for (img, why) in [

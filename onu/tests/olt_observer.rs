@@ -6,7 +6,7 @@ mod harness;
 
 use std::borrow::Cow;
 
-use conformance::{OltObserver, Rule};
+use conformance::{Keep, OltObserver, Rule};
 use harness::*;
 use omci_codec::contents::{
     ActivateSoftwareRequest, Contents, DownloadSectionRequest, RebootRequest,
@@ -32,7 +32,7 @@ impl Watched {
     fn with(lab: Lab) -> Watched {
         let mut w = Watched {
             lab,
-            observer: OltObserver::new(ONU, ExtendedTrailer::Crc32),
+            observer: OltObserver::new(ONU, ExtendedTrailer::Crc32, Keep::Every),
         };
         w.boot_again();
         w

@@ -102,12 +102,18 @@ async fn blast(
     let mut children = Vec::new();
     for _ in 0..receivers {
         let mut c = Command::new(&program[0]);
-        c.args(&program[1..])
-            .args(["bench-receive", &format!("--group={group}")])
-            .args(batched.then_some("--batched"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
+        // It dies with this process, however this one ends (see `run::die_with_parent`).
+        c.arg(format!(
+            "{}={}",
+            crate::run::PARENT_FLAG,
+            std::process::id()
+        ))
+        .args(&program[1..])
+        .args(["bench-receive", &format!("--group={group}")])
+        .args(batched.then_some("--batched"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
         children.push(c.spawn().context("starting a receiver")?);
     }
     // Wait until every receiver has joined ("ready").
@@ -220,11 +226,13 @@ pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result
         let r = run(&s, &opts, program).await?;
         let row = rollout_row(n, mode, size, extended, &r, t.elapsed().as_secs_f64());
         eprintln!(
-            "bench: {mode} {n} ONUs {}: {:.1} s, data {:.1} s, OLT CPU {:?} s, {} + {} frames{}",
+            "bench: {mode} {n} ONUs {}: {:.1} s, data {:.1} s, OLT CPU {} s, {} + {} frames{}",
             if extended { "extended" } else { "baseline" },
             row["wall_s"].as_f64().unwrap_or(0.0),
             row["data_phase_s"].as_f64().unwrap_or(0.0),
-            row["olt_cpu_s"].as_f64(),
+            row["olt_cpu_s"]
+                .as_f64()
+                .map_or("(not measured)".to_string(), |c| format!("{c:.1}")),
             row["frames_multicast"],
             row["frames_unicast"],
             if r.passed { "" } else { " (FAILED)" }

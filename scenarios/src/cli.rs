@@ -4,6 +4,13 @@
 //! runner starts its ONU and OLT processes that way, so that one `cargo run -p scenarios`
 //! builds everything a scenario needs. The `scenario` binary is [`main`]; the end-to-end tests
 //! build the same tool under another name (`tests/`), so that what they run is never stale.
+//!
+//! A runner's child starts as `scenario --die-with-parent=PID onu ...`: [`main`] takes that
+//! option off, asks the kernel for SIGKILL when the runner ends, then runs the tool
+//! (`run::die_with_parent`). The commands that start processes (`run`, `demo`, `soak`,
+//! `bench`) take SIGINT, SIGTERM and SIGHUP on a thread of their own (`run::stop_on_signals`):
+//! whatever the runner is doing, it stops every child, removes its working directory and
+//! exits 130, 143 or 129.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -28,13 +35,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scenario file and check its expectations (exit 1 if one fails).
+    /// Run a scenario (a file, or a name from `scenario list`) and check its expectations
+    /// (exit 1 if one fails).
     Run(RunArgs),
     /// Check scenario files without running them (exit 2 if one is wrong).
     Check {
-        /// The files.
+        /// The files (or names from `scenario list`).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        library: LibraryArg,
+    },
+    /// The library of scenarios: each one's name (what `scenario run NAME` takes) and
+    /// description.
+    List {
+        #[command(flatten)]
+        library: LibraryArg,
     },
     /// The main job without a scenario file: N ONU processes, a new image rolled out to all of
     /// them, every flash read back, a summary.
@@ -123,10 +139,22 @@ struct ProjectArgs {
     json: Option<PathBuf>,
 }
 
+/// Where the library of scenarios is.
+#[derive(Args)]
+struct LibraryArg {
+    /// The library's directory (default: $SCENARIO_LIBRARY, else the scenarios/ folder of the
+    /// source tree this tool was built from).
+    #[arg(long, value_name = "DIR")]
+    library: Option<PathBuf>,
+}
+
 #[derive(Args)]
 struct RunArgs {
-    /// The scenario file (TOML; see docs/scenarios.md).
+    /// The scenario: a file (TOML; see docs/scenarios.md), or the name of one of the library's
+    /// (`scenario list`).
     file: PathBuf,
+    #[command(flatten)]
+    library: LibraryArg,
     /// Write the scenario report (JSON) here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -146,9 +174,14 @@ struct RunArgs {
     /// Run with this many ONUs instead of the file's (1..=128).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=128))]
     onus: Option<u16>,
-    /// Keep the working directory (keys, images, flash, OLT output) here.
+    /// Keep the working directory (keys, images, flash, OLT output) here: a new or empty
+    /// directory (one that is not empty is refused, unless --reuse).
     #[arg(long)]
     keep: Option<PathBuf>,
+    /// With --keep: run in the directory as it is, carrying on the earlier run it holds (the
+    /// OLT resumes its journal, the ONUs boot from their flash).
+    #[arg(long, requires = "keep")]
+    reuse: bool,
     /// First loopback port to try.
     #[arg(long, value_parser = clap::value_parser!(u16).range(20000..=60000))]
     port: Option<u16>,
@@ -172,9 +205,13 @@ struct DemoArgs {
     #[arg(long, value_parser = pon::transport::parse_group)]
     group: Option<std::net::SocketAddrV4>,
     /// Keep the ONUs' flash, the images and the OLT's report (report.json) in this directory
-    /// (default: a temporary one, removed at the end).
+    /// (default: a temporary one, removed at the end); one that is not empty is refused,
+    /// unless --reuse.
     #[arg(long)]
     keep: Option<PathBuf>,
+    /// With --keep: run in the directory as it is, carrying on the earlier run it holds.
+    #[arg(long, requires = "keep")]
+    reuse: bool,
     /// Write every OMCI frame sent and received to this pcap.
     #[arg(long)]
     pcap: Option<PathBuf>,
@@ -223,10 +260,27 @@ fn payload_bytes_or_0(s: &str) -> Result<usize, String> {
 /// Runs the `scenario` command line of this process (`scenario onu ...` and `scenario olt ...`
 /// are the `onu` and `olt` tools).
 pub fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().collect();
+    let mut args: Vec<OsString> = std::env::args_os().collect();
     let exe: OsString = std::env::current_exe()
         .map(Into::into)
         .unwrap_or_else(|_| args[0].clone());
+    // A runner's child: it dies with the runner (or does not start when the runner is gone).
+    if let Some(parent) = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .and_then(|a| a.strip_prefix(crate::run::PARENT_FLAG))
+        .and_then(|a| a.strip_prefix('='))
+    {
+        let Ok(parent) = parent.parse::<u32>() else {
+            eprintln!("scenario: {}={parent}: not a PID", crate::run::PARENT_FLAG);
+            return ExitCode::from(2);
+        };
+        if !crate::run::die_with_parent(parent) {
+            eprintln!("scenario: the runner (PID {parent}) that started this process is gone");
+            return ExitCode::from(1);
+        }
+        args.remove(1);
+    }
     // The tools themselves, as child processes of a scenario.
     match args.get(1).and_then(|a| a.to_str()) {
         Some("onu") => return onu::cli::main_with(vec![exe, "onu".into()], args[1..].to_vec()),
@@ -237,8 +291,18 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // Before any thread starts: the signals are taken by a thread of their own.
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Demo(_) | Command::Soak(_) | Command::Bench(_)
+    ) && let Err(e) = crate::run::stop_on_signals()
+    {
+        eprintln!("scenario: cannot take signals: {e}");
+        return ExitCode::from(1);
+    }
     let result = match cli.command {
-        Command::Check { files } => check(&files),
+        Command::Check { files, library } => check(&files, library.library.as_deref()),
+        Command::List { library } => list(library.library.as_deref()),
         Command::Run(a) => runtime().and_then(|rt| rt.block_on(run_one(a, exe))),
         Command::Demo(a) => runtime().and_then(|rt| rt.block_on(run_demo(a, exe))),
         Command::Soak(a) => runtime().and_then(|rt| rt.block_on(run_soak(a, exe))),
@@ -255,10 +319,12 @@ pub fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }),
     };
+    // A signal that cut the command short has the last word (its line, its exit code).
+    crate::run::unless_stopping();
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("scenario: {e:#}");
+            eprintln!("scenario: {}", omci_codec::cli::plain(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
@@ -313,16 +379,46 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// `scenario list`: a line per scenario of the library; exit 2 when one does not read (each
+/// such file named on standard error) or there is no library.
+fn list(library: Option<&std::path::Path>) -> Result<ExitCode> {
+    let listed = crate::library::dir(library).and_then(|d| crate::library::list(&d));
+    let (out, broken) = match listed {
+        Ok(l) => l,
+        Err(why) => {
+            eprintln!("scenario: {why}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    print!("{out}");
+    for e in &broken {
+        eprintln!("scenario: {e}");
+    }
+    Ok(if broken.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
 /// `scenario check`: exit 0 when every file reads, 2 when one does not (the user's input error;
 /// each is named on standard error with its line, key and allowed values).
-fn check(files: &[PathBuf]) -> Result<ExitCode> {
+fn check(files: &[PathBuf], library: Option<&std::path::Path>) -> Result<ExitCode> {
     let mut bad = 0;
     for f in files {
         if f.file_name().is_some_and(|n| n == "Cargo.toml") {
             // `scenario check scenarios/*.toml` also names the crate's manifest.
             continue;
         }
-        match spec::load(f) {
+        let f = match crate::library::resolve(f, library) {
+            Ok(f) => f,
+            Err(why) => {
+                eprintln!("scenario: {why}");
+                bad += 1;
+                continue;
+            }
+        };
+        match spec::load(&f) {
             Ok(s) => println!(
                 "{}: ok ({}, {} ONUs)",
                 f.display(),
@@ -343,11 +439,18 @@ fn check(files: &[PathBuf]) -> Result<ExitCode> {
 }
 
 async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
-    let s = match spec::load(&a.file) {
+    let file = match crate::library::resolve(&a.file, a.library.library.as_deref()) {
+        Ok(f) => f,
+        Err(why) => {
+            eprintln!("scenario: {why}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let s = match spec::load(&file) {
         Ok(s) => s,
         Err(e) => {
             // A scenario file that does not read is the user's input error: one message, exit 2.
-            eprintln!("scenario: {e}");
+            eprintln!("scenario: {}", omci_codec::cli::plain(&e.to_string()));
             return Ok(ExitCode::from(2));
         }
     };
@@ -358,6 +461,7 @@ async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
         mermaid: a.mermaid,
         explain: a.explain,
         keep: a.keep,
+        reuse: a.reuse,
         port: a.port,
         group: None,
         progress: true,
@@ -365,13 +469,10 @@ async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
         measure: false,
     };
     let program = [exe];
-    let outcome = tokio::select! {
-        r = run(&s, &opts, &program) => r.with_context(|| format!("scenario {}", s.name))?,
-        _ = tokio::signal::ctrl_c() => {
-            // Dropping the run kills every process it started and removes its directory.
-            eprintln!("scenario: interrupted; every process stopped, the working directory removed");
-            return Ok(ExitCode::from(130));
-        }
+    // A signal is taken by `run::stop_on_signals`, whatever this is doing.
+    let outcome = match run(&s, &opts, &program).await {
+        Ok(o) => o,
+        Err(e) => return refused(e).with_context(|| format!("scenario {}", s.name)),
     };
     print!("{}", outcome.summary);
     for (what, path) in [
@@ -390,6 +491,18 @@ async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
     })
 }
 
+/// A run's error: a `--keep` directory it will not use is the user's input error (one line,
+/// exit 2); any other stays an error.
+fn refused(e: anyhow::Error) -> Result<ExitCode> {
+    match e.downcast_ref::<crate::run::KeepRefused>() {
+        Some(why) => {
+            eprintln!("scenario: {why}");
+            Ok(ExitCode::from(2))
+        }
+        None => Err(e),
+    }
+}
+
 async fn run_demo(a: DemoArgs, exe: OsString) -> Result<ExitCode> {
     let demo = crate::demo::Demo {
         onus: a.onus,
@@ -405,6 +518,7 @@ async fn run_demo(a: DemoArgs, exe: OsString) -> Result<ExitCode> {
     };
     let opts = RunOptions {
         keep: a.keep.clone(),
+        reuse: a.reuse,
         pcap: a.pcap,
         port: a.port,
         group: a.group,
@@ -412,12 +526,9 @@ async fn run_demo(a: DemoArgs, exe: OsString) -> Result<ExitCode> {
         ..RunOptions::default()
     };
     let program = [exe];
-    let outcome = tokio::select! {
-        r = run(&s, &opts, &program) => r.context("scenario demo")?,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("scenario: interrupted; every process stopped, the working directory removed");
-            return Ok(ExitCode::from(130));
-        }
+    let outcome = match run(&s, &opts, &program).await {
+        Ok(o) => o,
+        Err(e) => return refused(e).context("scenario demo"),
     };
     // The OLT's own summary (its table of every ONU), then the runner's (the flash read back).
     print!("{}", outcome.report.olt_summary);
@@ -447,13 +558,7 @@ async fn run_soak(a: SoakArgs, exe: OsString) -> Result<ExitCode> {
         size: a.size as usize,
         extended: a.extended,
     };
-    let out = tokio::select! {
-        r = soak(&plan, &program, true) => r?,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("scenario: interrupted; every process stopped");
-            return Ok(ExitCode::from(130));
-        }
-    };
+    let out = soak(&plan, &program, true).await?;
     print!("{}", out.summary);
     if let Some(p) = &a.report {
         std::fs::write(p, serde_json::to_string_pretty(&out)? + "\n")

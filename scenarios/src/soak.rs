@@ -236,7 +236,9 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
     };
     let mut lines = String::new();
     for case in 0..plan.cases {
-        let dir = tempfile::Builder::new().prefix("soak-").tempdir()?;
+        // A runner's working directory (removed on a signal, or by a later run if this one is
+        // killed), kept across the case's two runs.
+        let dir = crate::run::TempWorkDir::new()?;
         let text = case_toml(plan, case);
         let faulty = parse(&text).map_err(|e| anyhow::anyhow!("case {case}: {e}"))?;
         let opts = RunOptions {
@@ -249,7 +251,12 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
             .await
             .map_err(|e| format!("{e:#}"));
         let retry = parse(&retry_toml(&text)).map_err(|e| anyhow::anyhow!("retry {case}: {e}"))?;
-        let second = run(&retry, &opts, program)
+        // The retry carries the faulty run on, on purpose: its journal and every ONU's flash.
+        let carry_on = RunOptions {
+            reuse: true,
+            ..opts.clone()
+        };
+        let second = run(&retry, &carry_on, program)
             .await
             .map_err(|e| format!("{e:#}"));
         let (first_report, retry_report) = (report_of(&first), report_of(&second));

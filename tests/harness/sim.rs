@@ -12,7 +12,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::time::{Duration, Instant};
 
-use conformance::{OltObserver, OnuSuite};
+use conformance::{Keep, OltObserver, OnuSuite};
 use olt::campaign::Campaign;
 use olt::engine::{Dest, Mode, MulticastConfig, Olt};
 use olt::image::UpgradeImage;
@@ -234,11 +234,20 @@ impl<C: Controller> Pon<C> {
         }
     }
 
-    /// An OLT observer beside every ONU, from now on (`onu run --check-olt`).
+    /// An OLT observer beside every ONU, from now on (`onu run --check-olt --check-olt-all`),
+    /// keeping every violation.
     pub fn watch_olt(&mut self) {
+        self.watch_olt_keeping(Keep::Every);
+    }
+
+    /// An OLT observer beside every ONU, from now on, keeping `keep` of the rules broken
+    /// (`Keep::Summary`: as `onu run --check-olt`).
+    pub fn watch_olt_keeping(&mut self, keep: Keep) {
         for (id, cfg) in &self.cfg {
-            self.observers
-                .insert(*id, OltObserver::new(*id, cfg.extended_trailer.clone()));
+            self.observers.insert(
+                *id,
+                OltObserver::new(*id, cfg.extended_trailer.clone(), keep),
+            );
         }
     }
 

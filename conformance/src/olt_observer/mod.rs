@@ -15,9 +15,14 @@
 //! Commit of an image that is not running; a TCI reused for another request while the first
 //! may still be answered; no End retry after "device busy". A lossy link makes the skip rule
 //! see gaps the OLT did not make: check OLTs on a clean link.
+//!
+//! What it keeps of the rules broken ([`tally`]) does not grow with how often they are
+//! broken: per rule a count and the first and last violation ([`RuleSummary`]); every
+//! violation only with [`Keep::Every`].
 
 mod download;
 mod requests;
+mod tally;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -29,9 +34,11 @@ use omci_codec::{Codec, ExtendedTrailer, GemPort, MeClass, Message, OnuId, Resul
 use serde::{Deserialize, Serialize};
 
 pub use requests::{BUSY_RETRY, IN_FLIGHT};
+pub use tally::{Keep, RuleSummary};
 
 use download::{Download, Section};
 use requests::{Broken, Requests};
+use tally::Tally;
 
 /// A rule of the software download an OLT can break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -73,6 +80,20 @@ impl Rule {
             Rule::NoBusyRetry => "no-busy-retry",
         }
     }
+
+    /// Where the rule is written: the clauses of G.988 (and practice, where G.988 is silent).
+    pub fn source(self) -> &'static str {
+        match self {
+            Rule::ArBeforeLast => "G.988 A.3.22, I.3",
+            Rule::WindowExceeded => "G.988 A.3.21, A.3.22",
+            Rule::SectionsSkip => "G.988 I.3",
+            Rule::EndCrcMismatch => "G.988 A.3.23",
+            Rule::ActivateInvalid => "G.988 A.3.25, I.3",
+            Rule::CommitBeforeActivate => "G.988 A.3.27, I.3",
+            Rule::TciReused => "G.988 11.1",
+            Rule::NoBusyRetry => "G.988 A.3.23, industry practice",
+        }
+    }
 }
 
 impl std::fmt::Display for Rule {
@@ -92,15 +113,19 @@ pub struct Violation {
     pub frame: String,
 }
 
-/// The observer's report (`onu run --check-olt --report FILE`): every rule broken, in order.
+/// The observer's report (`onu run --check-olt --report FILE`): one entry per rule broken,
+/// in the order each was first broken, and every violation when asked (`--check-olt-all`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OltReport {
     /// The ONU-ID of the ONU that watched.
     pub onu: u16,
-    /// How many rules were broken.
-    pub violations: usize,
-    /// Each, with its frame.
-    pub rules: Vec<Violation>,
+    /// How many times a rule was broken (every violation counted).
+    pub violations: u64,
+    /// Each rule broken: its source, how many times, its first and last frame.
+    pub rules: Vec<RuleSummary>,
+    /// Every violation in order, when the observer kept them ([`Keep::Every`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all: Option<Vec<Violation>>,
 }
 
 /// What only the ONU knows, told by its driver from the ONU's events.
@@ -175,14 +200,14 @@ pub struct OltObserver {
     awaited: VecDeque<(u16, Awaited)>,
     /// The last End request's frame (End's CRC mismatch is known only later).
     last_end: Vec<u8>,
-    found: Vec<Violation>,
-    /// Violations not yet taken by [`OltObserver::poll_violation`].
-    unread: usize,
+    /// The rules broken so far (kept across the ONU's reboots).
+    tally: Tally,
 }
 
 impl OltObserver {
-    /// An observer beside the ONU `onu`, whose extended frames end with `extended_trailer`.
-    pub fn new(onu: OnuId, extended_trailer: ExtendedTrailer) -> OltObserver {
+    /// An observer beside the ONU `onu`, whose extended frames end with `extended_trailer`,
+    /// keeping `keep` of the rules broken.
+    pub fn new(onu: OnuId, extended_trailer: ExtendedTrailer, keep: Keep) -> OltObserver {
         OltObserver {
             onu,
             codec: Codec::new(extended_trailer),
@@ -192,29 +217,44 @@ impl OltObserver {
             download: None,
             awaited: VecDeque::new(),
             last_end: Vec::new(),
-            found: Vec::new(),
-            unread: 0,
+            tally: Tally::new(keep),
         }
     }
 
-    /// Every violation so far, in order.
+    /// Every violation so far, in order, with [`Keep::Every`]; always empty with
+    /// [`Keep::Summary`] (read [`OltObserver::summary`] then).
     pub fn violations(&self) -> &[Violation] {
-        &self.found
+        self.tally.every()
     }
 
-    /// The next violation not yet taken (to log it as it happens).
-    pub fn poll_violation(&mut self) -> Option<Violation> {
-        let v = self.found.get(self.unread)?.clone();
-        self.unread += 1;
-        Some(v)
+    /// Per rule broken, in the order each was first broken: the count, the first and the last.
+    pub fn summary(&self) -> &[RuleSummary] {
+        self.tally.summary()
     }
 
-    /// The report of every violation so far.
+    /// How many times `rule` was broken.
+    pub fn count(&self, rule: Rule) -> u64 {
+        self.tally.count(rule)
+    }
+
+    /// How many times a rule was broken, all rules together.
+    pub fn total(&self) -> u64 {
+        self.tally.total()
+    }
+
+    /// The first violation of a rule broken for the first time, not yet taken: once per rule,
+    /// to warn of it as it happens (later ones are only counted).
+    pub fn poll_rule_broken(&mut self) -> Option<Violation> {
+        self.tally.poll_first()
+    }
+
+    /// The report: the summary per rule, and every violation with [`Keep::Every`].
     pub fn report(&self) -> OltReport {
         OltReport {
             onu: self.onu.0,
-            violations: self.found.len(),
-            rules: self.found.clone(),
+            violations: self.tally.total(),
+            rules: self.tally.summary().to_vec(),
+            all: (self.tally.keep() == Keep::Every).then(|| self.tally.every().to_vec()),
         }
     }
 
@@ -235,10 +275,10 @@ impl OltObserver {
     pub fn handle_fact(&mut self, fact: OnuFact) {
         match fact {
             OnuFact::Booted => {
+                let keep = self.tally.keep();
                 *self = OltObserver {
-                    found: std::mem::take(&mut self.found),
-                    unread: self.unread,
-                    ..OltObserver::new(self.onu, self.codec.extended_trailer.clone())
+                    tally: std::mem::replace(&mut self.tally, Tally::new(keep)),
+                    ..OltObserver::new(self.onu, self.codec.extended_trailer.clone(), keep)
                 };
             }
             OnuFact::Down => self.down = true,
@@ -496,7 +536,7 @@ impl OltObserver {
     }
 
     fn record(&mut self, rule: Rule, detail: String, frame: &[u8]) {
-        self.found.push(Violation {
+        self.tally.record(Violation {
             rule,
             detail,
             frame: hex::encode(frame),

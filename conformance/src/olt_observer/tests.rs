@@ -31,7 +31,7 @@ struct Exchange {
 impl Exchange {
     fn new() -> Exchange {
         Exchange {
-            o: OltObserver::new(ONU, ExtendedTrailer::Crc32),
+            o: OltObserver::new(ONU, ExtendedTrailer::Crc32, Keep::Every),
             now: Instant::now(),
             codec: Codec::new(ExtendedTrailer::Crc32),
         }
@@ -241,8 +241,8 @@ fn an_end_crc_mismatch_names_the_last_end_request() {
         "image CRC 0x0000beef, End says 0x0000cafe: the End CRC does not match the sections the OLT sent"
     );
     assert_eq!(&v.frame[..8], "0009550a", "TCI 9, End software download");
-    assert_eq!(x.o.poll_violation(), Some(v));
-    assert_eq!(x.o.poll_violation(), None);
+    assert_eq!(x.o.poll_rule_broken(), Some(v));
+    assert_eq!(x.o.poll_rule_broken(), None);
 }
 
 #[test]
@@ -295,4 +295,90 @@ fn the_report_is_the_json_of_the_process_contract() {
         "{text}"
     );
     assert_eq!(serde_json::from_str::<OltReport>(&text).unwrap(), r);
+}
+
+#[test]
+fn a_rule_broken_again_and_again_is_one_entry_with_its_count_first_and_last() {
+    for keep in [Keep::Summary, Keep::Every] {
+        let mut x = Exchange::new();
+        x.o = OltObserver::new(ONU, ExtendedTrailer::Crc32, keep);
+        x.get(7);
+        // A thousand Activates reusing TCI 7, a Commit, one more Activate.
+        for i in 0..1000u32 {
+            x.now += Duration::from_millis(1);
+            x.request(
+                7,
+                Contents::ActivateSoftwareRequest(ActivateSoftwareRequest {
+                    activate_flags: (i % 3) as u8,
+                }),
+            );
+        }
+        x.now += IN_FLIGHT + Duration::from_millis(1);
+        x.get(8);
+        x.now += Duration::from_millis(1);
+        x.request(8, Contents::CommitSoftwareRequest);
+        assert_eq!(x.o.count(Rule::TciReused), 1001, "{keep:?}");
+        assert_eq!(x.o.total(), 1001);
+        let s = x.o.summary().to_vec();
+        assert_eq!(s.len(), 1, "{s:#?}");
+        assert_eq!(s[0].source, "G.988 11.1");
+        assert_eq!(&s[0].frame[..4], "0007", "the first: TCI 7");
+        assert_eq!(&s[0].last_frame[..4], "0008", "the last: TCI 8");
+        assert_eq!(
+            s[0].last_detail,
+            "TCI 0x0008 reused for another request within 2s"
+        );
+        // One warning per rule: the first violation, once.
+        let first = x.o.poll_rule_broken().unwrap();
+        assert_eq!((first.rule, &first.frame), (Rule::TciReused, &s[0].frame));
+        assert_eq!(x.o.poll_rule_broken(), None);
+        // Only what was asked for is kept.
+        let r = x.o.report();
+        assert_eq!(r.violations, 1001);
+        match keep {
+            Keep::Summary => {
+                assert!(x.o.violations().is_empty());
+                assert_eq!(r.all, None);
+                assert!(!serde_json::to_string(&r).unwrap().contains("\"all\""));
+            }
+            Keep::Every => {
+                assert_eq!(x.o.violations().len(), 1001);
+                assert_eq!(r.all.as_ref().map(Vec::len), Some(1001));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_second_rule_is_warned_of_once_and_the_counts_outlive_a_reboot() {
+    let mut x = Exchange::new();
+    x.o = OltObserver::new(ONU, ExtendedTrailer::Crc32, Keep::Summary);
+    x.end(1, 0x1234, ResultCode::DeviceBusy);
+    x.get(2); // went on: no-busy-retry
+    assert_eq!(
+        x.o.poll_rule_broken().map(|v| v.rule),
+        Some(Rule::NoBusyRetry)
+    );
+    x.o.handle_fact(OnuFact::Down);
+    x.o.handle_fact(OnuFact::Booted);
+    x.announce(false);
+    for tci in [3, 4] {
+        x.request(
+            tci,
+            Contents::ActivateSoftwareRequest(ActivateSoftwareRequest { activate_flags: 0 }),
+        );
+    }
+    assert_eq!(x.o.count(Rule::NoBusyRetry), 1, "kept across the reboot");
+    assert_eq!(x.o.count(Rule::ActivateInvalid), 2);
+    let rules: Vec<Rule> = x.o.summary().iter().map(|s| s.rule).collect();
+    assert_eq!(
+        rules,
+        [Rule::NoBusyRetry, Rule::ActivateInvalid],
+        "in order of first break"
+    );
+    assert_eq!(
+        x.o.poll_rule_broken().map(|v| v.rule),
+        Some(Rule::ActivateInvalid)
+    );
+    assert_eq!(x.o.poll_rule_broken(), None);
 }

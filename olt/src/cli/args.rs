@@ -192,6 +192,26 @@ pub(super) struct AbortArgs {
     pub(super) report: Option<PathBuf>,
 }
 
+/// `olt status`: what every ONU runs, read over OMCI.
+#[derive(Args)]
+pub(super) struct StatusArgs {
+    /// ONUs: [PON/]ID@ADDR or [PON/]FIRST-LAST@ADDR (consecutive ports from ADDR); repeatable.
+    #[arg(long = "onus", required = true, value_parser = parse_onus)]
+    pub(super) onus: Vec<OnuRange>,
+    /// The OLT's own address (loopback only): the ONUs answer here.
+    #[arg(long, default_value = "127.0.0.1:47001", value_parser = net::parse_loopback)]
+    pub(super) listen: SocketAddrV4,
+    /// Response timeout (ms, 1..=600000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(limits::TIMEOUT_MS.u64_range()))]
+    pub(super) timeout_ms: u64,
+    /// Retransmissions of a request before an ONU is reported silent (0..=50).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(limits::RETRIES.i64_range()))]
+    pub(super) retries: u8,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
 /// When a rollout starts (`--start-at`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum StartAt {

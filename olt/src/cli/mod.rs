@@ -9,19 +9,21 @@
 //! - `rollout`: `olt rollout` and `olt abort` (inputs read and checked, the campaign run by
 //!   the driver, the report written).
 //! - `summary`: the table `olt rollout` prints.
+//! - `status`: `olt status`, what every ONU runs, read over OMCI.
 //! - `conform`: `olt conform onu`.
 //! - `worker`: `olt worker`, the OLT as a fleet's controller ([`crate::worker`]).
 
 mod args;
 mod conform;
 mod rollout;
+mod status;
 mod summary;
 mod worker;
 
 use std::process::ExitCode;
 
 use crate::session::Stages;
-use args::{AbortArgs, ActivateArgs, ConformCommand, DownloadArgs, RolloutArgs};
+use args::{AbortArgs, ActivateArgs, ConformCommand, DownloadArgs, RolloutArgs, StatusArgs};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -48,6 +50,8 @@ enum Command {
     Activate(ActivateArgs),
     /// Third stage: commit the image the ONUs run, activated but not committed.
     Commit(RolloutArgs),
+    /// What every ONU runs, read over OMCI: serial number and both software images.
+    Status(StatusArgs),
     /// Conformance suites: check an ONU against the G.988 software-download rules.
     #[command(subcommand)]
     Conform(ConformCommand),
@@ -98,13 +102,14 @@ pub fn main_with(args: Vec<std::ffi::OsString>) -> ExitCode {
             rollout::rollout(a, stages, None)
         }
         Command::Abort(args) => rollout::abort(args),
+        Command::Status(args) => status::status(args),
         Command::Conform(ConformCommand::Onu(args)) => conform::conform_onu(args),
         Command::Worker(args) => worker::worker(args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("olt: {e:#}");
+            eprintln!("olt: {}", omci_codec::cli::plain(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

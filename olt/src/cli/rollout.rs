@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use omci_codec::OnuId;
 
 use super::args::{AbortArgs, RolloutArgs, StartAt, default_group, onu_map};
@@ -19,7 +19,7 @@ use crate::engine::PonPort;
 use crate::engine::{Mode, MulticastConfig};
 use crate::image::{ImageFileError, UpgradeImage};
 use crate::journal::{JournalFile, JournalStage};
-use crate::report::{AbortReport, AbortedOnu, OnuResult, Report, reason};
+use crate::report::{AbortReport, AbortedOnu, OnuResult, Report, RunInfo, reason};
 use crate::session::{Outcome, SessionConfig, Stages};
 
 /// `olt rollout`, and the staged verbs (`olt download`, `activate`, `commit`): `stages` says
@@ -63,10 +63,25 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
     };
     let manifest = match &a.manifest {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let m: pon::manifest::Manifest = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a release manifest", path.display()))?;
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    return Ok(usage(&format!(
+                        "--manifest {}: {}",
+                        path.display(),
+                        omci_codec::cli::io_words(&e)
+                    )));
+                }
+            };
+            let m: pon::manifest::Manifest = match serde_json::from_str(&text) {
+                Ok(m) => m,
+                Err(e) => {
+                    return Ok(usage(&format!(
+                        "--manifest {} is not a release manifest ({e}): give the manifest `onu image build --manifest` wrote",
+                        path.display()
+                    )));
+                }
+            };
             if m.sha256() != Some(image.sha256) {
                 return Ok(usage(&format!(
                     "--image {} does not match the checksum of --manifest {} ({}): refusing to roll it out",
@@ -181,7 +196,10 @@ pub(super) fn open_image(path: &std::path::Path) -> Result<Result<UpgradeImage, 
     }
     match UpgradeImage::open(path) {
         Ok(i) => Ok(Ok(i)),
-        Err(ImageFileError::Io { path, source }) => bail!("reading {path}: {source}"),
+        Err(ImageFileError::Io { path, source }) => Ok(Err(usage(&format!(
+            "--image {path}: {}",
+            omci_codec::cli::io_words(&source)
+        )))),
         Err(e) => Ok(Err(usage(&format!("--image: {e}")))),
     }
 }
@@ -309,10 +327,25 @@ fn run_rollout(
         .build()?;
     let journal = match &t.journal {
         Some(path) if path.exists() => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let j = JournalFile::parse(&text)
-                .with_context(|| format!("{} is not a campaign journal", path.display()))?;
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    return Ok(usage(&format!(
+                        "--journal {}: {}",
+                        path.display(),
+                        omci_codec::cli::io_words(&e)
+                    )));
+                }
+            };
+            let j = match JournalFile::parse(&text) {
+                Ok(j) => j,
+                Err(e) => {
+                    return Ok(usage(&format!(
+                        "--journal {} is not a campaign journal ({e}): give the file an earlier `olt rollout --journal` wrote, or a new path",
+                        path.display()
+                    )));
+                }
+            };
             if let Some((_, other)) = j
                 .journals()
                 .into_iter()
@@ -407,10 +440,21 @@ fn run_rollout(
         progress: true,
         journal: t.journal.clone(),
     };
+    let started_at = std::time::SystemTime::now() - started.elapsed();
     let campaigns = runtime.block_on(driver::run(campaigns, &dcfg, ctrl_c))?;
     let elapsed = started.elapsed();
     print_summary(&campaigns, &image, mode, elapsed);
-    let report = Report::new(&campaigns, &image, &sha256, mode, elapsed);
+    let info = RunInfo {
+        started_at: Some(started_at),
+        listen: dcfg.listen.to_string(),
+        groups: dcfg
+            .pons
+            .iter()
+            .map(|(p, t)| (*p, t.group.to_string()))
+            .collect(),
+        tci_seed: cfg.tci_seed,
+    };
+    let report = Report::new(&campaigns, &image, &sha256, mode, elapsed, &info);
     if let Some(path) = report_path {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;

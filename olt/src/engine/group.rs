@@ -79,6 +79,20 @@ pub struct GroupDownload {
     pub(super) done: bool,
 }
 
+impl GroupDownload {
+    /// Windows member `onu` holds: those sent to the group whose round no longer waits for it.
+    pub(super) fn held_by(&self, onu: OnuId) -> u32 {
+        let open = self
+            .rounds
+            .iter()
+            .filter(|r| r.pending.contains_key(&onu) || r.failed.contains(&onu))
+            .map(|r| r.window)
+            .collect::<BTreeSet<u32>>()
+            .len() as u32;
+        self.next_window.saturating_sub(open)
+    }
+}
+
 impl Olt {
     /// A member's answer to the AR section of window `w` (TCI `tci`).
     #[allow(clippy::too_many_arguments)]

@@ -485,6 +485,29 @@ impl Olt {
             .collect()
     }
 
+    /// How much of the image has reached the ONUs: windows held, of windows to deliver, over
+    /// every ONU of this engine (an ONU that ended counts as complete: nothing more goes to it).
+    pub fn delivered(&self) -> (u64, u64) {
+        let mut held = 0u64;
+        let mut of = 0u64;
+        for (id, s) in &self.sessions {
+            let w = match s.windows_held() {
+                Some(w) => w,
+                None => {
+                    let g = self.groups.iter().find(|g| g.members.contains(id));
+                    match (g, s.windows_held_of()) {
+                        (Some(g), Some(total)) => (g.held_by(*id).min(total), total),
+                        (None, Some(total)) => (0, total),
+                        _ => continue,
+                    }
+                }
+            };
+            held += u64::from(w.0);
+            of += u64::from(w.1);
+        }
+        (held, of)
+    }
+
     /// PON counters.
     pub fn counters(&self) -> &PonCounters {
         &self.counters

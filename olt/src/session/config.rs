@@ -86,7 +86,7 @@ pub struct SessionConfig {
     pub quirks: OltQuirks,
     /// Which stages the session carries out.
     pub stages: Stages,
-    /// Where each session's transaction identifiers start (see [`crate::tci`]): the driver
+    /// Where each session's transaction identifiers start (the named ranges of `olt/src/tci.rs`): the driver
     /// draws it at random, so that answers forged with guessed TCIs are unlikely to match;
     /// tests fix it.
     pub tci_seed: u64,

@@ -63,6 +63,26 @@ impl Session {
         let image = image.map(|(_, a)| a);
         match (self.phase.clone(), &msg.contents) {
             (Phase::Model, Contents::GetResponse(g)) => self.on_model(now, g.result, &g.attributes),
+            (Phase::Identity, Contents::GetResponse(g)) => {
+                if let (ResultCode::Success, AttributeValues::Raw { values, .. }) =
+                    (g.result, &g.attributes)
+                    && values.len() >= 12
+                {
+                    // Vendor id (4 bytes), then the serial number (8: its own vendor id and
+                    // 4 bytes, written as 8 hex digits).
+                    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                    self.identity = Some(super::Identity {
+                        vendor: text(&values[..4]),
+                        serial: format!(
+                            "{}{}",
+                            text(&values[4..8]),
+                            hex::encode_upper(&values[8..12])
+                        ),
+                    });
+                }
+                self.enter(now, Phase::Discover(0));
+                self.get(now, 0);
+            }
             (Phase::Inspect { image: 0, outcome }, Contents::GetResponse(_)) => {
                 self.phase = Phase::Inspect { image: 1, outcome };
                 self.get(now, 1);
@@ -368,6 +388,9 @@ impl Session {
         if matches!(self.job, Job::Abort { .. }) {
             return self.choose_undo(now);
         }
+        if matches!(self.job, Job::Status) {
+            return self.finish(now, Outcome::Read);
+        }
         let Some(version) = self.version() else {
             return;
         };
@@ -467,7 +490,7 @@ impl Session {
         let new = active == self.target;
         match self.phase.clone() {
             // Nothing was under way yet (the model is asked again as it is).
-            Phase::Over | Phase::Inspect { .. } | Phase::Abort | Phase::Model => {}
+            Phase::Over | Phase::Inspect { .. } | Phase::Abort | Phase::Model | Phase::Identity => {}
             // Nothing was under way yet: read the images again.
             Phase::Discover(_) => {
                 self.images.forget();
@@ -719,6 +742,14 @@ impl Session {
                 // reboot into the image. Whether it did, Get will tell.
                 self.await_reboot(now, true, false);
                 self.get(now, self.target);
+            }
+            // An ONU checking a large image may not answer End for a while (the check is the
+            // busy phase, and a slow ONU may not even say busy): End is idempotent, so it is
+            // asked again until the reboot timeout has passed since End was first sent.
+            Phase::End { .. }
+                if now.saturating_duration_since(self.phase_since) < self.cfg.reboot_timeout =>
+            {
+                self.end(now)
             }
             Phase::Commit | Phase::VerifyCommitted(_) => {
                 // Whether the Commit took, the final Get may still tell.

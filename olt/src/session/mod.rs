@@ -77,6 +77,9 @@ pub enum Job {
         /// The image.
         image: UpgradeImage,
     },
+    /// Only read: the ONU's identity (ONU-G vendor and serial number) and both images, for
+    /// `olt status`. Nothing is changed.
+    Status,
     /// Only undo: read the images, abort a download into the standby image, and send an ONU
     /// running an uncommitted image back to its committed one (`olt abort`, or a campaign that
     /// was halting when its OLT stopped). Nothing is downloaded.
@@ -91,7 +94,7 @@ impl Job {
     pub fn image(&self) -> Option<&UpgradeImage> {
         match self {
             Job::Survey { image, .. } | Job::Upgrade { image } => Some(image),
-            Job::Abort { .. } => None,
+            Job::Abort { .. } | Job::Status => None,
         }
     }
 }
@@ -119,6 +122,18 @@ pub enum Outcome {
     /// A staged upgrade's activation (`olt activate`, or `olt download --activate-on-success`):
     /// the ONU runs the new image, not committed (S4); a reboot would fall back.
     Activated(String),
+    /// A status job read the ONU (its identity and images are in the session).
+    Read,
+}
+
+/// Who an ONU says it is (ONU-G, G.988 9.1.1).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    /// Vendor id: four ASCII letters.
+    pub vendor: String,
+    /// Serial number as operators write it: the vendor id and eight hex digits
+    /// (`LABS00000001`, G.984.3 9.2.4.1).
+    pub serial: String,
 }
 
 /// What a session counted.
@@ -160,6 +175,8 @@ pub struct Outgoing {
 /// Where a session is, with what that phase needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Phase {
+    /// Get ONU-G vendor id and serial number (a status job).
+    Identity,
     /// Get ONU2-G equipment ID (the model).
     Model,
     /// Get software image 0, then 1.
@@ -214,7 +231,7 @@ enum Phase {
 impl Phase {
     fn name(&self) -> &'static str {
         match self {
-            Phase::Model | Phase::Discover(_) => "discover",
+            Phase::Identity | Phase::Model | Phase::Discover(_) => "discover",
             Phase::Start => "start",
             Phase::Window { .. } | Phase::Group => "download",
             Phase::End { .. } => "end",
@@ -274,6 +291,8 @@ pub struct Session {
     reactivations: u32,
     /// The model the ONU said it is (ONU2-G equipment ID).
     model: Option<String>,
+    /// Who it said it is (ONU-G), when asked.
+    identity: Option<Identity>,
     /// The version the ONU ran when the session began.
     from_version: Option<String>,
     /// The window last sent and its sections' TCIs (reused when it is sent again).
@@ -304,6 +323,7 @@ impl Session {
             restarts: 0,
             reactivations: 0,
             model: None,
+            identity: None,
             from_version: None,
             window_tcis: (None, Vec::new()),
             halting: None,
@@ -316,7 +336,17 @@ impl Session {
         if let Job::Abort { reason } = &s.job {
             s.halting = Some(reason.clone());
         }
-        if matches!(&s.job, Job::Survey { model: Some(_), .. }) {
+        if matches!(s.job, Job::Status) {
+            s.phase = Phase::Identity;
+            s.request(
+                now,
+                MeId::new(MeClass::ONU_G, 0),
+                Contents::GetRequest(GetRequest {
+                    // Vendor id and serial number (12 bytes: they fit one baseline Get).
+                    attribute_mask: 0xA000,
+                }),
+            );
+        } else if matches!(&s.job, Job::Survey { model: Some(_), .. }) {
             s.phase = Phase::Model;
             s.request(
                 now,
@@ -376,6 +406,16 @@ impl Session {
         self.model.as_deref()
     }
 
+    /// Who the ONU said it is (ONU-G), when asked.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// Image `i` (0 or 1) as last read: version, committed, active, valid.
+    pub fn image_attributes(&self, i: u8) -> Option<&omci_codec::SoftwareImageAttributes> {
+        self.images.get(i)
+    }
+
     /// True while the session holds before Commit (the campaign's health gate passed).
     pub fn is_held(&self) -> bool {
         self.phase == Phase::Held
@@ -393,6 +433,25 @@ impl Session {
             && self.outcome.is_none()
             && self.halting.is_none()
             && matches!(self.phase, Phase::Model | Phase::Discover(_) | Phase::Start)
+    }
+
+    /// How far the image has reached this ONU, in windows: (held, of). None while the group
+    /// download moves its windows (the engine knows), or for a job with nothing to download.
+    pub fn windows_held(&self) -> Option<(u32, u32)> {
+        let cut = self.cut()?;
+        let of = cut.windowing.windows();
+        Some(match &self.phase {
+            Phase::Group => return None,
+            Phase::Window { w, .. } => (*w, of),
+            Phase::Identity | Phase::Model | Phase::Discover(_) | Phase::Start => (0, of),
+            // Past the download (or over: nothing more will be sent to it).
+            _ => (of, of),
+        })
+    }
+
+    /// The windows the image is cut into for this ONU (None for a job with nothing to send).
+    pub fn windows_held_of(&self) -> Option<u32> {
+        self.cut().map(|c| c.windowing.windows())
     }
 
     /// Multicast mode: the window this ONU accepted, while it waits for the group download.

@@ -169,6 +169,18 @@ impl TrailerArgs {
     }
 }
 
+/// The person's input was wrong (a file that is not there, or not a capture): exit code 2.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 fn main() -> ExitCode {
     let cli = match omci_codec::cli::parse_or_exit::<Cli>() {
         Ok(cli) => cli,
@@ -179,8 +191,12 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::from(1),
         // The reader went away (`omci decode ... | head`): not an error of ours.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Usage>().is_some() => {
+            eprintln!("omci: {e} (see omci --help)");
+            ExitCode::from(2)
+        }
         Err(e) => {
-            eprintln!("omci: {e:#}");
+            eprintln!("omci: {}", omci_codec::cli::plain(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
@@ -513,11 +529,21 @@ fn pcap(
     trailer: &TrailerArgs,
     out: &mut impl Write,
 ) -> Result<bool> {
-    let reader =
-        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let reader = std::fs::File::open(file).map_err(|e| {
+        Usage(format!(
+            "{}: {}",
+            file.display(),
+            omci_codec::cli::io_words(&e)
+        ))
+    })?;
     // One packet at a time: nothing of the file is kept but the packet being decoded.
-    let packets = CaptureReader::new(io::BufReader::new(reader))
-        .with_context(|| format!("reading {} as pcap or pcapng", file.display()))?;
+    let packets = CaptureReader::new(io::BufReader::new(reader)).map_err(|e| {
+        Usage(format!(
+            "{}: {}",
+            file.display(),
+            omci_codec::cli::plain(&e.to_string())
+        ))
+    })?;
     let mut first = None;
     let mut stopped = None;
     let mut all_ok = true;

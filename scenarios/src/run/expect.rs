@@ -33,6 +33,8 @@ impl Check {
 pub(super) struct Found<'a> {
     /// ONUs in the run.
     pub(super) n: u16,
+    /// ONUs on each PON port (the OLT's report numbers them by port).
+    pub(super) per_pon: u16,
     /// The run had another ONU count than the file's: counts are not checked.
     pub(super) scaled: bool,
     /// The OLT's report, or why there is none.
@@ -105,14 +107,20 @@ pub(super) fn check(s: &Scenario, found: &Found) -> Vec<Check> {
         ));
     }
     if let Some(max) = e.max_group_downloads {
-        let got = totals.frames_multicast as f64 / found.sections as f64;
+        // Per PON port: each port's group carries its own copy of the image.
+        let ports = found.n.div_ceil(found.per_pon.max(1)).max(1);
+        let got = totals.frames_multicast as f64 / found.sections as f64 / f64::from(ports);
         out.push(Check::new(
             got <= max,
             format!("frames on the group <= {max} downloads (sent {got:.3})"),
         ));
     }
     // Per ONU: the entries in order; ONUs no entry names must be upgraded.
-    let results: BTreeMap<u16, OnuResult> = olt.onus.iter().map(|o| (o.id, o.result)).collect();
+    let results: BTreeMap<u16, OnuResult> = olt
+        .onus
+        .iter()
+        .map(|o| (super::plan::numbered(o, found.per_pon), o.result))
+        .collect();
     let mut named: BTreeSet<u16> = BTreeSet::new();
     let mut entries = e.onus.clone();
     if !entries
@@ -221,6 +229,7 @@ mod tests {
             &s,
             &Found {
                 n: 4,
+                per_pon: 4,
                 scaled,
                 olt,
                 flash,

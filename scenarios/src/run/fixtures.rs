@@ -19,6 +19,12 @@ pub(crate) const NEW_SHA: &str = "5ha-of-v2";
 pub(crate) fn report(onus: &[(u16, OnuResult, &str)]) -> Report {
     let count = |r: OnuResult| onus.iter().filter(|o| o.1 == r).count();
     Report {
+        format: Report::FORMAT.into(),
+        format_version: Report::FORMAT_VERSION,
+        tool_version: String::new(),
+        started_at: String::new(),
+        listen: String::new(),
+        tci_seed: 0,
         mode: Mode::Multicast,
         image: ImageReport {
             version: "V2.0".into(),

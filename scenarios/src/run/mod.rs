@@ -5,7 +5,9 @@
 //! dies (a power cut at a named point aborts the process; a SIGKILL fault kills it), and stops
 //! them all at the end. It reads every ONU's JSON log to see its protocol events, which is how
 //! a fault is triggered "at window 3 of ONU 5". Everything it starts is killed and everything it
-//! writes is removed when it returns, on success, failure or Ctrl-C.
+//! writes is removed however it ends: when it returns (success, failure, an error), on SIGINT,
+//! SIGTERM or SIGHUP, and when the runner is killed (its children with it; its directory by
+//! the next run): see `lifecycle`.
 //!
 //! The rooms, in the order a run goes through them ([`run`] reads as that list):
 //!
@@ -17,10 +19,13 @@
 //! - `captures`: the merged pcap, the diagram and the narration;
 //! - `expect`: the expectations checked;
 //! - `summary`: the text a person reads; `report`: the JSON a program reads;
-//! - `usage`: what a process costs, from /proc, for the benchmark.
+//! - `usage`: what a process costs, from /proc, for the benchmark;
+//! - `lifecycle`, under all of them: the children and the working directory, stopped and
+//!   removed however the runner ends.
 //!
-//! Only this module's face is public: [`run`], [`RunOptions`], [`RunOutcome`], the report's
-//! types and [`format_set`].
+//! Only this module's face is public: [`run`], [`RunOptions`], [`RunOutcome`], [`KeepRefused`],
+//! the report's types and [`format_set`]; and for the `scenario` tool's `main`,
+//! [`stop_on_signals`] and [`die_with_parent`].
 
 mod captures;
 mod expect;
@@ -29,6 +34,7 @@ mod faults;
 pub(crate) mod fixtures;
 mod flash;
 mod images;
+mod lifecycle;
 mod plan;
 mod processes;
 mod report;
@@ -44,6 +50,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 pub use expect::Check;
+pub use lifecycle::{
+    MARKER, PARENT_FLAG, TempWorkDir, die_with_parent, stop_on_signals, unless_stopping,
+};
 pub use report::{RunReport, UsageReport};
 pub use summary::format_set;
 
@@ -67,7 +76,12 @@ pub struct RunOptions {
     /// Narrate the upgrade of one ONU for a learner.
     pub explain: bool,
     /// Keep the working directory (keys, images, flash, logs) here instead of removing it.
+    /// A directory that is not empty (an earlier run's journal and flash, say) is refused
+    /// ([`KeepRefused`]) unless `reuse`.
     pub keep: Option<PathBuf>,
+    /// Run in `keep` as it is, carrying on the earlier run it holds: its journal and the
+    /// ONUs' flash, as it left them (the soak's retry does).
+    pub reuse: bool,
     /// First port to try (the ONUs, then the OLT, take consecutive ports).
     pub port: Option<u16>,
     /// The multicast download group (default: one derived from the ports).
@@ -103,26 +117,116 @@ pub struct RunOutcome {
     pub report: RunReport,
 }
 
+/// A `--keep` directory this run will not use. The `scenario` tool says so in one line and
+/// exits 2 (the user's input error).
+#[derive(Debug, thiserror::Error)]
+pub enum KeepRefused {
+    /// It holds something (an earlier run's journal and flash, which this run would carry on:
+    /// the OLT resumes the journal, the ONUs boot from their flash), and [`RunOptions::reuse`]
+    /// was not given.
+    #[error(
+        "--keep {}: it is not empty ({found}); give an empty or new directory, or add --reuse \
+         to run in it as it is (an earlier run's journal and flash are carried on)",
+        dir.display()
+    )]
+    NotEmpty {
+        /// The directory.
+        dir: PathBuf,
+        /// What it holds: `an earlier run: journal.json, the flash of 6 ONUs`, or its first
+        /// names.
+        found: String,
+    },
+    /// It is there, and not a directory.
+    #[error("--keep {}: it is not a directory", dir.display())]
+    NotADirectory {
+        /// The path.
+        dir: PathBuf,
+    },
+}
+
+/// What `dir` holds (but a runner's [`MARKER`]), in words: an earlier run's OLT journals and
+/// report and ONUs' flash, else the first names; None when it does not exist or is empty.
+fn holds(dir: &Path) -> Option<String> {
+    let mut journals = Vec::new();
+    let mut flash = 0;
+    let mut report = false;
+    let mut others = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "journal.json" || (name.starts_with("journal-") && name.ends_with(".json")) {
+            journals.push(name);
+        } else if name.starts_with("onu-") && entry.path().is_dir() {
+            flash += 1;
+        } else if name == processes::REPORT {
+            report = true;
+        } else if name != MARKER {
+            others.push(name);
+        }
+    }
+    journals.sort();
+    let mut run = journals;
+    match flash {
+        0 => {}
+        1 => run.push("the flash of 1 ONU".into()),
+        n => run.push(format!("the flash of {n} ONUs")),
+    }
+    if report && run.is_empty() {
+        run.push(processes::REPORT.into());
+    }
+    if !run.is_empty() {
+        return Some(format!("an earlier run: {}", run.join(", ")));
+    }
+    others.sort();
+    match others.len() {
+        0 => None,
+        1..=3 => Some(others.join(", ")),
+        n => Some(format!("{}, and {} more", others[..3].join(", "), n - 3)),
+    }
+}
+
 /// The working directory of a run: removed at the end unless it is to be kept.
 enum WorkDir {
-    Kept(PathBuf),
-    Temp(tempfile::TempDir),
+    Kept(lifecycle::Keeping),
+    Temp(TempWorkDir),
 }
 
 impl WorkDir {
-    fn new(keep: Option<&Path>) -> Result<WorkDir> {
-        Ok(match keep {
+    fn new(opts: &RunOptions) -> Result<WorkDir> {
+        // A run killed earlier left its directory: removed now (once per process).
+        lifecycle::sweep_once();
+        Ok(match opts.keep.as_deref() {
             Some(d) => {
-                std::fs::create_dir_all(d)?;
-                WorkDir::Kept(d.to_path_buf())
+                if d.exists() && !d.is_dir() {
+                    return Err(KeepRefused::NotADirectory {
+                        dir: d.to_path_buf(),
+                    }
+                    .into());
+                }
+                match (holds(d), opts.reuse) {
+                    (Some(found), false) => {
+                        return Err(KeepRefused::NotEmpty {
+                            dir: d.to_path_buf(),
+                            found,
+                        }
+                        .into());
+                    }
+                    (Some(found), true) => opts.say(format!(
+                        "--reuse: running in {} as it is ({found})",
+                        d.display()
+                    )),
+                    (None, _) => {}
+                }
+                std::fs::create_dir_all(d)
+                    .with_context(|| format!("--keep {}: creating it", d.display()))?;
+                WorkDir::Kept(lifecycle::keeping(d))
             }
-            None => WorkDir::Temp(tempfile::Builder::new().prefix("scenario-").tempdir()?),
+            None => WorkDir::Temp(TempWorkDir::new().context("making the working directory")?),
         })
     }
 
     fn path(&self) -> &Path {
         match self {
-            WorkDir::Kept(d) => d,
+            WorkDir::Kept(k) => k.path(),
             WorkDir::Temp(t) => t.path(),
         }
     }
@@ -141,7 +245,7 @@ fn ended(status: &std::process::ExitStatus) -> String {
 pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Result<RunOutcome> {
     let started = Instant::now();
     // Declared first, so removed last: after every process writing into it is dropped (killed).
-    let work = WorkDir::new(opts.keep.as_deref())?;
+    let work = WorkDir::new(opts)?;
     let dir = work.path();
     let tools = Tools::new(program);
 
@@ -191,6 +295,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         s,
         &expect::Found {
             n,
+            per_pon: plan.per_pon,
             scaled: opts.onus.is_some(),
             olt: olt_report.as_ref().map_err(String::as_str),
             flash: &flash,
@@ -206,6 +311,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     let summary = summary::Summary {
         s,
         n,
+        per_pon: plan.per_pon,
         olt: olt_report.as_ref().ok(),
         flash: &flash,
         checks: &checks,

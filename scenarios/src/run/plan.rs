@@ -17,8 +17,13 @@ use crate::spec::{FaultKind, LinkSpec, Scenario};
 /// What one ONU is at the start.
 #[derive(Clone, Debug)]
 pub(super) struct OnuPlan {
-    /// Its ONU-ID.
+    /// Its number in the run (ONUs are numbered across PON ports: port 2's first ONU is
+    /// `per_pon + 1`).
     pub(super) id: u16,
+    /// Its PON port (from 1).
+    pub(super) pon: u8,
+    /// Its ONU-ID on its port.
+    pub(super) onu_id: u16,
     /// Its model (ONU2-G equipment ID).
     pub(super) model: String,
     /// The version of its factory (golden) image.
@@ -36,14 +41,16 @@ pub(super) struct OnuPlan {
 }
 
 /// Where everything listens, all on loopback.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Ports {
     /// ONU `id` listens on `base + id - 1`.
     pub(super) base: u16,
     /// The OLT's one port for every reply (after the ONUs').
     pub(super) olt: SocketAddrV4,
-    /// The multicast download group.
+    /// The multicast download group of PON port 1 (where a rogue sender sends).
     pub(super) group: SocketAddrV4,
+    /// Each PON port's multicast download group (port 1's first).
+    pub(super) groups: Vec<SocketAddrV4>,
 }
 
 impl Ports {
@@ -56,8 +63,12 @@ impl Ports {
 /// The whole plan of a run.
 #[derive(Debug)]
 pub(super) struct Plan {
-    /// ONUs in the run (IDs 1..=n).
+    /// ONUs in the run, over every PON port (numbers 1..=n).
     pub(super) n: u16,
+    /// ONUs on each PON port.
+    pub(super) per_pon: u16,
+    /// PON ports.
+    pub(super) pons: u8,
     /// Every ONU's plan, by ONU-ID.
     pub(super) onus: BTreeMap<u16, OnuPlan>,
     /// The ports and the group.
@@ -67,30 +78,56 @@ pub(super) struct Plan {
 }
 
 impl Plan {
+    /// The number in the run of ONU `onu_id` of PON port `pon`.
+    pub(super) fn number(&self, pon: u8, onu_id: u16) -> u16 {
+        (u16::from(pon.max(1)) - 1) * self.per_pon + onu_id
+    }
+
     /// The plan of `s` as `opts` runs it.
     pub(super) fn new(s: &Scenario, opts: &RunOptions) -> Result<Plan> {
-        let n = opts.onus.unwrap_or(s.topology.onus.0).clamp(1, 128);
-        let mut onus = onu_plans(s, n);
+        let per_pon = opts.onus.unwrap_or(s.topology.onus.0).clamp(1, 128);
+        let pons = s.topology.pons.clamp(1, olt::engine::PonPort::MAX);
+        let n = per_pon * u16::from(pons);
+        let mut onus = onu_plans(s, n, per_pon);
         let base = free_ports(
             opts.port.unwrap_or(41000 + (s.seed % 97) as u16 * 131),
             n + 1,
         )?;
+        let first = opts.group.unwrap_or(SocketAddrV4::new(
+            Ipv4Addr::new(239, 255, 60 + (base % 150) as u8, 1 + (base % 250) as u8),
+            base + n + 1,
+        ));
+        // Port P's group: port 1's address, its last byte moved on by P - 1.
+        let groups = (0..pons)
+            .map(|k| {
+                let [a, b, c, d] = first.ip().octets();
+                SocketAddrV4::new(Ipv4Addr::new(a, b, c, d.wrapping_add(k)), first.port())
+            })
+            .collect();
         let ports = Ports {
             base,
             olt: SocketAddrV4::new(LOOPBACK, base + n),
-            group: opts.group.unwrap_or(SocketAddrV4::new(
-                Ipv4Addr::new(239, 255, 60 + (base % 150) as u8, 1 + (base % 250) as u8),
-                base + n + 1,
-            )),
+            group: first,
+            groups,
         };
         let ids: Vec<u16> = (1..=n).collect();
         let mut faults = Vec::new();
         for (i, f) in s.faults.iter().enumerate() {
-            let mut targets: BTreeSet<u16> = match (&f.onus, f.share) {
-                (Some(set), _) => set.resolve(n),
+            // A fault of one PON port names its ONUs by their ONU-IDs on that port.
+            let (ids, offset) = match f.pon {
+                Some(p) => (
+                    (1..=per_pon).collect::<Vec<u16>>(),
+                    (u16::from(p.clamp(1, pons)) - 1) * per_pon,
+                ),
+                None => (ids.clone(), 0),
+            };
+            let scope = ids.len() as u16;
+            let targets: BTreeSet<u16> = match (&f.onus, f.share) {
+                (Some(set), _) => set.resolve(scope),
                 (None, Some(share)) => choose(&ids, share.0, s.seed ^ (i as u64 + 1)),
                 (None, None) => BTreeSet::new(),
             };
+            let mut targets: BTreeSet<u16> = targets.into_iter().map(|id| id + offset).collect();
             if f.kind == FaultKind::PowerLoss {
                 let plan = PowerLossPlan {
                     point: f.point.unwrap_or(FaultPoint::MidSectionWrite),
@@ -114,6 +151,8 @@ impl Plan {
         }
         Ok(Plan {
             n,
+            per_pon,
+            pons,
             onus,
             ports,
             faults,
@@ -121,13 +160,21 @@ impl Plan {
     }
 }
 
+/// The number in the run of an ONU of the OLT's report (ONUs are numbered across PON ports,
+/// `per_pon` on each).
+pub(super) fn numbered(o: &olt::report::OnuReport, per_pon: u16) -> u16 {
+    (u16::from(o.pon.0.max(1)) - 1) * per_pon + o.id
+}
+
 /// Each ONU's plan: the topology's defaults, then its groups in order.
-fn onu_plans(s: &Scenario, n: u16) -> BTreeMap<u16, OnuPlan> {
+fn onu_plans(s: &Scenario, n: u16, per_pon: u16) -> BTreeMap<u16, OnuPlan> {
     let t = &s.topology;
     (1..=n)
         .map(|id| {
             let mut p = OnuPlan {
                 id,
+                pon: ((id - 1) / per_pon + 1) as u8,
+                onu_id: (id - 1) % per_pon + 1,
                 model: t.model.clone(),
                 version: t.version.clone(),
                 busy_ms: t.busy_ms,
@@ -260,7 +307,7 @@ on = "activated"
             n in 1u16..=128,
         ) {
             let Ok(s) = parse(&text) else { return Ok(()) };
-            let plans = onu_plans(&s, n);
+            let plans = onu_plans(&s, n, n);
             proptest::prop_assert_eq!(plans.len(), usize::from(n));
             let ids: Vec<u16> = (1..=n).collect();
             for (i, f) in s.faults.iter().enumerate() {

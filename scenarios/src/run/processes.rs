@@ -6,7 +6,9 @@
 //! fault kills it), stops and resumes it for a silent fault, and stops them all at the end.
 //! [`OltProcess`] starts the OLT's rollout, kills and starts it again for a restart fault (a
 //! campaign resumes from its journal), and reads what it wrote: its report, its table, its
-//! captures. Every child is killed when its handle is dropped.
+//! captures. Every child is started through [`super::lifecycle`]: in a process group of its
+//! own, asking for SIGKILL when the runner dies, killed when its handle is dropped, and
+//! stopped with the others when a signal ends the runner.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -17,15 +19,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use onu::core::OnuEvent;
 
 use super::images::Images;
+use super::lifecycle::{self, Child};
 use super::plan::{OnuPlan, Plan};
 use super::usage::Usage;
-use crate::spec::Scenario;
+use crate::spec::{Scenario, Step, Verb};
 
 /// How this lab's tools are run: `[exe, "onu"]` and `[exe, "olt"]` are built from the
 /// program by appending the tool's name.
@@ -38,12 +41,14 @@ impl Tools {
         Tools(program.to_vec())
     }
 
-    /// A command running tool `name`.
+    /// A command running tool `name` as a child of this runner: `[exe, --die-with-parent=PID,
+    /// prefix.., name]` (the program is this lab's `scenario` tool, whose `main` takes the
+    /// option off before it runs the tool; see [`lifecycle`]).
     fn command(&self, name: &str) -> Command {
         match self.0.split_first() {
             Some((exe, prefix)) => {
                 let mut c = Command::new(exe);
-                c.args(prefix).arg(name);
+                c.arg(lifecycle::parent_arg()).args(prefix).arg(name);
                 c
             }
             None => Command::new(name),
@@ -108,10 +113,9 @@ impl Launcher {
             .env("RUST_LOG", self.log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = c.spawn().context("starting an ONU process")?;
-        if let Some(err) = child.stderr.take() {
+            .stderr(Stdio::piped());
+        let mut child = lifecycle::spawn(&mut c).context("starting an ONU process")?;
+        if let Some(err) = child.take_stderr() {
             let tx = self.log_tx.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(err).lines();
@@ -344,11 +348,11 @@ impl Onus {
 fn onu_args(s: &Scenario, p: &OnuPlan, plan: &Plan, images: &Images, dir: &Path) -> Vec<String> {
     let mut a = vec![
         "run".to_string(),
-        format!("--onu-id={}", p.id),
+        format!("--onu-id={}", p.onu_id),
         format!("--model={}", p.model),
         format!("--listen={}", plan.ports.onu(p.id)),
         format!("--olt={}", plan.ports.olt),
-        format!("--group={}", plan.ports.group),
+        format!("--group={}", plan.ports.groups[usize::from(p.pon - 1)]),
         format!(
             "--state-dir={}",
             dir.join(format!("onu-{}", p.id)).display()
@@ -383,8 +387,15 @@ fn onu_args(s: &Scenario, p: &OnuPlan, plan: &Plan, images: &Images, dir: &Path)
 /// The OLT process (each restart a new life, with its own output and capture).
 pub(super) struct OltProcess {
     tools: Tools,
-    /// Its command line, every life.
+    /// Its command line, every life of the current step.
     args: Vec<String>,
+    /// The current step's maintenance window (s), passed as `--until` when it starts.
+    window_s: Option<f64>,
+    /// The steps still to come (a staged upgrade): each one's command line, window, and the
+    /// seconds to wait after the previous one ended.
+    steps: std::collections::VecDeque<(Vec<String>, Option<f64>, f64)>,
+    /// Steps started so far (1 for a plain rollout).
+    step: usize,
     /// The working directory: its outputs, one set per life.
     dir: PathBuf,
     /// Processes started so far.
@@ -406,9 +417,30 @@ impl OltProcess {
         dir: &Path,
         tools: &Tools,
     ) -> Result<OltProcess> {
+        let mut steps: std::collections::VecDeque<(Vec<String>, Option<f64>, f64)> =
+            if s.olt.steps.is_empty() {
+                [(olt_args(s, plan, images, dir, None), None, 0.0)].into()
+            } else {
+                s.olt
+                    .steps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, st)| {
+                        (
+                            olt_args(s, plan, images, dir, Some((i + 1, st))),
+                            st.window_s,
+                            st.after_s.unwrap_or(0.0),
+                        )
+                    })
+                    .collect()
+            };
+        let (args, window_s, _) = steps.pop_front().unwrap_or_default();
         let mut olt = OltProcess {
             tools: tools.clone(),
-            args: olt_args(s, plan, images, dir),
+            args,
+            window_s,
+            steps,
+            step: 1,
             dir: dir.to_path_buf(),
             lives: 0,
             pcaps: Vec::new(),
@@ -425,15 +457,37 @@ impl OltProcess {
         let pcap = self.dir.join(format!("olt-{}.pcap", self.lives));
         self.pcaps.push(pcap.clone());
         let mut c = self.tools.command("olt");
-        c.args(&self.args)
-            .arg(format!("--pcap={}", pcap.display()))
+        c.args(&self.args);
+        if let Some(w) = self.window_s {
+            // The maintenance window closes this long after the step starts.
+            let until = std::time::SystemTime::now()
+                + Duration::try_from_secs_f64(w).unwrap_or(Duration::ZERO);
+            c.arg(format!(
+                "--until={}",
+                humantime::format_rfc3339_millis(until)
+            ));
+        }
+        c.arg(format!("--pcap={}", pcap.display()))
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(self.output("out"))?)
-            .stderr(std::fs::File::create(self.output("err"))?)
-            .kill_on_drop(true);
-        self.child = Some(c.spawn().context("starting the OLT process")?);
+            .stderr(std::fs::File::create(self.output("err"))?);
+        self.child = Some(lifecycle::spawn(&mut c).context("starting the OLT process")?);
         Ok(())
+    }
+
+    /// A staged upgrade's next step, when one is left: it becomes the current one (start it
+    /// with [`OltProcess::start`]); returns its name and how long to wait before it.
+    pub(super) fn next_step(&mut self) -> Option<(String, Duration)> {
+        let (args, window_s, after) = self.steps.pop_front()?;
+        self.args = args;
+        self.window_s = window_s;
+        self.step += 1;
+        let verb = self.args.first().cloned().unwrap_or_default();
+        Some((
+            verb,
+            Duration::try_from_secs_f64(after).unwrap_or(Duration::ZERO),
+        ))
     }
 
     /// The file of this life's standard output (`out`) or error (`err`).
@@ -539,24 +593,64 @@ fn last_said(text: &str, prefix: &str) -> Option<String> {
 }
 
 /// The OLT's report in the working directory.
-const REPORT: &str = "olt-report.json";
+pub(super) const REPORT: &str = "olt-report.json";
 
-/// The command line of the OLT (`olt rollout ...`), but its capture.
-fn olt_args(s: &Scenario, plan: &Plan, images: &Images, dir: &Path) -> Vec<String> {
+/// The command line of the OLT (`olt rollout ...`, or a staged upgrade's step `n`), but its
+/// capture.
+fn olt_args(
+    s: &Scenario,
+    plan: &Plan,
+    images: &Images,
+    dir: &Path,
+    step: Option<(usize, &Step)>,
+) -> Vec<String> {
+    // Each step is a campaign of its own, with its own journal.
+    let journal = match step {
+        Some((n, _)) => format!("journal-{n}.json"),
+        None => "journal.json".into(),
+    };
     let mut a: Vec<String> = vec![
-        "rollout".into(),
+        step.map_or(Verb::Rollout, |(_, st)| st.verb).name().into(),
         format!("--image={}", images.image.display()),
-        format!("--onus=1-{}@{}", plan.n, plan.ports.onu(1)),
         format!("--listen={}", plan.ports.olt),
-        format!("--group={}", plan.ports.group),
         format!("--mode={}", s.olt.mode.name()),
         format!("--window={}", s.olt.window),
         format!("--timeout-ms={}", s.olt.timeout_ms),
         format!("--retries={}", s.olt.retries),
         "--reboot-timeout-s=30".into(),
-        format!("--journal={}", dir.join("journal.json").display()),
+        format!("--journal={}", dir.join(journal).display()),
         format!("--report={}", dir.join(REPORT).display()),
     ];
+    if let Some((_, st)) = step {
+        if st.activate_on_success && st.verb == Verb::Download {
+            a.push("--activate-on-success".into());
+        }
+        if st.commit_on_success && matches!(st.verb, Verb::Download | Verb::Activate) {
+            a.push("--commit-on-success".into());
+        }
+    }
+    // One port: the plain form (`--onus=1-N@ADDR`); several: each port's ONUs and group.
+    let prefix = |pon: u8| {
+        if plan.pons > 1 {
+            format!("{pon}/")
+        } else {
+            String::new()
+        }
+    };
+    for pon in 1..=plan.pons {
+        let first = plan.number(pon, 1);
+        a.push(format!(
+            "--onus={}1-{}@{}",
+            prefix(pon),
+            plan.per_pon,
+            plan.ports.onu(first)
+        ));
+        a.push(format!(
+            "--group={}{}",
+            prefix(pon),
+            plan.ports.groups[usize::from(pon - 1)]
+        ));
+    }
     if s.olt.strict {
         a.push("--strict".into());
     }
@@ -640,7 +734,7 @@ occurrence = 2
             format!("--fault={}@{}", cut.point, cut.occurrence),
             "--fault=after-window-ack@2"
         );
-        let olt = olt_args(&s, &plan, &images, dir.path());
+        let olt = olt_args(&s, &plan, &images, dir.path(), None);
         for want in [
             "--mode=unicast".to_string(),
             "--extended".into(),

@@ -47,6 +47,8 @@ pub(super) async fn watch(
     let mut events_seen = 0u64;
     let mut olt_usage: Option<Usage> = None;
     let mut next_tick = Instant::now();
+    // A staged upgrade's next step, waiting for its start.
+    let mut next_step: Option<Instant> = None;
     let status = loop {
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + TICK;
@@ -65,8 +67,28 @@ pub(super) async fn watch(
                 }
             }
             onus.tend(olt_start.elapsed().as_secs_f64(), &mut notes)?;
-            if let Some(st) = olt.try_wait() {
-                break st;
+            if let Some(at) = next_step
+                && Instant::now() >= at
+            {
+                next_step = None;
+                olt.start()?;
+            }
+            if next_step.is_none()
+                && let Some(st) = olt.try_wait()
+            {
+                // A step that ended (whatever its ONUs' results: those it could not take
+                // stay where they are) hands over to the next.
+                let t = olt_start.elapsed().as_secs_f64();
+                match olt.next_step() {
+                    Some((verb, wait)) if st.code().is_some() => {
+                        notes.push(format!(
+                            "{t:>6.2} s  the OLT's step ended ({st}); `olt {verb}` starts {:.1} s later",
+                            wait.as_secs_f64()
+                        ));
+                        next_step = Some(Instant::now() + wait);
+                    }
+                    _ => break st,
+                }
             }
             if olt_start.elapsed() > limit {
                 olt.start_kill();
@@ -78,11 +100,16 @@ pub(super) async fn watch(
             }
             if opts.progress && last_progress.elapsed() > Duration::from_secs(5) {
                 last_progress = Instant::now();
+                // The OLT's own progress line (the same model as its bar on a terminal).
+                let said = olt.progress();
                 opts.say(format!(
-                    "{:.0} s: {} ONU events so far{}",
+                    "{:.0} s: {}",
                     olt_start.elapsed().as_secs_f64(),
-                    events_seen,
-                    olt.progress()
+                    if said.is_empty() {
+                        format!("{events_seen} ONU events so far; the OLT has not said more yet")
+                    } else {
+                        said.trim_start_matches("; ").to_string()
+                    }
                 ));
             }
         }

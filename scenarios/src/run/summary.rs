@@ -24,6 +24,8 @@ pub(super) struct Summary<'a> {
     pub(super) s: &'a Scenario,
     /// ONUs in the run.
     pub(super) n: u16,
+    /// ONUs on each PON port (the OLT's report numbers them by port).
+    pub(super) per_pon: u16,
     /// The OLT's report, if it wrote one.
     pub(super) olt: Option<&'a Report>,
     /// Every ONU's flash.
@@ -77,13 +79,23 @@ impl Summary<'_> {
         self.outcomes(&mut o);
         self.reasons(&mut o);
         let t = self.olt.map(|r| r.totals.clone()).unwrap_or_default();
-        let _ = writeln!(
-            o,
-            "\nFrames sent by the OLT: {} on the multicast group ({:.2} downloads), {} unicast",
-            t.frames_multicast,
-            t.frames_multicast as f64 / self.sections as f64,
-            t.frames_unicast
-        );
+        let ports = self.n.div_ceil(self.per_pon.max(1)).max(1);
+        let downloads = t.frames_multicast as f64 / self.sections as f64;
+        let _ = if ports > 1 {
+            writeln!(
+                o,
+                "\nFrames sent by the OLT: {} on the multicast groups of {ports} PON ports ({:.2} downloads a port), {} unicast",
+                t.frames_multicast,
+                downloads / f64::from(ports),
+                t.frames_unicast
+            )
+        } else {
+            writeln!(
+                o,
+                "\nFrames sent by the OLT: {} on the multicast group ({downloads:.2} downloads), {} unicast",
+                t.frames_multicast, t.frames_unicast
+            )
+        };
         if let Some(c) = self.olt.map(|r| &r.campaign) {
             if let Some(r) = &c.halt_reason {
                 let _ = writeln!(o, "Campaign halted: {r}");
@@ -118,7 +130,8 @@ impl Summary<'_> {
     fn outcomes(&self, o: &mut String) {
         let mut rows: BTreeMap<(&str, String, String), BTreeSet<u16>> = BTreeMap::new();
         for x in self.olt.iter().flat_map(|r| &r.onus) {
-            let f = self.flash.get(&x.id);
+            let id = super::plan::numbered(x, self.per_pon);
+            let f = self.flash.get(&id);
             let version = |slot| flash::version(slot).unwrap_or_else(|| "-".into());
             rows.entry((
                 x.result.word(),
@@ -126,7 +139,7 @@ impl Summary<'_> {
                 version(f.and_then(flash::active)),
             ))
             .or_default()
-            .insert(x.id);
+            .insert(id);
         }
         let _ = writeln!(
             o,
@@ -148,7 +161,9 @@ impl Summary<'_> {
         let mut why: BTreeMap<&str, BTreeSet<u16>> = BTreeMap::new();
         for x in self.olt.iter().flat_map(|r| &r.onus) {
             if x.result != OnuResult::Upgraded && !x.reason.is_empty() {
-                why.entry(&x.reason).or_default().insert(x.id);
+                why.entry(&x.reason)
+                    .or_default()
+                    .insert(super::plan::numbered(x, self.per_pon));
             }
         }
         if why.is_empty() {
@@ -236,6 +251,7 @@ mod tests {
         let text = Summary {
             s: &s,
             n: 5,
+            per_pon: 5,
             olt: Some(&r),
             flash: &flash,
             checks: &checks,
@@ -276,6 +292,7 @@ mod tests {
             Summary {
                 s: &s,
                 n: 1,
+                per_pon: 1,
                 olt,
                 flash: &flash,
                 checks: &[],

@@ -35,15 +35,17 @@
 //! passed on to them), so a mistake is reported with the file, the line and the key, and the
 //! allowed values; a file that parses gives the runner nothing it cannot carry out.
 
+mod check;
 mod values;
 
+pub use check::{SpecError, load, parse};
+
 pub use values::{
-    AT_S, DURATION_S, EXPECTED_ONUS, GROUP_DOWNLOADS, IMAGE_SIZE, ROGUE_FRAMES, Reals,
-    SECURITY_VERSION, START_IN_S, TIME_LIMIT_S,
+    AT_S, DURATION_S, EXPECTED_ONUS, GROUP_DOWNLOADS, IMAGE_SIZE, PONS, ROGUE_FRAMES, Reals,
+    SECURITY_VERSION, START_IN_S, TIME_LIMIT_S, WINDOW_S,
 };
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use olt::report::{CampaignOutcome, OnuResult};
@@ -106,8 +108,13 @@ fn default_limit() -> u64 {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
-    /// How many (ONU-IDs 1..=onus).
+    /// How many on each PON port (ONU-IDs 1..=onus on each).
     pub onus: OnuCount,
+    /// PON ports of the OLT (1..=16), each a tree of `onus` ONUs with its own multicast group.
+    /// ONUs are numbered across the ports in the rest of the file: port 2's first ONU is ONU
+    /// `onus + 1`.
+    #[serde(default = "default_pons", deserialize_with = "read::pons")]
+    pub pons: u8,
     /// Their model (ONU2-G equipment ID, and the model images are built for; 1 to 32 bytes).
     #[serde(default = "default_model", deserialize_with = "read::model")]
     pub model: String,
@@ -124,6 +131,10 @@ pub struct Topology {
     /// ONUs that differ from the above.
     #[serde(default)]
     pub groups: Vec<OnuGroup>,
+}
+
+fn default_pons() -> u8 {
+    1
 }
 
 fn default_model() -> String {
@@ -276,6 +287,59 @@ pub struct OltSpec {
     pub activate_defer_s: u64,
     /// Run as a campaign (manifest, model check, waves, health gate, kill switch, journal).
     pub campaign: Option<CampaignSpec>,
+    /// A staged upgrade, as operators run one: the OLT's commands in order (`download`, then
+    /// `activate` in a maintenance window, then `commit`), each a process of its own that
+    /// starts when the previous one has ended. None: one `olt rollout`.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// One command of a staged upgrade.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// The OLT's command.
+    pub verb: Verb,
+    /// `download`: activate too, once downloaded.
+    #[serde(default)]
+    pub activate_on_success: bool,
+    /// `download` or `activate`: commit too, once activated.
+    #[serde(default)]
+    pub commit_on_success: bool,
+    /// Seconds after the previous step ended (0..=86400): the wait for the maintenance window.
+    #[serde(default, deserialize_with = "read::after_s")]
+    pub after_s: Option<f64>,
+    /// `activate`: how long the maintenance window stays open (s, 0.001..=86400): activations
+    /// the ONUs defer (a call in progress) are asked again until it closes (`olt activate
+    /// --until`). None: as `olt.activate_defer_s` says.
+    #[serde(default, deserialize_with = "read::window_s")]
+    pub window_s: Option<f64>,
+}
+
+/// An OLT command of a staged upgrade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verb {
+    /// Download, activate and commit.
+    Rollout,
+    /// Download only (into the standby image).
+    Download,
+    /// Activate what was downloaded.
+    Activate,
+    /// Commit what was activated.
+    Commit,
+}
+
+impl Verb {
+    /// The `olt` subcommand.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Rollout => "rollout",
+            Verb::Download => "download",
+            Verb::Activate => "activate",
+            Verb::Commit => "commit",
+        }
+    }
 }
 
 impl Default for OltSpec {
@@ -291,6 +355,7 @@ impl Default for OltSpec {
             activate_flags: 0,
             activate_defer_s: default_defer(),
             campaign: None,
+            steps: Vec::new(),
         }
     }
 }
@@ -350,6 +415,10 @@ fn default_settle() -> u64 {
 pub struct Fault {
     /// What happens.
     pub kind: FaultKind,
+    /// On which PON port: its `onus` (or `share`) are then that port's ONU-IDs. None: ONUs by
+    /// their numbers across every port.
+    #[serde(default, deserialize_with = "read::fault_pon")]
+    pub pon: Option<u8>,
     /// To which ONUs (not for `olt-restart` and `rogue-sender`).
     pub onus: Option<OnuSet>,
     /// Or to this share of the ONUs, chosen with the scenario's seed (0.0..=1.0).
@@ -589,6 +658,10 @@ mod read {
     use pon::limits as pon;
 
     whole!(time_limit_s: u64 = "time_limit_s" in TIME_LIMIT_S);
+    whole!(pons: u8 = "topology.pons" in PONS);
+    whole!(option fault_pon: u8 = "faults.pon" in PONS);
+    seconds!(after_s = "olt.steps.after_s" in AT_S);
+    seconds!(window_s = "olt.steps.window_s" in WINDOW_S);
     text!(model = "topology.model", MODEL_LEN);
     text!(version = "topology.version", VERSION_LEN);
     whole!(busy_ms: u64 = "topology.busy_ms" in pon::BUSY_MS);
@@ -703,195 +776,6 @@ pub fn parse_set(text: &str) -> Result<OnuSet, String> {
         }
     }
     Ok(OnuSet::Ids(ids))
-}
-
-/// A scenario that could not be read, with where and why.
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The TOML is malformed, or a key or value is not allowed (the message has the line).
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// What and where.
-        message: String,
-    },
-}
-
-/// Reads and checks a scenario file.
-pub fn load(path: &Path) -> Result<Scenario, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    parse(&text).map_err(|message| SpecError::Invalid {
-        path: path.display().to_string(),
-        message,
-    })
-}
-
-/// Parses and checks a scenario's text. The error names the line and the key.
-pub fn parse(text: &str) -> Result<Scenario, String> {
-    let s: Scenario = toml::from_str(text).map_err(|e| {
-        let fault = e.message().trim().to_string();
-        let Some(span) = e.span() else {
-            return fault;
-        };
-        let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
-        let line = text.lines().nth(line_no - 1).unwrap_or_default().trim();
-        // The key the value belongs to, when the line is `key = value`.
-        match line.split_once('=') {
-            Some((key, _)) if !line.starts_with('[') => {
-                format!("line {line_no}, key `{}`: {fault}", key.trim())
-            }
-            _ => format!("line {line_no} ({line}): {fault}"),
-        }
-    })?;
-    check(&s, text)?;
-    Ok(s)
-}
-
-/// The line of the first `key =` in `text`, for errors found after parsing.
-fn line_of(text: &str, key: &str) -> String {
-    key_line(text.lines().enumerate(), key)
-}
-
-/// The line of `key =` in fault `index` (from 0: its `[[faults]]` table), or of the table
-/// itself when the key is not written there.
-fn fault_line(text: &str, index: usize, key: &str) -> String {
-    let mut lines = text.lines().enumerate();
-    let Some((header, _)) = lines
-        .by_ref()
-        .filter(|(_, l)| l.trim_start().starts_with("[[faults]]"))
-        .nth(index)
-    else {
-        return line_of(text, key);
-    };
-    let table: Vec<(usize, &str)> = lines
-        .take_while(|(_, l)| !l.trim_start().starts_with('['))
-        .collect();
-    match key_line(table.into_iter(), key) {
-        found if !found.is_empty() => found,
-        _ => format!("line {}: ", header + 1),
-    }
-}
-
-/// `line N: ` of the first of `lines` that sets `key`, or nothing.
-fn key_line<'a>(mut lines: impl Iterator<Item = (usize, &'a str)>, key: &str) -> String {
-    lines
-        .find(|(_, l)| {
-            let l = l.trim_start();
-            l.starts_with(key) && l[key.len()..].trim_start().starts_with('=')
-        })
-        .map_or_else(String::new, |(n, _)| format!("line {}: ", n + 1))
-}
-
-/// What serde cannot check alone: values that depend on each other.
-fn check(s: &Scenario, text: &str) -> Result<(), String> {
-    let n = s.topology.onus.0;
-    let within = |set: &OnuSet, what: &str, line: String| -> Result<(), String> {
-        if let OnuSet::Ids(ids) = set
-            && let Some(bad) = ids.iter().find(|i| **i > n)
-        {
-            return Err(format!(
-                "{line}{what}: ONU {bad} does not exist (topology.onus = {n})"
-            ));
-        }
-        Ok(())
-    };
-    for g in &s.topology.groups {
-        within(&g.onus, "topology.groups.onus", line_of(text, "onus"))?;
-        if matches!(g.onus, OnuSet::Rest) {
-            return Err(format!(
-                "{}topology.groups.onus: \"rest\" is for expectations; give \"all\" or IDs",
-                line_of(text, "onus")
-            ));
-        }
-    }
-    if s.olt.strict && s.olt.mode == Mode::Multicast {
-        return Err(format!(
-            "{}olt.strict: strict G.988 needs mode = \"unicast\" (the multicast download carries window numbers)",
-            line_of(text, "strict")
-        ));
-    }
-    let limit = s.time_limit_s;
-    if let Some(start) = s.olt.campaign.as_ref().and_then(|c| c.start_in_s)
-        && start >= limit
-    {
-        return Err(format!(
-            "{}olt.campaign.start_in_s = {start} is after the rollout is stopped \
-             (time_limit_s = {limit}): allowed 0 to {} s",
-            line_of(text, "start_in_s"),
-            limit - 1
-        ));
-    }
-    for (i, f) in s.faults.iter().enumerate() {
-        let kind = kind_name(f.kind);
-        let needs_onus = !matches!(f.kind, FaultKind::OltRestart | FaultKind::RogueSender);
-        if let Some(set) = &f.onus {
-            within(set, "faults.onus", fault_line(text, i, "onus"))?;
-        }
-        if needs_onus && f.onus.is_none() && f.share.is_none() {
-            return Err(format!(
-                "{}faults: a {kind} fault needs `onus` (IDs, ranges or \"all\") or `share`",
-                fault_line(text, i, "kind"),
-            ));
-        }
-        if let Some(at) = f.at_s
-            && at >= limit as f64
-        {
-            return Err(format!(
-                "{}faults.at_s = {at} is after the rollout is stopped (time_limit_s = {limit}): \
-                 allowed 0 to less than {limit} s",
-                fault_line(text, i, "at_s"),
-            ));
-        }
-        match f.kind {
-            FaultKind::PowerLoss if f.point.is_none() => {
-                return Err(format!(
-                    "{}faults.point: a power-loss fault needs a point: {}",
-                    fault_line(text, i, "kind"),
-                    FaultPoint::ALL.map(|p| p.name()).join(", ")
-                ));
-            }
-            FaultKind::PowerLoss if f.at_s.is_some() || f.on.is_some() => {
-                return Err(format!(
-                    "{}faults: a power-loss fault happens at its point; `at_s` and `on` are for the other kinds",
-                    fault_line(text, i, if f.at_s.is_some() { "at_s" } else { "on" })
-                ));
-            }
-            FaultKind::Sigkill
-            | FaultKind::Silent
-            | FaultKind::OltRestart
-            | FaultKind::RogueSender
-                if f.at_s.is_none() && f.on.is_none() =>
-            {
-                return Err(format!(
-                    "{}faults: a {kind} fault needs `at_s` (seconds after the OLT starts) or `on` (an ONU event)",
-                    fault_line(text, i, "kind"),
-                ));
-            }
-            FaultKind::Silent if f.duration_s.is_none() => {
-                return Err(format!(
-                    "{}faults.duration_s: a silent fault needs how long (s, {DURATION_S})",
-                    fault_line(text, i, "kind")
-                ));
-            }
-            _ => {}
-        }
-    }
-    for e in &s.expect.onus {
-        within(&e.onus, "expect.onus.onus", line_of(text, "onus"))?;
-    }
-    Ok(())
 }
 
 /// A fault kind as the file writes it.

@@ -263,9 +263,9 @@ fn every_duration_size_and_count_is_refused_out_of_its_range() {
         ),
         (
             "[expect]",
-            "upgraded = 129",
-            "expect.upgraded = 129",
-            "0 to 128 ONUs",
+            "upgraded = 5",
+            "expect.upgraded = 5",
+            "0 to 4 ONUs",
         ),
         (
             "[expect]",

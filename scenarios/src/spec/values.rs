@@ -24,8 +24,10 @@ pub const IMAGE_SIZE: Bounds = Bounds::new(1, pon::firmware::MAX_PAYLOAD_LEN, "b
 pub const SECURITY_VERSION: Bounds = Bounds::new(0, u32::MAX as u64, "");
 /// Forged or corrupt frames a rogue sender sends.
 pub const ROGUE_FRAMES: Bounds = Bounds::new(0, 100_000, "frames");
-/// An expected count of ONUs.
-pub const EXPECTED_ONUS: Bounds = pon::limits::ONUS_PER_PON.with_min(0);
+/// PON ports of the OLT.
+pub const PONS: Bounds = Bounds::new(1, olt::engine::PonPort::MAX as u64, "PON ports");
+/// An expected count of ONUs (over every PON port).
+pub const EXPECTED_ONUS: Bounds = Bounds::new(0, 128 * olt::engine::PonPort::MAX as u64, "ONUs");
 
 /// A range of seconds (or of any real number) and what it counts.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -54,6 +56,12 @@ pub const AT_S: Reals = Reals {
 pub const DURATION_S: Reals = Reals {
     min: 0.001,
     max: 3600.0,
+    unit: "s",
+};
+/// How long a maintenance window stays open (s).
+pub const WINDOW_S: Reals = Reals {
+    min: 0.001,
+    max: 86_400.0,
     unit: "s",
 };
 /// Frames on the group, in units of one download.
