@@ -10,7 +10,7 @@
 //! ([`Campaign::resume`]): an ONU with a final result is never touched again.
 //!
 //! Threads: the driver runs on this thread's tokio runtime; the HTTP calls are blocking and run
-//! on a reporter thread ([`link`]), which the driver hears through a channel.
+//! on a reporter thread (`link`), which the driver hears through a channel.
 //!
 //! Fencing: a controller that has not had a heartbeat answered for a whole lease stops
 //! touching its ports (it cannot know whether the fleet has given them to another).
