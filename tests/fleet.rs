@@ -43,7 +43,7 @@ fn add_package(l: &FleetLab, version: &str) -> String {
 fn status(e: &ClientError) -> u16 {
     match e {
         ClientError::Refused { status, .. } => *status,
-        other => panic!("{other}"),
+        other => panic!("not a refusal but: {other}"),
     }
 }
 
@@ -62,9 +62,9 @@ fn only_an_operator_token_changes_the_fleet_and_every_change_says_who() {
             "image_base64": base64::engine::general_purpose::STANDARD.encode(&image),
         });
         let spec = json!({ "name": "x", "package": "LAB-ONU-1-V2.0" });
-        let nobody = olt::worker::FleetClient::new(&l.url(), "", Duration::from_secs(5));
+        let nobody = olt::worker::FleetClient::new(&l.url(), "", Duration::from_secs(30));
         let forged =
-            olt::worker::FleetClient::new(&l.url(), &"ab".repeat(32), Duration::from_secs(5));
+            olt::worker::FleetClient::new(&l.url(), &"ab".repeat(32), Duration::from_secs(30));
         for (who, c, want) in [
             ("no token", nobody, 401),
             ("a forged token", forged, 401),
@@ -89,7 +89,7 @@ fn only_an_operator_token_changes_the_fleet_and_every_change_says_who() {
         }
         // A viewer reads; reads without a token are refused too.
         let _: Value = l.client("viewer").get("/api/campaigns").unwrap();
-        let e = olt::worker::FleetClient::new(&l.url(), "", Duration::from_secs(5))
+        let e = olt::worker::FleetClient::new(&l.url(), "", Duration::from_secs(30))
             .get::<Value>("/api/inventory")
             .unwrap_err();
         assert_eq!(status(&e), 401, "{b}");
@@ -154,7 +154,7 @@ fn a_canary_that_fails_to_boot_trips_the_fleet_kill_switch_before_the_other_olts
         for o in 0..4 {
             l.start_controller(o, &format!("ctl-{}", o + 1));
         }
-        l.wait_for("16 ONUs in the inventory", "/api/inventory", 20, |v| {
+        l.wait_for("16 ONUs in the inventory", "/api/inventory", 45, |v| {
             v["onus"].as_array().is_some_and(|o| o.len() == 16)
         });
         let pkg = add_package(&l, "V2.0");
@@ -261,7 +261,7 @@ fn a_controller_killed_mid_wave_is_replaced_and_a_restarted_fleet_carries_on() {
         std::thread::sleep(Duration::from_millis(1200));
         l.start_controller(0, "primary");
         l.start_controller(1, "ctl-2");
-        l.wait_for("8 ONUs in the inventory", "/api/inventory", 20, |v| {
+        l.wait_for("8 ONUs in the inventory", "/api/inventory", 45, |v| {
             v["onus"].as_array().is_some_and(|o| o.len() == 8)
         });
         let pkg = add_package(&l, "V2.0");
@@ -405,15 +405,30 @@ fn a_controller_killed_mid_wave_is_replaced_and_a_restarted_fleet_carries_on() {
             .map(|e| e["kind"].as_str().unwrap())
             .collect();
         assert_eq!(
-            story,
-            vec![
-                "lease-granted",
-                "lease-expired",
-                "lease-granted",
-                "pon-resumed"
-            ],
-            "{b}"
+            story.get(..4),
+            Some(
+                &[
+                    "lease-granted",
+                    "lease-expired",
+                    "lease-granted",
+                    "pon-resumed"
+                ][..]
+            ),
+            "{b}: {story:?}"
         );
+        // (A loaded machine may see the standby's lease end too while the fleet restarts:
+        // then it is granted again, but only after it ended.)
+        let mut held = false;
+        for kind in &story {
+            match *kind {
+                "lease-granted" => {
+                    assert!(!held, "{b}: granted twice at once: {story:?}");
+                    held = true;
+                }
+                "lease-expired" => held = false,
+                _ => {}
+            }
+        }
         for (olt, id, s) in l.flash() {
             assert_eq!(slot(&s, "committed"), "V2.0", "{b}: {olt} ONU {id}: {s}");
             assert_eq!(slot(&s, "active"), "V2.0", "{b}: {olt} ONU {id}: {s}");
@@ -452,7 +467,7 @@ fn a_campaign_across_two_controllers_and_four_pons_cascades_from_the_canary_to_a
         std::thread::sleep(Duration::from_millis(1200));
         l.start_controller(0, "ctl-1");
         l.start_controller(1, "ctl-2");
-        let inv = l.wait_for("12 ONUs in the inventory", "/api/inventory", 20, |v| {
+        let inv = l.wait_for("12 ONUs in the inventory", "/api/inventory", 45, |v| {
             v["onus"].as_array().is_some_and(|o| o.len() == 12)
         });
         for o in inv["onus"].as_array().unwrap() {
@@ -602,7 +617,7 @@ fn the_dashboard_loads_in_a_headless_browser_without_console_errors_and_shows_th
     std::thread::sleep(Duration::from_millis(1200));
     l.start_controller(0, "ctl-1");
     l.start_controller(1, "ctl-2");
-    l.wait_for("6 ONUs in the inventory", "/api/inventory", 20, |v| {
+    l.wait_for("6 ONUs in the inventory", "/api/inventory", 45, |v| {
         v["onus"].as_array().is_some_and(|o| o.len() == 6)
     });
     let profile = l.dir.path().join("chromium");

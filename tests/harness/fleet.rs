@@ -240,7 +240,7 @@ impl FleetLab {
 
     /// A client of the fleet with the token of `role`.
     pub fn client(&self, role: &str) -> FleetClient {
-        FleetClient::new(&self.url(), &self.token(role), Duration::from_secs(10))
+        FleetClient::new(&self.url(), &self.token(role), Duration::from_secs(30))
     }
 
     /// Runs `fleet ARGS` against the service (operator token), which must succeed; its output.
@@ -264,10 +264,11 @@ impl FleetLab {
     /// `first_id` on, distinct across the lab so that serial numbers are too), its ONU
     /// processes started from the V1.0 golden image.
     pub fn add_olt(&mut self, name: &str, pons: u8, onus: u16, first_id: u16) {
-        let base = crate::process::free_ports(
-            30_000 + 997 * self.olts.len() as u16,
-            pons as u16 * onus + 1,
-        );
+        // Each OLT of every lab of this test process searches its own range: the labs of tests
+        // running in parallel never pick the same free ports before their ONUs bind them.
+        static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 120;
+        let base = crate::process::free_ports(20_000 + 250 * n, pons as u16 * onus + 1);
         let listen = format!("127.0.0.1:{}", base + pons as u16 * onus);
         let mut olt = Olt {
             name: name.into(),
@@ -320,6 +321,8 @@ impl FleetLab {
             "4",
             "--reboot-timeout-s",
             "15",
+            "--rescan-s",
+            "2",
         ])
         .arg(format!("--fleet={}", self.url()))
         .arg(format!("--olt-id={}", o.name))
