@@ -75,13 +75,42 @@ impl Capture {
     }
 }
 
+/// A line from a running driver to whoever watches it from outside (the fleet controller,
+/// [`crate::worker`]): told of the campaigns after every step, heard for orders.
+pub trait Link {
+    /// The campaigns after a step; `changed`: a journal changed (an ONU's result, a stage).
+    /// An error stops the driver.
+    fn step(&mut self, campaigns: &Campaigns, changed: bool) -> Result<()>;
+    /// Resolves with the next order.
+    fn order(&mut self) -> std::pin::Pin<Box<dyn Future<Output = Order> + '_>>;
+}
+
+/// What a [`Link`] may order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Order {
+    /// Wind this port's campaign down as an abort does ([`Campaign::abort`]), for this reason.
+    Abort(PonPort, String),
+    /// Stop touching this port at once (its campaign is dropped and not given back).
+    Drop(PonPort),
+}
+
 /// Runs every PON port's campaign until each has completed or halted; gives them back. The
 /// first time `interrupt` yields, every campaign is aborted (it winds down to the committed
 /// images, see [`Campaign::abort`]); the second time, the driver stops at once.
 pub async fn run(
+    campaigns: Campaigns,
+    cfg: &DriverConfig,
+    interrupt: impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()>>>,
+) -> Result<Campaigns> {
+    run_linked(campaigns, cfg, interrupt, None).await
+}
+
+/// [`run`], with a [`Link`] told of every step and obeyed.
+pub async fn run_linked(
     mut campaigns: Campaigns,
     cfg: &DriverConfig,
     mut interrupt: impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()>>>,
+    mut link: Option<&mut dyn Link>,
 ) -> Result<Campaigns> {
     // One socket for everything: the ONUs answer to it, and the group's datagrams leave from
     // it (the multicast interface is loopback, TTL 0), so that an ONU can tell the OLT's
@@ -165,6 +194,9 @@ pub async fn run(
             // Without its journal a campaign cannot be resumed: stop, and say why.
             journal_error = Some(e);
             break;
+        }
+        if let Some(l) = link.as_deref_mut() {
+            l.step(&campaigns, changed)?;
         }
         if campaigns.values().all(Campaign::finished) {
             break;
@@ -252,6 +284,12 @@ pub async fn run(
                 None => std::future::pending().await,
             }
         };
+        let order = async {
+            match link.as_deref_mut() {
+                Some(l) => l.order().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             r = socket.readable() => {
                 r?;
@@ -318,6 +356,16 @@ pub async fn run(
                     c.abort(Instant::now(), "aborted by the operator");
                 }
                 stop = interrupt();
+            }
+            o = order => match o {
+                Order::Abort(pon, why) => {
+                    if let Some(c) = campaigns.get_mut(&pon) {
+                        c.abort(Instant::now(), &why);
+                    }
+                }
+                Order::Drop(pon) => {
+                    campaigns.remove(&pon);
+                }
             }
         }
     }

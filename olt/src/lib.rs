@@ -11,6 +11,9 @@
 //!   kill switch, and the journal a restarted OLT resumes from.
 //! - [`driver`]: the tokio process around the engine (sockets, timer, signals).
 //! - [`cli`]: the command line; `olt conform onu` runs the `conformance` crate's ONU suite.
+//! - [`fleet_api`]: what a controller and the fleet service say to each other (HTTP/JSON).
+//! - [`worker`]: `olt worker`, the OLT as one controller of a fleet: inventory, leases,
+//!   results as they happen, the store in place of the journal.
 //! - [`limits`]: the ranges of the OLT's settings, shared by its command line and the scenario
 //!   files.
 //! - [`journal`]: the campaign journal on disk (format 2: every PON port's ONUs, their stage and
@@ -26,6 +29,7 @@ pub mod campaign;
 pub mod cli;
 pub mod driver;
 pub mod engine;
+pub mod fleet_api;
 pub mod image;
 pub mod journal;
 pub mod limits;
@@ -33,3 +37,4 @@ mod progress;
 pub mod report;
 pub mod session;
 mod tci;
+pub mod worker;

@@ -21,6 +21,7 @@
 
 #![allow(missing_docs)]
 
+pub mod fleet;
 pub mod images;
 pub mod process;
 pub mod relay;

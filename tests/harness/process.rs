@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-/// Defines `olt()`, `onu()` and `scenario()` in a test file: a [`Command`] for each of the
+/// Defines `olt()`, `onu()`, `scenario()` and `fleet()` in a test file: a [`Command`] for each of the
 /// lab's tools, built with this package (the `lab` binary), so never stale.
 #[macro_export]
 macro_rules! tools {
@@ -24,6 +24,11 @@ macro_rules! tools {
         #[allow(dead_code)]
         fn scenario() -> std::process::Command {
             $crate::process::tool(env!("CARGO_BIN_EXE_lab"), None)
+        }
+        /// The `fleet` service and its command line.
+        #[allow(dead_code)]
+        fn fleet() -> std::process::Command {
+            $crate::process::tool(env!("CARGO_BIN_EXE_lab-fleet"), None)
         }
     };
 }
@@ -79,4 +84,45 @@ pub fn free_port() -> u16 {
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// Waits for `child` (its standard output and error piped) at most `limit`, reading both as it
+/// goes; None (the child killed) when it is not done by then.
+pub fn wait_output(mut child: Child, limit: Duration) -> Option<std::process::Output> {
+    use std::io::Read;
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let o = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_end(&mut b);
+        }
+        b
+    });
+    let e = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_end(&mut b);
+        }
+        b
+    });
+    let end = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().ok().flatten() {
+            break Some(s);
+        }
+        if std::time::Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = o.join().unwrap_or_default();
+    let stderr = e.join().unwrap_or_default();
+    status.map(|status| std::process::Output {
+        status,
+        stdout,
+        stderr,
+    })
 }

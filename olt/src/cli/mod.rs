@@ -11,12 +11,14 @@
 //! - `summary`: the table `olt rollout` prints.
 //! - `status`: `olt status`, what every ONU runs, read over OMCI.
 //! - `conform`: `olt conform onu`.
+//! - `worker`: `olt worker`, the OLT as a fleet's controller ([`crate::worker`]).
 
 mod args;
 mod conform;
 mod rollout;
 mod status;
 mod summary;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -56,6 +58,9 @@ enum Command {
     /// Stop an upgrade left half done: abort any download into the standby image, and send an
     /// ONU running an uncommitted image back to its committed one.
     Abort(AbortArgs),
+    /// Be one controller of a fleet: register this OLT's PON ports and ONUs with the fleet
+    /// service, claim their work under leases, run it, report every ONU's result.
+    Worker(worker::WorkerArgs),
 }
 
 /// Runs the `olt` command line `args` (the program name first).
@@ -99,6 +104,7 @@ pub fn main_with(args: Vec<std::ffi::OsString>) -> ExitCode {
         Command::Abort(args) => rollout::abort(args),
         Command::Status(args) => status::status(args),
         Command::Conform(ConformCommand::Onu(args)) => conform::conform_onu(args),
+        Command::Worker(args) => worker::worker(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,5 @@
+//! The `fleet` binary (see the library's `cli` module).
+
+fn main() -> std::process::ExitCode {
+    fleet::cli::main()
+}

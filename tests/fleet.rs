@@ -1,0 +1,766 @@
+//! The fleet with real processes on loopback: a `fleet` service, `olt worker` controllers and
+//! `onu` processes. Each test runs on SQLite, and again on PostgreSQL when
+//! `FLEET_TEST_POSTGRES_URL` names a server (`.ci/postgres` starts one).
+//!
+//! - Only the right token changes the fleet: no token, a viewer's, a controller's.
+//! - A 4-OLT fleet, a canary wave of an image built to fail its boot: the fleet-wide kill
+//!   switch trips, no ONU past the canary is touched, every ONU still boots V1.0.
+//! - A controller SIGKILLed mid-wave: its lease ends, the standby controller of its OLT takes
+//!   the PON over from what the store recorded (an ONU committed before the kill is not
+//!   upgraded again, the PON never has two holders), the fleet service itself is restarted
+//!   mid-campaign, and the campaign completes with every ONU on V2.0.
+//! - Two controllers, two PONs each: a canary spread over the PONs, then cascading groups,
+//!   each started only once the wave before it was healthy, never more PONs at once than the
+//!   cap, ending with every ONU upgraded.
+
+use std::time::{Duration, Instant};
+
+use harness::fleet::{Backend, FleetLab, holds_valid, slot};
+use olt::worker::ClientError;
+use serde_json::{Value, json};
+
+harness::tools!();
+
+fn lab(backend: &Backend) -> FleetLab {
+    FleetLab::new(
+        env!("CARGO_BIN_EXE_lab"),
+        env!("CARGO_BIN_EXE_lab-fleet"),
+        backend,
+    )
+}
+
+fn add_package(l: &FleetLab, version: &str) -> String {
+    l.fleet_cli(&[
+        "package",
+        "add",
+        &format!("--image={}", l.p(&format!("{version}.img"))),
+        &format!("--manifest={}", l.p(&format!("{version}.json"))),
+        &format!("--id=lab-{version}"),
+    ]);
+    format!("lab-{version}")
+}
+
+fn status(e: &ClientError) -> u16 {
+    match e {
+        ClientError::Refused { status, .. } => *status,
+        other => panic!("not a refusal but: {other}"),
+    }
+}
+
+#[test]
+fn only_an_operator_token_changes_the_fleet_and_every_change_says_who() {
+    for backend in Backend::all("only_an_operator_token_changes_the_fleet") {
+        let b = backend.name();
+        let l = lab(&backend);
+        l.build("V2.0", 3000, false);
+        let image = std::fs::read(l.p("V2.0.img")).unwrap();
+        let manifest: Value =
+            serde_json::from_str(&std::fs::read_to_string(l.p("V2.0.json")).unwrap()).unwrap();
+        use base64::Engine;
+        let upload = json!({
+            "manifest": manifest,
+            "image_base64": base64::engine::general_purpose::STANDARD.encode(&image),
+        });
+        let spec = json!({ "name": "x", "package": "LAB-ONU-1-V2.0" });
+        let nobody = olt::worker::FleetClient::new(&l.url(), "", Duration::from_secs(30));
+        let forged =
+            olt::worker::FleetClient::new(&l.url(), &"ab".repeat(32), Duration::from_secs(30));
+        for (who, c, want) in [
+            ("no token", nobody, 401),
+            ("a forged token", forged, 401),
+            ("a viewer", l.client("viewer"), 403),
+            ("a controller", l.client("controller"), 403),
+        ] {
+            for (path, body) in [
+                ("/api/packages", &upload),
+                ("/api/campaigns", &spec),
+                ("/api/campaigns/1/start", &json!({})),
+                ("/api/campaigns/1/halt", &json!({ "reason": "r" })),
+            ] {
+                let e = c.post::<_, Value>(path, body).unwrap_err();
+                assert_eq!(status(&e), want, "{b}: {who} POST {path}: {e}");
+            }
+        }
+        // Nothing changed.
+        let op = l.client("operator");
+        let rows: Value = op.get("/api/status").unwrap();
+        for t in ["packages", "campaigns", "audit"] {
+            assert_eq!(rows["rows"][t], 0, "{b}: {t}: {rows}");
+        }
+        // A viewer reads; reads without a token are refused too.
+        let _: Value = l.client("viewer").get("/api/campaigns").unwrap();
+        let e = olt::worker::FleetClient::new(&l.url(), "", Duration::from_secs(30))
+            .get::<Value>("/api/inventory")
+            .unwrap_err();
+        assert_eq!(status(&e), 401, "{b}");
+        // The operator changes it, and the audit log says who did.
+        let _: Value = op.post("/api/packages", &upload).unwrap();
+        let created: Value = op.post("/api/campaigns", &spec).unwrap();
+        let id = created["id"].as_i64().unwrap();
+        let _: Value = op
+            .post(
+                &format!("/api/campaigns/{id}/halt"),
+                &json!({ "reason": "test" }),
+            )
+            .unwrap();
+        let audit: Value = l.client("viewer").get("/api/audit").unwrap();
+        let actions: Vec<(String, String)> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["actor"].as_str().unwrap().into(),
+                    a["action"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String)> = ["package-add", "campaign-create", "campaign-halt"]
+            .iter()
+            .map(|a| ("operator".to_string(), a.to_string()))
+            .collect();
+        assert_eq!(actions, want, "{b}");
+        // The tokens file is its owner's alone.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(l.p("fleet-state/tokens.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{b}");
+    }
+}
+
+/// The ONU results of campaign `id`, by result word.
+fn counts(d: &Value) -> std::collections::BTreeMap<String, u64> {
+    d["summary"]["results"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_canary_that_fails_to_boot_trips_the_fleet_kill_switch_before_the_other_olts() {
+    for backend in Backend::all("a_canary_that_fails_to_boot_trips_the_fleet_kill_switch") {
+        let b = backend.name();
+        let started = Instant::now();
+        let mut l = lab(&backend);
+        l.build("V2.0", 6000, true);
+        for o in 0..4u16 {
+            l.add_olt(&format!("olt-{}", o + 1), 1, 4, 1 + 10 * o);
+        }
+        std::thread::sleep(Duration::from_millis(1200));
+        for o in 0..4 {
+            l.start_controller(o, &format!("ctl-{}", o + 1));
+        }
+        l.wait_for("16 ONUs in the inventory", "/api/inventory", 45, |v| {
+            v["onus"].as_array().is_some_and(|o| o.len() == 16)
+        });
+        let pkg = add_package(&l, "V2.0");
+        let id = l
+            .fleet_cli(&[
+                "campaign",
+                "create",
+                "--name=spring",
+                &format!("--package={pkg}"),
+                "--canary=25",
+                "--groups=2",
+                "--kill-threshold=50",
+                "--health-settle-ms=300",
+                "--start",
+            ])
+            .trim()
+            .to_string();
+        let d = l.wait_for(
+            "the campaign to halt with every PON given back",
+            &format!("/api/campaigns/{id}"),
+            45,
+            |d| {
+                d["campaign"]["state"] == "halted"
+                    && d["work"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|w| w["state"] == "done" || w["state"] == "cancelled")
+            },
+        );
+        let reason = d["campaign"]["halt_reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("kill switch: 3 of the 4")
+                || reason.starts_with("kill switch: 4 of the 4"),
+            "{b}: {reason}"
+        );
+        assert_eq!(d["summary"]["kill_switch"]["tripped"], true, "{b}");
+        // The canary: one ONU on each of the 4 OLTs, all failed; the groups never started.
+        let waves = d["waves"].as_array().unwrap();
+        assert_eq!(waves.len(), 3, "{b}");
+        assert_eq!(waves[0]["kind"], "canary");
+        assert_eq!(waves[0]["state"], "failed");
+        assert!(
+            waves[1..].iter().all(|w| w["state"] == "cancelled"),
+            "{b}: {waves:?}"
+        );
+        let results = d["results"].as_array().unwrap();
+        let canaries: Vec<&Value> = results.iter().filter(|r| r["wave"] == 0).collect();
+        assert_eq!(canaries.len(), 4, "{b}");
+        let olts: std::collections::BTreeSet<&str> = canaries
+            .iter()
+            .map(|r| r["olt"].as_str().unwrap())
+            .collect();
+        assert_eq!(olts.len(), 4, "{b}: a canary on each OLT");
+        let failed = canaries.iter().filter(|r| r["result"] == "failed").count();
+        assert!(failed >= 3, "{b}: {canaries:?}");
+        for r in &canaries {
+            assert!(
+                ["failed", "halted"].contains(&r["result"].as_str().unwrap()),
+                "{b}: {r}"
+            );
+            assert!(!r["reason"].as_str().unwrap().is_empty(), "{b}: {r}");
+        }
+        let c = counts(&d);
+        assert_eq!(c.get("untouched"), Some(&12), "{b}: {c:?}");
+        assert_eq!(c.get("upgraded"), None, "{b}: {c:?}");
+        // The flash: every ONU boots and runs V1.0; only the canaries ever held V2.0.
+        let canary_ids: Vec<(String, u16)> = canaries
+            .iter()
+            .map(|r| {
+                (
+                    r["olt"].as_str().unwrap().to_string(),
+                    r["onu_id"].as_u64().unwrap() as u16,
+                )
+            })
+            .collect();
+        for (olt, id, s) in l.flash() {
+            assert_eq!(slot(&s, "committed"), "V1.0", "{b}: {olt} ONU {id}: {s}");
+            assert_eq!(slot(&s, "active"), "V1.0", "{b}: {olt} ONU {id}: {s}");
+            if !canary_ids.contains(&(olt.clone(), id)) {
+                assert!(
+                    !holds_valid(&s, "V2.0"),
+                    "{b}: {olt} ONU {id} got the image: {s}"
+                );
+            }
+        }
+        eprintln!(
+            "{b}: kill switch scenario in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+#[test]
+fn a_controller_killed_mid_wave_is_replaced_and_a_restarted_fleet_carries_on() {
+    for backend in Backend::all("a_controller_killed_mid_wave_is_replaced") {
+        let b = backend.name();
+        let started = Instant::now();
+        let mut l = lab(&backend);
+        // Big enough that a PON's download lasts a while, small enough for a quick test.
+        l.build("V2.0", 200_000, false);
+        l.add_olt("olt-1", 1, 4, 1);
+        l.add_olt("olt-2", 1, 4, 11);
+        std::thread::sleep(Duration::from_millis(1200));
+        l.start_controller(0, "primary");
+        l.start_controller(1, "ctl-2");
+        l.wait_for("8 ONUs in the inventory", "/api/inventory", 45, |v| {
+            v["onus"].as_array().is_some_and(|o| o.len() == 8)
+        });
+        let pkg = add_package(&l, "V2.0");
+        let id = l
+            .fleet_cli(&[
+                "campaign",
+                "create",
+                "--name=takeover",
+                &format!("--package={pkg}"),
+                "--canary=25",
+                "--groups=1",
+                "--health-settle-ms=200",
+                "--mode=unicast",
+                "--pace=4000",
+                "--start",
+            ])
+            .trim()
+            .to_string();
+        let path = format!("/api/campaigns/{id}");
+        // olt-1's work in wave `wave`.
+        let olt1 = |d: &Value, wave: u64| -> Value {
+            d["work"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["olt"] == "olt-1" && w["wave"] == wave)
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        // The canary (one ONU on each OLT) is committed; the primary holds olt-1's PON in the
+        // group after it, its ONUs under way.
+        let d = l.wait_for(
+            "the primary to hold olt-1's PON in wave 2 with its ONUs started",
+            &path,
+            40,
+            |d| {
+                olt1(d, 1)["lease_owner"] == "primary"
+                    && d["results"].as_array().unwrap().iter().any(|r| {
+                        r["olt"] == "olt-1" && r["wave"] == 1 && !r["from_version"].is_null()
+                    })
+            },
+        );
+        assert_eq!(d["waves"][0]["state"], "healthy", "{b}");
+        // A standby controller of olt-1 starts: while the primary lives, it gets nothing.
+        l.start_controller(0, "standby");
+        std::thread::sleep(Duration::from_millis(800));
+        let d: Value = l.client("viewer").get(&path).unwrap();
+        assert_eq!(
+            olt1(&d, 1)["lease_owner"],
+            "primary",
+            "{b}: {}",
+            olt1(&d, 1)
+        );
+        assert_eq!(olt1(&d, 1)["attempts"], 1, "{b}");
+        assert_eq!(
+            olt1(&d, 1)["state"],
+            "leased",
+            "{b}: killed too late: {}",
+            olt1(&d, 1)
+        );
+        let committed: Vec<Value> = d["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["olt"] == "olt-1" && r["result"] == "upgraded")
+            .cloned()
+            .collect();
+        assert_eq!(committed.len(), 1, "{b}: olt-1's canary committed");
+        l.kill_controller("primary");
+        let killed = Instant::now();
+        // Its lease ends; the standby takes the PON over.
+        let d = l.wait_for("the standby to take olt-1's PON over", &path, 20, |d| {
+            olt1(d, 1)["lease_owner"] == "standby"
+        });
+        assert_eq!(olt1(&d, 1)["attempts"], 2, "{b}");
+        assert!(
+            killed.elapsed() >= Duration::from_millis(l.lease_ms / 2),
+            "{b}: taken over before the lease could end"
+        );
+        // It resumes the PON from what the store recorded.
+        l.wait_for(
+            "the standby to resume olt-1's PON",
+            "/api/events?after=0&limit=1000",
+            20,
+            |e| {
+                e.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["olt"] == "olt-1" && e["kind"] == "pon-resumed")
+            },
+        );
+        // The fleet service itself restarts mid-campaign.
+        let d: Value = l.client("viewer").get(&path).unwrap();
+        assert_eq!(d["campaign"]["state"], "running", "{b}: restarted too late");
+        l.stop_fleet(false);
+        std::thread::sleep(Duration::from_millis(300));
+        l.start_fleet();
+        let d = l.wait_for("the campaign to complete", &path, 60, |d| {
+            d["campaign"]["state"] == "completed"
+        });
+        let results = d["results"].as_array().unwrap();
+        assert_eq!(results.len(), 8, "{b}");
+        for r in results {
+            assert_eq!(r["result"], "upgraded", "{b}: {r}");
+            assert_eq!(r["from_version"], "V1.0", "{b}: {r}");
+            assert_eq!(r["committed_version"], "V2.0", "{b}: {r}");
+        }
+        // An ONU committed before the kill keeps its record: nobody upgraded it again.
+        for was in &committed {
+            let now = results
+                .iter()
+                .find(|r| r["olt"] == "olt-1" && r["onu_id"] == was["onu_id"])
+                .unwrap();
+            assert_eq!(now["controller"], "primary", "{b}: {now}");
+            assert_eq!(now["finished_at"], was["finished_at"], "{b}: {now}");
+        }
+        let taken: Vec<&Value> = results
+            .iter()
+            .filter(|r| r["olt"] == "olt-1" && r["wave"] == 1)
+            .collect();
+        assert!(
+            taken.iter().all(|r| r["controller"] == "standby"),
+            "{b}: the standby finished the PON: {taken:?}"
+        );
+        // The events tell the story: granted, expired, granted again (resumed from what the
+        // store recorded); never two at once.
+        let events: Value = l
+            .client("viewer")
+            .get("/api/events?after=0&limit=1000")
+            .unwrap();
+        let story: Vec<&str> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["olt"] == "olt-1"
+                    && e["detail"].as_str().unwrap().starts_with("wave 2:")
+                    && ["lease-granted", "lease-expired", "pon-resumed"]
+                        .contains(&e["kind"].as_str().unwrap())
+            })
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            story.get(..4),
+            Some(
+                &[
+                    "lease-granted",
+                    "lease-expired",
+                    "lease-granted",
+                    "pon-resumed"
+                ][..]
+            ),
+            "{b}: {story:?}"
+        );
+        // (A loaded machine may see the standby's lease end too while the fleet restarts:
+        // then it is granted again, but only after it ended.)
+        let mut held = false;
+        for kind in &story {
+            match *kind {
+                "lease-granted" => {
+                    assert!(!held, "{b}: granted twice at once: {story:?}");
+                    held = true;
+                }
+                "lease-expired" => held = false,
+                _ => {}
+            }
+        }
+        for (olt, id, s) in l.flash() {
+            assert_eq!(slot(&s, "committed"), "V2.0", "{b}: {olt} ONU {id}: {s}");
+            assert_eq!(slot(&s, "active"), "V2.0", "{b}: {olt} ONU {id}: {s}");
+        }
+        eprintln!(
+            "{b}: takeover scenario in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// The most work rows of `d` that ran at the same moment (by their start and finish times).
+fn most_at_once(d: &Value) -> usize {
+    let spans: Vec<(i64, i64)> = d["work"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| Some((w["started_at"].as_i64()?, w["finished_at"].as_i64()?)))
+        .collect();
+    spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_campaign_across_two_controllers_and_four_pons_cascades_from_the_canary_to_all_upgraded() {
+    for backend in Backend::all("a_campaign_across_two_controllers_and_four_pons_cascades") {
+        let b = backend.name();
+        let started = Instant::now();
+        let mut l = lab(&backend);
+        l.build("V2.0", 4000, false);
+        l.add_olt("olt-1", 2, 3, 1);
+        l.add_olt("olt-2", 2, 3, 21);
+        std::thread::sleep(Duration::from_millis(1200));
+        l.start_controller(0, "ctl-1");
+        l.start_controller(1, "ctl-2");
+        let inv = l.wait_for("12 ONUs in the inventory", "/api/inventory", 45, |v| {
+            v["onus"].as_array().is_some_and(|o| o.len() == 12)
+        });
+        for o in inv["onus"].as_array().unwrap() {
+            assert_eq!(o["active_version"], "V1.0", "{b}: {o}");
+        }
+        let pkg = add_package(&l, "V2.0");
+        let id = l
+            .fleet_cli(&[
+                "campaign",
+                "create",
+                "--name=cascade",
+                &format!("--package={pkg}"),
+                "--canary=25",
+                "--groups=2",
+                "--kill-threshold=20",
+                "--health-settle-ms=200",
+                "--max-parallel-pons=2",
+                "--start",
+            ])
+            .trim()
+            .to_string();
+        // `fleet campaign wait` exits 0 once the campaign has completed.
+        let out = fleet()
+            .args(["campaign", "wait", &id, "--timeout-s=90"])
+            .arg(format!("--url={}", l.url()))
+            .arg(format!("--state-dir={}", l.p("fleet-state")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{b}: fleet campaign wait: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let d: Value = l
+            .client("viewer")
+            .get(&format!("/api/campaigns/{id}"))
+            .unwrap();
+        assert_eq!(d["campaign"]["state"], "completed", "{b}");
+        assert_eq!(d["summary"]["kill_switch"]["tripped"], false, "{b}");
+        // A canary (3 ONUs, each on a different PON), then two groups, each started only
+        // after the wave before it was judged healthy.
+        let waves = d["waves"].as_array().unwrap();
+        let kinds: Vec<&str> = waves.iter().map(|w| w["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["canary", "group", "group"], "{b}");
+        for w in waves {
+            assert_eq!(w["state"], "healthy", "{b}: {w}");
+        }
+        for pair in waves.windows(2) {
+            let judged = pair[0]["finished_at"].as_i64().unwrap();
+            let next = pair[1]["started_at"].as_i64().unwrap();
+            assert!(
+                next >= judged,
+                "{b}: wave {} started before wave {} was healthy",
+                pair[1]["wave"],
+                pair[0]["wave"]
+            );
+        }
+        let results = d["results"].as_array().unwrap();
+        assert_eq!(results.len(), 12, "{b}");
+        let canary: Vec<&Value> = results.iter().filter(|r| r["wave"] == 0).collect();
+        assert_eq!(canary.len(), 3, "{b}: 25 % of 12");
+        let canary_pons: std::collections::BTreeSet<(String, u64)> = canary
+            .iter()
+            .map(|r| {
+                (
+                    r["olt"].as_str().unwrap().to_string(),
+                    r["pon"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            canary_pons.len(),
+            3,
+            "{b}: the canary spread over the PONs: {canary:?}"
+        );
+        for r in results {
+            assert_eq!(r["result"], "upgraded", "{b}: {r}");
+            assert_eq!(r["committed_version"], "V2.0", "{b}: {r}");
+            let wave = &waves[r["wave"].as_u64().unwrap() as usize];
+            assert!(
+                r["started_at"].as_i64().unwrap() >= wave["started_at"].as_i64().unwrap(),
+                "{b}: {r} began before its wave"
+            );
+            let ctl = if r["olt"] == "olt-1" {
+                "ctl-1"
+            } else {
+                "ctl-2"
+            };
+            assert_eq!(r["controller"], ctl, "{b}: {r}");
+        }
+        // Every wave had work on both OLTs' PONs, never more than two PONs at once.
+        assert!(
+            most_at_once(&d) <= 2,
+            "{b}: more than 2 PONs at once: {:#}",
+            d["work"]
+        );
+        for w in d["work"].as_array().unwrap() {
+            assert_eq!(w["state"], "done", "{b}: {w}");
+            assert_eq!(w["attempts"], 1, "{b}: {w}");
+        }
+        // The inventory has caught up, and the flash agrees.
+        let inv = l.wait_for(
+            "the inventory to show V2.0 everywhere",
+            "/api/inventory",
+            10,
+            |v| {
+                v["onus"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|o| o["active_version"] == "V2.0" && o["committed_version"] == "V2.0")
+            },
+        );
+        assert_eq!(inv["onus"].as_array().unwrap().len(), 12, "{b}");
+        for (olt, id, s) in l.flash() {
+            assert_eq!(slot(&s, "committed"), "V2.0", "{b}: {olt} ONU {id}: {s}");
+            assert_eq!(slot(&s, "active"), "V2.0", "{b}: {olt} ONU {id}: {s}");
+        }
+        eprintln!(
+            "{b}: cascading campaign in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// How many times `needle` occurs in `hay`.
+fn occurrences(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+#[test]
+fn the_dashboard_loads_in_a_headless_browser_without_console_errors_and_shows_the_campaign() {
+    let Some(chrome) = harness::fleet::chromium() else {
+        if std::env::var_os("FLEET_TEST_REQUIRE_BROWSER").is_some() {
+            panic!("FLEET_TEST_REQUIRE_BROWSER is set but no chromium was found");
+        }
+        eprintln!(
+            "the_dashboard_loads_in_a_headless_browser: skipped: no chromium on this machine (apt-get install chromium; .ci/run installs it)"
+        );
+        return;
+    };
+    let mut l = lab(&Backend::Sqlite);
+    l.build("V2.0", 200_000, false);
+    l.add_olt("olt-1", 1, 3, 1);
+    l.add_olt("olt-2", 1, 3, 11);
+    std::thread::sleep(Duration::from_millis(1200));
+    l.start_controller(0, "ctl-1");
+    l.start_controller(1, "ctl-2");
+    l.wait_for("6 ONUs in the inventory", "/api/inventory", 45, |v| {
+        v["onus"].as_array().is_some_and(|o| o.len() == 6)
+    });
+    let profile = l.dir.path().join("chromium");
+    let viewer = l.token("viewer");
+    let page = format!("{}/#token={viewer}", l.url());
+
+    // The page is self-contained: nothing it loads comes from another host.
+    let html = l.client("viewer").get_bytes("/").unwrap();
+    let html = String::from_utf8_lossy(&html);
+    for bad in ["src=\"http", "href=\"http", "@import", "url(http", "//cdn"] {
+        assert!(
+            !html.contains(bad),
+            "the dashboard loads {bad}… from the network"
+        );
+    }
+
+    // Without a token: it says how to give one, and nothing goes wrong.
+    let bare = harness::fleet::load_in_browser(&chrome, &profile, &format!("{}/", l.url()), 1500);
+    assert!(bare.console.is_empty(), "console: {:#?}", bare.console);
+    assert!(bare.dom.contains("No token yet"), "{}", bare.dom);
+
+    let pkg = add_package(&l, "V2.0");
+    let id = l
+        .fleet_cli(&[
+            "campaign",
+            "create",
+            "--name=watched",
+            &format!("--package={pkg}"),
+            "--canary=25",
+            "--groups=1",
+            "--health-settle-ms=200",
+            "--mode=unicast",
+            "--pace=2500",
+            "--start",
+        ])
+        .trim()
+        .to_string();
+    let path = format!("/api/campaigns/{id}");
+    // Mid-campaign: the canary healthy, the group running on both PONs.
+    l.wait_for("the group wave to run, its ONUs started", &path, 30, |d| {
+        d["waves"][0]["state"] == "healthy"
+            && d["waves"][1]["state"] == "running"
+            && d["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["wave"] == 1 && !r["from_version"].is_null())
+                .count()
+                >= 2
+    });
+    let running = harness::fleet::load_in_browser(&chrome, &profile, &page, 2500);
+    assert!(
+        running.console.is_empty(),
+        "console: {:#?}",
+        running.console
+    );
+    let dom = &running.dom;
+    assert!(
+        dom.contains(r#"<span class="badge running">running</span>"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"data-wave="0" data-state="healthy""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"data-wave="1" data-state="running""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"id="kill-switch" data-tripped="false""#),
+        "{dom}"
+    );
+    assert!(dom.contains("ctl-1") && dom.contains("ctl-2"), "{dom}");
+    assert_eq!(
+        occurrences(dom, r#"title="LABS"#),
+        6,
+        "a cell per ONU: {dom}"
+    );
+    assert_eq!(
+        occurrences(dom, r#"<div class="onu" data-result="upgraded""#),
+        2,
+        "the canaries, one per PON: {dom}"
+    );
+    assert!(
+        dom.contains(r#"<div class="onu running" data-result="pending""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"id="error" style="display: none;""#),
+        "{dom}"
+    );
+    assert!(dom.contains("lease-granted"), "the events: {dom}");
+    assert_eq!(
+        occurrences(dom, r#"<button id="halt">"#),
+        2,
+        "a halt button: {dom}"
+    );
+
+    // Halted by the operator: the page says so, and why, and which ONUs it stopped.
+    let _: Value = l
+        .client("operator")
+        .post(
+            &format!("/api/campaigns/{id}/halt"),
+            &json!({ "reason": "stopped to look at the canary" }),
+        )
+        .unwrap();
+    l.wait_for(
+        "the campaign to halt and its PONs be given back",
+        &path,
+        30,
+        |d| {
+            d["campaign"]["state"] == "halted"
+                && d["work"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|w| w["state"] == "done" || w["state"] == "cancelled")
+        },
+    );
+    let halted = harness::fleet::load_in_browser(&chrome, &profile, &page, 2500);
+    assert!(halted.console.is_empty(), "console: {:#?}", halted.console);
+    let dom = &halted.dom;
+    assert!(
+        dom.contains(r#"<span class="badge halted">halted</span>"#),
+        "{dom}"
+    );
+    assert!(dom.contains("stopped to look at the canary"), "{dom}");
+    // (The one left is in the page's script.)
+    assert_eq!(
+        occurrences(dom, r#"<button id="halt">"#),
+        1,
+        "no halt button: {dom}"
+    );
+    assert!(!dom.contains(r#"<div class="onu running""#), "{dom}");
+    assert_eq!(
+        occurrences(dom, r#"<div class="onu" data-result="halted""#),
+        4,
+        "the group's ONUs: {dom}"
+    );
+    assert_eq!(
+        occurrences(dom, r#"<tr data-result="halted">"#),
+        4,
+        "the failures table: {dom}"
+    );
+}
