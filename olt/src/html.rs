@@ -244,7 +244,7 @@ svg text{font:11px system-ui,sans-serif;fill:#1c2430}
 svg .axis line{stroke:#c5ccd3}svg .axis text{fill:#5b6773}
 svg g.onu:hover rect.row,svg g.onu.picked rect.row{fill:#fff3c4}
 svg g.onu.hidden{display:none}
-svg .fault{fill:#c0392b;stroke:#fff;stroke-width:.5}svg .event{fill:#1c2430}
+svg .fault{fill:#e3001b;stroke:#1c2430;stroke-width:.8}svg .event{fill:#1c2430;stroke:#fff;stroke-width:.6}
 svg .failure{stroke:#c0392b;stroke-width:2.2}
 svg .whole{stroke:#c0392b;stroke-dasharray:4 3}
 pre.notes{background:#f6f8fa;padding:.6em;overflow:auto}
@@ -605,7 +605,7 @@ fn timeline(o: &mut String, r: &Report, marks: &[Mark], several: bool) {
         }
     }
     o.push_str(
-        "<span><i style=\"background:#c0392b\"></i>&#9650; a fault</span>\
+        "<span><i style=\"background:#e3001b\"></i>&#9650; a fault</span>\
          <span><i style=\"background:#1c2430\"></i>&#9670; an ONU event</span>\
          <span>&#10005; where a failure ended, with its reason</span></p>\n",
     );

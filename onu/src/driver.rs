@@ -146,7 +146,9 @@ fn log_event(onu: u16, e: &OnuEvent) {
         } => {
             tracing::info!(onu, slot = running, %version, event = %event_json(e), "booted")
         }
-        OnuEvent::PowerLost { point } => tracing::warn!(onu, %point, "power lost"),
+        OnuEvent::PowerLost { point } => {
+            tracing::warn!(onu, %point, event = %event_json(e), "power lost")
+        }
         // One per window per ONU (a thousand per megabyte): detail, not news.
         OnuEvent::WindowComplete { .. } | OnuEvent::WindowIncomplete { .. } => {
             tracing::debug!(onu, event = %event_json(e))
