@@ -135,7 +135,7 @@ const PHASES: &[(&str, &str, &str)] = &[
     ("end", "#e69b22", "End software download"),
     (
         "busy",
-        "#c0392b",
+        "#f4d03f",
         "busy (End answered device busy: flash being written)",
     ),
     ("verify", "#b08d57", "verify (Get: image valid)"),

@@ -4,6 +4,8 @@
 //!   ONU conformance suite, and real ONU cores, each with an OLT observer if asked, over a
 //!   seeded lossy network, on a virtual clock that jumps to the next deadline).
 //! - [`images`]: signed test images built on the fly.
+//! - [`browser`]: a real headless Chromium for the tests that check a page (found on the
+//!   PATH; skipped in one line without it, unless `LAB_REQUIRE_BROWSER=1`).
 //! - [`process`]: real processes on loopback: the lab's tools built with the tests
 //!   ([`tools!`]), children stopped however a test ends, free ports, the scenario library.
 //!
@@ -15,6 +17,7 @@
 
 #![allow(missing_docs)]
 
+pub mod browser;
 pub mod images;
 pub mod process;
 pub mod sim;
