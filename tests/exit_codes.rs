@@ -221,7 +221,37 @@ const TABLE: &[Case] = &[
     ),
     case(
         Olt,
+        "rollout --image {dir}/v2.img --onus 1@127.0.0.1:{silent} --manifest {dir}/other-model.json",
+        2,
+        &["--manifest", "model"],
+    ),
+    case(
+        Olt,
+        "rollout --image {dir}/v2.img --onus 1@127.0.0.1:{silent} --public-key {dir}/other.pub",
+        2,
+        &["--image", "signature does not verify"],
+    ),
+    case(
+        Olt,
+        "rollout --image {dir}/bad.img --onus 1@127.0.0.1:{silent} --public-key {dir}/lab.pub",
+        2,
+        &["--image", "damaged"],
+    ),
+    case(
+        Olt,
+        "rollout --image {dir}/v2.img --onus 1@127.0.0.1:{silent} --public-key {dir}/none.pub",
+        2,
+        &["--public-key", "no such file"],
+    ),
+    case(
+        Olt,
         "rollout --image {dir}/v2.img --onus 1@127.0.0.1:{silent} --timeout-ms 50 --retries 0",
+        1,
+        &[],
+    ),
+    case(
+        Olt,
+        "rollout --image {dir}/v2.img --onus 1@127.0.0.1:{silent} --public-key {dir}/lab.pub --timeout-ms 50 --retries 0",
         1,
         &[],
     ),
@@ -335,6 +365,7 @@ fn fixtures(dir: &Path) {
     };
     let d = dir.display().to_string();
     run(&["image", "keygen", "--out", &format!("{d}/lab")]);
+    run(&["image", "keygen", "--out", &format!("{d}/other")]);
     run(&[
         "image",
         "build",
@@ -348,7 +379,17 @@ fn fixtures(dir: &Path) {
         "2000",
         "--out",
         &format!("{d}/v2.img"),
+        "--manifest",
+        &format!("{d}/v2.json"),
     ]);
+    // v2.img's manifest, edited to target another model.
+    let manifest = std::fs::read_to_string(dir.join("v2.json")).unwrap();
+    assert!(manifest.contains("\"LAB-ONU-1\""), "{manifest}");
+    std::fs::write(
+        dir.join("other-model.json"),
+        manifest.replace("\"LAB-ONU-1\"", "\"LAB-ONU-9\""),
+    )
+    .unwrap();
     let good = std::fs::read(dir.join("v2.img")).unwrap();
     std::fs::write(dir.join("cut.img"), &good[..300]).unwrap();
     let mut bad = good.clone();

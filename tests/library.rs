@@ -143,6 +143,36 @@ fn teach_one_onu_explains_and_draws() {
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["passed"], true);
     assert_eq!(r["olt"]["totals"]["upgraded"], 1);
+    // Self-describing: what it is, who wrote it, when, with which seed, where.
+    assert_eq!(r["format"], "scenario-report");
+    assert_eq!(r["format_version"], 1);
+    assert!(r["tool_version"].as_str().is_some_and(|v| !v.is_empty()));
+    assert!(
+        r["started_at"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{}",
+        r["started_at"]
+    );
+    assert!(r["seed"].is_u64());
+    assert!(
+        r["addresses"]["first_onu"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:"))
+    );
+    assert!(
+        r["addresses"]["groups"][0]
+            .as_str()
+            .is_some_and(|a| a.starts_with("239."))
+    );
+    // Each check as a structured object.
+    let bricked = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "bricked")
+        .unwrap_or_else(|| panic!("{}", r["checks"]));
+    assert_eq!(bricked["expected"], "0");
+    assert_eq!(bricked["observed"], "0");
+    assert_eq!(bricked["verdict"], "held");
 }
 
 #[test]

@@ -245,6 +245,13 @@ pub enum ImageError {
     },
 }
 
+/// A public key file's text (`onu image keygen`'s PREFIX.pub: 32 bytes in hex), or why not.
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, &'static str> {
+    let bytes = hex::decode(text.trim()).map_err(|_| "is not a hex key")?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| "is not a 32-byte key")?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| "is not an Ed25519 public key")
+}
+
 /// What verification needs to know about the device.
 #[derive(Clone, Debug)]
 pub struct DevicePolicy {

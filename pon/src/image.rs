@@ -173,6 +173,24 @@ impl UpgradeImage {
         self.header.version_attribute()
     }
 
+    /// One pass over the whole image with the checks a device would make before it trusts
+    /// it and that need no device: header and lengths, payload SHA-256, and the signature
+    /// when `key` is given ([`crate::firmware::inspect_from`]). The OLT's pre-checks.
+    pub fn inspect(
+        &self,
+        key: Option<&ed25519_dalek::VerifyingKey>,
+    ) -> Result<crate::firmware::Inspection, ImageError> {
+        let mut read = |offset: u64, buf: &mut [u8]| {
+            let got = self.read(offset..offset + buf.len() as u64);
+            if got.len() != buf.len() {
+                return Err(std::io::Error::other("the image file could not be read"));
+            }
+            buf.copy_from_slice(&got);
+            Ok(())
+        };
+        crate::firmware::inspect_from(u64::from(self.len), &mut read, key)
+    }
+
     /// The image bytes in `range` (an empty vector where the file cannot be read: the section
     /// then fails its window CRC at the ONU and is sent again).
     fn read(&self, range: std::ops::Range<u64>) -> std::borrow::Cow<'_, [u8]> {

@@ -60,6 +60,11 @@ pub(super) struct RolloutArgs {
     /// make the canary wave and the scheduled start.
     #[arg(long)]
     pub(super) manifest: Option<PathBuf>,
+    /// The ONUs' public key (`onu image keygen`'s PREFIX.pub): before the first frame, the
+    /// image's payload must match its SHA-256 and its signature must verify with this key, so
+    /// that an image every ONU would refuse at End is refused here, with the reason.
+    #[arg(long)]
+    pub(super) public_key: Option<PathBuf>,
     /// The canary wave's share of the eligible ONUs, in percent (overrides the manifest's);
     /// 0: a single wave.
     #[arg(long, value_parser = clap::value_parser!(u8).range(limits::CANARY.i64_range()))]

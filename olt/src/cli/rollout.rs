@@ -69,15 +69,9 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
     };
     let manifest = match &a.manifest {
         Some(path) => {
-            let text = match std::fs::read_to_string(path) {
+            let text = match read_input("--manifest", path) {
                 Ok(t) => t,
-                Err(e) => {
-                    return Ok(usage(&format!(
-                        "--manifest {}: {}",
-                        path.display(),
-                        omci_codec::cli::io_words(&e)
-                    )));
-                }
+                Err(code) => return Ok(code),
             };
             let m: pon::manifest::Manifest = match serde_json::from_str(&text) {
                 Ok(m) => m,
@@ -96,10 +90,24 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
                     m.checksum
                 )));
             }
+            if m.device_model != image.header.model {
+                return Ok(usage(&format!(
+                    "--image {} is for model {}, --manifest {} targets model {}: refusing to roll it out",
+                    a.image.display(),
+                    image.header.model,
+                    path.display(),
+                    m.device_model
+                )));
+            }
             Some(m)
         }
         None => None,
     };
+    if let Some(key) = &a.public_key
+        && let Err(why) = check_signature(&image, key)
+    {
+        return Ok(usage(&format!("--image {}: {why}", a.image.display())));
+    }
     let canary = a
         .canary
         .or(manifest.as_ref().map(|m| m.rollout.percent))
@@ -218,6 +226,48 @@ pub(super) fn open_image(path: &std::path::Path) -> Result<Result<UpgradeImage, 
         )))),
         Err(e) => Ok(Err(usage(&format!("--image: {e}")))),
     }
+}
+
+/// The text of the file a person named with `flag`; one that cannot be read is their input
+/// error (`Err`: the exit code, the line said).
+fn read_input(flag: &str, path: &std::path::Path) -> Result<String, ExitCode> {
+    std::fs::read_to_string(path).map_err(|e| {
+        usage(&format!(
+            "{flag} {}: {}",
+            path.display(),
+            omci_codec::cli::io_words(&e)
+        ))
+    })
+}
+
+/// The pre-check of `--public-key`: the image's payload matches its SHA-256 and its signature
+/// verifies with the key in `key_file`. `Err`: why not, in words for the person.
+fn check_signature(image: &UpgradeImage, key_file: &std::path::Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(key_file).map_err(|e| {
+        format!(
+            "--public-key {}: {}",
+            key_file.display(),
+            omci_codec::cli::io_words(&e)
+        )
+    })?;
+    let key = pon::firmware::parse_public_key(&text)
+        .map_err(|why| format!("--public-key {} {why}", key_file.display()))?;
+    let found = image
+        .inspect(Some(&key))
+        .map_err(|e| format!("not a whole image of this lab: {e}"))?;
+    if !found.hash_ok {
+        return Err(
+            "its payload does not match the SHA-256 in its header: the image is damaged, every ONU would refuse it at End"
+                .into(),
+        );
+    }
+    if found.signature_ok != Some(true) {
+        return Err(format!(
+            "its signature does not verify with --public-key {}: it was not signed by that key's secret key, and ONUs that trust this key would refuse it at End",
+            key_file.display()
+        ));
+    }
+    Ok(())
 }
 
 /// `olt abort`.
@@ -343,15 +393,9 @@ fn run_rollout(
         .build()?;
     let journal = match &t.journal {
         Some(path) if path.exists() => {
-            let text = match std::fs::read_to_string(path) {
+            let text = match read_input("--journal", path) {
                 Ok(t) => t,
-                Err(e) => {
-                    return Ok(usage(&format!(
-                        "--journal {}: {}",
-                        path.display(),
-                        omci_codec::cli::io_words(&e)
-                    )));
-                }
+                Err(code) => return Ok(code),
             };
             let j = match JournalFile::parse(&text) {
                 Ok(j) => j,

@@ -45,6 +45,23 @@ impl Session {
         true
     }
 
+    /// Why the ONU refused the image at End, with what the OLT knows of it and the check
+    /// that would have caught it before the rollout.
+    fn end_refused(&self, result: ResultCode) -> String {
+        let Some(image) = self.job.image() else {
+            return format!("End software download answered {result}");
+        };
+        let h = &image.header;
+        format!(
+            "End software download answered {result}: the ONU refused the image (model {}, version {}, security version {}, {} bytes, CRC-32 {:08x} as sent); an ONU refuses an image whose window CRCs or image CRC fail, or that is not of its model, is below its anti-rollback floor, or whose payload hash or signature does not verify. `onu image inspect IMAGE --public-key KEY` checks the image, and `olt rollout --public-key KEY` refuses such an image before the first frame",
+            h.model,
+            String::from_utf8_lossy(&image.version()).trim_end_matches('\0'),
+            h.security_version,
+            image.len(),
+            image.crc
+        )
+    }
+
     /// The answer to the request outstanding.
     fn take_response(&mut self, now: Instant, envelope: &Envelope, msg: &Message<'_>) {
         let result = msg.contents.result();
@@ -169,7 +186,10 @@ impl Session {
                     self.enter(now, Phase::End { busy: busy + 1 });
                     self.wait = Wait::Until(now + self.cfg.busy_interval);
                 }
-                other => self.fail(now, format!("End software download answered {other}")),
+                other => {
+                    let why = self.end_refused(other);
+                    self.fail(now, why)
+                }
             },
             (Phase::VerifyValid, Contents::GetResponse(g)) => match image {
                 Some(a)

@@ -13,19 +13,46 @@ use super::flash;
 use super::summary::format_set;
 use crate::spec::{OnuExpect, OnuSet, ResultExpect, Scenario};
 
-/// One expectation and whether it held.
+/// One expectation and whether it held: what it is about, what was expected and what was
+/// observed (each in words), the verdict, and the line the summary prints.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Check {
-    /// It held.
+    /// What the expectation is about: `bricked`, `upgraded`, `failed`, `skipped`, `refused`,
+    /// `outcome`, `group downloads`, `report`, or `ONUs 1-4` for an `[[expect.onus]]` entry.
+    pub name: String,
+    /// What was expected, in words ("0", "upgraded, committed V2.0").
+    pub expected: String,
+    /// What was observed, in words ("0", "ONU 3 failed").
+    pub observed: String,
+    /// `held` or `failed`.
+    pub verdict: Verdict,
+    /// It held (the same as `verdict`, for a reader that wants a boolean).
     pub ok: bool,
-    /// What was expected and what was found, in words.
+    /// The whole line, as the summary prints it.
     #[serde(rename = "check")]
     pub text: String,
 }
 
+/// Whether an expectation held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// It held.
+    Held,
+    /// It did not.
+    Failed,
+}
+
 impl Check {
-    fn new(ok: bool, text: String) -> Check {
-        Check { ok, text }
+    fn new(name: &str, expected: String, observed: String, ok: bool, text: String) -> Check {
+        Check {
+            name: name.into(),
+            expected,
+            observed,
+            verdict: if ok { Verdict::Held } else { Verdict::Failed },
+            ok,
+            text,
+        }
     }
 }
 
@@ -58,6 +85,17 @@ pub(super) fn check(s: &Scenario, found: &Found) -> Vec<Check> {
         .map(|(id, _)| *id)
         .collect();
     out.push(Check::new(
+        "bricked",
+        "0".into(),
+        if bricked.is_empty() {
+            "0".into()
+        } else {
+            format!(
+                "{}: ONUs {}",
+                bricked.len(),
+                format_set(&bricked.iter().copied().collect())
+            )
+        },
         bricked.is_empty(),
         if bricked.is_empty() {
             "bricked = 0 (found 0)".to_string()
@@ -72,7 +110,13 @@ pub(super) fn check(s: &Scenario, found: &Found) -> Vec<Check> {
     let olt = match found.olt {
         Ok(r) => r,
         Err(why) => {
-            out.push(Check::new(false, format!("the OLT wrote a report ({why})")));
+            out.push(Check::new(
+                "report",
+                "the OLT wrote a report".into(),
+                why.to_string(),
+                false,
+                format!("the OLT wrote a report ({why})"),
+            ));
             return out;
         }
     };
@@ -86,6 +130,9 @@ pub(super) fn check(s: &Scenario, found: &Found) -> Vec<Check> {
         ] {
             if let Some(want) = want {
                 out.push(Check::new(
+                    name,
+                    want.to_string(),
+                    got.to_string(),
                     got as u64 == u64::from(want),
                     format!("{name} = {want} (the OLT reports {got})"),
                 ));
@@ -95,6 +142,9 @@ pub(super) fn check(s: &Scenario, found: &Found) -> Vec<Check> {
     if let Some(want) = e.outcome {
         let (want, got) = (want.campaign(), olt.campaign.outcome);
         out.push(Check::new(
+            "outcome",
+            want.to_string(),
+            got.to_string(),
             got == want,
             format!(
                 "outcome = {want} (the OLT reports {got}{})",
@@ -111,6 +161,9 @@ pub(super) fn check(s: &Scenario, found: &Found) -> Vec<Check> {
         let ports = found.n.div_ceil(found.per_pon.max(1)).max(1);
         let got = totals.frames_multicast as f64 / found.sections as f64 / f64::from(ports);
         out.push(Check::new(
+            "group downloads",
+            format!("at most {max}"),
+            format!("{got:.3}"),
             got <= max,
             format!("frames on the group <= {max} downloads (sent {got:.3})"),
         ));
@@ -195,6 +248,13 @@ fn check_onus(
         what.push(format!("active {a}"));
     }
     Check::new(
+        &format!("ONUs {}", format_set(ids)),
+        what.join(", "),
+        if bad.is_empty() {
+            what.join(", ")
+        } else {
+            bad.join(", ")
+        },
         bad.is_empty(),
         format!(
             "ONUs {}: {}{}",
@@ -348,7 +408,14 @@ mod tests {
         let json = serde_json::to_value(&checks[1]).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"ok": false, "check": "the OLT wrote a report (none found)"})
+            serde_json::json!({
+                "name": "report",
+                "expected": "the OLT wrote a report",
+                "observed": "none found",
+                "verdict": "failed",
+                "ok": false,
+                "check": "the OLT wrote a report (none found)"
+            })
         );
     }
 }

@@ -115,6 +115,17 @@ pub(crate) fn on_v1() -> FlashStatus {
 /// The run report of a run of the ONUs of `flash` whose OLT wrote `olt`.
 pub(crate) fn run_report(olt: Option<Report>, flash: BTreeMap<u16, FlashStatus>) -> RunReport {
     RunReport {
+        format: RunReport::FORMAT,
+        format_version: RunReport::FORMAT_VERSION,
+        tool_version: "0.1.0",
+        started_at: "2026-12-02T01:00:00Z".into(),
+        seed: 1,
+        addresses: super::Addresses {
+            first_onu: "127.0.0.1:40001".into(),
+            last_onu: "127.0.0.1:40004".into(),
+            olt: "127.0.0.1:40005".into(),
+            groups: vec!["239.255.0.1:40006".into()],
+        },
         scenario: "t".into(),
         description: String::new(),
         onus: flash.len() as u16,

@@ -51,11 +51,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-pub use expect::Check;
+pub use expect::{Check, Verdict};
 pub use lifecycle::{
     MARKER, PARENT_FLAG, TempWorkDir, die_with_parent, stop_on_signals, unless_stopping,
 };
-pub use report::{RunReport, UsageReport};
+pub use report::{Addresses, RunReport, UsageReport};
 pub use summary::format_set;
 
 use crate::spec::Scenario;
@@ -249,6 +249,7 @@ fn ended(status: &std::process::ExitStatus) -> String {
 /// from it by appending the tool's name.
 pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Result<RunOutcome> {
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
     // Declared first, so removed last: after every process writing into it is dropped (killed).
     let work = WorkDir::new(opts)?;
     let dir = work.path();
@@ -329,6 +330,17 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     }
     .render();
     let report = RunReport {
+        format: RunReport::FORMAT,
+        format_version: RunReport::FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+        seed: s.seed,
+        addresses: report::Addresses {
+            first_onu: plan.ports.onu(1).to_string(),
+            last_onu: plan.ports.onu(n.max(1)).to_string(),
+            olt: plan.ports.olt.to_string(),
+            groups: plan.ports.groups.iter().map(ToString::to_string).collect(),
+        },
         scenario: s.name.clone(),
         description: s.description.clone(),
         onus: n,

@@ -15,6 +15,18 @@ use super::usage::Usage;
 /// The whole report of one scenario run.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
+    /// `"scenario-report"`: what this file is.
+    pub format: &'static str,
+    /// The version of its layout ([`RunReport::FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// The `scenario` tool's version that wrote it.
+    pub tool_version: &'static str,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
+    /// The scenario's seed (link faults, random choices): the same seed runs the same faults.
+    pub seed: u64,
+    /// Where everything listened: the ONUs' ports, the OLT's address, each PON port's group.
+    pub addresses: Addresses,
     /// The scenario's name.
     pub scenario: String,
     /// What it rehearses.
@@ -50,6 +62,27 @@ pub struct RunReport {
     pub olt_summary: String,
     /// Every ONU's flash at the end, by ONU-ID.
     pub flash: BTreeMap<u16, FlashStatus>,
+}
+
+impl RunReport {
+    /// What [`RunReport::format`] says.
+    pub const FORMAT: &'static str = "scenario-report";
+    /// Version 1: the first with a format name, the tool version, the start time, the seed,
+    /// the addresses, and each check as name, expected, observed and verdict.
+    pub const FORMAT_VERSION: u32 = 1;
+}
+
+/// Where a run's processes listened, all on loopback.
+#[derive(Clone, Debug, Serialize)]
+pub struct Addresses {
+    /// ONU 1's address; ONU `id` listens on the port `id - 1` above it.
+    pub first_onu: String,
+    /// The last ONU's address.
+    pub last_onu: String,
+    /// The OLT's address (every ONU answers there).
+    pub olt: String,
+    /// Each PON port's multicast download group, port 1's first.
+    pub groups: Vec<String>,
 }
 
 /// What the processes of a run cost, from /proc.

@@ -240,10 +240,18 @@ mod tests {
         let notes: Vec<String> = (0..42).map(|i| format!("note {i}")).collect();
         let checks = [
             Check {
+                name: "bricked".into(),
+                expected: "0".into(),
+                observed: "0".into(),
+                verdict: crate::run::Verdict::Held,
                 ok: true,
                 text: "bricked = 0 (found 0)".into(),
             },
             Check {
+                name: "outcome".into(),
+                expected: "completed".into(),
+                observed: "halted".into(),
+                verdict: crate::run::Verdict::Failed,
                 ok: false,
                 text: "outcome = completed (the OLT reports halted)".into(),
             },
