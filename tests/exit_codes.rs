@@ -212,6 +212,18 @@ const TABLE: &[Case] = &[
     ),
     case(
         Olt,
+        "rollout --image {dir}/v2.img --onus 1@127.0.0.1:{silent} --html {dir}/none/r.html",
+        2,
+        &["--html", "does not exist"],
+    ),
+    case(
+        Olt,
+        "rollout --image {dir}/v2.img --onus 1@127.0.0.1:{silent} --html {dir}",
+        2,
+        &["--html", "it is a folder"],
+    ),
+    case(
+        Olt,
         "rollout --image {dir}/v2.img --onus 1@127.0.0.1:{silent} --manifest {dir}/other-model.json",
         2,
         &["--manifest", "model"],
@@ -327,6 +339,18 @@ const TABLE: &[Case] = &[
     case(Scenario, "check {dir}/bad.toml", 2, &["bad.toml", "line 1"]),
     case(Scenario, "check {dir}/good.toml", 0, &[]),
     case(Scenario, "run {dir}/unmet.toml", 1, &[]),
+    case(
+        Scenario,
+        "run {dir}/good.toml --html {dir}/none/r.html",
+        2,
+        &["--html", "does not exist"],
+    ),
+    case(
+        Scenario,
+        "demo --html {dir}/none/r.html",
+        2,
+        &["--html", "does not exist"],
+    ),
     case(Scenario, "soak --cases 0", 2, &["--cases"]),
     case(Scenario, "soak --size 0", 2, &["--size"]),
     case(Scenario, "bench --bogus", 2, &["--bogus"]),

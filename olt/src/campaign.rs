@@ -28,7 +28,7 @@ use omci_codec::OnuId;
 use crate::engine::{Mode, MulticastConfig, Olt, PonCounters, Transmit};
 use crate::image::UpgradeImage;
 use crate::journal::{Journal, JournalOnu, JournalStage};
-use crate::report::{OnuResult, reason};
+use crate::report::{OnuResult, WindowSample, reason};
 use crate::session::{Job, Outcome, SessionConfig, SessionStats};
 
 /// What a campaign does beyond one plain rollout.
@@ -132,7 +132,56 @@ pub struct Campaign {
     records: BTreeMap<OnuId, OnuRecord>,
     /// Counters of the stages already over.
     past: PonCounters,
+    /// Windows delivered and to deliver in the stages already over.
+    past_delivered: (u64, u64),
+    /// When the campaign began: the report's times count from here.
+    origin: Instant,
+    /// The image's delivery over time, for the report's picture.
+    windows: WindowLog,
     journal_dirty: bool,
+}
+
+/// The image's delivery sampled over a campaign: at most [`WindowLog::MAX`] samples, at most
+/// one per `every` (which doubles, keeping every other sample, each time the log fills), so
+/// that a long rollout costs no more than a short one.
+#[derive(Clone, Debug)]
+struct WindowLog {
+    every: Duration,
+    last: Option<Instant>,
+    samples: Vec<WindowSample>,
+}
+
+impl WindowLog {
+    const MAX: usize = 512;
+
+    fn new() -> WindowLog {
+        WindowLog {
+            every: Duration::from_millis(50),
+            last: None,
+            samples: Vec::new(),
+        }
+    }
+
+    /// Whether a sample is due at `now` (`force`: whatever the time, as at the end).
+    fn due(&self, now: Instant, force: bool) -> bool {
+        force
+            || self
+                .last
+                .is_none_or(|t| now.saturating_duration_since(t) >= self.every)
+    }
+
+    fn push(&mut self, now: Instant, sample: WindowSample) {
+        if self.samples.last().is_some_and(|l| l.same_counts(&sample)) {
+            return;
+        }
+        self.last = Some(now);
+        if self.samples.len() >= Self::MAX {
+            let kept: Vec<WindowSample> = self.samples.iter().step_by(2).cloned().collect();
+            self.samples = kept;
+            self.every *= 2;
+        }
+        self.samples.push(sample);
+    }
 }
 
 impl Campaign {
@@ -159,6 +208,9 @@ impl Campaign {
             waves: Vec::new(),
             records: onus.iter().map(|id| (*id, OnuRecord::default())).collect(),
             past: PonCounters::default(),
+            past_delivered: (0, 0),
+            origin: now,
+            windows: WindowLog::new(),
             journal_dirty: true,
         }
     }
@@ -232,6 +284,9 @@ impl Campaign {
             waves: vec![onus.to_vec()],
             records: onus.iter().map(|id| (*id, OnuRecord::default())).collect(),
             past: PonCounters::default(),
+            past_delivered: (0, 0),
+            origin: now,
+            windows: WindowLog::new(),
             journal_dirty: false,
         };
         c.advance(now);
@@ -337,12 +392,53 @@ impl Campaign {
     pub fn handle_datagram(&mut self, now: Instant, from: Option<OnuId>, datagram: &[u8]) {
         self.olt.handle_datagram(now, from, datagram);
         self.advance(now);
+        self.sample(now, self.finished());
     }
 
     /// Time has reached `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.olt.handle_timeout(now);
         self.advance(now);
+        self.sample(now, self.finished());
+    }
+
+    /// When the campaign began: the report's times count from here.
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+
+    /// The image's delivery over time (at most a few hundred samples), the last one as the
+    /// campaign stands now.
+    pub fn window_samples(&self) -> &[WindowSample] {
+        &self.windows.samples
+    }
+
+    /// The image's delivery as it stands at `now`: windows the ONUs hold of those to deliver
+    /// (every stage so far), windows sent to the group, repairs.
+    pub fn window_sample(&self, now: Instant) -> WindowSample {
+        let (held, of) = self.olt.delivered();
+        let (sent, windows) = self.olt.group_windows();
+        let unicast_repairs: u64 = self
+            .records
+            .values()
+            .map(|r| r.stats.repaired_windows)
+            .chain(self.olt.sessions().map(|s| s.stats().repaired_windows))
+            .sum();
+        WindowSample {
+            t_s: now.saturating_duration_since(self.origin).as_secs_f64(),
+            held: self.past_delivered.0 + held,
+            of: self.past_delivered.1 + of,
+            group_sent: sent,
+            group_windows: windows,
+            repairs: unicast_repairs + self.counters().remulticast_windows,
+        }
+    }
+
+    fn sample(&mut self, now: Instant, force: bool) {
+        if self.windows.due(now, force) {
+            let s = self.window_sample(now);
+            self.windows.push(now, s);
+        }
     }
 
     /// The next datagram to send at `now`.
@@ -511,6 +607,9 @@ impl Campaign {
 
     fn fold_counters(&mut self) {
         self.past = self.counters();
+        let (held, of) = self.olt.delivered();
+        self.past_delivered.0 += held;
+        self.past_delivered.1 += of;
     }
 
     /// Copies what the current engine's sessions know into the records.

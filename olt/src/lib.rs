@@ -19,7 +19,10 @@
 //! - [`journal`]: the campaign journal on disk (format 2: every PON port's ONUs, their stage and
 //!   result as enums), what `olt rollout` resumes from after a crash or with `--retry-failed`.
 //! - [`report`]: the typed report an OLT writes at the end of a job ([`report::Report`], format
-//!   `olt-report` version 2), which the scenario runner and the benchmarks read back.
+//!   `olt-report` version 3: each ONU's phases on a timeline, each port's window progress),
+//!   which the scenario runner and the benchmarks read back.
+//! - [`html`]: the picture of a rollout, a self-contained HTML page drawn from a report
+//!   (`olt rollout --html`, `scenario run --html`).
 //! - `progress` (private): the progress bar and the five-second lines of a rollout.
 //! - `tci` (private): the named transaction-id ranges (unicast sessions, group downloads) and
 //!   their random start.
@@ -30,6 +33,7 @@ pub mod cli;
 pub mod driver;
 pub mod engine;
 pub mod fleet_api;
+pub mod html;
 pub mod image;
 pub mod journal;
 pub mod limits;

@@ -24,7 +24,8 @@ pub struct Report {
     /// The `olt` that wrote it.
     #[serde(default)]
     pub tool_version: String,
-    /// When the rollout began (RFC 3339, UTC).
+    /// When the rollout began (RFC 3339, UTC, to the millisecond): every `start_s` and `t_s`
+    /// of the report counts from here.
     #[serde(default)]
     pub started_at: String,
     /// The OLT's address (every ONU answered there).
@@ -62,6 +63,53 @@ pub struct PonReport {
     pub campaign: CampaignReport,
     /// Its counts and counters.
     pub totals: Totals,
+    /// The image's delivery over time (a few hundred samples at most; empty in a report
+    /// of format version 2).
+    #[serde(default)]
+    pub windows: Vec<WindowSample>,
+}
+
+/// The image's delivery at one moment of a PON port's campaign.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowSample {
+    /// Seconds since the rollout began.
+    pub t_s: f64,
+    /// Windows the ONUs hold (over every ONU: a group window reaching 4 ONUs counts 4).
+    pub held: u64,
+    /// Windows to deliver, counted the same way.
+    pub of: u64,
+    /// Windows sent to the multicast group so far (0 in unicast mode).
+    pub group_sent: u32,
+    /// The group's windows in all (0 in unicast mode).
+    pub group_windows: u32,
+    /// Windows sent again so far (re-multicast rounds and unicast repairs).
+    pub repairs: u64,
+}
+
+impl WindowSample {
+    /// The same counts as `o` (whatever the time).
+    pub(crate) fn same_counts(&self, o: &WindowSample) -> bool {
+        (
+            self.held,
+            self.of,
+            self.group_sent,
+            self.group_windows,
+            self.repairs,
+        ) == (o.held, o.of, o.group_sent, o.group_windows, o.repairs)
+    }
+}
+
+/// One phase of an ONU's upgrade, on the report's clock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseReport {
+    /// The phase: "discover", "start", "download", "end", "busy" (End answered "device busy":
+    /// the ONU still writes its flash), "verify", "activate", "reboot",
+    /// "health", "held", "commit", "verify-commit", "abort", "rollback", "inspect".
+    pub phase: String,
+    /// When it began, seconds since the rollout began.
+    pub start_s: f64,
+    /// How long it lasted, seconds.
+    pub duration_s: f64,
 }
 
 /// The image of a report.
@@ -258,6 +306,10 @@ pub struct OnuReport {
     pub frames_with_ar: u64,
     /// Seconds spent in each phase ("discover", "download", "end", ...).
     pub phases_s: BTreeMap<String, f64>,
+    /// Each phase in order, when it began and how long it lasted (empty in a report of
+    /// format version 2).
+    #[serde(default)]
+    pub timeline: Vec<PhaseReport>,
 }
 
 fn first_port() -> PonPort {
@@ -323,9 +375,10 @@ pub struct RunInfo {
 impl Report {
     /// What a report says it is.
     pub const FORMAT: &'static str = "olt-report";
-    /// The version of the format this code writes (2: PON ports, drops by reason, where and
-    /// when; 1 had neither).
-    pub const FORMAT_VERSION: u32 = 2;
+    /// The version of the format this code writes (3: each ONU's `timeline` and each PON
+    /// port's `windows`, `started_at` to the millisecond; 2: PON ports, drops by reason, where
+    /// and when; 1 had neither).
+    pub const FORMAT_VERSION: u32 = 3;
 
     /// The report of `campaigns` (one per PON port), which rolled out `image` (SHA-256
     /// `sha256`) in `mode` in `elapsed`, run as `info` says.
@@ -339,13 +392,27 @@ impl Report {
     ) -> Report {
         let mut onus = Vec::new();
         let mut pons = Vec::new();
+        // The report's clock: from the first campaign's start (every port starts together).
+        let origin = campaigns.values().map(Campaign::origin).min();
         for (pon, c) in campaigns {
-            let these = onu_reports(*pon, c, image);
+            let these = onu_reports(*pon, c, image, origin.unwrap_or(c.origin()));
+            let shift = c
+                .origin()
+                .saturating_duration_since(origin.unwrap_or(c.origin()))
+                .as_secs_f64();
             pons.push(PonReport {
                 pon: *pon,
                 group: info.groups.get(pon).cloned().unwrap_or_default(),
                 campaign: campaign_report(c),
                 totals: totals(&these, c),
+                windows: c
+                    .window_samples()
+                    .iter()
+                    .map(|w| WindowSample {
+                        t_s: w.t_s + shift,
+                        ..w.clone()
+                    })
+                    .collect(),
             });
             onus.extend(these);
         }
@@ -400,7 +467,7 @@ impl Report {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             started_at: info
                 .started_at
-                .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+                .map(|t| humantime::format_rfc3339_millis(t).to_string())
                 .unwrap_or_default(),
             listen: info.listen.clone(),
             tci_seed: info.tci_seed,
@@ -424,15 +491,30 @@ impl Report {
 }
 
 /// Each ONU of port `pon`'s campaign `c`.
-fn onu_reports(pon: PonPort, c: &Campaign, image: &UpgradeImage) -> Vec<OnuReport> {
+fn onu_reports(
+    pon: PonPort,
+    c: &Campaign,
+    image: &UpgradeImage,
+    origin: std::time::Instant,
+) -> Vec<OnuReport> {
     c.records()
         .iter()
         .map(|(id, r)| {
             let (result, reason) = OnuResult::at_end(r, c.stage());
             let mut phases_s = BTreeMap::new();
-            for (p, d) in &r.stats.phases {
-                *phases_s.entry(p.to_string()).or_insert(0.0) += d.as_secs_f64();
+            for p in &r.stats.phases {
+                *phases_s.entry(p.name.to_string()).or_insert(0.0) += p.duration.as_secs_f64();
             }
+            let timeline = r
+                .stats
+                .phases
+                .iter()
+                .map(|p| PhaseReport {
+                    phase: p.name.to_string(),
+                    start_s: p.start.saturating_duration_since(origin).as_secs_f64(),
+                    duration_s: p.duration.as_secs_f64(),
+                })
+                .collect();
             OnuReport {
                 pon,
                 id: id.0,
@@ -452,6 +534,7 @@ fn onu_reports(pon: PonPort, c: &Campaign, image: &UpgradeImage) -> Vec<OnuRepor
                 frames: r.stats.frames,
                 frames_with_ar: r.stats.frames_with_ar,
                 phases_s,
+                timeline,
             }
         })
         .collect()
@@ -594,6 +677,11 @@ mod tests {
                 frames: 10,
                 frames_with_ar: 5,
                 phases_s: [("download".to_string(), 0.5)].into_iter().collect(),
+                timeline: vec![PhaseReport {
+                    phase: "download".into(),
+                    start_s: 0.25,
+                    duration_s: 0.5,
+                }],
             }],
             totals: Totals {
                 onus: 2,

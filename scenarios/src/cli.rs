@@ -164,6 +164,10 @@ struct RunArgs {
     /// Write a Mermaid sequence diagram of the upgrade here (Markdown).
     #[arg(long)]
     mermaid: Option<PathBuf>,
+    /// Draw the run as a self-contained HTML page here: each ONU's phases on a timeline with
+    /// the faults, the window progress, the summary table and the checks (docs/scenarios.md).
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// Narrate ONU 1's upgrade step by step, for a learner.
     #[arg(long)]
     explain: bool,
@@ -215,6 +219,9 @@ struct DemoArgs {
     /// Write every OMCI frame sent and received to this pcap.
     #[arg(long)]
     pcap: Option<PathBuf>,
+    /// Draw the rollout as a self-contained HTML page here (docs/scenarios.md).
+    #[arg(long)]
+    html: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -439,6 +446,9 @@ fn check(files: &[PathBuf], library: Option<&std::path::Path>) -> Result<ExitCod
 }
 
 async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
+    if let Some(code) = html_refused(a.html.as_deref()) {
+        return Ok(code);
+    }
     let file = match crate::library::resolve(&a.file, a.library.library.as_deref()) {
         Ok(f) => f,
         Err(why) => {
@@ -459,6 +469,7 @@ async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
         report: a.report,
         pcap: a.pcap,
         mermaid: a.mermaid,
+        html: a.html,
         explain: a.explain,
         keep: a.keep,
         reuse: a.reuse,
@@ -479,6 +490,7 @@ async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
         ("report", &opts.report),
         ("pcap", &opts.pcap),
         ("diagram", &opts.mermaid),
+        ("page", &opts.html),
     ] {
         if let Some(p) = path {
             println!("{what}: {}", p.display());
@@ -489,6 +501,15 @@ async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--html PATH` where no page can be written: its one line, exit 2 (checked before any
+/// process starts).
+fn html_refused(path: Option<&std::path::Path>) -> Option<ExitCode> {
+    let path = path?;
+    let why = olt::html::check_output(path).err()?;
+    eprintln!("scenario: --html {}: {why}", path.display());
+    Some(ExitCode::from(2))
 }
 
 /// A run's error: a `--keep` directory it will not use is the user's input error (one line,
@@ -504,6 +525,9 @@ fn refused(e: anyhow::Error) -> Result<ExitCode> {
 }
 
 async fn run_demo(a: DemoArgs, exe: OsString) -> Result<ExitCode> {
+    if let Some(code) = html_refused(a.html.as_deref()) {
+        return Ok(code);
+    }
     let demo = crate::demo::Demo {
         onus: a.onus,
         multicast: a.mode == olt::engine::Mode::Multicast,
@@ -520,6 +544,7 @@ async fn run_demo(a: DemoArgs, exe: OsString) -> Result<ExitCode> {
         keep: a.keep.clone(),
         reuse: a.reuse,
         pcap: a.pcap,
+        html: a.html.clone(),
         port: a.port,
         group: a.group,
         progress: true,
@@ -541,6 +566,9 @@ async fn run_demo(a: DemoArgs, exe: OsString) -> Result<ExitCode> {
         )
         .with_context(|| format!("writing {}", path.display()))?;
         println!("report: {}", path.display());
+    }
+    if let Some(path) = &a.html {
+        println!("page: {}", path.display());
     }
     Ok(if outcome.passed {
         ExitCode::SUCCESS

@@ -305,7 +305,7 @@ impl Sim {
             return;
         }
         let all = self.olt.sessions().all(|s| {
-            s.outcome().is_some() || s.stats().phases.iter().any(|(p, _)| *p == "download")
+            s.outcome().is_some() || s.stats().phases.iter().any(|p| p.name == "download")
         });
         if all {
             self.image_everywhere = Some(self.now);

@@ -7,6 +7,8 @@
 //! - [`targets`]: scripted targets for the conformance suite (an ONU that answers "not
 //!   supported" to the software download, the MIB our ONU does not have yet, with flaws,
 //!   garbage), in front of real ONU cores.
+//! - [`browser`]: a real headless Chromium for the tests that check a page (found on the
+//!   PATH; skipped in one line without it, unless `LAB_REQUIRE_BROWSER=1`).
 //! - [`process`]: real processes on loopback: the lab's tools built with the tests
 //!   ([`tools!`]), children stopped however a test ends, free ports, the scenario library.
 //! - [`relay`]: a relay between the OB-BAA framing and the lab's envelope, standing where the
@@ -21,6 +23,7 @@
 
 #![allow(missing_docs)]
 
+pub mod browser;
 pub mod fleet;
 pub mod images;
 pub mod process;

@@ -58,6 +58,10 @@ pub(super) struct RolloutArgs {
     /// Write the JSON report here.
     #[arg(long)]
     pub(super) report: Option<PathBuf>,
+    /// Draw the rollout as a self-contained HTML page here (each ONU's phases on a timeline,
+    /// the window progress, the summary table; docs/scenarios.md, The picture).
+    #[arg(long)]
+    pub(super) html: Option<PathBuf>,
     /// Write every OMCI frame sent and received to this pcap (EtherType 0x88B5; `omci pcap`
     /// and Wireshark's community OMCI dissector read it).
     #[arg(long)]

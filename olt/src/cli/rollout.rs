@@ -51,6 +51,12 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
     if !obbaa && !a.cterm.is_empty() {
         return Ok(usage("--cterm needs --transport obbaa"));
     }
+    // Where the page goes is checked before anything is sent.
+    if let Some(path) = &a.html
+        && let Err(why) = crate::html::check_output(path)
+    {
+        return Ok(usage(&format!("--html {}: {why}", path.display())));
+    }
     // The image is checked before anything is sent.
     let image = match open_image(&a.image)? {
         Ok(i) => i,
@@ -236,7 +242,17 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
         retry_failed: a.retry_failed,
         start_at,
     };
-    run_rollout(image, target, &cfg, &plan, a.report.as_deref())
+    let outputs = Outputs {
+        report: a.report,
+        html: a.html,
+    };
+    run_rollout(image, target, &cfg, &plan, &outputs)
+}
+
+/// Where a rollout writes its report and its picture.
+struct Outputs {
+    report: Option<PathBuf>,
+    html: Option<PathBuf>,
 }
 
 /// The image of `--image`, checked before anything is sent: a regular file (a device or a pipe
@@ -416,7 +432,7 @@ fn run_rollout(
     t: Target,
     cfg: &SessionConfig,
     plan: &CampaignPlan,
-    report_path: Option<&std::path::Path>,
+    outputs: &Outputs,
 ) -> Result<ExitCode> {
     let sha256 = hex::encode(image.sha256);
     let mode = t.mode;
@@ -547,9 +563,13 @@ fn run_rollout(
         tci_seed: cfg.tci_seed,
     };
     let report = Report::new(&campaigns, &image, &sha256, mode, elapsed, &info);
-    if let Some(path) = report_path {
+    if let Some(path) = &outputs.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &outputs.html {
+        let page = crate::html::render(&crate::html::Page::of_report(&report));
+        std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
     }
     let failed = campaigns
         .values()

@@ -508,6 +508,14 @@ impl Olt {
         (held, of)
     }
 
+    /// The group downloads' windows sent to the group so far, and their windows in all
+    /// (0, 0 in unicast mode).
+    pub fn group_windows(&self) -> (u32, u32) {
+        self.groups.iter().fold((0, 0), |(sent, all), g| {
+            (sent + g.next_window.min(g.windows), all + g.windows)
+        })
+    }
+
     /// PON counters.
     pub fn counters(&self) -> &PonCounters {
         &self.counters

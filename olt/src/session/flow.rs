@@ -183,7 +183,7 @@ impl Session {
                     if busy + 1 > self.cfg.max_busy {
                         return self.fail(now, "End software download stayed busy".into());
                     }
-                    self.phase = Phase::End { busy: busy + 1 };
+                    self.enter(now, Phase::End { busy: busy + 1 });
                     self.wait = Wait::Until(now + self.cfg.busy_interval);
                 }
                 other => {

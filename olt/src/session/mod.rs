@@ -155,8 +155,20 @@ pub struct SessionStats {
     pub busy: u64,
     /// Times the session started again because the ONU lost its download (it rebooted).
     pub restarts: u64,
-    /// Time spent in each phase, in order.
-    pub phases: Vec<(&'static str, Duration)>,
+    /// Each phase it went through, in order: its name, when it began, how long it lasted.
+    pub phases: Vec<PhaseSpan>,
+}
+
+/// One phase of a session: its name ("download", "end", "reboot", ...; the session's
+/// `phase_name`), when it began and how long it lasted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhaseSpan {
+    /// The phase, in the report's word.
+    pub name: &'static str,
+    /// When it began.
+    pub start: Instant,
+    /// How long it lasted.
+    pub duration: Duration,
 }
 
 /// A datagram for one ONU.
@@ -234,7 +246,9 @@ impl Phase {
             Phase::Identity | Phase::Model | Phase::Discover(_) => "discover",
             Phase::Start => "start",
             Phase::Window { .. } | Phase::Group => "download",
-            Phase::End { .. } => "end",
+            // End answered "device busy" at least once: the ONU is still writing its flash.
+            Phase::End { busy: 0 } => "end",
+            Phase::End { .. } => "busy",
             Phase::VerifyValid => "verify",
             Phase::Activate { .. } => "activate",
             Phase::AwaitReboot { .. } | Phase::CameBack => "reboot",
@@ -616,10 +630,14 @@ impl Session {
     }
 
     fn enter(&mut self, now: Instant, phase: Phase) {
-        if std::mem::discriminant(&phase) != std::mem::discriminant(&self.phase) {
-            self.stats
-                .phases
-                .push((self.phase.name(), now - self.phase_since));
+        // A span per phase name: Get of image 0 then 1 is one "discover", End's busy answers
+        // one "busy".
+        if phase.name() != self.phase.name() {
+            self.stats.phases.push(PhaseSpan {
+                name: self.phase.name(),
+                start: self.phase_since,
+                duration: now - self.phase_since,
+            });
             self.phase_since = now;
         }
         self.phase = phase;

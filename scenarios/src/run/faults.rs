@@ -12,6 +12,7 @@ use omci_codec::envelope::{ALL_ONUS, Envelope};
 use omci_codec::{GemPort, WindowNo};
 use onu::core::OnuEvent;
 
+use super::picture::Happenings;
 use super::processes::{OltProcess, Onus};
 use crate::spec::{Fault, FaultKind, Trigger};
 
@@ -114,44 +115,57 @@ pub(super) async fn apply(
     olt: &mut OltProcess,
     group: SocketAddrV4,
     t: f64,
-    notes: &mut Vec<String>,
+    notes: &mut Happenings,
 ) -> Result<()> {
     match f.kind {
         FaultKind::Sigkill => {
             for id in targets {
                 if onus.kill(*id) {
-                    notes.push(format!(
-                        "{t:>6.2} s  fault {}: SIGKILL to ONU {id}",
-                        f.index + 1
-                    ));
+                    notes.note(
+                        t,
+                        Some(*id),
+                        format!("fault {}: SIGKILL to ONU {id}", f.index + 1),
+                    );
                 }
             }
         }
         FaultKind::Silent => {
             for id in targets {
                 if onus.silence(*id, f.duration) {
-                    notes.push(format!(
-                        "{t:>6.2} s  fault {}: ONU {id} silent (SIGSTOP) for {:.1} s",
-                        f.index + 1,
-                        f.duration.as_secs_f64()
-                    ));
+                    notes.note(
+                        t,
+                        Some(*id),
+                        format!(
+                            "fault {}: ONU {id} silent (SIGSTOP) for {:.1} s",
+                            f.index + 1,
+                            f.duration.as_secs_f64()
+                        ),
+                    );
                 }
             }
         }
         FaultKind::OltRestart => {
             olt.kill().await;
-            notes.push(format!(
-                "{t:>6.2} s  fault {}: the OLT killed (SIGKILL) and started again",
-                f.index + 1
-            ));
+            notes.note(
+                t,
+                None,
+                format!(
+                    "fault {}: the OLT killed (SIGKILL) and started again",
+                    f.index + 1
+                ),
+            );
             olt.start()?;
         }
         FaultKind::RogueSender => {
             let sent = rogue(group, f.forged, f.corrupt, f.index as u64)?;
-            notes.push(format!(
-                "{t:>6.2} s  fault {}: a rogue sender put {sent} forged or corrupt Download sections on the group",
-                f.index + 1
-            ));
+            notes.note(
+                t,
+                None,
+                format!(
+                    "fault {}: a rogue sender put {sent} forged or corrupt Download sections on the group",
+                    f.index + 1
+                ),
+            );
         }
         FaultKind::PowerLoss => {}
     }

@@ -58,6 +58,7 @@ pub(crate) fn report(onus: &[(u16, OnuResult, &str)]) -> Report {
                 frames: 5,
                 frames_with_ar: 5,
                 phases_s: BTreeMap::new(),
+                timeline: Vec::new(),
             })
             .collect(),
         totals: Totals {

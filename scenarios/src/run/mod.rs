@@ -18,7 +18,8 @@
 //! - `flash`: every ONU's flash read back by the bootloader's own code;
 //! - `captures`: the merged pcap, the diagram and the narration;
 //! - `expect`: the expectations checked;
-//! - `summary`: the text a person reads; `report`: the JSON a program reads;
+//! - `summary`: the text a person reads; `report`: the JSON a program reads; `picture`: the
+//!   faults and events as they happened (notes and marks) and the page of `--html`;
 //! - `usage`: what a process costs, from /proc, for the benchmark;
 //! - `lifecycle`, under all of them: the children and the working directory, stopped and
 //!   removed however the runner ends.
@@ -36,6 +37,7 @@ mod flash;
 mod golden;
 mod images;
 mod lifecycle;
+mod picture;
 mod plan;
 mod processes;
 mod report;
@@ -75,6 +77,9 @@ pub struct RunOptions {
     pub pcap: Option<PathBuf>,
     /// Write a Mermaid sequence diagram of the upgrade here.
     pub mermaid: Option<PathBuf>,
+    /// Draw the run as a self-contained HTML page here (`olt::html`: each ONU's phases on a
+    /// timeline with the faults, the window progress, the summary table, the checks).
+    pub html: Option<PathBuf>,
     /// Narrate the upgrade of one ONU for a learner.
     pub explain: bool,
     /// Keep the working directory (keys, images, flash, logs) here instead of removing it.
@@ -335,7 +340,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         rollout_s: rollout.seconds,
         total_s: started.elapsed().as_secs_f64(),
         olt_lives: olt.lives(),
-        notes: &rollout.notes,
+        notes: &rollout.happenings.notes,
         sections: images.sections,
         explanation: explanation.as_deref(),
     }
@@ -364,7 +369,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         usage: UsageReport::new(rollout.olt_usage, &onu_usage),
         sections: images.sections,
         olt_exit: rollout.status.code(),
-        faults: rollout.notes,
+        faults: rollout.happenings.notes.clone(),
         olt_error: olt_error.flatten(),
         olt: olt_report.ok(),
         olt_summary: olt.summary(),
@@ -373,6 +378,15 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     if let Some(out) = &opts.report {
         std::fs::write(out, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", out.display()))?;
+    }
+    if let Some(out) = &opts.html {
+        picture::write(
+            out,
+            &report,
+            &rollout.happenings.marks,
+            olt.rollout_started_at(),
+            plan.per_pon,
+        )?;
     }
     Ok(RunOutcome {
         passed: failures.is_empty(),

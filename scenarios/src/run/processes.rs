@@ -283,7 +283,7 @@ impl Onus {
 
     /// The power supply's round: ONU processes that died are noted (at `t` s) and started
     /// again after their reboot time; stopped ones due to resume get SIGCONT.
-    pub(super) fn tend(&mut self, t: f64, notes: &mut Vec<String>) -> Result<()> {
+    pub(super) fn tend(&mut self, t: f64, notes: &mut super::picture::Happenings) -> Result<()> {
         let now = Instant::now();
         for (id, p) in self.procs.iter_mut() {
             if let Some(c) = &mut p.child
@@ -292,9 +292,11 @@ impl Onus {
                 p.child = None;
                 // The reboot time is at most a minute (the file's reader): no overflow.
                 p.restart_at = Some(now.checked_add(self.reboot).unwrap_or(now));
-                notes.push(format!(
-                    "{t:>6.2} s  ONU {id} process ended ({st}); the power supply starts it again"
-                ));
+                notes.note(
+                    t,
+                    Some(*id),
+                    format!("ONU {id} process ended ({st}); the power supply starts it again"),
+                );
             }
             if p.restart_at.is_some_and(|at| now >= at) {
                 p.restart_at = None;
@@ -426,6 +428,8 @@ pub(super) struct OltProcess {
     child: Option<Child>,
     /// When the rollout started (the first life): fault times count from here.
     rollout_started: Instant,
+    /// The same moment on the wall clock (the OLT's report counts from its own start).
+    rollout_started_at: std::time::SystemTime,
 }
 
 impl OltProcess {
@@ -466,6 +470,7 @@ impl OltProcess {
             pcaps: Vec::new(),
             child: None,
             rollout_started: Instant::now(),
+            rollout_started_at: std::time::SystemTime::now(),
         };
         olt.start()?;
         Ok(olt)
@@ -543,6 +548,11 @@ impl OltProcess {
     /// When the rollout started.
     pub(super) fn rollout_started(&self) -> Instant {
         self.rollout_started
+    }
+
+    /// When the rollout started, on the wall clock.
+    pub(super) fn rollout_started_at(&self) -> std::time::SystemTime {
+        self.rollout_started_at
     }
 
     /// Processes started.

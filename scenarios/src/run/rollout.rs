@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 
 use super::RunOptions;
 use super::faults::{self, Pending};
+use super::picture::Happenings;
 use super::plan::Ports;
 use super::processes::{OltProcess, Onus};
 use super::usage::Usage;
@@ -23,8 +24,8 @@ pub(super) struct Rollout {
     pub(super) status: ExitStatus,
     /// Seconds from the OLT's start to its end.
     pub(super) seconds: f64,
-    /// The faults and deaths, as they happened.
-    pub(super) notes: Vec<String>,
+    /// The faults and deaths, as they happened, and the ONUs' events worth a mark.
+    pub(super) happenings: Happenings,
     /// The largest sample of the OLT's usage (with `measure`).
     pub(super) olt_usage: Option<Usage>,
 }
@@ -42,7 +43,7 @@ pub(super) async fn watch(
     let olt_start = olt.rollout_started();
     // Counted from the OLT's start (docs/scenarios.md); 1 s to a day, by the file's reader.
     let limit = Duration::from_secs(s.time_limit_s);
-    let mut notes: Vec<String> = Vec::new();
+    let mut notes = Happenings::default();
     let mut last_progress = Instant::now();
     let mut events_seen = 0u64;
     let mut olt_usage: Option<Usage> = None;
@@ -81,10 +82,14 @@ pub(super) async fn watch(
                 let t = olt_start.elapsed().as_secs_f64();
                 match olt.next_step() {
                     Some((verb, wait)) if st.code().is_some() => {
-                        notes.push(format!(
-                            "{t:>6.2} s  the OLT's step ended ({st}); `olt {verb}` starts {:.1} s later",
-                            wait.as_secs_f64()
-                        ));
+                        notes.note(
+                            t,
+                            None,
+                            format!(
+                                "the OLT's step ended ({st}); `olt {verb}` starts {:.1} s later",
+                                wait.as_secs_f64()
+                            ),
+                        );
                         next_step = Some(Instant::now() + wait);
                     }
                     _ => break st,
@@ -120,6 +125,7 @@ pub(super) async fn watch(
         };
         events_seen += 1;
         let boots = onus.boots(onu);
+        notes.event(olt_start.elapsed().as_secs_f64(), onu, &event, boots);
         for f in faults.iter_mut() {
             if f.due_by_event(onu, &event, boots) {
                 let t = olt_start.elapsed().as_secs_f64();
@@ -130,7 +136,7 @@ pub(super) async fn watch(
     Ok(Rollout {
         status,
         seconds: olt_start.elapsed().as_secs_f64(),
-        notes,
+        happenings: notes,
         olt_usage,
     })
 }
