@@ -88,7 +88,9 @@ fn point_words(p: FaultPoint) -> &'static str {
         FaultPoint::MidMetadataWrite => "halfway through writing the metadata record",
         FaultPoint::AfterActivate => "after answering Activate, before the reboot",
         FaultPoint::AfterRebootBeforeCommit => "after booting the new image, before Commit",
-        FaultPoint::MidGoldenRestore => "halfway through restoring the golden image in recovery mode",
+        FaultPoint::MidGoldenRestore => {
+            "halfway through restoring the golden image in recovery mode"
+        }
     }
 }
 
