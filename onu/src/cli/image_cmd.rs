@@ -1,0 +1,242 @@
+//! `onu image keygen`, `build` and `inspect`, and the key files they and `onu run` read.
+
+use super::*;
+
+pub(super) fn read_hex_key<const N: usize>(path: &Path, what: &str) -> Result<[u8; N]> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_KEY_FILE).read_to_string(&mut text))
+        .map_err(|e| {
+            usage(format!(
+                "the {what} {}: {}",
+                path.display(),
+                omci_codec::cli::io_words(&e)
+            ))
+        })?;
+    let bytes = hex::decode(text.trim())
+        .map_err(|_| usage(format!("{} is not a hex {what}", path.display())))?;
+    bytes
+        .try_into()
+        .map_err(|_| usage(format!("{} is not a {N}-byte {what}", path.display())))
+}
+
+/// Reads a file the person named with `flag`; a file that cannot be read is their input error.
+pub(super) fn read_input(flag: &str, path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        usage(format!(
+            "{flag}{}: {}",
+            path.display(),
+            omci_codec::cli::io_words(&e)
+        ))
+    })
+}
+
+pub(super) fn public_key(path: &Path) -> Result<VerifyingKey> {
+    VerifyingKey::from_bytes(&read_hex_key::<32>(path, "public key")?)
+        .with_context(|| format!("{} is not an Ed25519 public key", path.display()))
+}
+
+/// The secret key `--key` names. Both key files are 32 bytes in hex (docs/image-format.md), so
+/// a public key given by mistake would sign, with a key no ONU trusts: it is recognised by
+/// its name (PREFIX.pub), by the secret key beside it whose public key it is, or by the public
+/// key beside it that holds the same bytes, and refused.
+pub(super) fn secret_key(path: &Path) -> Result<SigningKey> {
+    let bytes = read_hex_key::<32>(path, "secret key")?;
+    let shown = path.display();
+    let beside = |ext: &str| {
+        let p = path.with_extension(ext);
+        (p != path)
+            .then(|| read_hex_key::<32>(&p, "key").ok().map(|k| (p, k)))
+            .flatten()
+    };
+    if let Some((secret, s)) = beside("key")
+        && SigningKey::from_bytes(&s).verifying_key().to_bytes() == bytes
+    {
+        return Err(usage(format!(
+            "--key {shown} is the public key of {}: give that secret key",
+            secret.display()
+        )));
+    }
+    if path.extension().is_some_and(|e| e == "pub") {
+        return Err(usage(format!(
+            "--key {shown} is a public key (a .pub file): give the secret key (PREFIX.key of `onu image keygen`)"
+        )));
+    }
+    if let Some((public, p)) = beside("pub")
+        && p == bytes
+    {
+        return Err(usage(format!(
+            "--key {shown} holds the public key {} holds: give the secret key",
+            public.display()
+        )));
+    }
+    Ok(SigningKey::from_bytes(&bytes))
+}
+
+/// Writes `text` to `path` readable and writable by its owner only (0600), also when the file
+/// was there before with wider permissions.
+pub(super) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // Before the secret goes in: `mode` applies only to a file it creates.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+pub(super) fn keygen(out: &Path) -> Result<()> {
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let secret = out.with_extension("key");
+    let public = out.with_extension("pub");
+    // Where the keys go is the person's input: a directory that is not there is said as such.
+    write_private(&secret, &(hex::encode(key.to_bytes()) + "\n")).map_err(|e| {
+        usage(format!(
+            "--out {}: cannot write {}: {}",
+            out.display(),
+            secret.display(),
+            omci_codec::cli::io_words(&e)
+        ))
+    })?;
+    std::fs::write(&public, hex::encode(key.verifying_key().to_bytes()) + "\n")
+        .with_context(|| format!("writing {}", public.display()))?;
+    println!("wrote {} and {}", secret.display(), public.display());
+    Ok(())
+}
+
+pub(super) fn build(a: &BuildArgs) -> Result<()> {
+    let key = secret_key(&a.key)?;
+    // The image must fit the slot, checked before a byte is allocated or read.
+    let room = a.slot_size - MIN_IMAGE;
+    let payload = match (&a.payload, a.size) {
+        (Some(p), _) => {
+            let len = std::fs::metadata(p)
+                .map_err(|e| {
+                    usage(format!(
+                        "--payload {}: {}",
+                        p.display(),
+                        omci_codec::cli::io_words(&e)
+                    ))
+                })?
+                .len();
+            if len > room {
+                return Err(usage(format!(
+                    "--payload {} is {len} bytes: with header and signature the image would not fit --slot-size {} (at most {room} payload bytes)",
+                    p.display(),
+                    a.slot_size
+                )));
+            }
+            read_input("--payload ", p)?
+        }
+        (None, Some(n)) if n > room => {
+            return Err(usage(format!(
+                "--size {n}: with header and signature the image would not fit --slot-size {} (at most {room} payload bytes)",
+                a.slot_size
+            )));
+        }
+        (None, Some(n)) => {
+            let n = usize::try_from(n).map_err(|_| usage(format!("--size {n} is too large")))?;
+            image::deterministic_payload(&format!("{}/{}", a.model, a.version), n)
+        }
+        (None, None) => bail!("give --payload FILE or --size BYTES"),
+    };
+    let spec = BuildSpec {
+        model: a.model.clone(),
+        version: a.version.clone(),
+        security_version: a.security_version,
+        build: a.build,
+        fails_to_boot: a.fails_to_boot,
+    };
+    let img = image::build(&spec, &payload, &key)?;
+    std::fs::write(&a.out, &img).with_context(|| format!("writing {}", a.out.display()))?;
+    let found = image::inspect(&img, None)?;
+    let start = match &a.rollout_start {
+        Some(s) => {
+            humantime::parse_rfc3339(s).with_context(|| {
+                format!("--rollout-start {s:?} is not an RFC 3339 time (2026-11-23T06:00:00Z)")
+            })?;
+            s.clone()
+        }
+        None => humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+    };
+    let absolute = std::path::absolute(&a.out)?;
+    let manifest = Manifest {
+        device_model: a.model.clone(),
+        version: a.version.clone(),
+        build: a.build,
+        url: format!("file://{}", absolute.display()),
+        checksum: format!("sha256:{}", hex::encode(found.file_sha256)),
+        signature: hex::encode(&img[img.len() - image::SIGNATURE_LEN..]),
+        kind: "full".into(),
+        rollout: Rollout {
+            percent: a.rollout_percent,
+            start,
+        },
+    };
+    let manifest_path = a
+        .manifest
+        .clone()
+        .unwrap_or_else(|| a.out.with_extension("json"));
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )
+    .with_context(|| format!("writing {}", manifest_path.display()))?;
+    println!(
+        "wrote {} ({} bytes, version {}, sha256 {}) and {}",
+        a.out.display(),
+        img.len(),
+        a.version,
+        hex::encode(found.file_sha256),
+        manifest_path.display()
+    );
+    Ok(())
+}
+
+pub(super) fn inspect(path: &Path, key: Option<&Path>, json: bool) -> Result<ExitCode> {
+    let img = read_input("image ", path)?;
+    let key = key.map(public_key).transpose()?;
+    let found = image::inspect(&img, key.as_ref())?;
+    let good = found.hash_ok && found.signature_ok != Some(false);
+    if json {
+        let h = &found.header;
+        let v = serde_json::json!({
+            "model": h.model, "version": h.version, "security_version": h.security_version,
+            "build": h.build, "fails_to_boot": h.fails_to_boot, "payload_len": h.payload_len,
+            "payload_sha256": hex::encode(h.payload_sha256), "hash_ok": found.hash_ok,
+            "signature_ok": found.signature_ok, "size": img.len(),
+            "checksum": format!("sha256:{}", hex::encode(found.file_sha256)),
+        });
+        println!("{v}");
+    } else {
+        println!("{}", found.header);
+        println!(
+            "image:            {} bytes, sha256 {}",
+            img.len(),
+            hex::encode(found.file_sha256)
+        );
+        println!(
+            "payload hash:     {}",
+            if found.hash_ok { "ok" } else { "BAD" }
+        );
+        println!(
+            "signature:        {}",
+            match found.signature_ok {
+                Some(true) => "ok",
+                Some(false) => "BAD",
+                None => "not checked (give --public-key)",
+            }
+        );
+    }
+    Ok(if good {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
