@@ -395,6 +395,29 @@ pub(super) async fn insert_audit(
 
 /// Applies `c` to campaign `id`'s tables, as [`plan::apply`] does to its rows in memory, with
 /// an event saying what happened.
+/// A wave of campaign `id` reaches `state`, stamped `now` in its column `stamp` (`done_at` or
+/// `finished_at`), with the event `kind` that says so in `words`.
+async fn wave_reached(
+    conn: &mut AnyConnection,
+    (id, wave): (i64, u32),
+    state: WaveState,
+    stamp: &'static str,
+    now: Millis,
+    kind: &str,
+    words: &str,
+) -> Result<()> {
+    sqlx::query(&format!(
+        "UPDATE waves SET state = $1, {stamp} = $2 WHERE campaign_id = $3 AND wave = $4"
+    ))
+    .bind(state.word())
+    .bind(now.0)
+    .bind(id)
+    .bind(i64::from(wave))
+    .execute(&mut *conn)
+    .await?;
+    insert_event(conn, now, None, None, Some(id), kind, words).await
+}
+
 pub(super) async fn apply_change(
     conn: &mut AnyConnection,
     id: i64,
@@ -543,44 +566,29 @@ pub(super) async fn apply_change(
             .await?;
         }
         Change::WaveDone { wave } => {
-            sqlx::query(
-                "UPDATE waves SET state = $1, done_at = $2 WHERE campaign_id = $3 AND wave = $4",
-            )
-            .bind(WaveState::Soaking.word())
-            .bind(t)
-            .bind(id)
-            .bind(i64::from(*wave))
-            .execute(&mut *conn)
-            .await?;
-            insert_event(
+            let words = format!("wave {}: every PON done; it soaks", wave + 1);
+            wave_reached(
                 conn,
+                (id, *wave),
+                WaveState::Soaking,
+                "done_at",
                 now,
-                None,
-                None,
-                Some(id),
                 "wave-done",
-                &format!("wave {}: every PON done; it soaks", wave + 1),
+                &words,
             )
             .await?;
         }
         Change::WaveHealthy { wave } => {
-            sqlx::query(
-                "UPDATE waves SET state = $1, finished_at = $2 WHERE campaign_id = $3 AND wave = $4",
-            )
-            .bind(WaveState::Healthy.word())
-            .bind(t)
-            .bind(id)
-            .bind(i64::from(*wave))
-            .execute(&mut *conn)
-            .await?;
-            insert_event(
+            let words = format!("wave {} passed its health gate", wave + 1);
+            let state = WaveState::Healthy;
+            wave_reached(
                 conn,
+                (id, *wave),
+                state,
+                "finished_at",
                 now,
-                None,
-                None,
-                Some(id),
                 "wave-healthy",
-                &format!("wave {} passed its health gate", wave + 1),
+                &words,
             )
             .await?;
         }
