@@ -233,6 +233,57 @@ fn soak_finds_nothing_bricked_and_no_data_lost() {
 }
 
 #[test]
+fn a_recovery_soak_brings_every_wrecked_onu_back_over_tftp() {
+    // Wrecked flashes restored over the embedded TFTP server, some losing power mid-restore,
+    // then upgraded with the usual random faults: every wrecked ONU must end on V2.0.
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("soak.json");
+    let out = scenario()
+        .args([
+            "soak",
+            "--recovery",
+            "--cases",
+            "2",
+            "--onus",
+            "4",
+            "--seed",
+            "5",
+        ])
+        .arg(format!("--report={}", report.display()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["recovery"], true);
+    assert_eq!(r["bricked"], 0, "{text}");
+    assert_eq!(r["data_lost"], 0, "{text}");
+    assert_eq!(r["upgraded"], 8, "{text}");
+    let wrecked = r["wrecked"].as_u64().unwrap();
+    assert!(wrecked >= 2, "every case wrecks at least one ONU:\n{text}");
+    assert_eq!(r["recovered"].as_u64(), Some(wrecked), "{text}");
+    // The seed cuts at least one restore halfway, and that ONU came back.
+    let cut: Vec<&str> = r["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["faults"].as_array().unwrap())
+        .filter_map(|f| f.as_str())
+        .filter(|f| f.contains("mid-golden-restore"))
+        .collect();
+    assert!(!cut.is_empty(), "no power cut mid-restore:\n{text}");
+    assert!(
+        text.contains("wrecked brought back by recovery mode"),
+        "{text}"
+    );
+}
+
+#[test]
 fn sigkills_and_a_silent_onu_on_a_random_share() {
     // Faults the library files do not use: a SIGKILL on a seeded share of the ONUs at a
     // protocol event, and an ONU silent for a while, mid-download.

@@ -61,6 +61,60 @@ fn a_wrecked_flash_is_recovered_over_the_embedded_server_then_upgraded() {
 }
 
 #[test]
+fn a_run_carried_on_with_reuse_finds_the_recovered_flash_as_it_was_left() {
+    // The soak's retry and `--reuse` carry a run on: a wrecked ONU that recovery mode brought
+    // back and the OLT upgraded must not be wrecked again, nor given its factory image.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wrecked.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "wrecked-then-reused"
+[topology]
+onus = 2
+[image]
+version = "V2.0"
+size = 8000
+security_version = 2
+[golden]
+server = "embedded"
+wrecked = "1"
+[[expect.onus]]
+onus = "all"
+result = "any"
+committed = "V2.0"
+active = "V2.0"
+"#,
+    )
+    .unwrap();
+    let keep = dir.path().join("work");
+    let pass = |reuse: bool| {
+        let out = scenario()
+            .arg("run")
+            .arg(&file)
+            .arg(format!("--keep={}", keep.display()))
+            .args(reuse.then_some("--reuse"))
+            .arg("--port=29500")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    let first = pass(false);
+    assert!(first.contains("ONU 1 was in recovery mode"), "{first}");
+    let again = pass(true);
+    assert!(
+        !again.contains("recovery mode"),
+        "the flash was laid again:\n{again}"
+    );
+}
+
+#[test]
 fn a_tampered_golden_image_on_the_embedded_server_is_refused() {
     assert_refused(&run(&library("golden-tampered"), 29200));
 }

@@ -241,6 +241,11 @@ struct SoakArgs {
     /// Extended OMCI messages (1965-byte sections) instead of baseline.
     #[arg(long)]
     extended: bool,
+    /// Cases that end in recovery: about a third of each case's ONUs start wrecked (both
+    /// slots and the metadata garbled) and restore their golden image over TFTP from the
+    /// embedded server, half of them losing power mid-restore, before the rollout.
+    #[arg(long)]
+    recovery: bool,
     /// Write the soak report (JSON) here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -585,6 +590,7 @@ async fn run_soak(a: SoakArgs, exe: OsString) -> Result<ExitCode> {
         onus: a.onus,
         size: a.size as usize,
         extended: a.extended,
+        recovery: a.recovery,
     };
     let out = soak(&plan, &program, true).await?;
     print!("{}", out.summary);

@@ -3,6 +3,13 @@
 //! case left), and three numbers: ONUs upgraded after the retry (must be all), ONUs that no
 //! longer boot (`bricked`, must be 0) and committed images whose bytes changed (`data_lost`,
 //! must be 0). Each case reports what every ONU ended as, and why.
+//!
+//! With [`SoakPlan::recovery`], some ONUs of every case start wrecked (both slots and both
+//! metadata copies garbled, as a power cut in the middle of a flash write can leave them):
+//! their bootloader enters recovery mode and fetches the golden image over TFTP from the
+//! runner's embedded server, some of them losing power halfway through that restore, before
+//! the OLT upgrades every ONU as usual. A wrecked ONU counts as upgraded only if recovery mode
+//! brought it back and the rollout then upgraded it; one left in recovery mode is bricked.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -27,6 +34,9 @@ pub struct SoakPlan {
     pub size: usize,
     /// Extended OMCI messages (1965-byte sections) instead of baseline.
     pub extended: bool,
+    /// Cases that end in recovery: some ONUs start wrecked and restore their golden image over
+    /// TFTP (some losing power mid-restore) before the rollout.
+    pub recovery: bool,
 }
 
 /// How a soak ran.
@@ -42,8 +52,14 @@ pub struct SoakOutcome {
     pub size: usize,
     /// Extended OMCI messages.
     pub extended: bool,
+    /// Cases that end in recovery ([`SoakPlan::recovery`]).
+    pub recovery: bool,
     /// ONUs in all.
     pub onus: u32,
+    /// ONUs that started wrecked and had to go through recovery mode.
+    pub wrecked: u32,
+    /// Of the wrecked ONUs, those recovery mode brought back and the rollout then upgraded.
+    pub recovered: u32,
     /// ONUs committed and active on the new image after their case's retry (must be all).
     pub upgraded: u32,
     /// ONUs the first run already upgraded (without the retry).
@@ -70,6 +86,8 @@ pub struct CaseRow {
     pub scenario: String,
     /// The faults as they happened.
     pub faults: Vec<String>,
+    /// The ONUs that started wrecked (recovery mode first).
+    pub wrecked: Vec<u16>,
     /// What each ONU ended as, after the first run and after the retry.
     pub onus: Vec<OnuRow>,
     /// Expectations of the first run that did not hold (or why it did not end).
@@ -115,13 +133,17 @@ impl Rng {
 
 /// The TOML of case `case`: `onus` ONUs, each with a random fault (a power cut at a random
 /// point and occurrence, or a SIGKILL at a random protocol event), and no expectation but the
-/// runner's own (every ONU boots).
+/// runner's own (every ONU boots). With [`SoakPlan::recovery`], about a third of the ONUs (at
+/// least one) start wrecked, the golden image served over TFTP by the embedded server, and
+/// half of the wrecked ones lose power halfway through a random block of the restore instead
+/// of the usual fault.
 pub fn case_toml(plan: &SoakPlan, case: u32) -> String {
     let SoakPlan {
         seed,
         onus,
         size,
         extended,
+        recovery,
         ..
     } = *plan;
     let mut rng = Rng(seed ^ (u64::from(case) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -141,7 +163,34 @@ pub fn case_toml(plan: &SoakPlan, case: u32) -> String {
     );
     let section = if extended { 1965 } else { 31 };
     let windows = size.div_ceil(section * 32) as u64;
+    // Drawn only for recovery soaks, so that the other soaks' cases stay as they were.
+    let wrecked: Vec<u16> = if recovery {
+        let mut ids: Vec<u16> = (1..=onus).filter(|_| rng.below(3) == 0).collect();
+        if ids.is_empty() {
+            ids.push(1 + rng.below(u64::from(onus)) as u16);
+        }
+        let list: Vec<String> = ids.iter().map(u16::to_string).collect();
+        let _ = write!(
+            t,
+            "\n[golden]\nserver = \"embedded\"\nwrecked = \"{}\"\n",
+            list.join(",")
+        );
+        ids
+    } else {
+        Vec::new()
+    };
+    // The golden image travels in TFTP blocks of 1428 bytes (the ONU asks for that size).
+    let blocks = (size as u64).div_ceil(1428).max(1);
     for id in 1..=onus {
+        if wrecked.contains(&id) && rng.below(2) == 0 {
+            let _ = write!(
+                t,
+                "\n[[faults]]\nkind = \"power-loss\"\nonus = \"{id}\"\npoint = \"{}\"\noccurrence = {}\n",
+                FaultPoint::MidGoldenRestore.name(),
+                1 + rng.below(blocks)
+            );
+            continue;
+        }
         match rng.below(3) {
             0 | 1 => {
                 let point =
@@ -208,13 +257,18 @@ fn lost(report: &RunReport) -> u32 {
 fn on_version(report: &RunReport, version: &str) -> u32 {
     report
         .flash
-        .values()
-        .filter(|f| {
-            f.slots
-                .iter()
-                .any(|s| s.committed && s.active && s.version.as_deref() == Some(version))
-        })
+        .keys()
+        .filter(|id| on_version_id(report, **id, version))
         .count() as u32
+}
+
+/// Whether ONU `id` ended the run committed and active on `version`.
+fn on_version_id(report: &RunReport, id: u16, version: &str) -> bool {
+    report.flash.get(&id).is_some_and(|f| {
+        f.slots
+            .iter()
+            .any(|s| s.committed && s.active && s.version.as_deref() == Some(version))
+    })
 }
 
 /// Runs the soak of `plan`.
@@ -226,7 +280,10 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
         onus_per_case: plan.onus,
         size: plan.size,
         extended: plan.extended,
+        recovery: plan.recovery,
         onus: 0,
+        wrecked: 0,
+        recovered: 0,
         upgraded: 0,
         upgraded_first: 0,
         bricked: 0,
@@ -242,6 +299,12 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
         let dir = crate::run::TempWorkDir::new()?;
         let text = case_toml(plan, case);
         let faulty = parse(&text).map_err(|e| anyhow::anyhow!("case {case}: {e}"))?;
+        let wrecked: Vec<u16> = faulty
+            .golden
+            .wrecked
+            .as_ref()
+            .map(|set| set.resolve(plan.onus).into_iter().collect())
+            .unwrap_or_default();
         let opts = RunOptions {
             keep: Some(dir.path().to_path_buf()),
             progress: false,
@@ -266,12 +329,20 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
         let data_lost = first_report.map_or(0, lost) + retry_report.map_or(0, lost);
         let upgraded = retry_report.map_or(0, |r| on_version(r, "V2.0"));
         let upgraded_first = first_report.map_or(0, |r| result_count(r, OnuResult::Upgraded));
+        let recovered = retry_report.map_or(0, |r| {
+            wrecked
+                .iter()
+                .filter(|id| on_version_id(r, **id, "V2.0"))
+                .count() as u32
+        });
         out.cases += 1;
         out.onus += u32::from(plan.onus);
         out.upgraded += upgraded;
         out.upgraded_first += upgraded_first;
         out.bricked += bricked;
         out.data_lost += data_lost;
+        out.wrecked += wrecked.len() as u32;
+        out.recovered += recovered;
         let failures = |r: &Result<crate::run::RunOutcome, String>| match r {
             Ok(o) => o.failures.clone(),
             Err(e) => vec![e.clone()],
@@ -280,6 +351,7 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
             case,
             scenario: text,
             faults: first_report.map(|r| r.faults.clone()).unwrap_or_default(),
+            wrecked: wrecked.clone(),
             onus: (1..=plan.onus)
                 .map(|id| onu_row(id, first_report, retry_report))
                 .collect(),
@@ -288,8 +360,16 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
             bricked,
             data_lost,
         };
+        let recovery = if wrecked.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {recovered}/{} wrecked brought back by recovery mode",
+                wrecked.len()
+            )
+        };
         let line = format!(
-            "case {case:>4}: {} faults; {upgraded_first}/{n} upgraded at once, {upgraded}/{n} after the retry; bricked {bricked}, data lost {data_lost}",
+            "case {case:>4}: {} faults; {upgraded_first}/{n} upgraded at once, {upgraded}/{n} after the retry{recovery}; bricked {bricked}, data lost {data_lost}",
             row.faults.len(),
             n = plan.onus,
         );
@@ -314,8 +394,16 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
         out.runs.push(row);
     }
     out.duration_s = started.elapsed().as_secs_f64();
+    let recovery = if plan.recovery {
+        format!(
+            ", wrecked {} ({} brought back by recovery mode over TFTP and upgraded)",
+            out.wrecked, out.recovered
+        )
+    } else {
+        String::new()
+    };
     out.summary = format!(
-        "{lines}\ncases {}, ONUs {}, upgraded {} ({} at once, {} after the retry), bricked {}, data lost {}, in {:.0} s\n",
+        "{lines}\ncases {}, ONUs {}, upgraded {} ({} at once, {} after the retry){recovery}, bricked {}, data lost {}, in {:.0} s\n",
         out.cases,
         out.onus,
         out.upgraded,
@@ -405,6 +493,7 @@ mod tests {
             onus: 8,
             size: 20_000,
             extended: false,
+            recovery: false,
         };
         for case in 0..20 {
             let t = case_toml(&plan(7), case);
@@ -421,5 +510,44 @@ mod tests {
             ..plan(7)
         };
         parse(&case_toml(&extended, 3)).unwrap();
+        // Without recovery, no case wrecks an ONU (and the cases of a seed stay as they were).
+        for case in 0..20 {
+            assert!(!case_toml(&plan(7), case).contains("[golden]"));
+        }
+    }
+
+    #[test]
+    fn recovery_cases_wreck_some_onus_and_keep_them_wrecked_in_the_retry() {
+        let plan = SoakPlan {
+            cases: 40,
+            seed: 3,
+            onus: 8,
+            size: 20_000,
+            extended: false,
+            recovery: true,
+        };
+        let (mut wrecked, mut mid_restore) = (0, 0);
+        for case in 0..40 {
+            let t = case_toml(&plan, case);
+            let s = parse(&t).unwrap_or_else(|e| panic!("{e}\n{t}"));
+            assert_eq!(s.golden.server, crate::spec::GoldenServer::Embedded, "{t}");
+            let ids = s.golden.wrecked.as_ref().expect("wrecked ONUs").resolve(8);
+            assert!(!ids.is_empty(), "{t}");
+            wrecked += ids.len();
+            mid_restore += t.matches("mid-golden-restore").count();
+            // The retry keeps the server and the set (the runner leaves a reused flash alone).
+            let r = parse(&retry_toml(&t)).unwrap();
+            assert_eq!(
+                r.golden.wrecked.as_ref().map(|w| w.resolve(8)),
+                Some(ids.clone())
+            );
+            assert!(!retry_toml(&t).contains("mid-golden-restore"));
+        }
+        // About a third of 320 ONUs wrecked, about half of those cut mid-restore.
+        assert!((70..=150).contains(&wrecked), "{wrecked} wrecked");
+        assert!(
+            (wrecked / 4..=wrecked * 3 / 4).contains(&mid_restore),
+            "{mid_restore} of {wrecked} cut mid-restore"
+        );
     }
 }

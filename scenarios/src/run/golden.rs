@@ -205,13 +205,16 @@ impl GoldenService {
 }
 
 /// Lays each ONU's flash under `dir` before it starts: wrecked, or (with a server) the golden
-/// image installed as at the factory.
+/// image installed as at the factory. With `reuse` (`--reuse`: the run carries an earlier one
+/// on), a flash that is already there stays exactly as that run left it: it is not wrecked
+/// again, nor given its factory image.
 pub(super) fn prepare_flash(
     s: &Scenario,
     plan: &Plan,
     images: &Images,
     dir: &Path,
     served: bool,
+    reuse: bool,
 ) -> Result<()> {
     let wrecked: BTreeSet<u16> = s
         .golden
@@ -221,6 +224,10 @@ pub(super) fn prepare_flash(
         .unwrap_or_default();
     for p in plan.onus.values() {
         let state = dir.join(format!("onu-{}", p.id));
+        let laid = std::fs::read_dir(&state).is_ok_and(|mut d| d.next().is_some());
+        if reuse && laid {
+            continue;
+        }
         if wrecked.contains(&p.id) {
             std::fs::create_dir_all(&state)?;
             let golden = std::fs::read(images.golden(p))?;

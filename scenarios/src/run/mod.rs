@@ -263,7 +263,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
     // Declared before the ONUs, so stopped after them.
     let golden = golden::GoldenService::start(s, &images)?;
     images.tftp = golden.addr();
-    golden::prepare_flash(s, &plan, &images, dir, images.tftp.is_some())?;
+    golden::prepare_flash(s, &plan, &images, dir, images.tftp.is_some(), opts.reuse)?;
     if images.tftp.is_some() {
         opts.say(format!(
             "{}: golden images served by {}",
@@ -280,10 +280,17 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         dir.display()
     ));
     let mut onus = Onus::start(s, &plan, &images, dir, &tools)?;
-    onus.wait_booted().await?;
-    for line in onus.recovery.drain(..) {
+    // Power cuts and restarts while the ONUs boot (recovery mode), noted before the rollout's.
+    let before: Vec<String> = onus
+        .wait_booted()
+        .await?
+        .into_iter()
+        .map(|n| format!("before the rollout, {}", n.trim_start()))
+        .collect();
+    for line in before.iter().chain(&onus.recovery) {
         opts.say(format!("{}: {line}", s.name));
     }
+    onus.recovery.clear();
 
     opts.say(format!("{}: the OLT starts the rollout", s.name));
     let mut olt = OltProcess::start_rollout(s, &plan, &images, dir, &tools)?;
@@ -369,7 +376,11 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         usage: UsageReport::new(rollout.olt_usage, &onu_usage),
         sections: images.sections,
         olt_exit: rollout.status.code(),
-        faults: rollout.happenings.notes.clone(),
+        faults: before
+            .iter()
+            .chain(&rollout.happenings.notes)
+            .cloned()
+            .collect(),
         olt_error: olt_error.flatten(),
         olt: olt_report.ok(),
         olt_summary: olt.summary(),

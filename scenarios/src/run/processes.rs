@@ -79,6 +79,9 @@ fn event_of(line: &str) -> Option<OnuEvent> {
     serde_json::from_str(v["fields"]["event"].as_str()?).ok()
 }
 
+/// How often the power supply looks at the ONUs while they boot.
+const BOOT_TICK: Duration = Duration::from_millis(50);
+
 /// One ONU process and what the power supply knows of it.
 struct OnuProc {
     /// Its command line, every life.
@@ -193,11 +196,16 @@ impl Onus {
     }
 
     /// Waits until every ONU has booted (its first "booted" event) or reported that it stays
-    /// in recovery mode (its first failed recovery attempt), at most 30 s.
-    pub(super) async fn wait_booted(&mut self) -> Result<()> {
+    /// in recovery mode (its first failed recovery attempt), at most 30 s. Meanwhile it is the
+    /// ONUs' power supply, as during the rollout: an ONU whose power fails while it boots (a
+    /// power cut halfway through restoring its golden image, say) is started again after its
+    /// reboot time. What happened to them is returned, as notes timed from the ONUs' start.
+    pub(super) async fn wait_booted(&mut self) -> Result<Vec<String>> {
         let n = self.procs.len();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(30);
         let mut booted = BTreeSet::new();
+        let mut notes = super::picture::Happenings::default();
         while booted.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -207,11 +215,18 @@ impl Onus {
                     self.said()
                 );
             }
-            match tokio::time::timeout(left, self.log_rx.recv()).await {
+            self.tend(started.elapsed().as_secs_f64(), &mut notes)?;
+            match tokio::time::timeout(left.min(BOOT_TICK), self.log_rx.recv()).await {
+                Err(_) => {}
                 Ok(Some(l)) => match event_of(&l.line) {
                     Some(e) => {
                         self.count(l.onu, &e);
                         match &e {
+                            OnuEvent::PowerLost { point } => notes.note(
+                                started.elapsed().as_secs_f64(),
+                                Some(l.onu),
+                                format!("ONU {} lost power ({})", l.onu, point.name()),
+                            ),
                             OnuEvent::GoldenRestored {
                                 version, source, ..
                             } => self.recovery.push(format!(
@@ -239,13 +254,13 @@ impl Onus {
                         }
                     }
                 },
-                _ => bail!(
+                Ok(None) => bail!(
                     "the ONU processes stopped logging before they all booted{}",
                     self.said()
                 ),
             }
         }
-        Ok(())
+        Ok(notes.notes)
     }
 
     /// `; ONU n said: ...` when an ONU process wrote an error line, or nothing.
