@@ -188,6 +188,12 @@ const TABLE: &[Case] = &[
     ),
     case(
         Olt,
+        "rollout --image {dir}/v2.img --onus 1@127.0.0.1:{silent} --serials LABS0001",
+        2,
+        &["--serials", "not a serial number"],
+    ),
+    case(
+        Olt,
         "rollout --image {dir}/v2.img --onus 1@127.0.0.1:{silent} --window 0",
         2,
         &["--window"],

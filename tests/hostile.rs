@@ -500,6 +500,18 @@ fn fake_onu(socket: UdpSocket, script: Script) -> impl FnOnce(Arc<AtomicBool>) -
             };
             let instance = msg.me.instance;
             let reply = match (&script, &msg.contents) {
+                // Who it is (ONU-G): an ME this fake does not have, as G.988 answers that.
+                (_, Contents::GetRequest(_)) if msg.me.class != MeClass::SOFTWARE_IMAGE => {
+                    Some(Contents::GetResponse(GetResponse {
+                        result: ResultCode::UnknownMe,
+                        attributes: AttributeValues::Raw {
+                            attribute_mask: 0,
+                            values: std::borrow::Cow::Owned(vec![0; 25]),
+                        },
+                        optional_attribute_mask: 0,
+                        attribute_execution_mask: 0,
+                    }))
+                }
                 (Script::Claims(claims), Contents::GetRequest(_))
                     if msg.me.class == MeClass::SOFTWARE_IMAGE && instance <= 1 =>
                 {

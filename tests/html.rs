@@ -173,6 +173,7 @@ fn a_page_of_128_onus_with_a_failure_loads_cleanly() {
             OnuReport {
                 pon: PonPort(1),
                 id,
+                serial: Some(format!("LABS{id:08X}")),
                 result: if failed {
                     OnuResult::Failed
                 } else {

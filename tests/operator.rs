@@ -1,6 +1,7 @@
 //! The operator's verbs against real ONU processes: a staged upgrade (`olt download`, then
 //! `olt activate`, then `olt commit`), watched with `olt status` at each stage (what every ONU
-//! runs, read over OMCI, with its serial number).
+//! runs, read over OMCI, with its serial number), and a rollout that selects ONUs by serial
+//! number (`--serials`).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -10,67 +11,96 @@ use serde_json::Value;
 
 harness::tools!();
 
-#[test]
-fn a_staged_upgrade_watched_with_olt_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = |f: &str| dir.path().join(f).display().to_string();
-    let sh = |args: &[&str]| {
-        let out = onu().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+/// Four supervised ONU processes on V1.0 (ONU-IDs 1-4, default serial numbers), the images
+/// V1.0 and V2.0 signed with the lab's key, and the OLT's common arguments.
+struct Bench {
+    dir: tempfile::TempDir,
+    onus: String,
+    olt_addr: String,
+    group: &'static str,
+    _onus: Proc,
+}
+
+impl Bench {
+    fn start(from_port: u16, group: &'static str) -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |f: &str| dir.path().join(f).display().to_string();
+        let sh = |args: &[&str]| {
+            let out = onu().args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh(&["image", "keygen", "--out", &p("lab")]);
+        for (v, security, size) in [("V1.0", "1", "4000"), ("V2.0", "2", "20000")] {
+            sh(&[
+                "image",
+                "build",
+                "--key",
+                &p("lab.key"),
+                "--model",
+                "LAB-ONU-1",
+                "--version",
+                v,
+                "--security-version",
+                security,
+                "--size",
+                size,
+                "--out",
+                &p(&format!("{v}.img")),
+            ]);
+        }
+        let base = free_ports(from_port, 5);
+        let olt_addr = format!("127.0.0.1:{}", base + 4);
+        let onus = Proc(
+            onu()
+                .args(["run", "--count", "4", "--base-id", "1", "--supervise"])
+                .args(["--busy-ms", "100", "--reboot-ms", "100"])
+                .arg(format!("--listen=127.0.0.1:{base}"))
+                .arg(format!("--olt={olt_addr}"))
+                .arg(format!("--group={group}"))
+                .arg(format!("--state-dir={}", p("onus")))
+                .arg(format!("--public-key={}", p("lab.pub")))
+                .arg(format!("--golden={}", p("V1.0.img")))
+                .env("RUST_LOG", "error")
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
         );
-    };
-    sh(&["image", "keygen", "--out", &p("lab")]);
-    for (v, security, size) in [("V1.0", "1", "4000"), ("V2.0", "2", "20000")] {
-        sh(&[
-            "image",
-            "build",
-            "--key",
-            &p("lab.key"),
-            "--model",
-            "LAB-ONU-1",
-            "--version",
-            v,
-            "--security-version",
-            security,
-            "--size",
-            size,
-            "--out",
-            &p(&format!("{v}.img")),
-        ]);
+        std::thread::sleep(Duration::from_millis(1500));
+        Bench {
+            onus: format!("--onus=1-4@127.0.0.1:{base}"),
+            dir,
+            olt_addr,
+            group,
+            _onus: onus,
+        }
     }
-    let base = free_ports(44300, 5);
-    let olt_addr = format!("127.0.0.1:{}", base + 4);
-    let group = "239.255.9.41:47241";
-    let _onus = Proc(
-        onu()
-            .args(["run", "--count", "4", "--base-id", "1", "--supervise"])
-            .args(["--busy-ms", "100", "--reboot-ms", "100"])
-            .arg(format!("--listen=127.0.0.1:{base}"))
-            .arg(format!("--olt={olt_addr}"))
-            .arg(format!("--group={group}"))
-            .arg(format!("--state-dir={}", p("onus")))
-            .arg(format!("--public-key={}", p("lab.pub")))
-            .arg(format!("--golden={}", p("V1.0.img")))
-            .env("RUST_LOG", "error")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    std::thread::sleep(Duration::from_millis(1500));
-    let onus = format!("--onus=1-4@127.0.0.1:{base}");
-    let common = |verb: &str| {
+
+    /// A file of the bench's directory.
+    fn path(&self, f: &str) -> String {
+        self.dir.path().join(f).display().to_string()
+    }
+
+    /// `olt VERB` for the four ONUs.
+    fn olt(&self, verb: &str) -> std::process::Command {
         let mut c = olt();
         c.arg(verb)
-            .arg(&onus)
-            .arg(format!("--listen={olt_addr}"))
+            .arg(&self.onus)
+            .arg(format!("--listen={}", self.olt_addr))
             .arg("--timeout-ms=800");
+        if verb != "status" {
+            c.arg(format!("--image={}", self.path("V2.0.img")))
+                .arg(format!("--group={}", self.group));
+        }
         c
-    };
-    let status = || {
-        let out = common("status").arg("--json").output().unwrap();
+    }
+
+    /// `olt status --json`, which must succeed.
+    fn status(&self) -> Value {
+        let out = self.olt("status").arg("--json").output().unwrap();
         assert!(
             out.status.success(),
             "{}",
@@ -79,21 +109,27 @@ fn a_staged_upgrade_watched_with_olt_status() {
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["format"], "olt-status");
         v
-    };
+    }
+}
+
+#[test]
+fn a_staged_upgrade_watched_with_olt_status() {
+    let bench = Bench::start(44300, "239.255.9.41:47241");
+    let common = |verb: &str| bench.olt(verb);
+    let status = || bench.status();
     let image = |v: &Value, onu: usize, i: usize| v["onus"][onu]["images"][i].clone();
     // Before: every ONU on V1.0, its serial number the lab's default for its ONU-ID.
     let before = status();
     for k in 0..4 {
         assert_eq!(before["onus"][k]["serial"], format!("LABS{:08X}", k + 1));
+        assert_eq!(before["onus"][k]["vendor"], "LABS", "{before}");
+        // ONU-G's version: the lab's ONUs give their running software's.
+        assert_eq!(before["onus"][k]["version"], "V1.0", "{before}");
         assert_eq!(image(&before, k, 0)["version"], "V1.0");
         assert_eq!(image(&before, k, 0)["active"], true);
     }
     let run = |verb: &str, word: &str| {
-        let out = common(verb)
-            .arg(format!("--image={}", p("V2.0.img")))
-            .arg(format!("--group={group}"))
-            .output()
-            .unwrap();
+        let out = common(verb).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -135,4 +171,50 @@ fn a_staged_upgrade_watched_with_olt_status() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("LABS00000003"), "{table}");
     assert!(table.contains("V2.0 committed active valid"), "{table}");
+}
+
+#[test]
+fn a_rollout_by_serial_number_upgrades_only_those_onus_and_reports_every_serial() {
+    let bench = Bench::start(44320, "239.255.9.42:47242");
+    let report = bench.path("r.json");
+    let out = bench
+        .olt("rollout")
+        .args(["--serials", "labs00000002", "--serials=LABS00000004"])
+        .arg(format!("--report={report}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("2 upgraded, 2 skipped, 0 failed"), "{text}");
+    // The table names each ONU by its serial number too.
+    assert!(text.contains("LABS00000003"), "{text}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    for k in 0..4 {
+        let onu = &r["onus"][k];
+        let sn = format!("LABS{:08X}", k + 1);
+        assert_eq!(onu["serial"], sn.as_str(), "{onu}");
+        if k == 1 || k == 3 {
+            assert_eq!(onu["result"], "upgraded", "{onu}");
+        } else {
+            assert_eq!(onu["result"], "skipped", "{onu}");
+            let why = onu["reason"].as_str().unwrap();
+            assert!(why.contains(&sn) && why.contains("--serials"), "{why}");
+        }
+    }
+    // Read over OMCI afterwards: only ONUs 2 and 4 run V2.0.
+    let after = bench.status();
+    for k in 0..4 {
+        let running: Vec<&Value> = after["onus"][k]["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["active"] == true)
+            .collect();
+        let want = if k == 1 || k == 3 { "V2.0" } else { "V1.0" };
+        assert_eq!(running[0]["version"], want, "{after}");
+    }
 }

@@ -381,6 +381,7 @@ fn plan(canary: u8) -> CampaignPlan {
         gate: true,
         health_settle: Duration::from_millis(500),
         pace: None,
+        serials: None,
     }
 }
 
@@ -460,6 +461,57 @@ fn a_campaign_refuses_other_models_skips_the_current_version_and_runs_two_waves(
 }
 
 #[test]
+fn serial_numbers_select_the_onus_and_name_every_onu_in_the_report() {
+    let v2 = image("V2", 2, 8000, false);
+    let chosen: std::collections::BTreeSet<String> =
+        ["LABS00000002", "LABS0000000A"].map(String::from).into();
+    let plan = CampaignPlan {
+        serials: Some(chosen),
+        ..CampaignPlan::rollout()
+    };
+    // Every ONU carries the default serial number (LABS and its ONU-ID in 8 hex digits: ONU 10
+    // is LABS0000000A) but ONU 4, given another vendor's by hand.
+    let mut pon = campaign(
+        12,
+        &v2,
+        Mode::Multicast,
+        &SessionConfig::default(),
+        &plan,
+        |id, c| {
+            if id == OnuId(4) {
+                c.serial_number = *b"ACME\x00\x00\x12\x34";
+            }
+        },
+    );
+    pon.run(Duration::from_secs(120));
+    let c = &pon.olt;
+    assert_eq!(c.stage(), &Stage::Completed);
+    for id in 1..=12u16 {
+        let r = &c.records()[&OnuId(id)];
+        let want = if id == 4 {
+            "ACME00001234".to_string()
+        } else {
+            format!("LABS{id:08X}")
+        };
+        assert_eq!(r.serial.as_deref(), Some(want.as_str()), "ONU {id}");
+        if id == 2 || id == 10 {
+            assert_eq!(outcome(&pon, id), Some(Outcome::Upgraded), "ONU {id}");
+            assert_on_committed(&pon, id, "V2");
+        } else {
+            match outcome(&pon, id) {
+                Some(Outcome::Skipped(why)) => {
+                    assert!(why.contains(&want) && why.contains("--serials"), "{why}")
+                }
+                other => panic!("ONU {id}: {other:?}"),
+            }
+            assert_on_committed(&pon, id, "V1");
+            // Not one frame of the download went to it: its standby image is empty.
+            assert!(!pon.onus[&OnuId(id)].as_ref().unwrap().metadata().slots[1].valid);
+        }
+    }
+}
+
+#[test]
 fn a_canary_wave_that_fails_to_boot_halts_the_campaign_and_spares_the_rest() {
     let bad = image("V2", 2, 6_000, true);
     let cfg = SessionConfig {
@@ -489,8 +541,8 @@ fn a_canary_wave_that_fails_to_boot_halts_the_campaign_and_spares_the_rest() {
             "ONU {id}: nothing downloaded"
         );
         assert!(
-            c.records()[&OnuId(id)].stats.frames <= 3,
-            "ONU {id}: only the survey's Gets"
+            c.records()[&OnuId(id)].stats.frames <= 4,
+            "ONU {id}: only the survey's Gets (ONU-G, ONU2-G, both images)"
         );
     }
     let j = pon.olt.journal().expect("a rollout has a journal");

@@ -48,6 +48,9 @@ pub struct CampaignPlan {
     pub health_settle: Duration,
     /// A cap on Download sections per second.
     pub pace: Option<u32>,
+    /// Only ONUs with one of these serial numbers are upgraded; the others are skipped before
+    /// any download. None: every ONU.
+    pub serials: Option<std::collections::BTreeSet<String>>,
 }
 
 impl CampaignPlan {
@@ -60,6 +63,7 @@ impl CampaignPlan {
             gate: false,
             health_settle: Duration::ZERO,
             pace: None,
+            serials: None,
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct OnuRecord {
     pub outcome: Option<Outcome>,
     /// Its model, as it said.
     pub model: Option<String>,
+    /// Its serial number (ONU-G), as it said.
+    pub serial: Option<String>,
     /// The version it ran before the campaign.
     pub from_version: Option<String>,
     /// Its committed image's version, as last read.
@@ -220,7 +226,7 @@ impl Campaign {
         let mut c = Campaign::blank(setup, onus, Stage::Survey, now);
         let plan = &setup.plan;
         let single = !(1..100).contains(&plan.canary_percent);
-        if plan.model.is_none() && single {
+        if plan.model.is_none() && plan.serials.is_none() && single {
             // Nothing to learn first: one wave of everyone (each session skips on its own).
             c.waves = vec![onus.to_vec()];
             c.start_wave(0, now);
@@ -228,6 +234,7 @@ impl Campaign {
             let survey = Job::Survey {
                 image: setup.image.clone(),
                 model: plan.model.clone(),
+                serials: plan.serials.clone(),
             };
             c.olt = Olt::new(
                 &survey,
@@ -326,6 +333,7 @@ impl Campaign {
                 continue;
             };
             r.wave = j.wave;
+            r.serial = j.serial.clone();
             r.from_version = j.from_version.clone();
             r.committed_version = j.committed_version.clone();
             r.active_version = j.active_version.clone();
@@ -549,6 +557,7 @@ impl Campaign {
                             result: OnuResult::of(r.outcome.as_ref()),
                             reason: reason(r.outcome.as_ref()),
                             wave: r.wave,
+                            serial: r.serial.clone(),
                             from_version: r.from_version.clone(),
                             committed_version: r.committed_version.clone(),
                             active_version: r.active_version.clone(),
@@ -621,6 +630,9 @@ impl Campaign {
             if s.model().is_some() {
                 r.model = s.model().map(str::to_string);
             }
+            if let Some(id) = s.identity() {
+                r.serial = Some(id.serial.clone());
+            }
             if r.from_version.is_none() {
                 r.from_version = s.from_version();
             }
@@ -636,6 +648,7 @@ impl Campaign {
             if let (Some(Outcome::Skipped(_)), Some(before), Some(image)) =
                 (&final_now, &r.from_version, &self.image)
                 && *before != image.header.version
+                && r.committed_version.as_deref() == Some(image.header.version.as_str())
             {
                 final_now = Some(Outcome::Upgraded);
             }

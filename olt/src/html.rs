@@ -738,7 +738,7 @@ fn timeline(o: &mut String, r: &Report, marks: &[Mark], several: bool) {
 /// Every ONU in a table: result, why, versions, phases and counts.
 fn onu_table(o: &mut String, r: &Report, several: bool) {
     o.push_str(
-        "<h2>Every ONU</h2>\n<table id=\"onus\">\n<thead><tr><th>ONU</th><th>wave</th><th>result</th>\
+        "<h2>Every ONU</h2>\n<table id=\"onus\">\n<thead><tr><th>ONU</th><th>serial number</th><th>wave</th><th>result</th>\
          <th>why</th><th>from</th><th>committed</th><th>active</th><th>phases</th>\
          <th>retries</th><th>timeouts</th><th>busy</th><th>windows sent again</th><th>restarts</th></tr></thead>\n<tbody>\n",
     );
@@ -751,7 +751,7 @@ fn onu_table(o: &mut String, r: &Report, several: bool) {
             .collect();
         let _ = writeln!(
             o,
-            "<tr id=\"onu-{}-{}\" class=\"{}\" data-result=\"{}\"><td>{}</td><td class=\"n\">{}</td>\
+            "<tr id=\"onu-{}-{}\" class=\"{}\" data-result=\"{}\"><td>{}</td><td class=\"serial\">{}</td><td class=\"n\">{}</td>\
              <td class=\"result\">{}</td><td class=\"reason\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             u.pon.0,
@@ -759,6 +759,7 @@ fn onu_table(o: &mut String, r: &Report, several: bool) {
             result_class(u.result),
             u.result.word(),
             escape(&onu_name(u, several)),
+            v(&u.serial),
             u.wave.map_or("-".to_string(), |w| w.to_string()),
             u.result.word(),
             escape(&u.reason),
@@ -787,6 +788,7 @@ mod tests {
         OnuReport {
             pon: PonPort(1),
             id,
+            serial: Some(format!("LABS{id:08X}")),
             result,
             reason: reason.into(),
             wave: Some(1),
@@ -947,6 +949,10 @@ mod tests {
         assert_eq!(html.matches("data-phase=\"busy\"").count(), 128);
         assert_eq!(html.matches("class=\"failure-mark\"").count(), 1);
         assert!(html.contains("ONU 3: failed: no answer to End software download"));
+        assert!(
+            html.contains("<td class=\"serial\">LABS00000003</td>"),
+            "{html}"
+        );
         assert!(html.contains("ONU 3: power cut during the busy phase"));
         assert!(
             html.contains("<td class=\"n\">127</td><td>1-2, 4-128</td>"),

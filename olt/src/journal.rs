@@ -193,6 +193,9 @@ pub struct JournalOnu {
     pub reason: String,
     /// Its wave.
     pub wave: Option<usize>,
+    /// Its serial number (ONU-G), once read (absent from journals before serial numbers).
+    #[serde(default)]
+    pub serial: Option<String>,
     /// Versions before, committed and active, as last read.
     pub from_version: Option<String>,
     /// See `from_version`.
@@ -221,6 +224,7 @@ mod tests {
                     result: OnuResult::Failed,
                     reason: "window 0 failed".into(),
                     wave: Some(1),
+                    serial: Some("LABS00000002".into()),
                     from_version: Some("V1.0".into()),
                     committed_version: Some("V1.0".into()),
                     active_version: None,

@@ -274,6 +274,10 @@ pub struct OnuReport {
     pub pon: PonPort,
     /// Its ONU-ID (on its port).
     pub id: u16,
+    /// Its serial number (ONU-G: the vendor id and eight hex digits), once read; absent from
+    /// reports before serial numbers, and for an ONU that never answered.
+    #[serde(default)]
+    pub serial: Option<String>,
     /// What became of it.
     pub result: OnuResult,
     /// Why (empty for upgraded).
@@ -518,6 +522,7 @@ fn onu_reports(
             OnuReport {
                 pon,
                 id: id.0,
+                serial: r.serial.clone(),
                 result,
                 reason,
                 wave: r.wave.map(|w| w + 1),
@@ -661,6 +666,7 @@ mod tests {
             onus: vec![OnuReport {
                 pon: PonPort(1),
                 id: 2,
+                serial: Some("LABS00000002".into()),
                 result: OnuResult::Untouched,
                 reason: "the campaign halted before its wave".into(),
                 wave: Some(2),

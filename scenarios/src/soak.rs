@@ -179,8 +179,10 @@ pub fn case_toml(plan: &SoakPlan, case: u32) -> String {
     } else {
         Vec::new()
     };
-    // The golden image travels in TFTP blocks of 1428 bytes (the ONU asks for that size).
-    let blocks = (size as u64).div_ceil(1428).max(1);
+    // The golden image (header, payload, signature) travels in TFTP blocks of 1428 bytes (the
+    // size the ONU asks for): a cut in any of its blocks.
+    let golden = pon::firmware::HEADER_LEN + crate::run::GOLDEN_SIZE + pon::firmware::SIGNATURE_LEN;
+    let blocks = (golden as u64).div_ceil(1428);
     for id in 1..=onus {
         if wrecked.contains(&id) && rng.below(2) == 0 {
             let _ = write!(

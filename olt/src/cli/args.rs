@@ -23,6 +23,11 @@ pub(super) struct RolloutArgs {
     /// 128 ONUs a PON); PON is the OLT's PON port (1..=16, default 1); repeatable.
     #[arg(long = "onus", required = true, value_parser = parse_onus)]
     pub(super) onus: Vec<OnuRange>,
+    /// Only the ONUs of --onus with these serial numbers (ONU-G, as `olt status` shows them:
+    /// 4 vendor letters and 8 hex digits, e.g. LABS0000000A), comma-separated, repeatable;
+    /// the others are skipped before any download.
+    #[arg(long = "serials", value_parser = parse_serials)]
+    pub(super) serials: Vec<Vec<String>>,
     /// How the windows travel (default: multicast; unicast with --transport obbaa, which
     /// has no multicast).
     #[arg(long, value_enum)]
@@ -265,6 +270,28 @@ pub(super) fn parse_start_at(s: &str) -> Result<StartAt, String> {
         .map_err(|_| {
             format!("{s:?} is not \"now\" or an RFC 3339 time (e.g. 2026-11-23T06:00:00Z)")
         })
+}
+
+/// Serial numbers, from one `--serials` value: comma-separated, each 4 vendor letters and 8 hex
+/// digits, read in capitals (`labs0000000a` is `LABS0000000A`).
+pub(super) fn parse_serials(s: &str) -> Result<Vec<String>, String> {
+    s.split(',')
+        .map(str::trim)
+        .map(|sn| {
+            let ok = sn.len() == 12
+                && sn.is_char_boundary(4)
+                && sn[..4].bytes().all(|b| b.is_ascii_alphabetic())
+                && sn[4..].bytes().all(|b| b.is_ascii_hexdigit());
+            if ok {
+                Ok(sn.to_ascii_uppercase())
+            } else {
+                Err(format!(
+                    "{sn:?} is not a serial number: 4 vendor letters and 8 hex digits, e.g. \
+                     LABS0000000A"
+                ))
+            }
+        })
+        .collect()
 }
 
 /// ONUs of one PON port, each with its OMCC address, from one `--onus` value.

@@ -134,6 +134,13 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
         .canary
         .or(manifest.as_ref().map(|m| m.rollout.percent))
         .unwrap_or(0);
+    let serials = (!a.serials.is_empty()).then(|| {
+        a.serials
+            .iter()
+            .flatten()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+    });
     let campaign = manifest.is_some() || a.canary.is_some();
     let plan = if campaign {
         CampaignPlan {
@@ -143,10 +150,12 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
             gate: true,
             health_settle: Duration::from_millis(a.health_settle_ms),
             pace: a.pace,
+            serials: serials.clone(),
         }
     } else {
         CampaignPlan {
             pace: a.pace,
+            serials: serials.clone(),
             ..CampaignPlan::rollout()
         }
     };

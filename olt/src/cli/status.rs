@@ -141,8 +141,8 @@ pub(super) fn status(a: StatusArgs) -> Result<ExitCode> {
 
 fn print_table(all: &[OnuStatus], several: bool) {
     println!(
-        "{:>5}  {:<13} {:<30} {:<30}",
-        "ONU", "serial", "image 0", "image 1"
+        "{:>5}  {:<13} {:<14} {:<30} {:<30}",
+        "ONU", "serial", "ONU-G version", "image 0", "image 1"
     );
     for o in all {
         let name = if several {
@@ -185,8 +185,12 @@ fn print_table(all: &[OnuStatus], several: bool) {
             None => "?".into(),
         };
         println!(
-            "{name:>5}  {:<13} {:<30} {:<30}",
+            "{name:>5}  {:<13} {:<14} {:<30} {:<30}",
             o.identity.as_ref().map_or("?", |i| i.serial.as_str()),
+            o.identity
+                .as_ref()
+                .and_then(|i| i.version.as_deref())
+                .unwrap_or("?"),
             image(0),
             image(1)
         );

@@ -36,8 +36,8 @@ pub(super) fn print_summary(
     );
     let waves = campaigns.values().any(|c| c.waves().len() > 1);
     println!(
-        "{:>5} {:>4}  {:<10} {:<10} {:<10} {:<10} {:>7} {:>8}  note",
-        "ONU", "wave", "result", "from", "committed", "active", "frames", "repairs"
+        "{:>5} {:<12} {:>4}  {:<10} {:<10} {:<10} {:<10} {:>7} {:>8}  note",
+        "ONU", "serial", "wave", "result", "from", "committed", "active", "frames", "repairs"
     );
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let (mut multicast, mut unicast) = (0, 0);
@@ -52,7 +52,8 @@ pub(super) fn print_summary(
                 id.0.to_string()
             };
             println!(
-                "{onu:>5} {:>4}  {:<10} {:<10} {:<10} {:<10} {:>7} {:>8}  {}",
+                "{onu:>5} {:<12} {:>4}  {:<10} {:<10} {:<10} {:<10} {:>7} {:>8}  {}",
+                r.serial.as_deref().unwrap_or("?"),
                 match (waves, r.wave) {
                     (true, Some(w)) => (w + 1).to_string(),
                     _ => "-".into(),

@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use omci_codec::contents::{AttributeValues, Contents};
+use omci_codec::contents::{AttributeValues, Contents, GetRequest};
 use omci_codec::envelope::Envelope;
-use omci_codec::{MeClass, Message, MessageType, ResultCode, SoftwareImageAttributes};
+use omci_codec::{MeClass, MeId, Message, MessageType, ResultCode, SoftwareImageAttributes};
 
 use super::images::{Standing, describe, pair_contradiction, single_contradiction};
 use super::{Job, Outcome, Phase, Session, Wait, version_text};
@@ -95,10 +95,31 @@ impl Session {
                             text(&values[4..8]),
                             hex::encode_upper(&values[8..12])
                         ),
+                        version: None,
                     });
                 }
-                self.enter(now, Phase::Discover(0));
-                self.get(now, 0);
+                if matches!(self.job, Job::Status) {
+                    // The ONU-G version too (14 bytes: it does not fit the same baseline Get).
+                    self.enter(now, Phase::IdentityVersion);
+                    self.request(
+                        now,
+                        MeId::new(MeClass::ONU_G, 0),
+                        Contents::GetRequest(GetRequest {
+                            attribute_mask: 0x4000,
+                        }),
+                    );
+                } else {
+                    self.after_identity(now);
+                }
+            }
+            (Phase::IdentityVersion, Contents::GetResponse(g)) => {
+                if let (ResultCode::Success, AttributeValues::Raw { values, .. }, Some(id)) =
+                    (g.result, &g.attributes, self.identity.as_mut())
+                    && values.len() >= 14
+                {
+                    id.version = Some(version_text(&values[..14]));
+                }
+                self.after_identity(now);
             }
             (Phase::Inspect { image: 0, outcome }, Contents::GetResponse(_)) => {
                 self.phase = Phase::Inspect { image: 1, outcome };
@@ -510,7 +531,12 @@ impl Session {
         let new = active == self.target;
         match self.phase.clone() {
             // Nothing was under way yet (the model is asked again as it is).
-            Phase::Over | Phase::Inspect { .. } | Phase::Abort | Phase::Model | Phase::Identity => {}
+            Phase::Over
+            | Phase::Inspect { .. }
+            | Phase::Abort
+            | Phase::Model
+            | Phase::Identity
+            | Phase::IdentityVersion => {}
             // Nothing was under way yet: read the images again.
             Phase::Discover(_) => {
                 self.images.forget();

@@ -71,6 +71,10 @@ pub enum Job {
         image: UpgradeImage,
         /// Only ONUs of this model (ONU2-G equipment ID) are eligible; None: no check.
         model: Option<String>,
+        /// Only ONUs with one of these serial numbers (ONU-G, as `LABS0000000A`, in capitals:
+        /// compared without regard to case) are eligible; the others are skipped. None: every
+        /// serial number.
+        serials: Option<std::collections::BTreeSet<String>>,
     },
     /// Download, activate and commit the image.
     Upgrade {
@@ -134,6 +138,10 @@ pub struct Identity {
     /// Serial number as operators write it: the vendor id and eight hex digits
     /// (`LABS00000001`, G.984.3 9.2.4.1).
     pub serial: String,
+    /// The ONU-G version attribute (the equipment's version; the lab's ONUs give their running
+    /// software's), when read: `olt status` reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// What a session counted.
@@ -187,8 +195,10 @@ pub struct Outgoing {
 /// Where a session is, with what that phase needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Phase {
-    /// Get ONU-G vendor id and serial number (a status job).
+    /// Get ONU-G vendor id and serial number (every job but an abort).
     Identity,
+    /// Get ONU-G version (a status job).
+    IdentityVersion,
     /// Get ONU2-G equipment ID (the model).
     Model,
     /// Get software image 0, then 1.
@@ -243,7 +253,9 @@ enum Phase {
 impl Phase {
     fn name(&self) -> &'static str {
         match self {
-            Phase::Identity | Phase::Model | Phase::Discover(_) => "discover",
+            Phase::Identity | Phase::IdentityVersion | Phase::Model | Phase::Discover(_) => {
+                "discover"
+            }
             Phase::Start => "start",
             Phase::Window { .. } | Phase::Group => "download",
             // End answered "device busy" at least once: the ONU is still writing its flash.
@@ -350,7 +362,11 @@ impl Session {
         if let Job::Abort { reason } = &s.job {
             s.halting = Some(reason.clone());
         }
-        if matches!(s.job, Job::Status) {
+        if matches!(s.job, Job::Abort { .. }) {
+            s.get(now, 0);
+        } else {
+            // Who it is first: the serial number names the ONU in the report (and selects it
+            // with --serials), as operators know it.
             s.phase = Phase::Identity;
             s.request(
                 now,
@@ -360,9 +376,44 @@ impl Session {
                     attribute_mask: 0xA000,
                 }),
             );
-        } else if matches!(&s.job, Job::Survey { model: Some(_), .. }) {
-            s.phase = Phase::Model;
-            s.request(
+        }
+        s
+    }
+
+    /// The identity read (or not: an ONU without ONU-G still has its images read): a survey
+    /// that selects serial numbers skips the others; then the model, when one is required,
+    /// else both images.
+    pub(super) fn after_identity(&mut self, now: Instant) {
+        if let Job::Survey {
+            serials: Some(want),
+            ..
+        } = &self.job
+        {
+            match self.identity.as_ref().map(|i| i.serial.clone()) {
+                Some(sn) if !want.contains(&sn.to_ascii_uppercase()) => {
+                    return self.conclude(
+                        now,
+                        Outcome::Skipped(format!(
+                            "not selected: its serial number {sn} is not among --serials"
+                        )),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    return self.conclude(
+                        now,
+                        Outcome::Refused(
+                            "its serial number could not be read (Get ONU-G), and --serials \
+                             selects ONUs by it: nothing was downloaded"
+                                .into(),
+                        ),
+                    );
+                }
+            }
+        }
+        if matches!(&self.job, Job::Survey { model: Some(_), .. }) {
+            self.enter(now, Phase::Model);
+            self.request(
                 now,
                 MeId::new(MeClass::ONU2_G, 0),
                 Contents::GetRequest(GetRequest {
@@ -370,9 +421,9 @@ impl Session {
                 }),
             );
         } else {
-            s.get(now, 0);
+            self.enter(now, Phase::Discover(0));
+            self.get(now, 0);
         }
-        s
     }
 
     /// The ONU.
@@ -400,9 +451,11 @@ impl Session {
         self.target
     }
 
-    /// The version the ONU ran when the session began (its active image), once known.
+    /// The version the ONU ran when the session began (its active image), once known. A
+    /// session that ended before it chose what to do (an ONU refused or skipped before its
+    /// images were weighed) changed nothing: the version it runs is the one it ran.
     pub fn from_version(&self) -> Option<String> {
-        self.from_version.clone()
+        self.from_version.clone().or_else(|| self.active_version())
     }
 
     /// The version of the ONU's committed image, as last read with Get.
@@ -457,7 +510,11 @@ impl Session {
         Some(match &self.phase {
             Phase::Group => return None,
             Phase::Window { w, .. } => (*w, of),
-            Phase::Identity | Phase::Model | Phase::Discover(_) | Phase::Start => (0, of),
+            Phase::Identity
+            | Phase::IdentityVersion
+            | Phase::Model
+            | Phase::Discover(_)
+            | Phase::Start => (0, of),
             // Past the download (or over: nothing more will be sent to it).
             _ => (of, of),
         })

@@ -19,7 +19,7 @@ impl Session {
         }
         self.halting = Some(reason.to_string());
         match self.phase {
-            Phase::Identity | Phase::Model | Phase::Discover(_) => {
+            Phase::Identity | Phase::IdentityVersion | Phase::Model | Phase::Discover(_) => {
                 self.halted(now, "stopped before the download began")
             }
             Phase::Start

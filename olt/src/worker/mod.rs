@@ -261,6 +261,7 @@ pub fn journal_of(work: &Work, image: &UpgradeImage) -> Option<Journal> {
                         result: r.result,
                         reason: r.reason.clone(),
                         wave: Some(0),
+                        serial: None,
                         from_version: r.from_version.clone(),
                         committed_version: r.committed_version.clone(),
                         active_version: r.active_version.clone(),
@@ -340,6 +341,7 @@ fn run_works(
                 gate: true,
                 health_settle: Duration::from_millis(w.plan.health_settle_ms),
                 pace: w.plan.pace,
+                serials: None,
             },
         };
         let ids: Vec<OnuId> = w.onus.iter().map(|id| OnuId(*id)).collect();

@@ -130,6 +130,9 @@ pub enum Body {
         image: Option<ImageState>,
         /// The equipment ID (the ONU's model), when the ME is ONU2-G and it was asked for.
         equipment_id: Option<String>,
+        /// The serial number (vendor id and 8 hex digits), when the ME is ONU-G and its vendor
+        /// id and serial number were asked for.
+        serial: Option<String>,
     },
     /// Start software download request.
     StartDownload {
@@ -280,6 +283,19 @@ impl Body {
                     } if attribute_mask & 0x8000 != 0 && values.len() >= 20 => {
                         Some(printable(&values[..20]))
                     }
+                    _ => None,
+                },
+                serial: match &r.attributes {
+                    // ONU-G attributes 1 and 3: vendor id (4 bytes), then the serial number
+                    // (its own vendor id and 4 bytes, G.988 9.1.1).
+                    AttributeValues::Raw {
+                        attribute_mask: 0xA000,
+                        values,
+                    } if values.len() >= 12 => Some(format!(
+                        "{}{}",
+                        printable(&values[4..8]),
+                        hex::encode_upper(&values[8..12])
+                    )),
                     _ => None,
                 },
             },

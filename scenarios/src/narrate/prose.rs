@@ -40,6 +40,15 @@ pub(super) fn long_text(f: &Frame) -> String {
         ),
         Body::GetResponse {
             result,
+            serial: Some(sn),
+            ..
+        } if f.me_class == MeClass::ONU_G.0 => format!(
+            "Get response ({me}): {}, serial number {sn} (who the ONU is: the name operators \
+             know it by, and what `olt rollout --serials` selects)",
+            result_words(*result)
+        ),
+        Body::GetResponse {
+            result,
             attribute_mask,
             ..
         } => format!(
@@ -122,7 +131,8 @@ pub(super) fn intro(
     first: Option<&Frame>,
 ) {
     let text: String = match phase {
-        Phase::Discover => "The OLT reads both Software image MEs (Get): their version and \
+        Phase::Discover => "The OLT first asks the ONU who it is (Get of ONU-G: its vendor ID \
+             and serial number), then reads both Software image MEs (Get): their version and \
              whether each is committed, active and valid. That tells it which image it may \
              overwrite."
             .into(),

@@ -69,6 +69,9 @@ pub(super) fn attribute_names(class: u16, attribute_mask: u16) -> String {
     if class == MeClass::ONU2_G.0 && attribute_mask == 0x8000 {
         return "equipment ID".to_string();
     }
+    if class == MeClass::ONU_G.0 && attribute_mask == 0xA000 {
+        return "vendor ID, serial number".to_string();
+    }
     if class != MeClass::SOFTWARE_IMAGE.0 {
         return format!("attribute mask 0x{attribute_mask:04x}");
     }
@@ -184,6 +187,7 @@ pub(super) fn frame_text(f: &Frame, boot: Boot) -> String {
             image,
             attribute_mask,
             equipment_id,
+            serial,
         } => match image {
             Some(s) if result.is_success() => format!("Get response {me}: {}", s.compact()),
             Some(s) => format!(
@@ -191,11 +195,15 @@ pub(super) fn frame_text(f: &Frame, boot: Boot) -> String {
                 result_words(*result),
                 s.compact()
             ),
-            None => match equipment_id {
-                Some(id) if f.me_class == MeClass::ONU2_G.0 => format!(
+            None => match (equipment_id, serial) {
+                (Some(id), _) if f.me_class == MeClass::ONU2_G.0 => format!(
                     "Get response {me}: {}, equipment ID {}",
                     result_words(*result),
                     version_text(id)
+                ),
+                (_, Some(sn)) if f.me_class == MeClass::ONU_G.0 => format!(
+                    "Get response {me}: {}, serial number {sn}",
+                    result_words(*result)
                 ),
                 _ => format!(
                     "Get response {me}: {}, attribute mask 0x{attribute_mask:04x}",

@@ -42,6 +42,7 @@ pub(crate) fn report(onus: &[(u16, OnuResult, &str)]) -> Report {
             .map(|&(id, result, reason)| OnuReport {
                 pon: olt::engine::PonPort::FIRST,
                 id,
+                serial: Some(format!("LABS{id:08X}")),
                 result,
                 reason: reason.into(),
                 wave: Some(1),

@@ -15,7 +15,7 @@ use super::plan::OnuPlan;
 use crate::spec::Scenario;
 
 /// Payload bytes of a golden image.
-const GOLDEN_SIZE: usize = 16 * 1024;
+pub(crate) const GOLDEN_SIZE: usize = 16 * 1024;
 
 /// The images of a run, on disk.
 pub(super) struct Images {

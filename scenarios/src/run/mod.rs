@@ -36,6 +36,7 @@ pub(crate) mod fixtures;
 mod flash;
 mod golden;
 mod images;
+pub(crate) use images::GOLDEN_SIZE;
 mod lifecycle;
 mod picture;
 mod plan;
@@ -272,8 +273,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions, program: &[OsString]) -> Resul
         ));
     }
     opts.say(format!(
-        "{}: starting {n} ONU processes on 127.0.0.1:{}..{} (group {}); working directory {}",
+        "{}: starting {n} ONU {} on 127.0.0.1:{}..{} (group {}); working directory {}",
         s.name,
+        if n == 1 { "process" } else { "processes" },
         plan.ports.base,
         plan.ports.base + n - 1,
         plan.ports.group,

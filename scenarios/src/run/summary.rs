@@ -54,8 +54,9 @@ impl Summary<'_> {
         let _ = writeln!(o, "Scenario {}: {}", s.name, s.description.trim());
         let _ = writeln!(
             o,
-            "{} ONUs, {} mode, image {} ({} sections); rollout {:.1} s, {:.1} s in all{}",
+            "{} {}, {} mode, image {} ({} sections); rollout {:.1} s, {:.1} s in all{}",
             self.n,
+            if self.n == 1 { "ONU" } else { "ONUs" },
             self.olt.map_or("?", |r| r.mode.name()),
             s.image.version,
             self.sections,
@@ -314,7 +315,7 @@ mod tests {
             .render()
         };
         let text = summary(None);
-        assert!(text.contains("1 ONUs, ? mode"), "{text}");
+        assert!(text.contains("1 ONU, ? mode"), "{text}");
         assert!(
             text.contains("0 on the multicast group (0.00 downloads), 0 unicast"),
             "{text}"
