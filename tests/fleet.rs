@@ -565,3 +565,45 @@ fn the_dashboard_loads_in_a_headless_browser_without_console_errors_and_shows_th
         "the failures table: {dom}"
     );
 }
+
+#[test]
+fn the_fleet_benchmark_file_reads_and_is_the_size_it_says() {
+    // docs/bench/fleet-1024.toml is run by hand (docs/benchmarks.md), not here: it must
+    // still read, and still be 2 controllers and 8 PONs of 128 ONUs.
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/bench/fleet-1024.toml");
+    let s = scenarios::spec::load(&path).unwrap();
+    let f = s.fleet.as_ref().unwrap();
+    assert_eq!(f.olts, 2);
+    assert!(f.standby.is_empty(), "one controller per OLT: two in all");
+    assert_eq!(u32::from(s.topology.pons) * u32::from(f.olts), 8);
+    assert_eq!(s.topology.onus.0, 128);
+    assert!(
+        f.campaign.canary > 0 && f.campaign.groups >= 2,
+        "canary and cascading waves"
+    );
+}
+
+#[test]
+fn a_fleet_scenario_without_its_tool_or_with_a_one_olt_flag_is_one_line_and_exit_2() {
+    for (args, want) in [
+        (
+            vec!["run", "fleet-kill-switch", "--fleet-bin=/nonexistent/fleet"],
+            "--fleet-bin /nonexistent/fleet: no such file",
+        ),
+        (
+            vec!["run", "fleet-kill-switch", "--pcap=x.pcap"],
+            "--pcap is for a scenario of one OLT",
+        ),
+        (
+            vec!["run", "fleet-kill-switch", "--fleet-db=mysql://x"],
+            "--fleet-db \"mysql://x\": give postgres://",
+        ),
+    ] {
+        let out = scenario().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+}
