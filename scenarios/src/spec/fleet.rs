@@ -391,6 +391,15 @@ pub(super) fn check(s: &super::Scenario, f: &FleetSpec, text: &str) -> Result<()
     for n in &f.standby {
         olt_exists(*n, "standby")?;
     }
+    let onus = u32::from(f.olts) * u32::from(s.topology.pons) * u32::from(s.topology.onus.0);
+    if onus > 65534 {
+        return Err(format!(
+            "{}fleet.olts = {}: {onus} ONUs in the fleet (fleet.olts x topology.pons x \
+             topology.onus), and ONU-IDs run on across it up to 65534",
+            line("olts"),
+            f.olts
+        ));
+    }
     let waves = f.campaign.groups + u32::from(f.campaign.canary > 0);
     for fault in &f.faults {
         let kind = fault.kind.name();
@@ -552,6 +561,11 @@ takeover = true
     #[test]
     fn what_a_fleet_scenario_cannot_carry_out_is_refused_with_its_line() {
         refused("olts = 3", "olts = 40", "fleet.olts = 40 is out of range");
+        let big = FLEET
+            .replace("onus = 4\n", "onus = 128\npons = 16\n")
+            .replace("olts = 3", "olts = 32");
+        let err = parse(&big).unwrap_err();
+        assert!(err.contains("fleet.olts = 32: 65536 ONUs"), "{err}");
         refused(
             "standby = [2]",
             "standby = [4]",
