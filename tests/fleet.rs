@@ -210,6 +210,7 @@ fn fleet_takeover_a_controller_killed_mid_wave_is_replaced_and_a_restarted_fleet
             "outcome",
             "upgraded",
             "one holder",
+            "faults",
             "takeover: one holder while alive",
             "takeover: events of olt-1 PON 1 in wave 2",
             "takeover: after the lease",

@@ -31,6 +31,8 @@ pub(super) struct Found<'a> {
     pub(super) kills: &'a [Kill],
     /// The campaign did not end within the time limit.
     pub(super) timed_out: bool,
+    /// The faults of the file that never happened (their moment never came), in words.
+    pub(super) not_done: &'a [String],
     /// The fleet's lease (ms).
     pub(super) lease_ms: u64,
 }
@@ -109,6 +111,15 @@ pub(super) fn check(x: &Found) -> Vec<Check> {
         },
         !x.timed_out,
     ));
+
+    if !x.f.faults.is_empty() {
+        out.push(said(
+            "faults",
+            &format!("every fault of the file happened ({})", x.f.faults.len()),
+            format!("never: {}", x.not_done.join(", ")),
+            x.not_done.is_empty(),
+        ));
+    }
 
     // Every ONU boots.
     let bricked: Vec<u16> = x

@@ -579,9 +579,21 @@ pub async fn run_fleet(
     tokio::time::sleep(Duration::from_millis(300)).await;
     let flash = super::flash::read_all(&dir.join("onus"), &plans, &images)?;
 
+    let not_done: Vec<String> = pending
+        .iter()
+        .map(|&i| {
+            let x = &f.faults[i];
+            format!(
+                "{}{}",
+                x.kind.name(),
+                x.olt.map(|n| format!(" of OLT {n}")).unwrap_or_default()
+            )
+        })
+        .collect();
     let found = checks::Found {
         s,
         f,
+        not_done: &not_done,
         detail: &last,
         events: &events,
         flash: &flash,
