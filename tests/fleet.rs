@@ -608,3 +608,35 @@ fn a_fleet_scenario_without_its_tool_or_with_a_one_olt_flag_is_one_line_and_exit
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_fleet_scenario_refuses_a_database_an_earlier_fleet_used() {
+    // Its OLTs and campaign would be mixed into the new run's: one line, exit 2, before any
+    // ONU starts.
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("fleet.db").display());
+    let run = |port: u16| {
+        scenario()
+            .args(["run", "fleet-kill-switch"])
+            .arg(format!("--fleet-bin={}", env!("CARGO_BIN_EXE_lab-fleet")))
+            .arg(format!("--fleet-db={db}"))
+            .arg(format!("--port={port}"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = run(38000);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    let second = run(38000);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the database holds an earlier fleet (4 OLTs, 1 campaign); give an empty one"),
+        "{err}"
+    );
+    assert!(!err.contains("starting"), "no ONU started: {err}");
+}

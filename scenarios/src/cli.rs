@@ -580,6 +580,10 @@ async fn run_fleet_scenario(s: &spec::Scenario, a: RunArgs, exe: OsString) -> Re
                 eprintln!("scenario: {why}");
                 return Ok(ExitCode::from(2));
             }
+            if let Some(why) = e.downcast_ref::<crate::run::NotEmpty>() {
+                eprintln!("scenario: {why}");
+                return Ok(ExitCode::from(2));
+            }
             return refused(e).with_context(|| format!("scenario {}", s.name));
         }
     };

@@ -58,7 +58,7 @@ use anyhow::{Context, Result};
 pub use expect::{Check, Verdict};
 pub use fleet::{
     FLEET_TOOL_ENV, FleetOptions, FleetOutcome, FleetReport, Kill, KilledWork, NoFleetTool,
-    WaveTime, fleet_tool, run_fleet,
+    NotEmpty, Upgraded, WaveTime, fleet_tool, run_fleet,
 };
 pub use golden::tftpd_hpa_unavailable;
 pub use lifecycle::{

@@ -247,6 +247,26 @@ pub async fn run_fleet(
     let viewer_token = service.token("viewer")?;
     let controller_token = service.token("controller")?;
     let viewer = FleetClient::new(&service.url, &viewer_token, Duration::from_secs(20));
+    // A database an earlier fleet used would mix its OLTs and campaigns into this one's.
+    if let Some(url) = &fopts.db {
+        let rows = viewer
+            .get::<Value>("/api/status")
+            .context("asking the fleet service for its database's rows")?;
+        let count = |t: &str| rows["rows"][t].as_i64().unwrap_or(0);
+        if count("olts") > 0 || count("campaigns") > 0 {
+            service.stop().await;
+            return Err(NotEmpty(format!(
+                "--fleet-db {}: the database holds an earlier fleet ({} OLT{}, {} campaign{}); \
+                 give an empty one",
+                redact(url),
+                count("olts"),
+                if count("olts") == 1 { "" } else { "s" },
+                count("campaigns"),
+                if count("campaigns") == 1 { "" } else { "s" }
+            ))
+            .into());
+        }
+    }
     opts.say(format!(
         "{}: the fleet service is up on {} ({database}); its dashboard: {}/#token={viewer_token}",
         s.name, service.url, service.url
@@ -657,6 +677,23 @@ pub async fn run_fleet(
         },
         report,
     })
+}
+
+/// The `--fleet-db` database is not empty: the run did not start its fleet. The `scenario`
+/// tool says so in one line and exits 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotEmpty(pub String);
+
+/// A database URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
 }
 
 /// `; olt-1-a said: ...` for the first controller that wrote an error, or nothing.
