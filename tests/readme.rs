@@ -4,7 +4,8 @@
 //! `scenario`; `lab-omci` as `omci`), so the two commands that build and put the release
 //! binaries on PATH are the only ones not run; the test checks that no other is skipped. The
 //! ONUs' first port is moved to a free one; the whole shell and everything it started is
-//! killed at the end, however the test ends.
+//! killed at the end, however the test ends. And the README's fleet in two commands ("The
+//! fleet"): the second runs as written, and the dashboard it prints answers.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -184,4 +185,111 @@ fn every_command_of_the_readme_walk_runs_as_written() {
     );
     let leftover = std::fs::read_dir(&tmp).unwrap().count();
     assert_eq!(leftover, 0, "the walk removes its scratch directory");
+}
+
+/// The README's fleet in two commands ("The fleet"): the first builds the tools (provided
+/// here: this package's `lab` as `target/release/scenario`, its `lab-fleet` as the fleet tool),
+/// the second runs as written but for the time the service stays up after the summary (4 s
+/// instead of 60). It must pass, print the dashboard's address, and that address must still
+/// serve the dashboard 1.5 s after the summary.
+#[test]
+fn the_readme_fleet_runs_in_its_two_commands_and_its_dashboard_answers() {
+    use std::io::BufRead;
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let all = commands(&readme, "## The fleet", "## The tools, step by step");
+    assert_eq!(all.len(), 2, "the fleet in two commands: {all:?}");
+    assert!(
+        all[0].starts_with("cargo build --release") && all[0].contains("-p fleet"),
+        "{all:?}"
+    );
+    assert!(
+        all[1].starts_with("target/release/scenario run fleet-"),
+        "{all:?}"
+    );
+    assert!(all[1].contains("--linger-s 60"), "{all:?}");
+    let command = all[1].replace("--linger-s 60", "--linger-s 4");
+
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("target/release");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    wrapper(&release, "scenario", env!("CARGO_BIN_EXE_lab"), &[]);
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(&command)
+        .current_dir(dir.path())
+        .env("TMPDIR", &tmp)
+        .env("SCENARIO_FLEET", env!("CARGO_BIN_EXE_lab-fleet"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let _group = Group(child.id() as i32);
+    let mut stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    // Standard output, line by line: the dashboard is asked for while the service stays up.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut out = String::new();
+    let mut dashboard = None;
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if let Some(url) = line.split("its dashboard is ").nth(1) {
+            let (base, token) = url.trim().split_once("/#token=").unwrap();
+            // Not at once: the service must stay up, not merely be still stopping.
+            std::thread::sleep(Duration::from_millis(1500));
+            let page =
+                olt::worker::FleetClient::new(base, token, Duration::from_secs(10)).get_bytes("/");
+            dashboard = Some(page.map(|b| String::from_utf8_lossy(&b).into_owned()));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(_group);
+    let err = err.join().unwrap();
+    let context = format!("standard output:\n{out}\nstandard error:\n{err}");
+    assert!(
+        status.is_some(),
+        "the fleet took more than 180 s\n{context}"
+    );
+    assert!(status.unwrap().success(), "{command}\n{context}");
+    assert!(out.contains("PASSED"), "{context}");
+    assert!(
+        err.contains("its dashboard: http://127.0.0.1:"),
+        "the address is printed as soon as the service is up\n{context}"
+    );
+    let page = dashboard
+        .unwrap_or_else(|| panic!("no dashboard address after the summary\n{context}"))
+        .unwrap_or_else(|e| panic!("the dashboard did not answer: {e}\n{context}"));
+    assert!(page.contains("<html"), "{page}");
+    let leftover = std::fs::read_dir(&tmp).unwrap().count();
+    assert_eq!(leftover, 0, "the run removes its working directory");
 }

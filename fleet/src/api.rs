@@ -247,8 +247,10 @@ async fn health(State(app): Shared) -> Json<serde_json::Value> {
 async fn status(State(app): Shared, h: HeaderMap) -> Answer<serde_json::Value> {
     who(&app, &h, Role::Viewer)?;
     let counts = app.store.counts().await?;
+    let size = app.store.size_bytes().await?;
     Ok(Json(serde_json::json!({
         "database": app.store.dialect().name(),
+        "size_bytes": size,
         "rows": counts.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "lease_ms": app.timing.lease_ms,
     })))

@@ -189,6 +189,18 @@ struct RunArgs {
     /// First loopback port to try.
     #[arg(long, value_parser = clap::value_parser!(u16).range(20000..=60000))]
     port: Option<u16>,
+    /// A fleet scenario: the `fleet` tool to run (default: $SCENARIO_FLEET, else `fleet`
+    /// beside this tool, else on the PATH).
+    #[arg(long, value_name = "FILE")]
+    fleet_bin: Option<PathBuf>,
+    /// A fleet scenario: the fleet's database, postgres://USER:PASSWORD@HOST:PORT/DB (default:
+    /// SQLite in the working directory).
+    #[arg(long, value_name = "URL")]
+    fleet_db: Option<String>,
+    /// A fleet scenario: keep the fleet service and its dashboard up this many seconds after
+    /// the summary (0..=3600).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    linger_s: u64,
 }
 
 #[derive(Args)]
@@ -431,12 +443,23 @@ fn check(files: &[PathBuf], library: Option<&std::path::Path>) -> Result<ExitCod
             }
         };
         match spec::load(&f) {
-            Ok(s) => println!(
-                "{}: ok ({}, {} ONUs)",
-                f.display(),
-                s.name,
-                s.topology.onus.0
-            ),
+            Ok(s) => match &s.fleet {
+                Some(fleet) => println!(
+                    "{}: ok ({}, a fleet of {} OLTs, {} ONUs)",
+                    f.display(),
+                    s.name,
+                    fleet.olts,
+                    u32::from(fleet.olts)
+                        * u32::from(s.topology.pons)
+                        * u32::from(s.topology.onus.0)
+                ),
+                None => println!(
+                    "{}: ok ({}, {} ONUs)",
+                    f.display(),
+                    s.name,
+                    s.topology.onus.0
+                ),
+            },
             Err(e) => {
                 eprintln!("{e}");
                 bad += 1;
@@ -469,6 +492,9 @@ async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    if s.fleet.is_some() {
+        return run_fleet_scenario(&s, a, exe).await;
+    }
     let opts = RunOptions {
         onus: a.onus,
         report: a.report,
@@ -500,6 +526,75 @@ async fn run_one(a: RunArgs, exe: OsString) -> Result<ExitCode> {
         if let Some(p) = path {
             println!("{what}: {}", p.display());
         }
+    }
+    Ok(if outcome.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `scenario run` of a fleet scenario (one with a `[fleet]` section).
+async fn run_fleet_scenario(s: &spec::Scenario, a: RunArgs, exe: OsString) -> Result<ExitCode> {
+    // The one-OLT outputs have nothing to show of a fleet: refused in one line each.
+    for (given, flag) in [
+        (a.pcap.is_some(), "--pcap"),
+        (a.mermaid.is_some(), "--mermaid"),
+        (a.html.is_some(), "--html"),
+        (a.explain, "--explain"),
+        (a.follow.is_some(), "--follow"),
+        (a.onus.is_some(), "--onus"),
+    ] {
+        if given {
+            eprintln!(
+                "scenario: {flag} is for a scenario of one OLT; {} is a fleet scenario (its \
+                 report: --report FILE; its dashboard: the address the run prints)",
+                s.name
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
+    if let Some(db) = &a.fleet_db
+        && !(db.starts_with("postgres://")
+            || db.starts_with("postgresql://")
+            || db.starts_with("sqlite:"))
+    {
+        eprintln!(
+            "scenario: --fleet-db {db:?}: give postgres://USER:PASSWORD@HOST:PORT/DB or sqlite:PATH"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let opts = RunOptions {
+        report: a.report,
+        keep: a.keep,
+        reuse: a.reuse,
+        port: a.port,
+        progress: true,
+        ..RunOptions::default()
+    };
+    let fopts = crate::run::FleetOptions {
+        fleet_bin: a.fleet_bin,
+        db: a.fleet_db,
+        linger: std::time::Duration::from_secs(a.linger_s),
+    };
+    let program = [exe];
+    let outcome = match crate::run::run_fleet(s, &opts, &fopts, &program).await {
+        Ok(o) => o,
+        Err(e) => {
+            if let Some(why) = e.downcast_ref::<crate::run::NoFleetTool>() {
+                eprintln!("scenario: {why}");
+                return Ok(ExitCode::from(2));
+            }
+            if let Some(why) = e.downcast_ref::<crate::run::NotEmpty>() {
+                eprintln!("scenario: {why}");
+                return Ok(ExitCode::from(2));
+            }
+            return refused(e).with_context(|| format!("scenario {}", s.name));
+        }
+    };
+    print!("{}", outcome.summary);
+    if let Some(p) = &opts.report {
+        println!("report: {}", p.display());
     }
     Ok(if outcome.passed {
         ExitCode::SUCCESS

@@ -520,3 +520,86 @@ pub fn load_in_browser(chrome: &Path, profile: &Path, url: &str, budget_ms: u64)
         console,
     }
 }
+
+/// A scratch PostgreSQL database dropped when this is dropped (None for SQLite).
+struct Scratch(Option<fleet::store::ScratchDatabase>);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            let _ = runtime().block_on(s.drop_now());
+        }
+    }
+}
+
+/// What a fleet scenario run gave: its exit code, its standard output and error, its report.
+pub struct ScenarioRun {
+    /// Its exit code.
+    pub code: Option<i32>,
+    /// Standard output and standard error, one after the other.
+    pub text: String,
+    /// The report (`--report`; `Null` when none was written).
+    pub report: Value,
+}
+
+/// Runs `scenario run NAME` (the library's fleet scenario `name`, by name, from a directory
+/// that is not the repository's) with the tools `lab` and `fleet_bin`, its fleet on `backend`
+/// (a scratch PostgreSQL database, dropped after), from loopback port `port` on, bounded in
+/// time: a run that does not end in `secs` is killed (with its process group) and failed.
+pub fn run_scenario(
+    lab: &str,
+    fleet_bin: &str,
+    name: &str,
+    backend: &Backend,
+    port: u16,
+    secs: u64,
+) -> ScenarioRun {
+    use std::os::unix::process::CommandExt;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let report = elsewhere.path().join("report.json");
+    let scratch = Scratch(match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres(admin) => Some(
+            runtime()
+                .block_on(fleet::store::ScratchDatabase::create(admin))
+                .unwrap(),
+        ),
+    });
+    let mut c = Command::new(lab);
+    c.args(["run", name])
+        .arg(format!("--port={port}"))
+        .arg(format!("--fleet-bin={fleet_bin}"))
+        .arg(format!("--report={}", report.display()));
+    if let Some(s) = &scratch.0 {
+        c.arg(format!("--fleet-db={}", s.url));
+    }
+    let child = c
+        .current_dir(elsewhere.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = crate::process::wait_output(child, Duration::from_secs(secs));
+    let Some(out) = out else {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .status();
+        panic!("scenario run {name} did not end within {secs} s");
+    };
+    drop(scratch);
+    let report = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    ScenarioRun {
+        code: out.status.code(),
+        text: format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        report,
+    }
+}

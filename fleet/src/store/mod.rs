@@ -1075,6 +1075,19 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// The database's size in bytes, as the database itself counts it: SQLite's pages
+    /// (`page_count` × `page_size`, the main file without its write-ahead log), PostgreSQL's
+    /// `pg_database_size` of the current database.
+    pub async fn size_bytes(&self) -> Result<i64> {
+        let sql = match self.dialect {
+            Dialect::Sqlite => {
+                "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()"
+            }
+            Dialect::Postgres => "SELECT pg_database_size(current_database()) AS n",
+        };
+        Ok(sqlx::query(sql).fetch_one(&self.pool).await?.try_get("n")?)
+    }
 }
 
 impl WorkRow {

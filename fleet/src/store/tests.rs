@@ -571,3 +571,37 @@ fn a_restarted_fleet_gives_live_controllers_their_leases_back() {
         done(all).await;
     });
 }
+
+#[test]
+fn the_databases_size_counts_what_it_holds() {
+    rt().block_on(async {
+        let all = stores().await;
+        for (name, store, _, _) in &all {
+            let empty = store.size_bytes().await.unwrap();
+            assert!(empty > 0, "{name}: {empty}");
+            // Five packages of about 3 KB each: the size grows by at least their bytes.
+            let mut bytes_in = 0;
+            for v in ["V2.0", "V2.1", "V2.2", "V2.3", "V2.4"] {
+                let (image, manifest) = image(v);
+                bytes_in += image.len() as i64;
+                let p = NewPackage {
+                    id: v.into(),
+                    manifest,
+                    base_version: None,
+                    image,
+                };
+                store
+                    .add_package(&p, "a", Millis(0))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            let full = store.size_bytes().await.unwrap();
+            assert!(
+                full >= empty + bytes_in,
+                "{name}: {empty} bytes empty, {full} with {bytes_in} bytes of images"
+            );
+        }
+        done(all).await;
+    });
+}

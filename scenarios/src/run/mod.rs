@@ -21,6 +21,8 @@
 //! - `summary`: the text a person reads; `report`: the JSON a program reads; `picture`: the
 //!   faults and events as they happened (notes and marks) and the page of `--html`;
 //! - `usage`: what a process costs, from /proc, for the benchmark;
+//! - `fleet`: a fleet scenario instead (`[fleet]`): the fleet service, many OLTs and their
+//!   controllers, one campaign, the fleet's faults, its own checks and summary;
 //! - `lifecycle`, under all of them: the children and the working directory, stopped and
 //!   removed however the runner ends.
 //!
@@ -34,6 +36,7 @@ mod faults;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod flash;
+mod fleet;
 mod golden;
 mod images;
 pub(crate) use images::GOLDEN_SIZE;
@@ -54,6 +57,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 pub use expect::{Check, Verdict};
+pub use fleet::{
+    FLEET_TOOL_ENV, FleetOptions, FleetOutcome, FleetReport, Kill, KilledWork, NoFleetTool,
+    NotEmpty, Upgraded, WaveTime, fleet_tool, run_fleet,
+};
 pub use golden::tftpd_hpa_unavailable;
 pub use lifecycle::{
     MARKER, PARENT_FLAG, TempWorkDir, die_with_parent, stop_on_signals, unless_stopping,

@@ -224,6 +224,9 @@ fn check(s: &Scenario, text: &str) -> Result<(), String> {
     if let Some(set) = &s.expect.in_recovery {
         within(set, "expect.in_recovery", line_of(text, "in_recovery"))?;
     }
+    if let Some(f) = &s.fleet {
+        fleet::check(s, f, text)?;
+    }
     if s.golden.tampered && s.golden.server == GoldenServer::File {
         return Err(format!(
             "{}golden.tampered needs a server: golden.server = \"embedded\" or \"tftpd-hpa\"",

@@ -36,9 +36,13 @@
 //! allowed values; a file that parses gives the runner nothing it cannot carry out.
 
 mod check;
+mod fleet;
 mod values;
 
 pub use check::{SpecError, load, parse};
+pub use fleet::{
+    Count, FleetCampaign, FleetExpect, FleetFault, FleetFaultKind, FleetSpec, FleetTrigger, WaveEnd,
+};
 
 pub use values::{
     AT_S, DURATION_S, EXPECTED_ONUS, GROUP_DOWNLOADS, IMAGE_SIZE, PONS, ROGUE_FRAMES, Reals,
@@ -97,6 +101,9 @@ pub struct Scenario {
     /// Print a Mermaid sequence diagram in the summary (`--mermaid FILE` writes it instead).
     #[serde(default)]
     pub diagram: bool,
+    /// A fleet scenario: many OLTs, a fleet service, one campaign across them (`spec::fleet`).
+    #[serde(default)]
+    pub fleet: Option<FleetSpec>,
 }
 
 fn default_seed() -> u64 {
