@@ -1,4 +1,5 @@
-//! `onu image keygen`, `build` and `inspect`, and the key files they and `onu run` read.
+//! `onu image keygen`, `build`, `delta` and `inspect`, and the key files they and `onu run`
+//! read.
 
 use super::*;
 
@@ -115,6 +116,33 @@ pub(super) fn build(a: &BuildArgs) -> Result<()> {
     // The image must fit the slot, checked before a byte is allocated or read.
     let room = a.slot_size - MIN_IMAGE;
     let payload = match (&a.payload, a.size) {
+        (None, None) if a.derive_from.is_some() => {
+            let from = a.derive_from.as_deref().unwrap_or(Path::new(""));
+            let old = read_input("--derive-from ", from)?;
+            let found = image::inspect(&old, None).map_err(|e| {
+                usage(format!(
+                    "--derive-from {} is not an image of this lab: {e}",
+                    from.display()
+                ))
+            })?;
+            let end = image::HEADER_LEN + found.header.payload_len as usize;
+            let how = image::Derivation {
+                changed_pct: a.changed,
+                inserted_pct: a.inserted,
+                moved_pct: a.moved,
+                seed: format!("{}/{}", a.model, a.version),
+            };
+            let new = image::derive_payload(&old[image::HEADER_LEN..end], &how);
+            if new.len() as u64 > room {
+                return Err(usage(format!(
+                    "--derive-from {} with --inserted {}: the image would not fit --slot-size {}",
+                    from.display(),
+                    a.inserted,
+                    a.slot_size
+                )));
+            }
+            new
+        }
         (Some(p), _) => {
             let len = std::fs::metadata(p)
                 .map_err(|e| {
@@ -144,7 +172,11 @@ pub(super) fn build(a: &BuildArgs) -> Result<()> {
             let n = usize::try_from(n).map_err(|_| usage(format!("--size {n} is too large")))?;
             image::deterministic_payload(&format!("{}/{}", a.model, a.version), n)
         }
-        (None, None) => bail!("give --payload FILE or --size BYTES"),
+        (None, None) => {
+            return Err(usage(
+                "give --payload FILE, --size BYTES or --derive-from IMAGE",
+            ));
+        }
     };
     let spec = BuildSpec {
         model: a.model.clone(),
@@ -174,6 +206,7 @@ pub(super) fn build(a: &BuildArgs) -> Result<()> {
         checksum: format!("sha256:{}", hex::encode(found.file_sha256)),
         signature: hex::encode(&img[img.len() - image::SIGNATURE_LEN..]),
         kind: "full".into(),
+        base: None,
         rollout: Rollout {
             percent: a.rollout_percent,
             start,
@@ -199,9 +232,131 @@ pub(super) fn build(a: &BuildArgs) -> Result<()> {
     Ok(())
 }
 
+/// The manifest's rollout start: the one given (checked), or now.
+fn rollout_start(given: Option<&String>) -> Result<String> {
+    match given {
+        Some(s) => {
+            humantime::parse_rfc3339(s).map_err(|_| {
+                usage(format!(
+                    "--rollout-start {s:?} is not an RFC 3339 time (2026-11-23T06:00:00Z)"
+                ))
+            })?;
+            Ok(s.clone())
+        }
+        None => Ok(humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
+    }
+}
+
+pub(super) fn delta(a: &DeltaArgs) -> Result<()> {
+    let key = secret_key(&a.key)?;
+    let start = rollout_start(a.rollout_start.as_ref())?;
+    let base = read_input("--from ", &a.from)?;
+    let target = read_input("--to ", &a.to)?;
+    for (flag, path, img) in [("--from", &a.from, &base), ("--to", &a.to, &target)] {
+        image::inspect(img, None).map_err(|e| {
+            usage(format!(
+                "{flag} {} is not a whole image of this lab: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    let package = pon::delta::build(&base, &target, &key)?;
+    std::fs::write(&a.out, &package).with_context(|| format!("writing {}", a.out.display()))?;
+    let found = pon::delta::inspect(&package, None)?;
+    let h = &found.header;
+    let absolute = std::path::absolute(&a.out)?;
+    let manifest = Manifest {
+        device_model: h.target.model.clone(),
+        version: h.target.version.clone(),
+        build: h.target.build,
+        url: format!("file://{}", absolute.display()),
+        checksum: format!("sha256:{}", hex::encode(found.file_sha256)),
+        signature: hex::encode(&package[package.len() - image::SIGNATURE_LEN..]),
+        kind: "delta".into(),
+        base: Some(pon::manifest::ManifestBase {
+            version: h.base_version.clone(),
+            checksum: format!("sha256:{}", hex::encode(h.base_sha256)),
+        }),
+        rollout: Rollout {
+            percent: a.rollout_percent,
+            start,
+        },
+    };
+    let manifest_path = a
+        .manifest
+        .clone()
+        .unwrap_or_else(|| a.out.with_extension("json"));
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )
+    .with_context(|| format!("writing {}", manifest_path.display()))?;
+    println!(
+        "wrote {} ({} bytes: {} to {}, the target {} bytes) and {}",
+        a.out.display(),
+        package.len(),
+        h.base_version,
+        h.target.version,
+        h.target_len(),
+        manifest_path.display()
+    );
+    Ok(())
+}
+
+/// `onu image inspect` of a delta package.
+fn inspect_delta(package: &[u8], key: Option<&VerifyingKey>, json: bool) -> Result<ExitCode> {
+    let found = pon::delta::inspect(package, key)?;
+    let h = &found.header;
+    let good = found.signature_ok != Some(false);
+    if json {
+        let v = serde_json::json!({
+            "type": "delta", "model": h.target.model,
+            "base_version": h.base_version, "base_sha256": hex::encode(h.base_sha256),
+            "version": h.target.version, "security_version": h.target.security_version,
+            "build": h.target.build, "target_size": h.target_len(),
+            "target_sha256": hex::encode(h.target_sha256), "patch_len": h.patch_len,
+            "signature_ok": found.signature_ok, "size": package.len(),
+            "checksum": format!("sha256:{}", hex::encode(found.file_sha256)),
+        });
+        println!("{v}");
+    } else {
+        println!("type:             delta package");
+        println!("model:            {}", h.target.model);
+        println!("base version:     {}", h.base_version);
+        println!("base SHA-256:     {}", hex::encode(h.base_sha256));
+        println!("target version:   {}", h.target.version);
+        println!("security version: {}", h.target.security_version);
+        println!("build:            {}", h.target.build);
+        println!("target:           {} bytes", h.target_len());
+        println!("target SHA-256:   {}", hex::encode(h.target_sha256));
+        println!("patch:            {} bytes", h.patch_len);
+        println!(
+            "package:          {} bytes, sha256 {}",
+            package.len(),
+            hex::encode(found.file_sha256)
+        );
+        println!(
+            "signature:        {}",
+            match found.signature_ok {
+                Some(true) => "ok",
+                Some(false) => "BAD",
+                None => "not checked (give --public-key)",
+            }
+        );
+    }
+    Ok(if good {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 pub(super) fn inspect(path: &Path, key: Option<&Path>, json: bool) -> Result<ExitCode> {
     let img = read_input("image ", path)?;
     let key = key.map(public_key).transpose()?;
+    if pon::delta::is_delta(&img) {
+        return inspect_delta(&img, key.as_ref(), json);
+    }
     let found = image::inspect(&img, key.as_ref())?;
     let good = found.hash_ok && found.signature_ok != Some(false);
     if json {

@@ -100,6 +100,7 @@ impl Images {
                     checksum: format!("sha256:{sha256}"),
                     signature: hex::encode(&bytes[bytes.len().saturating_sub(64)..]),
                     kind: "full".into(),
+                    base: None,
                     rollout: pon::manifest::Rollout {
                         percent: s.image.rollout_percent,
                         start: rfc3339_in(c.start_in_s.unwrap_or(0))?,
