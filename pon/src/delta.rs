@@ -424,7 +424,8 @@ impl Patcher {
                     ))),
                 };
             }
-            self.apply(io)?;
+            let room = budget.saturating_sub(self.written - start).max(1);
+            self.apply(io, room)?;
             if self.written - start >= budget {
                 return Ok(false);
             }
@@ -471,11 +472,13 @@ impl Patcher {
         Ok(true)
     }
 
-    /// Applies what `plain` holds, record by record.
-    fn apply(&mut self, io: &mut dyn PatchIo) -> Result<(), DeltaError> {
+    /// Applies what `plain` holds, record by record, until `room` target bytes are written.
+    fn apply(&mut self, io: &mut dyn PatchIo, room: u64) -> Result<(), DeltaError> {
         let bad = |s: String| DeltaError::BadPatch(s);
         let ioe = |e: io::Error| DeltaError::Io(e.to_string());
-        while self.plain_at < self.plain_len {
+        let stop = self.written + room;
+        while self.plain_at < self.plain_len && self.written < stop {
+            let room = stop - self.written;
             let avail = &self.plain[self.plain_at..self.plain_len];
             match &mut self.record {
                 Record::Control { block, have } => {
@@ -522,7 +525,7 @@ impl Patcher {
                     self.pending_copy = copy;
                 }
                 Record::Mix { left } => {
-                    let n = (*left).min(avail.len() as u64) as usize;
+                    let n = (*left).min(avail.len() as u64).min(room) as usize;
                     let base = &mut self.base_buf[..n];
                     io.read_base(self.base_pos, base).map_err(ioe)?;
                     for (b, p) in base.iter_mut().zip(avail[..n].iter()) {
@@ -541,7 +544,7 @@ impl Patcher {
                     }
                 }
                 Record::Copy { left } => {
-                    let n = (*left).min(avail.len() as u64) as usize;
+                    let n = (*left).min(avail.len() as u64).min(room) as usize;
                     io.write_target(self.written, &avail[..n]).map_err(ioe)?;
                     self.written += n as u64;
                     self.plain_at += n;

@@ -268,7 +268,8 @@ struct RunArgs {
     recovery_max_backoff_ms: u64,
     /// Cut the power at a named point, optionally its N-th time: POINT or POINT@N. Points:
     /// mid-section-write, after-window-ack, during-busy, mid-metadata-write, after-activate,
-    /// after-reboot-before-commit, mid-golden-restore (recovery mode, TFTP).
+    /// after-reboot-before-commit, mid-golden-restore (recovery mode, TFTP), mid-delta-rebuild,
+    /// delta-rebuilt-before-swap, delta-swapped-before-metadata (a delta package's rebuild).
     #[arg(long, value_parser = parse_fault)]
     fault: Option<PowerLossPlan>,
     /// Which downstream channels the downstream faults apply to.
