@@ -876,6 +876,7 @@ mod tests {
                         repairs: 1,
                     },
                 ],
+                packages: Default::default(),
             }],
             onus,
         }
