@@ -12,7 +12,7 @@ use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 
 use super::plan::OnuPlan;
-use crate::spec::Scenario;
+use crate::spec::{DeltaFault, Scenario};
 
 /// Payload bytes of a golden image.
 const GOLDEN_SIZE: usize = 16 * 1024;
@@ -33,6 +33,8 @@ pub(super) struct Images {
     pub(super) sections: u64,
     /// Its manifest, for a campaign.
     pub(super) manifest: Option<PathBuf>,
+    /// The delta packages to it (`--delta`), one per base version the scenario names.
+    pub(super) deltas: Vec<PathBuf>,
     /// The TFTP server the ONUs fetch their golden image from in recovery mode (None: each
     /// reads its own file).
     pub(super) tftp: Option<std::net::SocketAddrV4>,
@@ -71,14 +73,35 @@ impl Images {
             }
         }
         let model = s.image.model.clone().unwrap_or(s.topology.model.clone());
-        let mut bytes = build(
-            &model,
-            &s.image.version,
-            s.image.security_version,
-            s.image.size,
-            s.image.fails_to_boot,
-            if s.image.foreign_key { &foreign } else { &key },
-        )?;
+        let signer = if s.image.foreign_key { &foreign } else { &key };
+        let mut bytes = match s.image.deltas.first() {
+            // A new version of the first base: what a delta is made for.
+            Some(base) => {
+                let old = golden_payload(&model, base);
+                let how = pon::firmware::Derivation {
+                    changed_pct: 3.0,
+                    inserted_pct: 1.0,
+                    moved_pct: 5.0,
+                    seed: format!("{model}/{}", s.image.version),
+                };
+                let spec = pon::firmware::BuildSpec {
+                    model: model.clone(),
+                    version: s.image.version.clone(),
+                    security_version: s.image.security_version,
+                    build: 1,
+                    fails_to_boot: s.image.fails_to_boot,
+                };
+                pon::firmware::build(&spec, &pon::firmware::derive_payload(&old, &how), signer)?
+            }
+            None => build(
+                &model,
+                &s.image.version,
+                s.image.security_version,
+                s.image.size,
+                s.image.fails_to_boot,
+                signer,
+            )?,
+        };
         if s.image.tampered {
             // One payload byte, after signing: the signature no longer matches.
             let at = pon::firmware::HEADER_LEN + s.image.size / 2;
@@ -88,6 +111,39 @@ impl Images {
         }
         let image = dir.join("image.img");
         std::fs::write(&image, &bytes)?;
+        let mut deltas = Vec::new();
+        for (n, base) in s.image.deltas.iter().enumerate() {
+            let from = match s.image.delta_fault {
+                Some(DeltaFault::WrongBase) => {
+                    let spec = pon::firmware::BuildSpec {
+                        model: model.clone(),
+                        version: base.clone(),
+                        security_version: s.image.installed_security_version,
+                        build: 1,
+                        fails_to_boot: false,
+                    };
+                    let other = pon::firmware::deterministic_payload("another build", GOLDEN_SIZE);
+                    pon::firmware::build(&spec, &other, &key)?
+                }
+                _ => build(
+                    &model,
+                    base,
+                    s.image.installed_security_version,
+                    GOLDEN_SIZE,
+                    false,
+                    &key,
+                )?,
+            };
+            let mut package = pon::delta::build(&from, &bytes, &key)
+                .with_context(|| format!("making the delta package from {base}"))?;
+            if s.image.delta_fault == Some(DeltaFault::Tampered) {
+                let at = pon::delta::DELTA_HEADER_LEN + (package.len() - 320) / 2;
+                package[at] ^= 0x01;
+            }
+            let path = dir.join(format!("delta-{}.img", n + 1));
+            std::fs::write(&path, &package)?;
+            deltas.push(path);
+        }
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let sections = bytes.len().div_ceil(if s.olt.extended { 1965 } else { 31 }) as u64;
         let manifest = match &s.olt.campaign {
@@ -120,6 +176,7 @@ impl Images {
             sha256,
             sections,
             manifest,
+            deltas,
             tftp: None,
         })
     }
@@ -164,6 +221,11 @@ fn keys(seed: u64) -> (SigningKey, SigningKey) {
         SigningKey::from_bytes(&d.into())
     };
     (k("omci-lab signing key"), k("a stranger's key"))
+}
+
+/// The payload of the golden image of `model` and `version` (as [`build`] makes it).
+fn golden_payload(model: &str, version: &str) -> Vec<u8> {
+    pon::firmware::deterministic_payload(&format!("{model}/{version}"), GOLDEN_SIZE)
 }
 
 /// A signed image of `size` payload bytes, the same for the same model and version.
