@@ -85,6 +85,26 @@ enum ImageCommand {
     Build(BuildArgs),
     /// Make the signed delta package that rebuilds --to from --from, and write its manifest.
     Delta(DeltaArgs),
+    /// Rebuild a delta package's target from its base as the ONU does (the package's
+    /// signature and base checked, the patch streamed, the result verified as a full image),
+    /// and print the time and peak memory it took.
+    Apply {
+        /// The base image.
+        #[arg(long)]
+        base: PathBuf,
+        /// The delta package.
+        #[arg(long)]
+        delta: PathBuf,
+        /// Public key file the package and the rebuilt image must verify with.
+        #[arg(long)]
+        public_key: PathBuf,
+        /// Where to write the rebuilt image.
+        #[arg(long)]
+        out: PathBuf,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print an image's or a delta package's header and check it (hash, and signature given
     /// the public key).
     Inspect {
@@ -443,6 +463,13 @@ pub fn main_with(program: Vec<std::ffi::OsString>, args: Vec<std::ffi::OsString>
         Command::Image(ImageCommand::Keygen { out }) => keygen(&out).map(|()| ExitCode::SUCCESS),
         Command::Image(ImageCommand::Build(args)) => build(&args).map(|()| ExitCode::SUCCESS),
         Command::Image(ImageCommand::Delta(args)) => delta(&args).map(|()| ExitCode::SUCCESS),
+        Command::Image(ImageCommand::Apply {
+            base,
+            delta,
+            public_key,
+            out,
+            json,
+        }) => apply(&base, &delta, &public_key, &out, json),
         Command::Image(ImageCommand::Inspect {
             image,
             public_key,
@@ -464,7 +491,7 @@ pub fn main_with(program: Vec<std::ffi::OsString>, args: Vec<std::ffi::OsString>
 
 mod image_cmd;
 
-use image_cmd::{build, delta, inspect, keygen, public_key};
+use image_cmd::{apply, build, delta, inspect, keygen, public_key};
 
 fn status(a: &StatusArgs) -> Result<ExitCode> {
     if !a.state_dir.is_dir() {
