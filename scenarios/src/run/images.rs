@@ -58,14 +58,7 @@ impl Images {
             let k = (p.model.clone(), p.version.clone());
             let next = goldens.len() + 1;
             if let std::collections::btree_map::Entry::Vacant(slot) = goldens.entry(k) {
-                let img = build(
-                    &p.model,
-                    &p.version,
-                    s.image.installed_security_version,
-                    GOLDEN_SIZE,
-                    false,
-                    &key,
-                )?;
+                let img = golden_image(s, &p.model, &p.version, &key)?;
                 // Named by number: a model or version is the file's text, not a path.
                 let path = dir.join(format!("golden-{next}.img"));
                 std::fs::write(&path, img)?;
@@ -125,14 +118,7 @@ impl Images {
                     let other = pon::firmware::deterministic_payload("another build", GOLDEN_SIZE);
                     pon::firmware::build(&spec, &other, &key)?
                 }
-                _ => build(
-                    &model,
-                    base,
-                    s.image.installed_security_version,
-                    GOLDEN_SIZE,
-                    false,
-                    &key,
-                )?,
+                _ => golden_image(s, &model, base, &key)?,
             };
             let mut package = pon::delta::build(&from, &bytes, &key)
                 .with_context(|| format!("making the delta package from {base}"))?;
@@ -226,6 +212,40 @@ fn keys(seed: u64) -> (SigningKey, SigningKey) {
 /// The payload of the golden image of `model` and `version` (as [`build`] makes it).
 fn golden_payload(model: &str, version: &str) -> Vec<u8> {
     pon::firmware::deterministic_payload(&format!("{model}/{version}"), GOLDEN_SIZE)
+}
+
+/// The golden (factory) image of `model` and `version` in scenario `s`. The bases of its
+/// deltas after the first are earlier releases of one line: derived from the first base
+/// (2 % changed, 0.5 % inserted, 3 % moved), as a real PON's versions are; every other
+/// version's payload is its own.
+fn golden_image(s: &Scenario, model: &str, version: &str, key: &SigningKey) -> Result<Vec<u8>> {
+    let first = s.image.deltas.first();
+    if first.is_none_or(|f| f == version) || !s.image.deltas.iter().any(|d| d == version) {
+        return build(
+            model,
+            version,
+            s.image.installed_security_version,
+            GOLDEN_SIZE,
+            false,
+            key,
+        );
+    }
+    let how = pon::firmware::Derivation {
+        changed_pct: 2.0,
+        inserted_pct: 0.5,
+        moved_pct: 3.0,
+        seed: format!("{model}/{version}"),
+    };
+    let base = golden_payload(model, first.map_or("", String::as_str));
+    let spec = pon::firmware::BuildSpec {
+        model: model.into(),
+        version: version.into(),
+        security_version: s.image.installed_security_version,
+        build: 1,
+        fails_to_boot: false,
+    };
+    pon::firmware::build(&spec, &pon::firmware::derive_payload(&base, &how), key)
+        .with_context(|| format!("building the {model} {version} image"))
 }
 
 /// A signed image of `size` payload bytes, the same for the same model and version.
