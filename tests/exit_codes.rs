@@ -140,6 +140,49 @@ const TABLE: &[Case] = &[
         &[],
     ),
     case(Onu, "image inspect {dir}/cut.img", 1, &[]),
+    // delta packages
+    case(
+        Onu,
+        "image delta --from {dir}/v1.img --to {dir}/v2.img --key {dir}/lab.key --out {dir}/d2.pkg",
+        0,
+        &[],
+    ),
+    case(
+        Onu,
+        "image delta --from {dir}/cut.img --to {dir}/v2.img --key {dir}/lab.key --out {dir}/d3.pkg",
+        2,
+        &["--from", "not a whole image"],
+    ),
+    case(
+        Onu,
+        "image inspect {dir}/d.pkg --public-key {dir}/lab.pub",
+        0,
+        &[],
+    ),
+    case(
+        Onu,
+        "image inspect {dir}/d.pkg --public-key {dir}/other.pub",
+        1,
+        &[],
+    ),
+    case(
+        Onu,
+        "image apply --base {dir}/v1.img --delta {dir}/d.pkg --public-key {dir}/lab.pub --out {dir}/r.img",
+        0,
+        &[],
+    ),
+    case(
+        Onu,
+        "image apply --base {dir}/v2.img --delta {dir}/d.pkg --public-key {dir}/lab.pub --out {dir}/r2.img",
+        1,
+        &[],
+    ),
+    case(
+        Onu,
+        "image build --key {dir}/lab.key --model M --version V3 --derive-from {dir}/v1.img --changed 101 --out {dir}/v3.img",
+        2,
+        &["--changed"],
+    ),
     case(
         Onu,
         "status --state-dir {dir}/none --public-key {dir}/lab.pub",
@@ -167,6 +210,24 @@ const TABLE: &[Case] = &[
         "rollout --image {dir}/cut.img --onus 1@127.0.0.1:{silent}",
         2,
         &["--image", "not a whole image"],
+    ),
+    case(
+        Olt,
+        "rollout --image {dir}/d.pkg --onus 1@127.0.0.1:{silent}",
+        2,
+        &["--image", "delta package"],
+    ),
+    case(
+        Olt,
+        "rollout --image {dir}/v2.img --delta {dir}/v1.img --onus 1@127.0.0.1:{silent}",
+        2,
+        &["--delta", "not a delta package"],
+    ),
+    case(
+        Olt,
+        "rollout --image {dir}/v1.img --delta {dir}/d.pkg --onus 1@127.0.0.1:{silent}",
+        2,
+        &["--delta", "not --image"],
     ),
     case(
         Olt,
@@ -390,6 +451,32 @@ fn fixtures(dir: &Path) {
         &format!("{d}/v2.img"),
         "--manifest",
         &format!("{d}/v2.json"),
+    ]);
+    run(&[
+        "image",
+        "build",
+        "--key",
+        &format!("{d}/lab.key"),
+        "--model",
+        "LAB-ONU-1",
+        "--version",
+        "V1.0",
+        "--size",
+        "2000",
+        "--out",
+        &format!("{d}/v1.img"),
+    ]);
+    run(&[
+        "image",
+        "delta",
+        "--from",
+        &format!("{d}/v1.img"),
+        "--to",
+        &format!("{d}/v2.img"),
+        "--key",
+        &format!("{d}/lab.key"),
+        "--out",
+        &format!("{d}/d.pkg"),
     ]);
     // v2.img's manifest, edited to target another model.
     let manifest = std::fs::read_to_string(dir.join("v2.json")).unwrap();

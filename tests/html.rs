@@ -257,6 +257,7 @@ fn a_page_of_128_onus_with_a_failure_loads_cleanly() {
                     repairs: i / 3,
                 })
                 .collect(),
+            packages: Default::default(),
         }],
         onus,
     };

@@ -86,6 +86,32 @@ fn downgrade_refused() {
 }
 
 #[test]
+fn mixed_pon_deltas() {
+    run("mixed-pon-deltas", 53000, &[]);
+}
+
+#[test]
+fn delta_wrong_base() {
+    run("delta-wrong-base", 53200, &[]);
+}
+
+#[test]
+fn delta_tampered() {
+    run("delta-tampered", 53400, &[]);
+}
+
+#[test]
+fn delta_power_cut() {
+    let out = run("delta-power-cut", 53600, &[]);
+    // Each ONU lost its power once, during its rebuild, and came back.
+    assert_eq!(
+        out.matches("the power supply starts it again").count(),
+        3,
+        "{out}"
+    );
+}
+
+#[test]
 fn tampered_image() {
     run("tampered-image", 28000, &["--onus", "4"]);
 }

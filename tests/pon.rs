@@ -364,6 +364,7 @@ fn campaign(
 
 fn setup(img: &[u8], mode: Mode, cfg: &SessionConfig, plan: &CampaignPlan) -> Setup {
     Setup {
+        deltas: Vec::new(),
         image: UpgradeImage::new(img.to_vec()).unwrap(),
         image_sha256: sha(img),
         mode,

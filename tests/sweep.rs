@@ -53,6 +53,7 @@ impl Lab {
             ..SessionConfig::default()
         };
         let setup = Setup {
+            deltas: Vec::new(),
             image: UpgradeImage::new(v2.clone()).unwrap(),
             image_sha256: hex::encode(Sha256::digest(&v2)),
             mode,

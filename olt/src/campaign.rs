@@ -16,6 +16,12 @@
 //!    reboot until it has shown that it is back, active on the new version, and still so
 //!    `health_settle` later; once every ONU of the wave has passed or failed, the passed ones
 //!    are committed together.
+//!    With **delta packages** (docs/multicast.md, "Per-base grouping"), a wave runs in legs:
+//!    first, for each delta package, the wave's ONUs whose committed and active version is
+//!    the package's base, in one download of that package (one multicast group per base);
+//!    then one download of the full image for the ONUs on a base without a delta and for
+//!    every ONU that refused its delta (the fallback). An ONU's delta failure is not a
+//!    failure of the campaign until the full image has failed too.
 //! 3. **Kill switch**: as soon as the failed share of the current wave exceeds the threshold,
 //!    the campaign halts: the wave's downloads are aborted, its ONUs that run the new image
 //!    uncommitted are sent back to their committed image, and no further wave starts.
@@ -73,6 +79,9 @@ impl CampaignPlan {
 pub struct Setup {
     /// The image.
     pub image: UpgradeImage,
+    /// Delta packages to the image's version, each from one base version (at most one per
+    /// base); ONUs on a base without one get the full image.
+    pub deltas: Vec<UpgradeImage>,
     /// Hex SHA-256 of the image file (the journal names the image by it).
     pub image_sha256: String,
     /// How the windows travel.
@@ -119,6 +128,39 @@ pub struct OnuRecord {
     pub active_version: Option<String>,
     /// What the OLT sent it and how it went, over every stage.
     pub stats: SessionStats,
+    /// The package it was last sent (None: nothing was downloaded to it).
+    pub package: Option<Package>,
+    /// It refused its delta package and was sent the full image.
+    pub fell_back: bool,
+}
+
+/// Which package of a campaign an ONU is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Package {
+    /// The full image.
+    Full,
+    /// The delta package from this base version.
+    Delta {
+        /// The base version.
+        base: String,
+    },
+}
+
+/// One download of a wave: a package to a set of ONUs.
+#[derive(Clone, Debug)]
+struct Leg {
+    /// The delta's index in `deltas`, or None for the full image.
+    delta: Option<usize>,
+    onus: Vec<OnuId>,
+}
+
+/// The bytes of the packages a campaign sent, against the full image's cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PackageBytes {
+    /// Bytes of the packages sent: once per multicast download, once per ONU in unicast.
+    pub sent: u64,
+    /// What the same downloads would have sent with the full image instead.
+    pub full_image_cost: u64,
 }
 
 /// A campaign over one PON.
@@ -126,6 +168,13 @@ pub struct OnuRecord {
 pub struct Campaign {
     /// The image rolled out (none for an abort-only campaign, `olt abort`).
     image: Option<UpgradeImage>,
+    /// The delta packages to the image's version.
+    deltas: Vec<UpgradeImage>,
+    /// The current wave's downloads, and which one runs.
+    legs: Vec<Leg>,
+    leg: usize,
+    /// Package bytes sent, against the full image's cost.
+    package_bytes: PackageBytes,
     image_sha256: String,
     mode: Mode,
     cfg: SessionConfig,
@@ -195,6 +244,10 @@ impl Campaign {
     fn blank(setup: &Setup, onus: &[OnuId], stage: Stage, now: Instant) -> Campaign {
         Campaign {
             image: Some(setup.image.clone()),
+            deltas: setup.deltas.clone(),
+            legs: Vec::new(),
+            leg: 0,
+            package_bytes: PackageBytes::default(),
             image_sha256: setup.image_sha256.clone(),
             mode: setup.mode,
             cfg: setup.session.clone(),
@@ -226,7 +279,8 @@ impl Campaign {
         let mut c = Campaign::blank(setup, onus, Stage::Survey, now);
         let plan = &setup.plan;
         let single = !(1..100).contains(&plan.canary_percent);
-        if plan.model.is_none() && plan.serials.is_none() && single {
+        // Deltas need the survey: each ONU's base decides its package.
+        if plan.model.is_none() && plan.serials.is_none() && single && setup.deltas.is_empty() {
             // Nothing to learn first: one wave of everyone (each session skips on its own).
             c.waves = vec![onus.to_vec()];
             c.start_wave(0, now);
@@ -274,6 +328,10 @@ impl Campaign {
     ) -> Campaign {
         let mut c = Campaign {
             image: None,
+            deltas: Vec::new(),
+            legs: Vec::new(),
+            leg: 0,
+            package_bytes: PackageBytes::default(),
             image_sha256: String::new(),
             mode: Mode::Unicast,
             cfg: cfg.clone(),
@@ -479,6 +537,16 @@ impl Campaign {
         self.image.as_ref()
     }
 
+    /// The delta packages the campaign carries.
+    pub fn deltas(&self) -> &[UpgradeImage] {
+        &self.deltas
+    }
+
+    /// Bytes of the packages sent so far, against the full image's cost.
+    pub fn package_bytes(&self) -> PackageBytes {
+        self.package_bytes
+    }
+
     /// The engine of the current stage (its sessions show who is where).
     pub fn olt(&self) -> &Olt {
         &self.olt
@@ -578,7 +646,7 @@ impl Campaign {
     }
 
     fn start_wave(&mut self, n: usize, now: Instant) {
-        let (Some(wave), Some(image)) = (self.waves.get(n), self.image.clone()) else {
+        let (Some(wave), Some(_)) = (self.waves.get(n), self.image.as_ref()) else {
             self.stage = Stage::Completed;
             self.journal_dirty = true;
             return;
@@ -594,6 +662,71 @@ impl Campaign {
                 r.wave = Some(n);
             }
         }
+        // Per base: the ONUs whose committed and active image is the delta's base.
+        let mut full = Vec::new();
+        let mut by_delta: Vec<Vec<OnuId>> = vec![Vec::new(); self.deltas.len()];
+        for id in ids {
+            let r = &self.records[&id];
+            let base = match (&r.committed_version, &r.active_version) {
+                (Some(c), Some(a)) if c == a => Some(c),
+                _ => None,
+            };
+            let delta = base.and_then(|b| {
+                self.deltas
+                    .iter()
+                    .position(|d| d.delta.as_ref().is_some_and(|h| &h.base_version == b))
+            });
+            match delta {
+                Some(i) => by_delta[i].push(id),
+                None => full.push(id),
+            }
+        }
+        self.legs = by_delta
+            .into_iter()
+            .enumerate()
+            .filter(|(_, onus)| !onus.is_empty())
+            .map(|(i, onus)| Leg {
+                delta: Some(i),
+                onus,
+            })
+            .collect();
+        if !full.is_empty() || self.legs.is_empty() {
+            self.legs.push(Leg {
+                delta: None,
+                onus: full,
+            });
+        }
+        self.leg = 0;
+        self.stage = Stage::Wave(n);
+        self.start_leg(now);
+    }
+
+    /// Starts the current leg of the current wave: its package to its ONUs.
+    fn start_leg(&mut self, now: Instant) {
+        let (Some(leg), Some(full)) = (self.legs.get(self.leg).cloned(), self.image.clone()) else {
+            return;
+        };
+        let image = match leg.delta {
+            Some(i) => self.deltas[i].clone(),
+            None => full.clone(),
+        };
+        let package = match leg.delta.and_then(|i| self.deltas[i].delta.as_ref()) {
+            Some(h) => Package::Delta {
+                base: h.base_version.clone(),
+            },
+            None => Package::Full,
+        };
+        for id in &leg.onus {
+            if let Some(r) = self.records.get_mut(id) {
+                r.package = Some(package.clone());
+            }
+        }
+        let copies = match self.mode {
+            Mode::Unicast => leg.onus.len() as u64,
+            _ => u64::from(!leg.onus.is_empty()),
+        };
+        self.package_bytes.sent += image.len() as u64 * copies;
+        self.package_bytes.full_image_cost += full.len() as u64 * copies;
         let cfg = SessionConfig {
             hold_before_commit: self.plan.gate,
             health_settle: self.plan.health_settle,
@@ -602,16 +735,71 @@ impl Campaign {
         self.fold_counters();
         self.olt = Olt::new(
             &Job::Upgrade { image },
-            &ids,
+            &leg.onus,
             self.mode,
             &cfg,
             &self.mcfg,
             now,
         )
         .with_pacing(self.plan.pace);
-        self.stage = Stage::Wave(n);
         self.journal_dirty = true;
-        tracing::info!(wave = n, onus = ids.len(), "wave starts");
+        tracing::info!(
+            stage = ?self.stage,
+            onus = leg.onus.len(),
+            package = %match &package {
+                Package::Full => "the full image".to_string(),
+                Package::Delta { base } => format!("the delta from {base}"),
+            },
+            "download starts"
+        );
+    }
+
+    /// The current leg is a delta package's.
+    fn in_delta_leg(&self) -> bool {
+        self.legs.get(self.leg).is_some_and(|l| l.delta.is_some())
+    }
+
+    /// The current leg is over: its ONUs that failed a delta go to the full image's leg
+    /// (made if there is none); then the next leg, or the next wave.
+    fn next_leg(&mut self, n: usize, now: Instant) {
+        if self.in_delta_leg() {
+            let refused: Vec<OnuId> = self
+                .olt
+                .sessions()
+                .filter(|s| matches!(s.outcome(), Some(Outcome::Failed(_))))
+                .map(|s| s.onu())
+                .collect();
+            if !refused.is_empty() {
+                for id in &refused {
+                    if let Some(r) = self.records.get_mut(id) {
+                        r.outcome = None;
+                        r.fell_back = true;
+                    }
+                }
+                tracing::info!(
+                    onus = refused.len(),
+                    "delta refused: the full image follows"
+                );
+                match self
+                    .legs
+                    .iter_mut()
+                    .skip(self.leg + 1)
+                    .find(|l| l.delta.is_none())
+                {
+                    Some(full) => full.onus.extend(refused),
+                    None => self.legs.push(Leg {
+                        delta: None,
+                        onus: refused,
+                    }),
+                }
+            }
+        }
+        self.leg += 1;
+        if self.leg < self.legs.len() {
+            self.start_leg(now);
+        } else {
+            self.start_wave(n + 1, now);
+        }
     }
 
     fn fold_counters(&mut self) {
@@ -623,6 +811,7 @@ impl Campaign {
 
     /// Copies what the current engine's sessions know into the records.
     fn collect(&mut self) {
+        let delta_leg = self.in_delta_leg();
         for s in self.olt.sessions() {
             let Some(r) = self.records.get_mut(&s.onu()) else {
                 continue;
@@ -643,6 +832,10 @@ impl Campaign {
                 r.active_version = Some(v);
             }
             let mut final_now = s.outcome().filter(|o| **o != Outcome::Eligible).cloned();
+            if delta_leg && matches!(final_now, Some(Outcome::Failed(_))) {
+                // Not final: the full image follows (`next_leg`).
+                final_now = None;
+            }
             // Found already on the version, by a campaign resumed after the OLT died between
             // the ONU's Commit and the journal's update: the campaign did upgrade it.
             if let (Some(Outcome::Skipped(_)), Some(before), Some(image)) =
@@ -719,7 +912,7 @@ impl Campaign {
                 }
                 if self.olt.finished() {
                     self.end_stage();
-                    self.start_wave(n + 1, now);
+                    self.next_leg(n, now);
                     self.advance(now);
                 }
             }

@@ -878,6 +878,7 @@ mod tests {
                         repairs: 1,
                     },
                 ],
+                packages: Default::default(),
             }],
             onus,
         }

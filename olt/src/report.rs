@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::campaign::{Campaign, OnuRecord, Stage};
+use crate::campaign::{Campaign, OnuRecord, Package, Stage};
 use crate::engine::{Drops, Mode, PonPort};
 use crate::image::UpgradeImage;
 use crate::session::Outcome;
@@ -67,6 +67,64 @@ pub struct PonReport {
     /// of format version 2).
     #[serde(default)]
     pub windows: Vec<WindowSample>,
+    /// Which package each ONU was sent, and the bytes of the packages against the full
+    /// image's cost (docs/multicast.md, "Per-base grouping").
+    #[serde(default)]
+    pub packages: PackagesReport,
+}
+
+/// The packages of one PON port's campaign: a full image, and delta packages per base.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackagesReport {
+    /// The delta packages the campaign carried, by base version.
+    pub deltas: Vec<String>,
+    /// Bytes of the packages sent: once per multicast download, once per ONU in unicast
+    /// (repairs and the OMCI framing not counted: the frames' bytes are in `totals`).
+    pub sent_bytes: u64,
+    /// What the same downloads would have sent with the full image instead.
+    pub full_image_cost_bytes: u64,
+    /// Per ONU that was sent something: which package.
+    pub onus: Vec<OnuPackage>,
+}
+
+/// The package one ONU was sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnuPackage {
+    /// The ONU.
+    pub id: u16,
+    /// `"full"`, or `"delta from V1"`.
+    pub package: String,
+    /// It refused its delta package and was sent the full image after it.
+    pub fell_back: bool,
+}
+
+/// The packages part of port `c`'s report.
+fn packages_report(c: &Campaign) -> PackagesReport {
+    let bytes = c.package_bytes();
+    PackagesReport {
+        deltas: c
+            .deltas()
+            .iter()
+            .filter_map(|d| d.delta.as_ref().map(|h| h.base_version.clone()))
+            .collect(),
+        sent_bytes: bytes.sent,
+        full_image_cost_bytes: bytes.full_image_cost,
+        onus: c
+            .records()
+            .iter()
+            .filter_map(|(id, r)| {
+                let package = match r.package.as_ref()? {
+                    Package::Full => "full".to_string(),
+                    Package::Delta { base } => format!("delta from {base}"),
+                };
+                Some(OnuPackage {
+                    id: id.0,
+                    package,
+                    fell_back: r.fell_back,
+                })
+            })
+            .collect(),
+    }
 }
 
 /// The image's delivery at one moment of a PON port's campaign.
@@ -417,6 +475,7 @@ impl Report {
                         ..w.clone()
                     })
                     .collect(),
+                packages: packages_report(c),
             });
             onus.extend(these);
         }

@@ -41,11 +41,22 @@ pub enum FaultPoint {
     /// In recovery mode, halfway through writing the golden image fetched over TFTP into its
     /// slot (the metadata does not yet call the slot valid).
     MidGoldenRestore,
+    /// During a delta package's rebuild, after a step's bytes reached the rebuild area (the
+    /// `n`-th time is after the `n`-th step; the last step's is the whole target written,
+    /// not yet verified).
+    MidDeltaRebuild,
+    /// The target is rebuilt and verified in the rebuild area; the slot still holds the
+    /// package.
+    DeltaRebuiltBeforeSwap,
+    /// The rebuilt target has replaced the package in the slot; the metadata does not yet
+    /// call the slot valid.
+    DeltaSwappedBeforeMetadata,
 }
 
 impl FaultPoint {
-    /// Every point: the upgrade's, in upgrade order, then recovery mode's.
-    pub const ALL: [FaultPoint; 7] = [
+    /// Every point: the upgrade's, in upgrade order, then recovery mode's, then a delta
+    /// rebuild's.
+    pub const ALL: [FaultPoint; 10] = [
         FaultPoint::MidSectionWrite,
         FaultPoint::AfterWindowAck,
         FaultPoint::DuringBusy,
@@ -53,6 +64,17 @@ impl FaultPoint {
         FaultPoint::AfterActivate,
         FaultPoint::AfterRebootBeforeCommit,
         FaultPoint::MidGoldenRestore,
+        FaultPoint::MidDeltaRebuild,
+        FaultPoint::DeltaRebuiltBeforeSwap,
+        FaultPoint::DeltaSwappedBeforeMetadata,
+    ];
+
+    /// The points only a delta package's rebuild passes (at End software download, after the
+    /// package's checks), in rebuild order.
+    pub const DELTA: [FaultPoint; 3] = [
+        FaultPoint::MidDeltaRebuild,
+        FaultPoint::DeltaRebuiltBeforeSwap,
+        FaultPoint::DeltaSwappedBeforeMetadata,
     ];
 
     /// The points an OLT's upgrade passes (all but recovery mode's), in upgrade order.
@@ -75,6 +97,9 @@ impl FaultPoint {
             FaultPoint::AfterActivate => "after-activate",
             FaultPoint::AfterRebootBeforeCommit => "after-reboot-before-commit",
             FaultPoint::MidGoldenRestore => "mid-golden-restore",
+            FaultPoint::MidDeltaRebuild => "mid-delta-rebuild",
+            FaultPoint::DeltaRebuiltBeforeSwap => "delta-rebuilt-before-swap",
+            FaultPoint::DeltaSwappedBeforeMetadata => "delta-swapped-before-metadata",
         }
     }
 }

@@ -1,9 +1,14 @@
-//! The ONU's flash: two software image slots and two copies of a metadata record.
+//! The ONU's flash: two software image slots, two copies of a metadata record, and the
+//! rebuild area a delta package's target is rebuilt into (docs/onu.md, "Flash layout").
 //!
-//! On disk ([`FileFlash`]) a state directory holds `slot0.img`, `slot1.img`, `meta0.bin` and
-//! `meta1.bin`. In memory ([`MemFlash`]) the same four byte strings live in vectors, so that a
-//! deterministic test can "cut the power" by dropping the ONU and booting a new one from the
-//! same flash.
+//! On disk ([`FileFlash`]) a state directory holds `slot0.img`, `slot1.img`, `meta0.bin`,
+//! `meta1.bin` and, while or after a delta is rebuilt, `rebuild.img`. In memory
+//! ([`MemFlash`]) the same byte strings live in vectors, so that a deterministic test can "cut
+//! the power" by dropping the ONU and booting a new one from the same flash.
+//!
+//! The rebuild area is written only by a rebuild and read only by its verification; it
+//! becomes a slot's contents in one step ([`Flash::promote_rebuild`]: a rename on disk), so
+//! a slot holds either the downloaded package or the whole rebuilt image, never a mixture.
 //!
 //! The flash itself knows nothing of faults: a torn write is simulated by the caller writing
 //! only part of what it meant to, then stopping (see `faults`).
@@ -32,6 +37,37 @@ pub trait Flash {
     fn read_meta(&mut self, copy: u8) -> io::Result<Option<Vec<u8>>>;
     /// Replaces metadata copy `copy` with `bytes`, durably.
     fn write_meta(&mut self, copy: u8, bytes: &[u8]) -> io::Result<()>;
+    /// Reads `buf.len()` bytes of the rebuild area from `offset`; bytes never written read as
+    /// zero.
+    fn read_rebuild(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// Writes `data` into the rebuild area at `offset`, growing it as needed.
+    fn write_rebuild(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Empties the rebuild area, durably.
+    fn erase_rebuild(&mut self) -> io::Result<()>;
+    /// Makes the rebuild area's bytes `slot`'s, durably and in one step (what the slot held
+    /// is gone), and leaves the rebuild area empty.
+    fn promote_rebuild(&mut self, slot: u8) -> io::Result<()>;
+}
+
+/// Reads `buf.len()` bytes from `data` at `offset`, zero past its end.
+fn read_padded(data: &[u8], offset: u64, buf: &mut [u8]) {
+    buf.fill(0);
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(data.len());
+    let end = start.saturating_add(buf.len()).min(data.len());
+    buf[..end - start].copy_from_slice(&data[start..end]);
+}
+
+/// Writes `data` into `into` at `offset`, growing it as needed.
+fn write_growing(into: &mut Vec<u8>, offset: u64, data: &[u8]) -> io::Result<()> {
+    let start = usize::try_from(offset).map_err(io::Error::other)?;
+    let end = start + data.len();
+    if into.len() < end {
+        into.resize(end, 0);
+    }
+    into[start..end].copy_from_slice(data);
+    Ok(())
 }
 
 /// Reads a whole slot.
@@ -50,6 +86,8 @@ pub struct MemFlash {
     pub slots: [Vec<u8>; SLOTS],
     /// The metadata copies' bytes.
     pub meta: [Option<Vec<u8>>; 2],
+    /// The rebuild area's bytes.
+    pub rebuild: Vec<u8>,
 }
 
 fn slot_index(slot: u8) -> io::Result<usize> {
@@ -68,23 +106,12 @@ impl Flash for MemFlash {
     }
 
     fn read_slot(&mut self, slot: u8, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let s = &self.slots[slot_index(slot)?];
-        buf.fill(0);
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(s.len());
-        let end = start.saturating_add(buf.len()).min(s.len());
-        buf[..end - start].copy_from_slice(&s[start..end]);
+        read_padded(&self.slots[slot_index(slot)?], offset, buf);
         Ok(())
     }
 
     fn write_slot(&mut self, slot: u8, offset: u64, data: &[u8]) -> io::Result<()> {
-        let s = &mut self.slots[slot_index(slot)?];
-        let start = usize::try_from(offset).map_err(io::Error::other)?;
-        let end = start + data.len();
-        if s.len() < end {
-            s.resize(end, 0);
-        }
-        s[start..end].copy_from_slice(data);
-        Ok(())
+        write_growing(&mut self.slots[slot_index(slot)?], offset, data)
     }
 
     fn erase_slot(&mut self, slot: u8) -> io::Result<()> {
@@ -104,6 +131,25 @@ impl Flash for MemFlash {
         self.meta[slot_index(copy)?] = Some(bytes.to_vec());
         Ok(())
     }
+
+    fn read_rebuild(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        read_padded(&self.rebuild, offset, buf);
+        Ok(())
+    }
+
+    fn write_rebuild(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        write_growing(&mut self.rebuild, offset, data)
+    }
+
+    fn erase_rebuild(&mut self) -> io::Result<()> {
+        self.rebuild.clear();
+        Ok(())
+    }
+
+    fn promote_rebuild(&mut self, slot: u8) -> io::Result<()> {
+        self.slots[slot_index(slot)?] = std::mem::take(&mut self.rebuild);
+        Ok(())
+    }
 }
 
 /// Flash in a state directory, one file per slot and per metadata copy.
@@ -115,6 +161,8 @@ impl Flash for MemFlash {
 pub struct FileFlash {
     dir: PathBuf,
     open: [Option<File>; SLOTS],
+    /// The rebuild area's file, once opened for writing.
+    rebuild: Option<File>,
 }
 
 impl FileFlash {
@@ -124,6 +172,7 @@ impl FileFlash {
         Ok(Self {
             dir: dir.to_path_buf(),
             open: [None, None],
+            rebuild: None,
         })
     }
 
@@ -138,6 +187,26 @@ impl FileFlash {
 
     fn meta_path(&self, copy: u8) -> io::Result<PathBuf> {
         slot_index(copy).map(|i| self.dir.join(format!("meta{i}.bin")))
+    }
+
+    fn rebuild_path(&self) -> PathBuf {
+        self.dir.join("rebuild.img")
+    }
+
+    /// The rebuild area's file, opened for writing (created if missing) the first time.
+    fn rebuild_file(&mut self) -> io::Result<&File> {
+        if self.rebuild.is_none() {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(self.rebuild_path())?;
+            self.rebuild = Some(f);
+        }
+        self.rebuild
+            .as_ref()
+            .ok_or_else(|| io::Error::other("rebuild file not open"))
     }
 
     /// The slot's file, opened for writing (created if missing) the first time.
@@ -228,6 +297,39 @@ impl Flash for FileFlash {
         f.write_all(bytes)?;
         f.sync_all()
     }
+
+    fn read_rebuild(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        buf.fill(0);
+        let f = self.rebuild_file()?;
+        let mut filled = 0;
+        while filled < buf.len() {
+            match f.read_at(&mut buf[filled..], offset + filled as u64)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        Ok(())
+    }
+
+    fn write_rebuild(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.rebuild_file()?.write_all_at(data, offset)
+    }
+
+    fn erase_rebuild(&mut self) -> io::Result<()> {
+        let f = self.rebuild_file()?;
+        f.set_len(0)?;
+        f.sync_all()
+    }
+
+    fn promote_rebuild(&mut self, slot: u8) -> io::Result<()> {
+        let to = self.slot_path(slot)?;
+        self.rebuild_file()?.sync_all()?;
+        // The rename is the one step: the slot's name points at the old file or the new one.
+        self.open[usize::from(slot)] = None;
+        self.rebuild = None;
+        fs::rename(self.rebuild_path(), &to)?;
+        File::open(&self.dir)?.sync_all()
+    }
 }
 
 #[cfg(test)]
@@ -249,6 +351,21 @@ mod tests {
         flash.write_meta(0, b"meta").unwrap();
         assert_eq!(flash.read_meta(0).unwrap().as_deref(), Some(&b"meta"[..]));
         assert!(flash.write_slot(2, 0, b"x").is_err());
+        flash.write_slot(0, 0, b"base").unwrap();
+        flash.write_slot(1, 0, b"the package").unwrap();
+        flash.write_rebuild(2, b"xy").unwrap();
+        let mut r = [9u8; 5];
+        flash.read_rebuild(0, &mut r).unwrap();
+        assert_eq!(r, [0, 0, b'x', b'y', 0]);
+        flash.promote_rebuild(1).unwrap();
+        assert_eq!(read_whole_slot(flash, 1).unwrap(), b"\0\0xy");
+        assert_eq!(read_whole_slot(flash, 0).unwrap(), b"base");
+        flash.read_rebuild(0, &mut r).unwrap();
+        assert_eq!(r, [0; 5], "the rebuild area is empty after a promotion");
+        flash.write_rebuild(0, b"z").unwrap();
+        flash.erase_rebuild().unwrap();
+        flash.read_rebuild(0, &mut r).unwrap();
+        assert_eq!(r, [0; 5]);
     }
 
     #[test]

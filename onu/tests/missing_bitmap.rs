@@ -252,6 +252,21 @@ impl Flash for FailingFlash {
     fn write_meta(&mut self, copy: u8, bytes: &[u8]) -> io::Result<()> {
         self.inner.write_meta(copy, bytes)
     }
+    fn read_rebuild(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.inner.read_rebuild(offset, buf)
+    }
+    fn write_rebuild(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if self.failing.get() {
+            return Err(io::Error::other("a worn-out block"));
+        }
+        self.inner.write_rebuild(offset, data)
+    }
+    fn erase_rebuild(&mut self) -> io::Result<()> {
+        self.inner.erase_rebuild()
+    }
+    fn promote_rebuild(&mut self, slot: u8) -> io::Result<()> {
+        self.inner.promote_rebuild(slot)
+    }
 }
 
 #[test]

@@ -254,6 +254,34 @@ impl Flash for CutFlash {
             Err(std::io::Error::other("power cut"))
         }
     }
+
+    fn read_rebuild(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read_rebuild(offset, buf)
+    }
+    fn write_rebuild(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        let whole = self.write()?;
+        let n = if whole { data.len() } else { data.len() / 2 };
+        self.inner.write_rebuild(offset, &data[..n])?;
+        if whole {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("power cut"))
+        }
+    }
+    fn erase_rebuild(&mut self) -> std::io::Result<()> {
+        if self.write()? {
+            self.inner.erase_rebuild()
+        } else {
+            Err(std::io::Error::other("power cut"))
+        }
+    }
+    fn promote_rebuild(&mut self, slot: u8) -> std::io::Result<()> {
+        if self.write()? {
+            self.inner.promote_rebuild(slot)
+        } else {
+            Err(std::io::Error::other("power cut"))
+        }
+    }
 }
 
 /// A cut between any two flash writes of an upgrade (and in the middle of any one of them),

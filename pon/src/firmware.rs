@@ -312,6 +312,98 @@ pub fn deterministic_payload(seed: &str, len: usize) -> Vec<u8> {
     out
 }
 
+/// How to derive a new payload from an old one, for realistic delta tests: shares of the old
+/// payload's length, in percent, that are changed in place (16-byte runs), inserted (64-byte
+/// runs of new bytes) and moved elsewhere (16 KiB blocks). The same seed gives the same bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Derivation {
+    /// Percent of the bytes changed in place, spread over the payload.
+    pub changed_pct: f64,
+    /// Percent of the length inserted as new bytes.
+    pub inserted_pct: f64,
+    /// Percent of the bytes moved to another place.
+    pub moved_pct: f64,
+    /// Seed of the positions and the new bytes.
+    pub seed: String,
+}
+
+/// A deterministic stream of numbers from `seed` (SHA-256 in counter mode).
+struct Draw {
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+impl Draw {
+    fn new(seed: &str, what: &str, n: usize) -> Self {
+        Self {
+            bytes: deterministic_payload(&format!("{seed}/{what}"), n * 8),
+            at: 0,
+        }
+    }
+    /// A number below `bound` (`bound` > 0).
+    fn below(&mut self, bound: usize) -> usize {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.bytes[self.at..self.at + 8]);
+        self.at += 8;
+        (u64::from_be_bytes(b) % bound as u64) as usize
+    }
+}
+
+/// A new payload derived from `old` as `how` says (moves first, then changes, then
+/// insertions). Memory: the old and the new payload.
+pub fn derive_payload(old: &[u8], how: &Derivation) -> Vec<u8> {
+    const RUN: usize = 16;
+    const INSERT: usize = 64;
+    const BLOCK: usize = 16 << 10;
+    let share = |pct: f64| ((old.len() as f64) * pct.clamp(0.0, 100.0) / 100.0) as usize;
+    let mut new = old.to_vec();
+    // Moves: a block cut out and put back elsewhere.
+    let moves = share(how.moved_pct)
+        .div_ceil(BLOCK)
+        .min(new.len() / BLOCK.max(1));
+    let mut d = Draw::new(&how.seed, "moves", moves * 2);
+    for _ in 0..moves {
+        let len = new.len();
+        if len <= BLOCK {
+            break;
+        }
+        let from = d.below(len - BLOCK);
+        let block: Vec<u8> = new.drain(from..from + BLOCK).collect();
+        let to = d.below(new.len());
+        new.splice(to..to, block);
+    }
+    // Changes: runs of bytes flipped in place, one per stretch of the payload.
+    let runs = share(how.changed_pct).div_ceil(RUN);
+    if runs > 0 && !new.is_empty() {
+        let stretch = (new.len() / runs).max(1);
+        let mut d = Draw::new(&how.seed, "changes", runs);
+        for i in 0..runs {
+            let at = i * stretch + d.below(stretch.saturating_sub(RUN).max(1));
+            for b in new.iter_mut().skip(at).take(RUN) {
+                *b ^= 0xA5;
+            }
+        }
+    }
+    // Insertions: runs of new bytes at sorted positions, in one pass.
+    let inserts = share(how.inserted_pct).div_ceil(INSERT);
+    if inserts > 0 {
+        let mut d = Draw::new(&how.seed, "inserts", inserts);
+        let mut at: Vec<usize> = (0..inserts).map(|_| d.below(new.len() + 1)).collect();
+        at.sort_unstable();
+        let fresh = deterministic_payload(&format!("{}/inserted", how.seed), inserts * INSERT);
+        let mut out = Vec::with_capacity(new.len() + fresh.len());
+        let mut from = 0;
+        for (i, p) in at.into_iter().enumerate() {
+            out.extend_from_slice(&new[from..p]);
+            out.extend_from_slice(&fresh[i * INSERT..(i + 1) * INSERT]);
+            from = p;
+        }
+        out.extend_from_slice(&new[from..]);
+        new = out;
+    }
+    new
+}
+
 /// Everything a pass over an image found, for `onu image inspect` and for the checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inspection {

@@ -14,7 +14,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::firmware::{HEADER_LEN, ImageError, ImageHeader, STREAM_CHUNK};
+use crate::delta::{self, DELTA_HEADER_LEN, DeltaHeader};
+use crate::firmware::{ImageError, ImageHeader, STREAM_CHUNK};
 use omci_codec::crc::Crc32Digest;
 use omci_codec::{Format, Windowing};
 use sha2::{Digest, Sha256};
@@ -70,8 +71,10 @@ enum Store {
 pub struct UpgradeImage {
     store: Store,
     len: u32,
-    /// Its header.
+    /// Its header; for a delta package, the header of the target image it rebuilds.
     pub header: ImageHeader,
+    /// For a delta package (docs/image-format.md), its header: the base it applies to.
+    pub delta: Option<DeltaHeader>,
     /// CRC-32/BZIP2 over the whole image, as End software download carries it.
     pub crc: u32,
     /// SHA-256 of the whole file (what a manifest's checksum and the journal name it by).
@@ -88,7 +91,7 @@ impl UpgradeImage {
                 len: bytes.len() as u64,
             });
         }
-        let header = check_header(&bytes, bytes.len() as u64)?;
+        let (header, delta) = check_header(&bytes, bytes.len() as u64)?;
         let mut crc = Crc32Digest::new();
         crc.update(&bytes);
         Ok(Self {
@@ -96,6 +99,7 @@ impl UpgradeImage {
             crc: crc.finalize(),
             sha256: Sha256::digest(&bytes).into(),
             header,
+            delta,
             store: Store::Memory(bytes),
         })
     }
@@ -127,12 +131,13 @@ impl UpgradeImage {
             return UpgradeImage::new(bytes)
                 .map_err(|source| ImageFileError::Format { path: name, source });
         }
-        let mut head = [0u8; HEADER_LEN];
+        let mut head = [0u8; DELTA_HEADER_LEN];
         file.read_exact_at(&mut head, 0).map_err(io)?;
-        let header = check_header(&head, len).map_err(|source| ImageFileError::Format {
-            path: name.clone(),
-            source,
-        })?;
+        let (header, delta) =
+            check_header(&head, len).map_err(|source| ImageFileError::Format {
+                path: name.clone(),
+                source,
+            })?;
         // One pass for the CRC of End software download and the file's SHA-256.
         let (mut crc, mut sha) = (Crc32Digest::new(), Sha256::new());
         let mut buf = vec![0u8; STREAM_CHUNK];
@@ -148,6 +153,7 @@ impl UpgradeImage {
             store: Store::File(Arc::new(file)),
             len: len as u32,
             header,
+            delta,
             crc: crc.finalize(),
             sha256: sha.finalize().into(),
         })
@@ -173,9 +179,17 @@ impl UpgradeImage {
         self.header.version_attribute()
     }
 
+    /// True for a delta package.
+    pub fn is_delta(&self) -> bool {
+        self.delta.is_some()
+    }
+
     /// One pass over the whole image with the checks a device would make before it trusts
     /// it and that need no device: header and lengths, payload SHA-256, and the signature
-    /// when `key` is given ([`crate::firmware::inspect_from`]). The OLT's pre-checks.
+    /// when `key` is given ([`crate::firmware::inspect_from`]). The OLT's pre-checks. For a
+    /// delta package: its header, lengths and signature ([`crate::delta::inspect_from`]);
+    /// `hash_ok` then stands for the lengths (the target's payload is checked by the ONU,
+    /// once rebuilt), and `header` is the target's.
     pub fn inspect(
         &self,
         key: Option<&ed25519_dalek::VerifyingKey>,
@@ -188,6 +202,19 @@ impl UpgradeImage {
             buf.copy_from_slice(&got);
             Ok(())
         };
+        if self.delta.is_some() {
+            return delta::inspect_from(u64::from(self.len), &mut read, key)
+                .map(|found| crate::firmware::Inspection {
+                    header: found.header.target,
+                    hash_ok: true,
+                    signature_ok: found.signature_ok,
+                    file_sha256: found.file_sha256,
+                })
+                .map_err(|e| match e {
+                    delta::DeltaError::Format(e) => e,
+                    other => ImageError::Io(other.to_string()),
+                });
+        }
         crate::firmware::inspect_from(u64::from(self.len), &mut read, key)
     }
 
@@ -211,9 +238,22 @@ impl UpgradeImage {
     }
 }
 
-/// The header of an image of `len` bytes, whose first bytes are `head`; its lengths must add
-/// up to `len`.
-fn check_header(head: &[u8], len: u64) -> Result<ImageHeader, ImageError> {
+/// The header of an image of `len` bytes, whose first bytes are `head` (and the delta header,
+/// for a delta package); its lengths must add up to `len`.
+fn check_header(head: &[u8], len: u64) -> Result<(ImageHeader, Option<DeltaHeader>), ImageError> {
+    if delta::is_delta(head) {
+        let d = DeltaHeader::parse(head).map_err(|e| match e {
+            delta::DeltaError::Format(e) => e,
+            other => ImageError::Io(other.to_string()),
+        })?;
+        if d.package_len() != len {
+            return Err(ImageError::LengthMismatch {
+                expected: d.package_len(),
+                actual: len,
+            });
+        }
+        return Ok((d.target.clone(), Some(d)));
+    }
     let header = ImageHeader::parse(head)?;
     let expected = header.image_len();
     if expected != len {
@@ -222,7 +262,7 @@ fn check_header(head: &[u8], len: u64) -> Result<ImageHeader, ImageError> {
             actual: len,
         });
     }
-    Ok(header)
+    Ok((header, None))
 }
 
 /// How a download cuts an image: the frame format and the agreed windowing
@@ -359,7 +399,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A header with nothing after it.
         let short = dir.path().join("short.img");
-        std::fs::write(&short, &bytes(1000)[..HEADER_LEN]).unwrap();
+        std::fs::write(&short, &bytes(1000)[..crate::firmware::HEADER_LEN]).unwrap();
         let e = UpgradeImage::open(&short).unwrap_err().to_string();
         assert!(e.contains("not a whole image"), "{e}");
         // 4 GiB (sparse): refused by its size, without reading it.

@@ -13,6 +13,8 @@
 //!   which downstream paths they apply to ([`link::Paths`]).
 //! - [`firmware`]: the lab's signed firmware image format (header, payload, Ed25519ph
 //!   signature): build, inspect, verify by streaming (docs/image-format.md).
+//! - [`delta`]: delta packages: the signed differential package that rebuilds a target image
+//!   from a base (build, inspect, verify), and the streaming patcher an ONU rebuilds with.
 //! - [`manifest`]: the release manifest written beside an image, which an OLT campaign reads.
 //! - [`image`]: an image ready to send ([`image::UpgradeImage`]: bytes once, header, CRC) and
 //!   how a download cuts it into windows and sections ([`image::Cut`]), for the OLT and the
@@ -26,6 +28,7 @@
 //! Nothing here reads a clock or keeps state between calls, except the sockets of
 //! [`transport`] and the TFTP server's driver ([`tftp::TftpServer`]).
 
+pub mod delta;
 pub mod firmware;
 pub mod image;
 pub mod limits;

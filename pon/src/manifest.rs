@@ -7,6 +7,10 @@
 //!  "signature": "<hex of the image's 64-byte Ed25519ph signature>", "type": "full",
 //!  "rollout": {"percent": 10, "start": "2026-11-23T06:00:00Z"}}
 //! ```
+//!
+//! A delta package's manifest (`onu image delta`) says `"type": "delta"`, names the target's
+//! version and build, and adds the base it applies to:
+//! `"base": {"version": "V1.0.0", "checksum": "sha256:<hex of the base image file>"}`.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,11 +30,25 @@ pub struct Manifest {
     pub checksum: String,
     /// Hex of the image's signature (its last 64 bytes).
     pub signature: String,
-    /// `"full"`: the image replaces the whole software (no delta images in this lab).
+    /// `"full"`: the image replaces the whole software; `"delta"`: a delta package that
+    /// rebuilds the image of `version` from the image `base` names.
     #[serde(rename = "type")]
     pub kind: String,
+    /// For a delta package: the image it applies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<ManifestBase>,
     /// The campaign's rollout plan.
     pub rollout: Rollout,
+}
+
+/// The base image a delta package applies to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestBase {
+    /// The base image's version string.
+    pub version: String,
+    /// `"sha256:"` and the hex SHA-256 of the whole base image file.
+    pub checksum: String,
 }
 
 /// When and to how many ONUs an image goes.
@@ -65,6 +83,7 @@ mod tests {
             checksum: format!("sha256:{}", "ab".repeat(32)),
             signature: "00".repeat(64),
             kind: "full".into(),
+            base: None,
             rollout: Rollout {
                 percent: 10,
                 start: "2026-11-23T06:00:00Z".into(),
@@ -76,5 +95,23 @@ mod tests {
         assert_eq!(serde_json::from_str::<Manifest>(&text).unwrap(), m);
         assert_eq!(m.sha256(), Some([0xab; 32]));
         assert!(serde_json::from_str::<Manifest>(&text.replace("\"build\"", "\"bild\"")).is_err());
+        assert!(
+            !text.contains("base"),
+            "a full image's manifest has no base"
+        );
+        let delta = Manifest {
+            kind: "delta".into(),
+            base: Some(ManifestBase {
+                version: "V1".into(),
+                checksum: format!("sha256:{}", "cd".repeat(32)),
+            }),
+            ..m
+        };
+        let text = serde_json::to_string(&delta).unwrap();
+        assert!(
+            text.contains("\"type\":\"delta\",\"base\":{\"version\":\"V1\""),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Manifest>(&text).unwrap(), delta);
     }
 }

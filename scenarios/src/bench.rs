@@ -266,6 +266,188 @@ pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result
     Ok(result)
 }
 
+/// ONUs of the delta benchmark's projection.
+const DELTA_ONUS: u64 = 128;
+/// Bytes of a baseline OMCI frame.
+const BASELINE_FRAME: u64 = 48;
+/// Data bytes of a baseline Download section.
+const BASELINE_SECTION: u64 = 31;
+
+/// The delta benchmark (`scenario bench --delta`): for an image of `size` payload bytes and
+/// each share of `shares` (percent, split half changed, a quarter inserted, a quarter
+/// moved), the package's size and build time, the Download section frames and bytes on the
+/// PON for the full image and the package, unicast (one download per ONU) and multicast (one
+/// for all), projected from the section counts at [`DELTA_ONUS`] ONUs, the downstream
+/// airtime of those bytes on a GPON (2.48832 Gb/s, a 5-byte GEM header per frame), and the
+/// rebuild: `onu image apply` run as its own process (the ONU's checks, the streamed
+/// rebuild and the full image's verification), its time and peak RSS as it reports them.
+pub async fn delta_bench(
+    program: &[OsString],
+    size: usize,
+    shares: &[f64],
+    out: &Path,
+) -> Result<Value> {
+    use pon::firmware::{BuildSpec, Derivation, build, derive_payload, deterministic_payload};
+    std::fs::create_dir_all(out)?;
+    let dir = tempfile::tempdir()?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let public = dir.path().join("lab.pub");
+    std::fs::write(&public, hex::encode(key.verifying_key().to_bytes()) + "\n")?;
+    let spec = |version: &str| BuildSpec {
+        model: "LAB-ONU-1".into(),
+        version: version.into(),
+        security_version: 1,
+        build: 1,
+        fails_to_boot: false,
+    };
+    let old_payload = deterministic_payload("bench base", size);
+    let base = build(&spec("V1"), &old_payload, &key)?;
+    let base_path = dir.path().join("base.img");
+    std::fs::write(&base_path, &base)?;
+    let model = crate::projection::PonModel::default();
+    let airtime = |frames: u64| {
+        (frames * (BASELINE_FRAME + model.gem_header as u64) * 8) as f64 / model.downstream_bps
+    };
+    let mut rows = Vec::new();
+    for &pct in shares {
+        let how = Derivation {
+            changed_pct: pct / 2.0,
+            inserted_pct: pct / 4.0,
+            moved_pct: pct / 4.0,
+            seed: format!("bench {pct}"),
+        };
+        let target = build(&spec("V2"), &derive_payload(&old_payload, &how), &key)?;
+        let started = Instant::now();
+        let package = pon::delta::build(&base, &target, &key)?;
+        let build_s = started.elapsed().as_secs_f64();
+        let pkg_path = dir.path().join(format!("delta-{pct}.pkg"));
+        std::fs::write(&pkg_path, &package)?;
+        let rebuilt = dir.path().join(format!("rebuilt-{pct}.img"));
+        let output = Command::new(&program[0])
+            .args(&program[1..])
+            .arg("onu")
+            .args(["image", "apply", "--json"])
+            .arg("--base")
+            .arg(&base_path)
+            .arg("--delta")
+            .arg(&pkg_path)
+            .arg("--public-key")
+            .arg(&public)
+            .arg("--out")
+            .arg(&rebuilt)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .context("running onu image apply")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "onu image apply failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let apply: Value =
+            serde_json::from_slice(&output.stdout).context("reading onu image apply --json")?;
+        anyhow::ensure!(
+            std::fs::read(&rebuilt)? == target,
+            "the rebuilt image is not the target"
+        );
+        let sections = |len: usize| (len as u64).div_ceil(BASELINE_SECTION);
+        let (full_s, delta_s) = (sections(target.len()), sections(package.len()));
+        let frames = |s: u64, per_onu: bool| if per_onu { s * DELTA_ONUS } else { s };
+        let row = json!({
+            "changed_percent": pct,
+            "image_bytes": target.len(),
+            "package_bytes": package.len(),
+            "package_share_percent": 100.0 * package.len() as f64 / target.len() as f64,
+            "diff_build_s": build_s,
+            "frames": {
+                "full_unicast": frames(full_s, true),
+                "full_multicast": frames(full_s, false),
+                "delta_unicast": frames(delta_s, true),
+                "delta_multicast": frames(delta_s, false),
+            },
+            "bytes": {
+                "full_unicast": frames(full_s, true) * BASELINE_FRAME,
+                "full_multicast": frames(full_s, false) * BASELINE_FRAME,
+                "delta_unicast": frames(delta_s, true) * BASELINE_FRAME,
+                "delta_multicast": frames(delta_s, false) * BASELINE_FRAME,
+            },
+            "airtime_s": {
+                "full_unicast": airtime(frames(full_s, true)),
+                "full_multicast": airtime(frames(full_s, false)),
+                "delta_unicast": airtime(frames(delta_s, true)),
+                "delta_multicast": airtime(frames(delta_s, false)),
+            },
+            "rebuild": apply,
+        });
+        println!(
+            "delta {pct} %: package {} of {} bytes ({:.2} %), rebuilt in {:.3} s, peak RSS {} KiB",
+            package.len(),
+            target.len(),
+            100.0 * package.len() as f64 / target.len() as f64,
+            row["rebuild"]["rebuild_s"].as_f64().unwrap_or(f64::NAN),
+            row["rebuild"]["peak_rss_kib"]
+        );
+        rows.push(row);
+    }
+    let result = json!({
+        "machine": machine(),
+        "payload_bytes": size,
+        "onus": DELTA_ONUS,
+        "frames_are": "Download section frames (baseline, 31 data bytes), projected from the package and image sizes: once for all ONUs multicast, once per ONU unicast; Start, End, Get, Activate and Commit (a few frames per ONU) not counted",
+        "rows": rows,
+    });
+    std::fs::write(
+        out.join("delta.json"),
+        serde_json::to_string_pretty(&result)? + "\n",
+    )?;
+    std::fs::write(out.join("delta.md"), delta_table(&result))?;
+    Ok(result)
+}
+
+/// The delta benchmark's Markdown table.
+pub fn delta_table(result: &Value) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| changed | image | package | Download section frames full / delta (unicast, {n} ONUs) | (multicast) | bytes full / delta (unicast) | (multicast) | airtime full / delta (unicast) | (multicast) | rebuild | rebuild + verify | peak RSS |",
+        n = result["onus"]
+    );
+    let _ = writeln!(
+        t,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for r in result["rows"].as_array().into_iter().flatten() {
+        let pair = |k: &str, a: &str, b: &str| format!("{} / {}", r[k][a], r[k][b]);
+        let secs = |a: &str, b: &str| {
+            format!(
+                "{:.3} s / {:.4} s",
+                r["airtime_s"][a].as_f64().unwrap_or(f64::NAN),
+                r["airtime_s"][b].as_f64().unwrap_or(f64::NAN)
+            )
+        };
+        let _ = writeln!(
+            t,
+            "| {} % | {} B | {} B ({:.2} %) | {} | {} | {} | {} | {} | {} | {:.3} s | {:.3} s | {} KiB |",
+            r["changed_percent"],
+            r["image_bytes"],
+            r["package_bytes"],
+            r["package_share_percent"].as_f64().unwrap_or(f64::NAN),
+            pair("frames", "full_unicast", "delta_unicast"),
+            pair("frames", "full_multicast", "delta_multicast"),
+            pair("bytes", "full_unicast", "delta_unicast"),
+            pair("bytes", "full_multicast", "delta_multicast"),
+            secs("full_unicast", "delta_unicast"),
+            secs("full_multicast", "delta_multicast"),
+            r["rebuild"]["rebuild_s"].as_f64().unwrap_or(f64::NAN),
+            r["rebuild"]["rebuild_and_verify_s"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+            r["rebuild"]["peak_rss_kib"],
+        );
+    }
+    t
+}
+
 /// The benchmark's row of one rollout of `n` ONUs in `mode` (`size` payload bytes, extended
 /// or baseline frames), run as `r` in `total_s` seconds in all.
 fn rollout_row(

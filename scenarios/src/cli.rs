@@ -106,6 +106,13 @@ struct BenchArgs {
     /// Measure nothing: write bench.md and bench.svg again from the bench.json in --out.
     #[arg(long)]
     render: bool,
+    /// The delta benchmark instead (delta.json and delta.md in --out): an image of
+    /// --delta-size payload bytes with 1 %, 5 % and 20 % of it changed, inserted and moved.
+    #[arg(long)]
+    delta: bool,
+    /// With --delta: the image's payload bytes.
+    #[arg(long, default_value_t = (8 << 20) - 192, value_parser = payload_bytes)]
+    delta_size: usize,
 }
 
 #[derive(Args)]
@@ -703,6 +710,11 @@ async fn run_soak(a: SoakArgs, exe: OsString) -> Result<ExitCode> {
 }
 
 async fn run_bench(a: BenchArgs, exe: OsString) -> Result<ExitCode> {
+    if a.delta {
+        crate::bench::delta_bench(&[exe], a.delta_size, &[1.0, 5.0, 20.0], &a.out).await?;
+        println!("wrote {}/delta.json and delta.md", a.out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.render {
         let path = a.out.join("bench.json");
         let text = std::fs::read_to_string(&path)

@@ -78,6 +78,7 @@ fn image(version: &str) -> (Vec<u8>, pon::manifest::Manifest) {
         checksum: format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes))),
         signature: hex::encode(&bytes[bytes.len() - 64..]),
         kind: "full".into(),
+        base: None,
         rollout: pon::manifest::Rollout {
             percent: 25,
             start: "2026-01-01T00:00:00Z".into(),

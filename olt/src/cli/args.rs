@@ -19,6 +19,11 @@ pub(super) struct RolloutArgs {
     /// The image file (from `onu image build`).
     #[arg(long)]
     pub(super) image: PathBuf,
+    /// A delta package to --image from one base version (`onu image delta`), repeatable (one
+    /// per base): the ONUs whose committed and active image is its base get it, one download
+    /// per base; the others, and any ONU that refuses its delta, get --image.
+    #[arg(long = "delta", value_name = "FILE")]
+    pub(super) deltas: Vec<PathBuf>,
     /// ONUs: [PON/]ID@ADDR or [PON/]FIRST-LAST@ADDR (consecutive ports from ADDR; at most
     /// 128 ONUs a PON); PON is the OLT's PON port (1..=16, default 1); repeatable.
     #[arg(long = "onus", required = true, value_parser = parse_onus)]

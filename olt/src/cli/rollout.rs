@@ -62,6 +62,16 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
         Ok(i) => i,
         Err(code) => return Ok(code),
     };
+    if image.is_delta() {
+        return Ok(usage(&format!(
+            "--image {} is a delta package: give the full image as --image and the package as --delta",
+            a.image.display()
+        )));
+    }
+    let deltas = match open_deltas(&a.deltas, &image)? {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
+    };
     let onus = onu_map(a.onus)?;
 
     let mut cfg = SessionConfig {
@@ -129,6 +139,13 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
         && let Err(why) = check_signature(&image, key)
     {
         return Ok(usage(&format!("--image {}: {why}", a.image.display())));
+    }
+    if let Some(key) = &a.public_key {
+        for (d, path) in deltas.iter().zip(&a.deltas) {
+            if let Err(why) = check_signature(d, key) {
+                return Ok(usage(&format!("--delta {}: {why}", path.display())));
+            }
+        }
     }
     let canary = a
         .canary
@@ -243,6 +260,7 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
         })
         .collect();
     let target = Target {
+        deltas,
         mode,
         listen: a.listen,
         pons,
@@ -282,6 +300,51 @@ pub(super) fn open_image(path: &std::path::Path) -> Result<Result<UpgradeImage, 
         )))),
         Err(e) => Ok(Err(usage(&format!("--image: {e}")))),
     }
+}
+
+/// The packages of `--delta`, each checked against `image` before anything is sent: a delta
+/// package whose target is exactly `image` (its SHA-256), one per base version.
+fn open_deltas(
+    paths: &[std::path::PathBuf],
+    image: &UpgradeImage,
+) -> Result<Result<Vec<UpgradeImage>, ExitCode>> {
+    let mut deltas: Vec<UpgradeImage> = Vec::new();
+    for path in paths {
+        let shown = path.display();
+        let d = match UpgradeImage::open(path) {
+            Ok(d) => d,
+            Err(ImageFileError::Io { path, source }) => {
+                return Ok(Err(usage(&format!(
+                    "--delta {path}: {}",
+                    omci_codec::cli::io_words(&source)
+                ))));
+            }
+            Err(e) => return Ok(Err(usage(&format!("--delta: {e}")))),
+        };
+        let Some(h) = d.delta.as_ref() else {
+            return Ok(Err(usage(&format!(
+                "--delta {shown} is a full image, not a delta package (`onu image delta` makes one)"
+            ))));
+        };
+        if h.target_sha256 != image.sha256 {
+            return Ok(Err(usage(&format!(
+                "--delta {shown} rebuilds {} {}, not --image (its SHA-256 differs)",
+                h.target.model, h.target.version
+            ))));
+        }
+        if deltas.iter().any(|o| {
+            o.delta
+                .as_ref()
+                .is_some_and(|o| o.base_version == h.base_version)
+        }) {
+            return Ok(Err(usage(&format!(
+                "--delta {shown}: two packages from base {}: give one per base",
+                h.base_version
+            ))));
+        }
+        deltas.push(d);
+    }
+    Ok(Ok(deltas))
 }
 
 /// The text of the file a person named with `flag`; one that cannot be read is their input
@@ -415,6 +478,8 @@ pub(super) fn abort(a: AbortArgs) -> Result<ExitCode> {
 
 /// Who a rollout goes to, and how.
 struct Target {
+    /// The delta packages beside the image (`--delta`).
+    deltas: Vec<UpgradeImage>,
     mode: Mode,
     listen: SocketAddrV4,
     pons: BTreeMap<PonPort, PonTarget>,
@@ -510,6 +575,7 @@ fn run_rollout(
     }
     let started = Instant::now();
     let setup = Setup {
+        deltas: t.deltas.clone(),
         image: image.clone(),
         image_sha256: sha256.clone(),
         mode,

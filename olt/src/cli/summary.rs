@@ -98,5 +98,18 @@ pub(super) fn print_summary(
             ),
             _ => {}
         }
+        if !c.deltas().is_empty() {
+            let bytes = c.package_bytes();
+            let deltas = c
+                .records()
+                .values()
+                .filter(|r| matches!(r.package, Some(crate::campaign::Package::Delta { .. })))
+                .count();
+            let fell_back = c.records().values().filter(|r| r.fell_back).count();
+            println!(
+                "Packages{at}: {deltas} ONUs kept a delta, {fell_back} fell back to the full image; {} bytes of packages sent, against {} for the full image",
+                bytes.sent, bytes.full_image_cost
+            );
+        }
     }
 }

@@ -329,6 +329,7 @@ fn run_works(
             }
         };
         let setup = Setup {
+            deltas: Vec::new(),
             image_sha256: hex::encode(image.sha256),
             image: image.clone(),
             mode: w.plan.mode,

@@ -83,9 +83,32 @@ enum ImageCommand {
     },
     /// Build and sign an image, and write its manifest.
     Build(BuildArgs),
-    /// Print an image's header and check its hash (and signature, given the public key).
+    /// Make the signed delta package that rebuilds --to from --from, and write its manifest.
+    Delta(DeltaArgs),
+    /// Rebuild a delta package's target from its base as the ONU does (the package's
+    /// signature and base checked, the patch streamed, the result verified as a full image),
+    /// and print the time and peak memory it took.
+    Apply {
+        /// The base image.
+        #[arg(long)]
+        base: PathBuf,
+        /// The delta package.
+        #[arg(long)]
+        delta: PathBuf,
+        /// Public key file the package and the rebuilt image must verify with.
+        #[arg(long)]
+        public_key: PathBuf,
+        /// Where to write the rebuilt image.
+        #[arg(long)]
+        out: PathBuf,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an image's or a delta package's header and check it (hash, and signature given
+    /// the public key).
     Inspect {
-        /// The image.
+        /// The image or delta package.
         image: PathBuf,
         /// Public key file: check the signature.
         #[arg(long)]
@@ -114,8 +137,21 @@ struct BuildArgs {
     #[arg(long, default_value_t = 1)]
     build: u64,
     /// Payload from this file.
-    #[arg(long, conflicts_with = "size")]
+    #[arg(long, conflicts_with_all = ["size", "derive_from"])]
     payload: Option<PathBuf>,
+    /// Or the payload of this image, changed as --changed, --inserted and --moved say (a new
+    /// version for delta tests; docs/image-format.md).
+    #[arg(long, conflicts_with = "size")]
+    derive_from: Option<PathBuf>,
+    /// With --derive-from: percent of the payload's bytes changed in place (spread, 0..=100).
+    #[arg(long, default_value_t = 1.0, requires = "derive_from", value_parser = percent)]
+    changed: f64,
+    /// With --derive-from: percent of the payload's length inserted as new bytes (0..=100).
+    #[arg(long, default_value_t = 0.0, requires = "derive_from", value_parser = percent)]
+    inserted: f64,
+    /// With --derive-from: percent of the payload's bytes moved elsewhere (0..=100).
+    #[arg(long, default_value_t = 0.0, requires = "derive_from", value_parser = percent)]
+    moved: f64,
     /// Or a payload of this many deterministic bytes (e.g. 1048576); the image (128 header
     /// and 64 signature bytes around it) must fit --slot-size.
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=MAX_PAYLOAD))]
@@ -131,6 +167,39 @@ struct BuildArgs {
     #[arg(long)]
     out: PathBuf,
     /// Where to write the manifest (default: the image path with .json).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// The manifest's rollout percent (canary share).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
+    rollout_percent: u8,
+    /// The manifest's rollout start, RFC 3339 (default: now).
+    #[arg(long)]
+    rollout_start: Option<String>,
+}
+
+/// A percentage, 0..=100.
+fn percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?} is not a percentage (0 to 100)")),
+    }
+}
+
+#[derive(Args)]
+struct DeltaArgs {
+    /// The base image: the one the ONUs run and commit.
+    #[arg(long)]
+    from: PathBuf,
+    /// The target image: what the ONUs rebuild, byte for byte.
+    #[arg(long)]
+    to: PathBuf,
+    /// Secret key file (from `onu image keygen`) the package is signed with.
+    #[arg(long)]
+    key: PathBuf,
+    /// Where to write the package.
+    #[arg(long)]
+    out: PathBuf,
+    /// Where to write the manifest (default: the package path with .json).
     #[arg(long)]
     manifest: Option<PathBuf>,
     /// The manifest's rollout percent (canary share).
@@ -219,7 +288,8 @@ struct RunArgs {
     recovery_max_backoff_ms: u64,
     /// Cut the power at a named point, optionally its N-th time: POINT or POINT@N. Points:
     /// mid-section-write, after-window-ack, during-busy, mid-metadata-write, after-activate,
-    /// after-reboot-before-commit, mid-golden-restore (recovery mode, TFTP).
+    /// after-reboot-before-commit, mid-golden-restore (recovery mode, TFTP), mid-delta-rebuild,
+    /// delta-rebuilt-before-swap, delta-swapped-before-metadata (a delta package's rebuild).
     #[arg(long, value_parser = parse_fault)]
     fault: Option<PowerLossPlan>,
     /// Which downstream channels the downstream faults apply to.
@@ -392,6 +462,14 @@ pub fn main_with(program: Vec<std::ffi::OsString>, args: Vec<std::ffi::OsString>
         Command::Run(args) => run(args),
         Command::Image(ImageCommand::Keygen { out }) => keygen(&out).map(|()| ExitCode::SUCCESS),
         Command::Image(ImageCommand::Build(args)) => build(&args).map(|()| ExitCode::SUCCESS),
+        Command::Image(ImageCommand::Delta(args)) => delta(&args).map(|()| ExitCode::SUCCESS),
+        Command::Image(ImageCommand::Apply {
+            base,
+            delta,
+            public_key,
+            out,
+            json,
+        }) => apply(&base, &delta, &public_key, &out, json),
         Command::Image(ImageCommand::Inspect {
             image,
             public_key,
@@ -413,7 +491,7 @@ pub fn main_with(program: Vec<std::ffi::OsString>, args: Vec<std::ffi::OsString>
 
 mod image_cmd;
 
-use image_cmd::{build, inspect, keygen, public_key};
+use image_cmd::{apply, build, delta, inspect, keygen, public_key};
 
 fn status(a: &StatusArgs) -> Result<ExitCode> {
     if !a.state_dir.is_dir() {

@@ -40,6 +40,9 @@ pub struct OnuConfig {
     /// How long End software download keeps answering "device busy" while the image is
     /// written and verified.
     pub busy_duration: Duration,
+    /// Bytes of the target a delta rebuild writes per step (End is answered busy between
+    /// steps); at least 1.
+    pub rebuild_step: u64,
     /// A download with no traffic for this long is discarded.
     pub stale_download_timeout: Duration,
     /// A voice call is in progress: Activate and Reboot with condition 1 answer busy.
@@ -67,6 +70,7 @@ impl OnuConfig {
             max_window_size: 256,
             slot_size: 64 * 1024 * 1024,
             busy_duration: Duration::from_millis(300),
+            rebuild_step: super::end::REBUILD_STEP,
             stale_download_timeout: Duration::from_secs(60),
             voice_call_in_progress: false,
             emergency_call_in_progress: false,

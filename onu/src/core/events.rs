@@ -51,6 +51,18 @@ pub enum OnuEvent {
         /// Why.
         reason: String,
     },
+    /// The downloaded delta package passed its checks (signature, base); its target is being
+    /// rebuilt into the rebuild area.
+    DeltaRebuildStarted {
+        /// The slot the package was downloaded into, and the target goes to.
+        slot: u8,
+        /// The base image's version.
+        base_version: String,
+        /// The target's version.
+        target_version: String,
+        /// Bytes of the target.
+        target_len: u64,
+    },
     /// The downloaded image passed every check: the slot is valid.
     ImageValid {
         /// The slot.

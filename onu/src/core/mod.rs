@@ -226,6 +226,7 @@ impl<F: Flash> Onu<F> {
         }
         let verify = match &self.verification {
             Some(Verification::Busy { until, .. }) => *until,
+            Some(Verification::Rebuilding { next, .. }) => Some(*next),
             _ => None,
         };
         let stale = self.download.as_ref().and_then(|d| self.stale_at(d));
@@ -250,7 +251,13 @@ impl<F: Flash> Onu<F> {
             && now >= *until
         {
             let (slot, request) = (*slot, request.clone());
-            self.finish_verification(slot, request);
+            self.finish_verification(now, slot, request);
+        }
+        while let Some(Verification::Rebuilding { next, .. }) = &self.verification
+            && now >= *next
+            && self.dead.is_none()
+        {
+            self.rebuild_step(now);
         }
         if let Some(d) = &self.download
             && self.stale_at(d).is_some_and(|at| now >= at)

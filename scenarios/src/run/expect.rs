@@ -188,6 +188,32 @@ pub(super) fn check(s: &Scenario, found: &Found) -> Vec<Check> {
             ),
         ));
     }
+    let packages = || olt.pons.iter().flat_map(|p| p.packages.onus.iter());
+    for (name, want, got) in [
+        (
+            "fell back",
+            e.fell_back,
+            packages().filter(|o| o.fell_back).count(),
+        ),
+        (
+            "delta ONUs",
+            e.delta_onus,
+            packages()
+                .filter(|o| !o.fell_back && o.package.starts_with("delta"))
+                .count(),
+        ),
+    ] {
+        if let Some(want) = want {
+            let ok = got as u64 == u64::from(want);
+            out.push(Check::new(
+                name,
+                want.to_string(),
+                got.to_string(),
+                ok,
+                format!("{name} = {want} (found {got})"),
+            ));
+        }
+    }
     if let Some(max) = e.max_group_downloads {
         // Per PON port: each port's group carries its own copy of the image.
         let ports = found.n.div_ceil(found.per_pon.max(1)).max(1);

@@ -12,7 +12,7 @@ use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 
 use super::plan::OnuPlan;
-use crate::spec::Scenario;
+use crate::spec::{DeltaFault, Scenario};
 
 /// Payload bytes of a golden image.
 pub(crate) const GOLDEN_SIZE: usize = 16 * 1024;
@@ -33,6 +33,8 @@ pub(super) struct Images {
     pub(super) sections: u64,
     /// Its manifest, for a campaign.
     pub(super) manifest: Option<PathBuf>,
+    /// The delta packages to it (`--delta`), one per base version the scenario names.
+    pub(super) deltas: Vec<PathBuf>,
     /// The TFTP server the ONUs fetch their golden image from in recovery mode (None: each
     /// reads its own file).
     pub(super) tftp: Option<std::net::SocketAddrV4>,
@@ -56,14 +58,7 @@ impl Images {
             let k = (p.model.clone(), p.version.clone());
             let next = goldens.len() + 1;
             if let std::collections::btree_map::Entry::Vacant(slot) = goldens.entry(k) {
-                let img = build(
-                    &p.model,
-                    &p.version,
-                    s.image.installed_security_version,
-                    GOLDEN_SIZE,
-                    false,
-                    &key,
-                )?;
+                let img = golden_image(s, &p.model, &p.version, &key)?;
                 // Named by number: a model or version is the file's text, not a path.
                 let path = dir.join(format!("golden-{next}.img"));
                 std::fs::write(&path, img)?;
@@ -71,14 +66,35 @@ impl Images {
             }
         }
         let model = s.image.model.clone().unwrap_or(s.topology.model.clone());
-        let mut bytes = build(
-            &model,
-            &s.image.version,
-            s.image.security_version,
-            s.image.size,
-            s.image.fails_to_boot,
-            if s.image.foreign_key { &foreign } else { &key },
-        )?;
+        let signer = if s.image.foreign_key { &foreign } else { &key };
+        let mut bytes = match s.image.deltas.first() {
+            // A new version of the first base: what a delta is made for.
+            Some(base) => {
+                let old = golden_payload(&model, base);
+                let how = pon::firmware::Derivation {
+                    changed_pct: 3.0,
+                    inserted_pct: 1.0,
+                    moved_pct: 5.0,
+                    seed: format!("{model}/{}", s.image.version),
+                };
+                let spec = pon::firmware::BuildSpec {
+                    model: model.clone(),
+                    version: s.image.version.clone(),
+                    security_version: s.image.security_version,
+                    build: 1,
+                    fails_to_boot: s.image.fails_to_boot,
+                };
+                pon::firmware::build(&spec, &pon::firmware::derive_payload(&old, &how), signer)?
+            }
+            None => build(
+                &model,
+                &s.image.version,
+                s.image.security_version,
+                s.image.size,
+                s.image.fails_to_boot,
+                signer,
+            )?,
+        };
         if s.image.tampered {
             // One payload byte, after signing: the signature no longer matches.
             let at = pon::firmware::HEADER_LEN + s.image.size / 2;
@@ -88,6 +104,32 @@ impl Images {
         }
         let image = dir.join("image.img");
         std::fs::write(&image, &bytes)?;
+        let mut deltas = Vec::new();
+        for (n, base) in s.image.deltas.iter().enumerate() {
+            let from = match s.image.delta_fault {
+                Some(DeltaFault::WrongBase) => {
+                    let spec = pon::firmware::BuildSpec {
+                        model: model.clone(),
+                        version: base.clone(),
+                        security_version: s.image.installed_security_version,
+                        build: 1,
+                        fails_to_boot: false,
+                    };
+                    let other = pon::firmware::deterministic_payload("another build", GOLDEN_SIZE);
+                    pon::firmware::build(&spec, &other, &key)?
+                }
+                _ => golden_image(s, &model, base, &key)?,
+            };
+            let mut package = pon::delta::build(&from, &bytes, &key)
+                .with_context(|| format!("making the delta package from {base}"))?;
+            if s.image.delta_fault == Some(DeltaFault::Tampered) {
+                let at = pon::delta::DELTA_HEADER_LEN + (package.len() - 320) / 2;
+                package[at] ^= 0x01;
+            }
+            let path = dir.join(format!("delta-{}.img", n + 1));
+            std::fs::write(&path, &package)?;
+            deltas.push(path);
+        }
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let sections = bytes.len().div_ceil(if s.olt.extended { 1965 } else { 31 }) as u64;
         let manifest = match &s.olt.campaign {
@@ -100,6 +142,7 @@ impl Images {
                     checksum: format!("sha256:{sha256}"),
                     signature: hex::encode(&bytes[bytes.len().saturating_sub(64)..]),
                     kind: "full".into(),
+                    base: None,
                     rollout: pon::manifest::Rollout {
                         percent: s.image.rollout_percent,
                         start: rfc3339_in(c.start_in_s.unwrap_or(0))?,
@@ -119,6 +162,7 @@ impl Images {
             sha256,
             sections,
             manifest,
+            deltas,
             tftp: None,
         })
     }
@@ -163,6 +207,45 @@ fn keys(seed: u64) -> (SigningKey, SigningKey) {
         SigningKey::from_bytes(&d.into())
     };
     (k("omci-lab signing key"), k("a stranger's key"))
+}
+
+/// The payload of the golden image of `model` and `version` (as [`build`] makes it).
+fn golden_payload(model: &str, version: &str) -> Vec<u8> {
+    pon::firmware::deterministic_payload(&format!("{model}/{version}"), GOLDEN_SIZE)
+}
+
+/// The golden (factory) image of `model` and `version` in scenario `s`. The bases of its
+/// deltas after the first are earlier releases of one line: derived from the first base
+/// (2 % changed, 0.5 % inserted, 3 % moved), as a real PON's versions are; every other
+/// version's payload is its own.
+fn golden_image(s: &Scenario, model: &str, version: &str, key: &SigningKey) -> Result<Vec<u8>> {
+    let first = s.image.deltas.first();
+    if first.is_none_or(|f| f == version) || !s.image.deltas.iter().any(|d| d == version) {
+        return build(
+            model,
+            version,
+            s.image.installed_security_version,
+            GOLDEN_SIZE,
+            false,
+            key,
+        );
+    }
+    let how = pon::firmware::Derivation {
+        changed_pct: 2.0,
+        inserted_pct: 0.5,
+        moved_pct: 3.0,
+        seed: format!("{model}/{version}"),
+    };
+    let base = golden_payload(model, first.map_or("", String::as_str));
+    let spec = pon::firmware::BuildSpec {
+        model: model.into(),
+        version: version.into(),
+        security_version: s.image.installed_security_version,
+        build: 1,
+        fails_to_boot: false,
+    };
+    pon::firmware::build(&spec, &pon::firmware::derive_payload(&base, &how), key)
+        .with_context(|| format!("building the {model} {version} image"))
 }
 
 /// A signed image of `size` payload bytes, the same for the same model and version.

@@ -91,6 +91,13 @@ fn point_words(p: FaultPoint) -> &'static str {
         FaultPoint::MidGoldenRestore => {
             "halfway through restoring the golden image in recovery mode"
         }
+        FaultPoint::MidDeltaRebuild => "while rebuilding a delta package's target",
+        FaultPoint::DeltaRebuiltBeforeSwap => {
+            "with the delta's target rebuilt and verified, before it replaced the package"
+        }
+        FaultPoint::DeltaSwappedBeforeMetadata => {
+            "with the delta's target in its slot, before the metadata called it valid"
+        }
     }
 }
 

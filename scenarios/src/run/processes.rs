@@ -666,6 +666,12 @@ fn olt_args(
         format!("--journal={}", dir.join(journal).display()),
         format!("--report={}", dir.join(REPORT).display()),
     ];
+    a.extend(
+        images
+            .deltas
+            .iter()
+            .map(|d| format!("--delta={}", d.display())),
+    );
     if let Some((_, st)) = step {
         if st.activate_on_success && st.verb == Verb::Download {
             a.push("--activate-on-success".into());

@@ -283,6 +283,25 @@ pub struct ImageSpec {
     /// The canary share in the manifest (percent, 0..=100).
     #[serde(default, deserialize_with = "read::rollout_percent")]
     pub rollout_percent: u8,
+    /// Base versions that get a delta package to this image (`olt rollout --delta`), each a
+    /// version some ONUs start on. With deltas the image is derived from the first base's
+    /// golden image (3 % changed, 1 % inserted, 5 % moved; `size` is then the golden's).
+    #[serde(default)]
+    pub deltas: Vec<String>,
+    /// Spoil every delta package on purpose: `tampered` (a patch byte flipped after signing)
+    /// or `wrong-base` (made from an image of the base's version with other bytes).
+    #[serde(default)]
+    pub delta_fault: Option<DeltaFault>,
+}
+
+/// How a scenario spoils its delta packages.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeltaFault {
+    /// One byte of the patch flipped after signing: the package's signature fails.
+    Tampered,
+    /// Made from an image of the base's version but other bytes: the base's SHA-256 differs.
+    WrongBase,
 }
 
 fn default_size() -> usize {
@@ -585,6 +604,10 @@ pub struct Expect {
     /// These ONUs must end in recovery mode: their flash boots nothing, and they wait for a
     /// golden image that passes every check (every other ONU must boot).
     pub in_recovery: Option<OnuSet>,
+    /// ONUs that refused their delta package and were sent the full image after it.
+    pub fell_back: Option<u32>,
+    /// ONUs that were sent a delta package (and kept it: not fallen back).
+    pub delta_onus: Option<u32>,
 }
 
 /// How a campaign ends.

@@ -1,0 +1,149 @@
+//! Delta campaigns, in-process over the simulated PON with real ONU cores and a virtual
+//! clock: ONUs on three base versions, delta packages for two of them, the full image for the
+//! rest; an ONU whose base has the right version but other bytes refuses its delta and falls
+//! back to the full image. Every ONU ends on the target, its flash byte-identical to it.
+
+use std::time::Duration;
+
+use harness::images::{MODEL, key};
+use harness::sim::Pon;
+use olt::campaign::{Campaign, CampaignPlan, Package, Setup};
+use olt::engine::{Mode, MulticastConfig};
+use olt::image::UpgradeImage;
+use olt::session::{Outcome, SessionConfig};
+use omci_codec::OnuId;
+use pon::firmware::{BuildSpec, Derivation, build, derive_payload, deterministic_payload};
+use sha2::{Digest, Sha256};
+
+fn image_of(version: &str, security: u32, payload: &[u8]) -> Vec<u8> {
+    let spec = BuildSpec {
+        model: MODEL.into(),
+        version: version.into(),
+        security_version: security,
+        build: 1,
+        fails_to_boot: false,
+    };
+    build(&spec, payload, &key()).unwrap()
+}
+
+/// The three bases (each derived from the one before) and the target derived from the last.
+struct Release {
+    bases: [Vec<u8>; 3],
+    /// A base with V1.1's version but other bytes.
+    impostor: Vec<u8>,
+    target: Vec<u8>,
+}
+
+fn release() -> Release {
+    let how = |seed: &str| Derivation {
+        changed_pct: 2.0,
+        inserted_pct: 0.5,
+        moved_pct: 3.0,
+        seed: seed.into(),
+    };
+    let p0 = deterministic_payload("delta campaign", 30_000);
+    let p1 = derive_payload(&p0, &how("1"));
+    let p2 = derive_payload(&p1, &how("2"));
+    let p3 = derive_payload(&p2, &how("3"));
+    Release {
+        bases: [
+            image_of("V1.0", 1, &p0),
+            image_of("V1.1", 1, &p1),
+            image_of("V1.2", 1, &p2),
+        ],
+        impostor: image_of("V1.1", 1, &deterministic_payload("impostor", 30_000)),
+        target: image_of("V2.0", 2, &p3),
+    }
+}
+
+/// ONUs 1-2 on V1.0, 3-4 on V1.1 (4 on the impostor), 5-6 on V1.2; deltas from V1.0 and V1.1.
+fn mixed_pon(mode: Mode) -> (Pon<Campaign>, Release) {
+    let r = release();
+    let setup = Setup {
+        image: UpgradeImage::new(r.target.clone()).unwrap(),
+        deltas: [&r.bases[0], &r.bases[1]]
+            .into_iter()
+            .map(|b| UpgradeImage::new(pon::delta::build(b, &r.target, &key()).unwrap()).unwrap())
+            .collect(),
+        image_sha256: hex::encode(Sha256::digest(&r.target)),
+        mode,
+        session: SessionConfig::default(),
+        multicast: MulticastConfig::default(),
+        plan: CampaignPlan::rollout(),
+    };
+    let goldens = [
+        r.bases[0].clone(),
+        r.bases[0].clone(),
+        r.bases[1].clone(),
+        r.impostor.clone(),
+        r.bases[2].clone(),
+        r.bases[2].clone(),
+    ];
+    let pon = Pon::build(
+        6,
+        &r.bases[0],
+        |id, cfg| {
+            cfg.golden = Some(goldens[usize::from(id.0 - 1)].clone().into());
+            cfg.rebuild_step = 8192;
+        },
+        |ids, now| Campaign::new(&setup, ids, now),
+    );
+    (pon, r)
+}
+
+fn run(mode: Mode) {
+    let (mut pon, r) = mixed_pon(mode);
+    pon.run(Duration::from_secs(300));
+    assert!(pon.olt.finished(), "{mode:?}: the campaign did not end");
+    let records = pon.olt.records();
+    for id in 1..=6u16 {
+        let rec = &records[&OnuId(id)];
+        assert_eq!(rec.outcome, Some(Outcome::Upgraded), "{mode:?}: ONU {id}");
+        let onu = pon.onus[&OnuId(id)].as_ref().expect("up");
+        let slot = usize::from(onu.running());
+        assert_eq!(onu.metadata().committed, onu.running(), "ONU {id}");
+        // The flash read back: the running, committed image is the target byte for byte.
+        assert_eq!(
+            pon.flash(OnuId(id)).slots[slot],
+            r.target,
+            "{mode:?}: ONU {id}'s flash"
+        );
+    }
+    let package = |id: u16| records[&OnuId(id)].package.clone();
+    let delta = |b: &str| Some(Package::Delta { base: b.into() });
+    assert_eq!(package(1), delta("V1.0"));
+    assert_eq!(package(2), delta("V1.0"));
+    assert_eq!(package(3), delta("V1.1"));
+    // The impostor refused the delta for V1.1 (its bytes are not that base's) and got the
+    // full image after it.
+    assert_eq!(package(4), Some(Package::Full));
+    assert!(records[&OnuId(4)].fell_back && !records[&OnuId(3)].fell_back);
+    assert_eq!(package(5), Some(Package::Full));
+    assert_eq!(package(6), Some(Package::Full));
+    let bytes = pon.olt.package_bytes();
+    let full = r.target.len() as u64;
+    let d: Vec<u64> = pon.olt.deltas().iter().map(|d| d.len() as u64).collect();
+    match mode {
+        // One download per base, then one of the full image for V1.2 and the fallback.
+        Mode::Multicast => {
+            assert_eq!(bytes.sent, d[0] + d[1] + full);
+            assert_eq!(bytes.full_image_cost, 3 * full);
+        }
+        // Per ONU: two of each delta (the impostor's counted), then three full images.
+        _ => {
+            assert_eq!(bytes.sent, 2 * d[0] + 2 * d[1] + 3 * full);
+            assert_eq!(bytes.full_image_cost, 7 * full);
+        }
+    }
+    assert!(d[0] < full / 4 && d[1] < full / 4, "{d:?} against {full}");
+}
+
+#[test]
+fn a_mixed_pon_ends_on_the_target_with_deltas_per_base_multicast() {
+    run(Mode::Multicast);
+}
+
+#[test]
+fn a_mixed_pon_ends_on_the_target_with_deltas_per_base_unicast() {
+    run(Mode::Unicast);
+}
