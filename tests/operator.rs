@@ -3,118 +3,19 @@
 //! runs, read over OMCI, with its serial number), and a rollout that selects ONUs by serial
 //! number (`--serials`).
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use harness::process::{Proc, free_ports};
+use harness::process::OnuBench;
 use serde_json::Value;
 
 harness::tools!();
 
-/// Four supervised ONU processes on V1.0 (ONU-IDs 1-4, default serial numbers), the images
-/// V1.0 and V2.0 signed with the lab's key, and the OLT's common arguments.
-struct Bench {
-    dir: tempfile::TempDir,
-    onus: String,
-    olt_addr: String,
-    group: &'static str,
-    _onus: Proc,
-}
-
-impl Bench {
-    fn start(from_port: u16, group: &'static str) -> Bench {
-        let dir = tempfile::tempdir().unwrap();
-        let p = |f: &str| dir.path().join(f).display().to_string();
-        let sh = |args: &[&str]| {
-            let out = onu().args(args).output().unwrap();
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        sh(&["image", "keygen", "--out", &p("lab")]);
-        for (v, security, size) in [("V1.0", "1", "4000"), ("V2.0", "2", "20000")] {
-            sh(&[
-                "image",
-                "build",
-                "--key",
-                &p("lab.key"),
-                "--model",
-                "LAB-ONU-1",
-                "--version",
-                v,
-                "--security-version",
-                security,
-                "--size",
-                size,
-                "--out",
-                &p(&format!("{v}.img")),
-            ]);
-        }
-        let base = free_ports(from_port, 5);
-        let olt_addr = format!("127.0.0.1:{}", base + 4);
-        let onus = Proc(
-            onu()
-                .args(["run", "--count", "4", "--base-id", "1", "--supervise"])
-                .args(["--busy-ms", "100", "--reboot-ms", "100"])
-                .arg(format!("--listen=127.0.0.1:{base}"))
-                .arg(format!("--olt={olt_addr}"))
-                .arg(format!("--group={group}"))
-                .arg(format!("--state-dir={}", p("onus")))
-                .arg(format!("--public-key={}", p("lab.pub")))
-                .arg(format!("--golden={}", p("V1.0.img")))
-                .env("RUST_LOG", "error")
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        std::thread::sleep(Duration::from_millis(1500));
-        Bench {
-            onus: format!("--onus=1-4@127.0.0.1:{base}"),
-            dir,
-            olt_addr,
-            group,
-            _onus: onus,
-        }
-    }
-
-    /// A file of the bench's directory.
-    fn path(&self, f: &str) -> String {
-        self.dir.path().join(f).display().to_string()
-    }
-
-    /// `olt VERB` for the four ONUs.
-    fn olt(&self, verb: &str) -> std::process::Command {
-        let mut c = olt();
-        c.arg(verb)
-            .arg(&self.onus)
-            .arg(format!("--listen={}", self.olt_addr))
-            .arg("--timeout-ms=800");
-        if verb != "status" {
-            c.arg(format!("--image={}", self.path("V2.0.img")))
-                .arg(format!("--group={}", self.group));
-        }
-        c
-    }
-
-    /// `olt status --json`, which must succeed.
-    fn status(&self) -> Value {
-        let out = self.olt("status").arg("--json").output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(v["format"], "olt-status");
-        v
-    }
+/// Four ONUs on V1.0 and the images, from the first free port at `from_port`.
+fn bench(from_port: u16, group: &'static str) -> OnuBench {
+    OnuBench::start(env!("CARGO_BIN_EXE_lab"), 4, 20_000, from_port, group)
 }
 
 #[test]
 fn a_staged_upgrade_watched_with_olt_status() {
-    let bench = Bench::start(44300, "239.255.9.41:47241");
+    let bench = bench(44300, "239.255.9.41:47241");
     let common = |verb: &str| bench.olt(verb);
     let status = || bench.status();
     let image = |v: &Value, onu: usize, i: usize| v["onus"][onu]["images"][i].clone();
@@ -175,7 +76,7 @@ fn a_staged_upgrade_watched_with_olt_status() {
 
 #[test]
 fn a_rollout_by_serial_number_upgrades_only_those_onus_and_reports_every_serial() {
-    let bench = Bench::start(44320, "239.255.9.42:47242");
+    let bench = bench(44320, "239.255.9.42:47242");
     let report = bench.path("r.json");
     let out = bench
         .olt("rollout")

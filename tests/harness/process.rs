@@ -126,3 +126,119 @@ pub fn wait_output(mut child: Child, limit: Duration) -> Option<std::process::Ou
         stderr,
     })
 }
+
+/// Supervised ONU processes on V1.0 (ONU-IDs 1 to `count`, default serial numbers) on
+/// consecutive loopback ports, the images V1.0 and V2.0 signed with a lab key of their own,
+/// and the OLT's common arguments for them: the bench of the operator's process tests.
+pub struct OnuBench {
+    lab: String,
+    dir: tempfile::TempDir,
+    /// `--onus=1-N@127.0.0.1:BASE`.
+    pub onus: String,
+    /// The OLT's address (`--listen`).
+    pub olt_addr: String,
+    /// The multicast group (`--group`).
+    pub group: &'static str,
+    _onus: Proc,
+}
+
+impl OnuBench {
+    /// Builds the images (V2.0 of `v2_size` payload bytes) with `lab` (the lab's binary) and
+    /// starts `count` ONUs from the first free ports at `from_port`, then waits for them to boot.
+    pub fn start(
+        lab: &str,
+        count: u16,
+        v2_size: u32,
+        from_port: u16,
+        group: &'static str,
+    ) -> OnuBench {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |f: &str| dir.path().join(f).display().to_string();
+        let sh = |args: &[&str]| {
+            let out = tool(lab, Some("onu")).args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh(&["image", "keygen", "--out", &p("lab")]);
+        let v2 = v2_size.to_string();
+        for (v, security, size) in [("V1.0", "1", "4000"), ("V2.0", "2", v2.as_str())] {
+            sh(&[
+                "image",
+                "build",
+                "--key",
+                &p("lab.key"),
+                "--model",
+                "LAB-ONU-1",
+                "--version",
+                v,
+                "--security-version",
+                security,
+                "--size",
+                size,
+                "--out",
+                &p(&format!("{v}.img")),
+            ]);
+        }
+        let base = free_ports(from_port, count + 1);
+        let olt_addr = format!("127.0.0.1:{}", base + count);
+        let onus = Proc(
+            tool(lab, Some("onu"))
+                .args(["run", "--count", &count.to_string(), "--base-id", "1"])
+                .args(["--supervise", "--busy-ms", "100", "--reboot-ms", "100"])
+                .arg(format!("--listen=127.0.0.1:{base}"))
+                .arg(format!("--olt={olt_addr}"))
+                .arg(format!("--group={group}"))
+                .arg(format!("--state-dir={}", p("onus")))
+                .arg(format!("--public-key={}", p("lab.pub")))
+                .arg(format!("--golden={}", p("V1.0.img")))
+                .env("RUST_LOG", "error")
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+        OnuBench {
+            lab: lab.to_string(),
+            onus: format!("--onus=1-{count}@127.0.0.1:{base}"),
+            dir,
+            olt_addr,
+            group,
+            _onus: onus,
+        }
+    }
+
+    /// A file of the bench's directory.
+    pub fn path(&self, f: &str) -> String {
+        self.dir.path().join(f).display().to_string()
+    }
+
+    /// `olt VERB` for the bench's ONUs (with V2.0 and the group, but for `status`).
+    pub fn olt(&self, verb: &str) -> Command {
+        let mut c = tool(&self.lab, Some("olt"));
+        c.arg(verb)
+            .arg(&self.onus)
+            .arg(format!("--listen={}", self.olt_addr))
+            .arg("--timeout-ms=800");
+        if verb != "status" {
+            c.arg(format!("--image={}", self.path("V2.0.img")))
+                .arg(format!("--group={}", self.group));
+        }
+        c
+    }
+
+    /// `olt status --json`, which must succeed.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.olt("status").arg("--json").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["format"], "olt-status");
+        v
+    }
+}
