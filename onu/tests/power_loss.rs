@@ -313,3 +313,78 @@ fn a_cut_at_every_flash_write_of_an_upgrade_is_survived() {
     eprintln!("{cases} flash-write cuts");
     assert!(cases >= 30, "only {cases} writes in an upgrade?");
 }
+
+/// A delta package's upgrade, cut at every flash write (and in the middle of each): the
+/// package's download, the rebuild area's erase, each rebuild write, the swap, the metadata.
+/// Power back, the base (image 0) is byte for byte what it was, the ONU is in a state G.988
+/// allows, and the OLT's restarted download rebuilds the target byte for byte.
+#[test]
+fn a_cut_at_every_flash_write_of_a_delta_upgrade_is_survived() {
+    use pon::firmware::{BuildSpec, Derivation, build, derive_payload, deterministic_payload};
+    // The golden image the harness's ONU starts on, and a new release of it.
+    let base_image = image("V1", 1, 500);
+    let how = Derivation {
+        changed_pct: 5.0,
+        inserted_pct: 2.0,
+        moved_pct: 0.0,
+        seed: "cut".into(),
+    };
+    let spec = BuildSpec {
+        model: MODEL.into(),
+        version: "V2".into(),
+        security_version: 2,
+        build: 1,
+        fails_to_boot: false,
+    };
+    let target = build(
+        &spec,
+        &derive_payload(&deterministic_payload("V1", 500), &how),
+        &key(),
+    )
+    .unwrap();
+    let package = pon::delta::build(&base_image, &target, &key()).unwrap();
+    let tune = |c: &mut onu::core::OnuConfig| c.rebuild_step = 64;
+    let fresh = Lab::with(tune).flash();
+    assert_eq!(
+        fresh.slots[0], base_image,
+        "the ONU starts on the golden image"
+    );
+    let mut cases = 0;
+    for cut_at in 1..=400u32 {
+        let case = format!("delta: cut at flash write {cut_at}");
+        let flash = CutFlash {
+            inner: fresh.clone(),
+            writes: 0,
+            cut_at,
+        };
+        let mut lab = Lab::on_flash(tune, flash);
+        let finished = try_upgrade(&mut lab, &package);
+        let after = lab.flash();
+        if !after.cut() {
+            assert!(finished, "{case}: no cut and no finished upgrade");
+            assert_eq!(after.inner.slots[1], target, "{case}");
+            break; // the upgrade needs fewer writes: every one has been cut
+        }
+        cases += 1;
+        let mut back = Lab::on_flash(tune, after.inner);
+        assert_allowed(&mut back, &case);
+        if back.get_sw(1).is_committed != Some(true) || back.version(1) != "V2" {
+            // Not yet committed on V2: the base still runs, untouched.
+            assert_eq!(
+                back.flash().slots[0],
+                base_image,
+                "{case}: the base changed"
+            );
+            if back.state()[1].1 && back.version(1) == "V2" {
+                assert_eq!(back.commit(1), ResultCode::Success, "{case}");
+            } else {
+                assert!(try_upgrade(&mut back, &package), "{case}: the restart");
+            }
+        }
+        assert_allowed(&mut back, &case);
+        assert_eq!(back.state()[1], (true, true, true), "{case}");
+        assert_eq!(back.flash().slots[1], target, "{case}: the rebuilt image");
+    }
+    eprintln!("{cases} flash-write cuts of a delta upgrade");
+    assert!(cases >= 40, "only {cases} writes in a delta upgrade?");
+}
