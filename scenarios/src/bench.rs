@@ -277,7 +277,7 @@ const BASELINE_SECTION: u64 = 31;
 /// each share of `shares` (percent, split half changed, a quarter inserted, a quarter
 /// moved), the package's size and build time, the Download section frames and bytes on the
 /// PON for the full image and the package, unicast (one download per ONU) and multicast (one
-/// for all), projected from the section counts at [`DELTA_ONUS`] ONUs, the downstream
+/// for all), projected from the section counts at `DELTA_ONUS` (128) ONUs, the downstream
 /// airtime of those bytes on a GPON (2.48832 Gb/s, a 5-byte GEM header per frame), and the
 /// rebuild: `onu image apply` run as its own process (the ONU's checks, the streamed
 /// rebuild and the full image's verification), its time and peak RSS as it reports them.
