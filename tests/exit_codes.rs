@@ -98,6 +98,17 @@ const TABLE: &[Case] = &[
     ),
     case(
         Onu,
+        "run --state-dir {dir}/s --public-key {dir}/other.key",
+        2,
+        &[
+            "--public-key",
+            "other.key",
+            "is the secret key of",
+            "other.pub",
+        ],
+    ),
+    case(
+        Onu,
         "run --state-dir {dir}/s --public-key {dir}/none.pub",
         2,
         &["none.pub", "no such file"],
@@ -126,6 +137,12 @@ const TABLE: &[Case] = &[
         "image inspect {dir}/none.img",
         2,
         &["none.img", "no such file"],
+    ),
+    case(
+        Onu,
+        "image inspect {dir}/v2.img --public-key {dir}/lab.key",
+        2,
+        &["--public-key", "is the secret key of", "lab.pub"],
     ),
     case(
         Onu,

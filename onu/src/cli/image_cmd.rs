@@ -33,8 +33,29 @@ pub(super) fn read_input(flag: &str, path: &Path) -> Result<Vec<u8>> {
     })
 }
 
+/// The public key `--public-key` names. A secret key given by mistake (both files are 32 bytes
+/// in hex) would read as some public key that verifies nothing, and every image would look
+/// tampered with: it is recognised by the public key beside it whose secret key it is, or by
+/// its name (PREFIX.key), and refused with the mix-up named.
 pub(super) fn public_key(path: &Path) -> Result<VerifyingKey> {
-    VerifyingKey::from_bytes(&read_hex_key::<32>(path, "public key")?)
+    let bytes = read_hex_key::<32>(path, "public key")?;
+    let shown = path.display();
+    let beside = path.with_extension("pub");
+    if beside != path
+        && read_hex_key::<32>(&beside, "key").ok()
+            == Some(SigningKey::from_bytes(&bytes).verifying_key().to_bytes())
+    {
+        return Err(usage(format!(
+            "--public-key {shown} is the secret key of {}: give that public key",
+            beside.display()
+        )));
+    }
+    if path.extension().is_some_and(|e| e == "key") {
+        return Err(usage(format!(
+            "--public-key {shown} is a secret key (a .key file): give the public key (PREFIX.pub of `onu image keygen`)"
+        )));
+    }
+    VerifyingKey::from_bytes(&bytes)
         .with_context(|| format!("{} is not an Ed25519 public key", path.display()))
 }
 
