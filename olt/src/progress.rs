@@ -144,10 +144,11 @@ fn stage_words(c: &Campaign) -> String {
     match c.stage() {
         Stage::Survey => "survey".to_string(),
         Stage::Wave(n) if c.waves().len() > 1 => format!(
-            "wave {}/{} ({} ONUs)",
+            "wave {}/{} ({} {})",
             n + 1,
             c.waves().len(),
-            c.waves()[*n].len()
+            c.waves()[*n].len(),
+            plural(c.waves()[*n].len(), "ONU", "ONUs")
         ),
         Stage::Wave(_) => "rollout".to_string(),
         Stage::Halting(..) => "halting".to_string(),

@@ -379,11 +379,12 @@ fn run_works(
             c.abort(now, why);
         }
         eprintln!(
-            "olt worker: wave {} of campaign {}: PON {} ({} ONUs){}",
+            "olt worker: wave {} of campaign {}: PON {} ({} {}){}",
             w.wave + 1,
             w.campaign,
             w.pon,
             ids.len(),
+            if ids.len() == 1 { "ONU" } else { "ONUs" },
             if w.halt.is_some() {
                 ", winding down"
             } else {
