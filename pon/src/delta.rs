@@ -248,18 +248,14 @@ pub fn inspect_from(
     let mut file = Sha256::new().chain_update(head);
     let mut prehash = Sha512::new().chain_update(head);
     let end = len - SIGNATURE_LEN as u64;
-    let mut buf = vec![0u8; STREAM_CHUNK];
-    let mut at = DELTA_HEADER_LEN as u64;
-    while at < end {
-        let n = (end - at).min(STREAM_CHUNK as u64) as usize;
-        read(at, &mut buf[..n]).map_err(io)?;
-        file.update(&buf[..n]);
-        prehash.update(&buf[..n]);
-        at += n as u64;
-    }
-    let mut sig = [0u8; SIGNATURE_LEN];
-    read(end, &mut sig).map_err(io)?;
-    file.update(sig);
+    let sig = firmware::read_signed(
+        read,
+        (DELTA_HEADER_LEN as u64, end),
+        &mut file,
+        &mut prehash,
+        None,
+    )
+    .map_err(io)?;
     let signature_ok = key.map(|k| {
         k.verify_prehashed(
             prehash,

@@ -417,6 +417,35 @@ pub struct Inspection {
     pub file_sha256: [u8; 32],
 }
 
+/// Reads the bytes `[from, end)` through `read(offset, buf)` a chunk at a time into `file` and
+/// `prehash` (and `payload`, when given), then the signature that follows them, which `file`
+/// takes too: the one pass over a signed file (an image or a delta package) that inspection
+/// makes, in memory that does not depend on its size.
+pub(crate) fn read_signed(
+    read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
+    (from, end): (u64, u64),
+    file: &mut Sha256,
+    prehash: &mut Sha512,
+    mut payload: Option<&mut Sha256>,
+) -> io::Result<[u8; SIGNATURE_LEN]> {
+    let mut buf = vec![0u8; STREAM_CHUNK];
+    let mut at = from;
+    while at < end {
+        let n = (end - at).min(STREAM_CHUNK as u64) as usize;
+        read(at, &mut buf[..n])?;
+        file.update(&buf[..n]);
+        prehash.update(&buf[..n]);
+        if let Some(p) = payload.as_mut() {
+            p.update(&buf[..n]);
+        }
+        at += n as u64;
+    }
+    let mut sig = [0u8; SIGNATURE_LEN];
+    read(end, &mut sig)?;
+    file.update(sig);
+    Ok(sig)
+}
+
 /// Reads `len` bytes of image through `read(offset, buf)`, chunk by chunk, and checks what
 /// can be checked without a device: header, lengths, payload hash, and the signature when a
 /// key is given. Memory use does not depend on `len`.
@@ -437,19 +466,14 @@ pub fn inspect_from(
     let mut payload = Sha256::new();
     let mut prehash = Sha512::new().chain_update(head);
     let payload_end = HEADER_LEN as u64 + header.payload_len;
-    let mut buf = vec![0u8; STREAM_CHUNK];
-    let mut at = HEADER_LEN as u64;
-    while at < payload_end {
-        let n = (payload_end - at).min(STREAM_CHUNK as u64) as usize;
-        read(at, &mut buf[..n]).map_err(io)?;
-        file.update(&buf[..n]);
-        payload.update(&buf[..n]);
-        prehash.update(&buf[..n]);
-        at += n as u64;
-    }
-    let mut sig = [0u8; SIGNATURE_LEN];
-    read(payload_end, &mut sig).map_err(io)?;
-    file.update(sig);
+    let sig = read_signed(
+        read,
+        (HEADER_LEN as u64, payload_end),
+        &mut file,
+        &mut prehash,
+        Some(&mut payload),
+    )
+    .map_err(io)?;
     let signature_ok = key.map(|k| {
         k.verify_prehashed(
             prehash,

@@ -233,15 +233,7 @@ pub(super) fn build(a: &BuildArgs) -> Result<()> {
             start,
         },
     };
-    let manifest_path = a
-        .manifest
-        .clone()
-        .unwrap_or_else(|| a.out.with_extension("json"));
-    std::fs::write(
-        &manifest_path,
-        serde_json::to_string_pretty(&manifest)? + "\n",
-    )
-    .with_context(|| format!("writing {}", manifest_path.display()))?;
+    let manifest_path = write_manifest(&manifest, a.manifest.as_deref(), &a.out)?;
     println!(
         "wrote {} ({} bytes, version {}, sha256 {}) and {}",
         a.out.display(),
@@ -251,6 +243,14 @@ pub(super) fn build(a: &BuildArgs) -> Result<()> {
         manifest_path.display()
     );
     Ok(())
+}
+
+/// Writes `manifest` to `given`, else beside `out` (OUT.json), and says where.
+fn write_manifest(manifest: &Manifest, given: Option<&Path>, out: &Path) -> Result<PathBuf> {
+    let path = given.map_or_else(|| out.with_extension("json"), Path::to_path_buf);
+    std::fs::write(&path, serde_json::to_string_pretty(manifest)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 /// The manifest's rollout start: the one given (checked), or now.
@@ -303,15 +303,7 @@ pub(super) fn delta(a: &DeltaArgs) -> Result<()> {
             start,
         },
     };
-    let manifest_path = a
-        .manifest
-        .clone()
-        .unwrap_or_else(|| a.out.with_extension("json"));
-    std::fs::write(
-        &manifest_path,
-        serde_json::to_string_pretty(&manifest)? + "\n",
-    )
-    .with_context(|| format!("writing {}", manifest_path.display()))?;
+    let manifest_path = write_manifest(&manifest, a.manifest.as_deref(), &a.out)?;
     println!(
         "wrote {} ({} bytes: {} to {}, the target {} bytes) and {}",
         a.out.display(),
