@@ -126,7 +126,24 @@ impl BootConfig {
     }
 }
 
-/// Verifies the image in `slot` as the bootloader does (secure boot), streaming the slot.
+/// Checks the image in `slot` as the bootloader does at every boot (secure boot), streaming
+/// the slot through one hash (the payload's; the signature covers the header): its header.
+pub fn check_slot(
+    flash: &mut dyn Flash,
+    slot: u8,
+    cfg: &BootConfig,
+) -> Result<ImageHeader, SlotFault> {
+    let len = flash.slot_len(slot).map_err(SlotFault::Io)?;
+    image::check_from(
+        len,
+        &mut |offset, buf| flash.read_slot(slot, offset, buf),
+        &cfg.policy(),
+    )
+    .map_err(SlotFault::Image)
+}
+
+/// Verifies the image in `slot` as the bootloader does, and takes the SHA-256 of the whole
+/// file as well (the slot's identity, which the metadata records), streaming the slot.
 pub fn verify_slot(
     flash: &mut dyn Flash,
     slot: u8,
@@ -154,14 +171,22 @@ pub enum SlotFault {
 
 /// Metadata of a slot holding a verified image.
 pub fn slot_meta(found: &Inspection) -> SlotMeta {
-    let h = &found.header;
+    SlotMeta {
+        image_sha256: found.file_sha256,
+        ..header_meta(&found.header)
+    }
+}
+
+/// Metadata of a slot holding a verified image with `h` for its header, all but the SHA-256
+/// of the file.
+fn header_meta(h: &ImageHeader) -> SlotMeta {
     SlotMeta {
         valid: true,
         fails_to_boot: h.fails_to_boot,
         security_version: h.security_version,
         image_len: h.image_len(),
         version: h.version_attribute(),
-        image_sha256: found.file_sha256,
+        image_sha256: [0; 32],
     }
 }
 
@@ -189,8 +214,8 @@ pub fn boot(flash: &mut dyn Flash, cfg: &BootConfig) -> Result<Booted, BootError
             )?;
             continue;
         }
-        let found = match verify_slot(flash, target, cfg) {
-            Ok(found) => found,
+        let header = match check_slot(flash, target, cfg) {
+            Ok(header) => header,
             Err(fault) => {
                 meta.slots[usize::from(target)].valid = false;
                 abandon(flash, cfg, &mut meta, target, &fault.to_string(), &mut path)?;
@@ -199,7 +224,7 @@ pub fn boot(flash: &mut dyn Flash, cfg: &BootConfig) -> Result<Booted, BootError
         };
         // Tries run out only by crashes, or by power cuts in the instant between counting a
         // try and recording the boot: a committed image that does not crash is kept.
-        let crashes = found.header.fails_to_boot;
+        let crashes = header.fails_to_boot;
         if meta.boot_tries >= cfg.boot_attempts
             && (crashes || meta.pending.is_some())
             && abandon(flash, cfg, &mut meta, target, "failed to boot", &mut path)?
@@ -218,10 +243,26 @@ pub fn boot(flash: &mut dyn Flash, cfg: &BootConfig) -> Result<Booted, BootError
         let activated = meta.pending.take().is_some();
         meta.boot_tries = 0;
         // What was just verified is what the slot holds: keep the metadata in step with it.
-        meta.slots[usize::from(target)] = slot_meta(&found);
+        // The record's SHA-256 of the file stands when the record describes this image (it
+        // was taken when the image was written); otherwise it is taken now.
+        let known = &meta.slots[usize::from(target)];
+        let recorded = SlotMeta {
+            image_sha256: known.image_sha256,
+            ..header_meta(&header)
+        };
+        if *known != recorded {
+            match verify_slot(flash, target, cfg) {
+                Ok(found) => meta.slots[usize::from(target)] = slot_meta(&found),
+                Err(fault) => {
+                    meta.slots[usize::from(target)].valid = false;
+                    abandon(flash, cfg, &mut meta, target, &fault.to_string(), &mut path)?;
+                    continue;
+                }
+            }
+        }
         if target == meta.committed {
             // Booted and committed: the floor rises to it (and never falls).
-            meta.anti_rollback_floor = meta.anti_rollback_floor.max(found.header.security_version);
+            meta.anti_rollback_floor = meta.anti_rollback_floor.max(header.security_version);
         }
         meta::store(flash, &mut meta)?;
         path.push(if activated {
@@ -231,7 +272,7 @@ pub fn boot(flash: &mut dyn Flash, cfg: &BootConfig) -> Result<Booted, BootError
         });
         return Ok(Booted {
             running: target,
-            header: found.header,
+            header,
             meta,
             path,
         });

@@ -518,15 +518,23 @@ async fn run_onu(
                         continue;
                     }
                 };
-                for d in link.pass(d.into_owned()) {
+                let mut deliver = |d: &[u8]| {
                     let now = Instant::now();
                     if let Some(o) = observer.as_mut() {
-                        o.handle_downstream(now, &d);
+                        o.handle_downstream(now, d);
                     }
-                    onu.handle_datagram(now, &d);
+                    onu.handle_datagram(now, d);
                     // Drained after each datagram, so that the observer sees every answer
                     // right after its request.
                     take_outputs(&mut onu, observer.as_mut(), now, &mut events, &mut outgoing);
+                };
+                if link.is_clean() {
+                    // As received: no copy of the datagram.
+                    deliver(&d);
+                } else {
+                    for d in link.pass(d.into_owned()) {
+                        deliver(&d);
+                    }
                 }
                 if onu.power_lost().is_some() {
                     break; // the power is off: the rest is lost

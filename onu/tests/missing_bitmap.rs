@@ -270,10 +270,48 @@ impl Flash for FailingFlash {
 }
 
 #[test]
-fn a_section_the_flash_failed_to_write_is_missing_and_named() {
+fn a_window_the_flash_failed_to_write_is_missing_whole_and_written_when_sent_again() {
     let flash = FailingFlash::default();
     let failing = flash.failing.clone();
     let mut lab = Lab::on_flash(|_| {}, flash);
+    let v2 = image("V2", 2, 3000);
+    lab.start(1, v2.len(), 16);
+    let chunks: Vec<&[u8]> = v2.chunks(31).collect();
+    let crc = omci_codec::crc::crc32_bzip2(&v2[..16 * 31]);
+    // The window is held in memory and written in one call at its AR section: that write
+    // fails, so no section of it is held.
+    for (n, chunk) in chunks.iter().enumerate().take(15) {
+        let m = lab.section(1, n as u8, chunk, false);
+        send(&mut lab, 0, Some(crc), &m);
+    }
+    failing.set(true);
+    let close = lab.section(1, 15, chunks[15], true);
+    assert_eq!(
+        send(&mut lab, 0, Some(crc), &close),
+        Some(ResultCode::ProcessingError)
+    );
+    assert_eq!(named_missing(&lab), Some((0..16).collect()));
+    // Sent again to a flash that works, it is written, checked and acknowledged.
+    failing.set(false);
+    for (n, chunk) in chunks.iter().enumerate().take(16) {
+        let m = lab.section(1, n as u8, chunk, n == 15);
+        let answer = send(&mut lab, 0, Some(crc), &m);
+        if n == 15 {
+            assert_eq!(answer, Some(ResultCode::Success));
+        }
+    }
+    let mut written = vec![0u8; 16 * 31];
+    lab.flash().inner.read_slot(1, 0, &mut written).unwrap();
+    assert_eq!(written, v2[..16 * 31], "the window's bytes are in the slot");
+}
+
+#[test]
+fn a_section_the_flash_failed_to_write_is_missing_and_named() {
+    let flash = FailingFlash::default();
+    let failing = flash.failing.clone();
+    // No window buffers: each section goes to flash as it arrives (what the ONU does once
+    // its buffers are full).
+    let mut lab = Lab::on_flash(|cfg| cfg.window_buffer_bytes = 0, flash);
     let v2 = image("V2", 2, 3000);
     lab.start(1, v2.len(), 16);
     let chunks: Vec<&[u8]> = v2.chunks(31).collect();

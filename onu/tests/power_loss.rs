@@ -290,28 +290,40 @@ impl Flash for CutFlash {
 fn a_cut_at_every_flash_write_of_an_upgrade_is_survived() {
     let v2 = image("V2", 2, 900);
     let base = Lab::new().flash();
-    let mut cases = 0;
-    for cut_at in 1..=400u32 {
-        let case = format!("cut at flash write {cut_at}");
-        let flash = CutFlash {
-            inner: base.clone(),
-            writes: 0,
-            cut_at,
+    // Windows held in memory and written whole (the default), then each section written as
+    // it comes (an ONU whose window buffers are full).
+    for (buffers, at_least) in [(None, 10), (Some(0), 30)] {
+        let tune = |c: &mut onu::core::OnuConfig| {
+            if let Some(b) = buffers {
+                c.window_buffer_bytes = b;
+            }
         };
-        let mut lab = Lab::on_flash(|_| {}, flash);
-        try_upgrade(&mut lab, &v2);
-        let after = lab.flash();
-        if !after.cut() {
-            break; // the upgrade needs fewer writes: every one has been cut
+        let mut cases = 0;
+        for cut_at in 1..=400u32 {
+            let case = format!("cut at flash write {cut_at} (window buffers {buffers:?})");
+            let flash = CutFlash {
+                inner: base.clone(),
+                writes: 0,
+                cut_at,
+            };
+            let mut lab = Lab::on_flash(tune, flash);
+            try_upgrade(&mut lab, &v2);
+            let after = lab.flash();
+            if !after.cut() {
+                break; // the upgrade needs fewer writes: every one has been cut
+            }
+            cases += 1;
+            // Power back on the flash as the cut left it.
+            let mut back = Lab::on_flash(tune, after.inner);
+            assert_allowed(&mut back, &case);
+            finish(&mut back, &v2, &case);
         }
-        cases += 1;
-        // Power back on the flash as the cut left it.
-        let mut back = Lab::on_flash(|_| {}, after.inner);
-        assert_allowed(&mut back, &case);
-        finish(&mut back, &v2, &case);
+        eprintln!("{cases} flash-write cuts (window buffers {buffers:?})");
+        assert!(
+            cases >= at_least,
+            "only {cases} writes in an upgrade (window buffers {buffers:?})?"
+        );
     }
-    eprintln!("{cases} flash-write cuts");
-    assert!(cases >= 30, "only {cases} writes in an upgrade?");
 }
 
 /// A delta package's upgrade, cut at every flash write (and in the middle of each): the
@@ -386,5 +398,6 @@ fn a_cut_at_every_flash_write_of_a_delta_upgrade_is_survived() {
         assert_eq!(back.flash().slots[1], target, "{case}: the rebuilt image");
     }
     eprintln!("{cases} flash-write cuts of a delta upgrade");
-    assert!(cases >= 40, "only {cases} writes in a delta upgrade?");
+    // The package's windows are each written once: most writes are the rebuild's.
+    assert!(cases >= 25, "only {cases} writes in a delta upgrade?");
 }

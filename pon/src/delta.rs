@@ -251,8 +251,8 @@ pub fn inspect_from(
     let sig = firmware::read_signed(
         read,
         (DELTA_HEADER_LEN as u64, end),
-        &mut file,
-        &mut prehash,
+        Some(&mut file),
+        Some(&mut prehash),
         None,
     )
     .map_err(io)?;

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!   0..8    magic "OMCIIMG1"
-//!   8..10   format version: 1
+//!   8..10   format version: 2
 //!  10..12   header length: 128
 //!  12..44   device model, UTF-8, NUL padded (32 bytes)
 //!  44..58   version, NUL padded (14 bytes: the Software image ME's version attribute)
@@ -16,12 +16,14 @@
 //! 104..112  build number
 //! 112..128  reserved, 0
 //! 128..     payload
-//! then      Ed25519ph signature (64 bytes) over header and payload
+//! then      Ed25519ph signature (64 bytes) over the header
 //! ```
 //!
 //! The signature is Ed25519ph (RFC 8032, the pre-hashed variant, context
-//! [`SIGNATURE_CONTEXT`]): it signs SHA-512 of header and payload, so that an ONU verifies a
-//! slot of any size by streaming it, with memory that does not grow with the image.
+//! [`SIGNATURE_CONTEXT`]) over SHA-512 of the header, which carries the payload's SHA-256:
+//! an ONU verifies a slot of any size by streaming its payload through SHA-256 once, with
+//! memory that does not grow with the image (format version 1 signed header and payload,
+//! which cost a SHA-512 pass over the payload as well; docs/decisions.md, "Image format 2").
 //!
 //! All integers are big-endian. An ONU sets "is valid" only when the download's CRC matches
 //! and [`verify`] passes: magic and lengths, model, anti-rollback floor, payload SHA-256 and
@@ -35,7 +37,7 @@ use omci_codec::crc::Crc32Digest;
 use sha2::{Digest, Sha256, Sha512};
 
 /// The Ed25519ph context string of this lab's image signatures.
-pub const SIGNATURE_CONTEXT: &[u8] = b"omci-lab firmware image v1";
+pub const SIGNATURE_CONTEXT: &[u8] = b"omci-lab firmware image v2";
 
 /// Bytes read from flash at a time when an image is streamed.
 pub const STREAM_CHUNK: usize = 64 * 1024;
@@ -43,7 +45,7 @@ pub const STREAM_CHUNK: usize = 64 * 1024;
 /// The first eight bytes of every image.
 pub const MAGIC: [u8; 8] = *b"OMCIIMG1";
 /// The format version this code writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Bytes of the header.
 pub const HEADER_LEN: usize = 128;
 /// Bytes of the signature after the payload.
@@ -190,7 +192,9 @@ pub enum ImageError {
     #[error("not an image of this lab (bad magic)")]
     BadMagic,
     /// A format version or header length this code does not read.
-    #[error("unsupported image format {format} with a {header_len}-byte header")]
+    #[error(
+        "image format version {format} with a {header_len}-byte header: this lab reads format 2 with a 128-byte header (build the image again with `onu image build`)"
+    )]
     UnsupportedFormat {
         /// Format version.
         format: u16,
@@ -290,7 +294,10 @@ pub fn build(spec: &BuildSpec, payload: &[u8], key: &SigningKey) -> Result<Vec<u
     image.extend_from_slice(&header.to_bytes());
     image.extend_from_slice(payload);
     let signature = key
-        .sign_prehashed(Sha512::new().chain_update(&image), Some(SIGNATURE_CONTEXT))
+        .sign_prehashed(
+            Sha512::new().chain_update(&image[..HEADER_LEN]),
+            Some(SIGNATURE_CONTEXT),
+        )
         .map_err(|e| ImageError::Io(e.to_string()))?;
     image.extend_from_slice(&signature.to_bytes());
     Ok(image)
@@ -417,15 +424,15 @@ pub struct Inspection {
     pub file_sha256: [u8; 32],
 }
 
-/// Reads the bytes `[from, end)` through `read(offset, buf)` a chunk at a time into `file` and
-/// `prehash` (and `payload`, when given), then the signature that follows them, which `file`
+/// Reads the bytes `[from, end)` through `read(offset, buf)` a chunk at a time into each hash
+/// given (`file`, `prehash`, `payload`), then the signature that follows them, which `file`
 /// takes too: the one pass over a signed file (an image or a delta package) that inspection
 /// makes, in memory that does not depend on its size.
 pub(crate) fn read_signed(
     read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
     (from, end): (u64, u64),
-    file: &mut Sha256,
-    prehash: &mut Sha512,
+    mut file: Option<&mut Sha256>,
+    mut prehash: Option<&mut Sha512>,
     mut payload: Option<&mut Sha256>,
 ) -> io::Result<[u8; SIGNATURE_LEN]> {
     let mut buf = vec![0u8; STREAM_CHUNK];
@@ -433,8 +440,12 @@ pub(crate) fn read_signed(
     while at < end {
         let n = (end - at).min(STREAM_CHUNK as u64) as usize;
         read(at, &mut buf[..n])?;
-        file.update(&buf[..n]);
-        prehash.update(&buf[..n]);
+        if let Some(f) = file.as_mut() {
+            f.update(&buf[..n]);
+        }
+        if let Some(p) = prehash.as_mut() {
+            p.update(&buf[..n]);
+        }
         if let Some(p) = payload.as_mut() {
             p.update(&buf[..n]);
         }
@@ -442,7 +453,9 @@ pub(crate) fn read_signed(
     }
     let mut sig = [0u8; SIGNATURE_LEN];
     read(end, &mut sig)?;
-    file.update(sig);
+    if let Some(f) = file {
+        f.update(sig);
+    }
     Ok(sig)
 }
 
@@ -454,6 +467,25 @@ pub fn inspect_from(
     read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
     key: Option<&VerifyingKey>,
 ) -> Result<Inspection, ImageError> {
+    let mut file = Sha256::new();
+    let (header, hash_ok, signature_ok) = pass(len, read, key, Some(&mut file))?;
+    Ok(Inspection {
+        header,
+        hash_ok,
+        signature_ok,
+        file_sha256: file.finalize().into(),
+    })
+}
+
+/// The one pass over an image: its header, whether the payload hashes to the header's
+/// SHA-256, whether the signature verifies (when a key is given); `file`, when given, takes
+/// every byte.
+fn pass(
+    len: u64,
+    read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
+    key: Option<&VerifyingKey>,
+    mut file: Option<&mut Sha256>,
+) -> Result<(ImageHeader, bool, Option<bool>), ImageError> {
     if len < (HEADER_LEN + SIGNATURE_LEN) as u64 {
         return Err(ImageError::Truncated { len });
     }
@@ -462,32 +494,29 @@ pub fn inspect_from(
     read(0, &mut head).map_err(io)?;
     let header = ImageHeader::parse(&head)?;
     check_length(&header, len)?;
-    let mut file = Sha256::new().chain_update(head);
+    if let Some(f) = file.as_mut() {
+        f.update(head);
+    }
     let mut payload = Sha256::new();
-    let mut prehash = Sha512::new().chain_update(head);
     let payload_end = HEADER_LEN as u64 + header.payload_len;
     let sig = read_signed(
         read,
         (HEADER_LEN as u64, payload_end),
-        &mut file,
-        &mut prehash,
+        file,
+        None,
         Some(&mut payload),
     )
     .map_err(io)?;
     let signature_ok = key.map(|k| {
         k.verify_prehashed(
-            prehash,
+            Sha512::new().chain_update(head),
             Some(SIGNATURE_CONTEXT),
             &Signature::from_bytes(&sig),
         )
         .is_ok()
     });
-    Ok(Inspection {
-        hash_ok: payload.finalize()[..] == header.payload_sha256,
-        header,
-        signature_ok,
-        file_sha256: file.finalize().into(),
-    })
+    let hash_ok = payload.finalize()[..] == header.payload_sha256;
+    Ok((header, hash_ok, signature_ok))
 }
 
 /// [`inspect_from`] over an image in memory.
@@ -519,31 +548,94 @@ pub fn verify_from(
     policy: &DevicePolicy,
 ) -> Result<Inspection, ImageError> {
     let found = inspect_from(len, read, Some(&policy.public_key))?;
-    let h = &found.header;
-    if h.model != policy.model {
-        return Err(ImageError::WrongModel {
-            image: h.model.clone(),
-            device: policy.model.clone(),
-        });
-    }
-    if h.security_version < policy.anti_rollback_floor {
-        return Err(ImageError::Downgrade {
-            image: h.security_version,
-            floor: policy.anti_rollback_floor,
-        });
-    }
-    if !found.hash_ok {
-        return Err(ImageError::HashMismatch);
-    }
-    if found.signature_ok != Some(true) {
-        return Err(ImageError::BadSignature);
-    }
+    policy.check(&found.header, found.hash_ok, found.signature_ok)?;
     Ok(found)
+}
+
+/// [`verify_from`]'s checks without the SHA-256 of the whole file, which only a download
+/// records (the slot's identity): what a bootloader needs, one hash pass over the payload.
+/// Returns the header.
+pub fn check_from(
+    len: u64,
+    read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
+    policy: &DevicePolicy,
+) -> Result<ImageHeader, ImageError> {
+    let (header, hash_ok, signature_ok) = pass(len, read, Some(&policy.public_key), None)?;
+    policy.check(&header, hash_ok, signature_ok)?;
+    Ok(header)
 }
 
 /// [`verify_from`] over an image in memory.
 pub fn verify(image: &[u8], policy: &DevicePolicy) -> Result<Inspection, ImageError> {
     verify_from(image.len() as u64, &mut slice_reader(image), policy)
+}
+
+impl DevicePolicy {
+    /// The checks after a pass over an image, in order: model, anti-rollback floor, payload
+    /// SHA-256, signature.
+    fn check(
+        &self,
+        h: &ImageHeader,
+        hash_ok: bool,
+        signature_ok: Option<bool>,
+    ) -> Result<(), ImageError> {
+        if h.model != self.model {
+            return Err(ImageError::WrongModel {
+                image: h.model.clone(),
+                device: self.model.clone(),
+            });
+        }
+        if h.security_version < self.anti_rollback_floor {
+            return Err(ImageError::Downgrade {
+                image: h.security_version,
+                floor: self.anti_rollback_floor,
+            });
+        }
+        if !hash_ok {
+            return Err(ImageError::HashMismatch);
+        }
+        if signature_ok != Some(true) {
+            return Err(ImageError::BadSignature);
+        }
+        Ok(())
+    }
+}
+
+/// [`verify_from`] and the CRC-32/BZIP2 of the same `len` bytes, in one pass over them: End
+/// software download checks its CRC and the image together, reading the slot once. The CRC
+/// covers all `len` bytes even when a check stops early (what the check did not read is read
+/// for the CRC alone); an `Err` is a read that failed.
+pub fn verify_and_crc_from(
+    len: u64,
+    read: &mut dyn FnMut(u64, &mut [u8]) -> io::Result<()>,
+    policy: &DevicePolicy,
+) -> io::Result<(u32, Result<Inspection, ImageError>)> {
+    let mut crc = Crc32Digest::new();
+    // The bytes before `at` have been taken into the CRC (the checks read in order).
+    let mut at = 0u64;
+    let found = verify_from(
+        len,
+        &mut |offset, buf| {
+            read(offset, buf)?;
+            if offset == at {
+                crc.update(buf);
+                at += buf.len() as u64;
+            }
+            Ok(())
+        },
+        policy,
+    );
+    if let Err(ImageError::Io(e)) = &found {
+        return Err(io::Error::other(e.clone()));
+    }
+    let mut buf = vec![0u8; STREAM_CHUNK];
+    while at < len {
+        let n = (len - at).min(STREAM_CHUNK as u64) as usize;
+        read(at, &mut buf[..n])?;
+        crc.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok((crc.finalize(), found))
 }
 
 /// CRC-32/BZIP2 of `len` bytes read through `read`, chunk by chunk (End software download).
@@ -658,6 +750,32 @@ mod tests {
         let mut not_ours = image;
         not_ours[0] = b'X';
         assert_eq!(verify(&not_ours, &policy()), Err(ImageError::BadMagic));
+    }
+
+    #[test]
+    fn the_signature_covers_the_payload_through_its_hash() {
+        let image = build(&spec(), &deterministic_payload("x", 100), &key(1)).unwrap();
+        // A new payload with its SHA-256 written into the header: the header no longer is
+        // the one signed.
+        let mut forged = image.clone();
+        forged[HEADER_LEN + 10] ^= 1;
+        let hash: [u8; 32] = Sha256::digest(&forged[HEADER_LEN..HEADER_LEN + 100]).into();
+        forged[72..104].copy_from_slice(&hash);
+        assert_eq!(verify(&forged, &policy()), Err(ImageError::BadSignature));
+        // The bootloader's check without the file's SHA-256 agrees with the full one.
+        let check = |img: &[u8]| check_from(img.len() as u64, &mut slice_reader(img), &policy());
+        assert_eq!(check(&forged), Err(ImageError::BadSignature));
+        assert_eq!(
+            check(&image).unwrap(),
+            verify(&image, &policy()).unwrap().header
+        );
+        // An image of format version 1 (signed over header and payload) is not read.
+        let mut v1 = image;
+        v1[8..10].copy_from_slice(&1u16.to_be_bytes());
+        assert!(matches!(
+            verify(&v1, &policy()),
+            Err(ImageError::UnsupportedFormat { .. })
+        ));
     }
 
     #[test]

@@ -91,6 +91,12 @@ impl Link {
         p > 0.0 && (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
 
+    /// True when the link changes nothing: no fault rate set and no datagram held back, so
+    /// that a datagram can be taken as it is, without [`Link::pass`] (and its copies).
+    pub fn is_clean(&self) -> bool {
+        self.rates.is_clean() && self.held.is_none()
+    }
+
     /// What the link delivers when `datagram` enters it: none, one or more datagrams.
     pub fn pass(&mut self, mut datagram: Vec<u8>) -> Vec<Vec<u8>> {
         if self.rates.is_clean() {

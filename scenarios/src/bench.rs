@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
+use tokio::io::AsyncBufReadExt;
 use tokio::process::Command;
 
 use crate::run::{RunOptions, RunOutcome, run};
@@ -24,8 +24,10 @@ use crate::spec::parse;
 /// What to measure.
 #[derive(Clone, Debug)]
 pub struct BenchPlan {
-    /// ONU counts of the rollouts.
+    /// ONU counts of the rollouts, on each PON port.
     pub onus: Vec<u16>,
+    /// PON ports of the one OLT of every rollout (1..=16), each with the ONU count.
+    pub pons: u8,
     /// Receiver counts of the raw blaster.
     pub receivers: Vec<u16>,
     /// Datagram sizes of the raw blaster.
@@ -49,18 +51,28 @@ pub struct BenchPlan {
 /// A receiver process: counts datagrams on `group` until `idle` passes without one (after
 /// the first), or `limit`; prints the count. `batched`: every datagram waiting in one system
 /// call (`recvmmsg`, as the ONU reads), else one `recvfrom` each.
+///
+/// `unicast`: no group; the receiver binds its own loopback port and says which ("ready
+/// PORT"), as an ONU's own socket.
 pub async fn receive(
     group: SocketAddrV4,
     idle: Duration,
     limit: Duration,
     batched: bool,
+    unicast: bool,
 ) -> Result<u64> {
-    let sock = tokio::net::UdpSocket::from_std(pon::transport::bind_multicast_receiver(group)?)?;
+    let sock = if unicast {
+        pon::transport::bind_unicast(SocketAddrV4::new(pon::transport::LOOPBACK, 0))?
+    } else {
+        pon::transport::bind_multicast_receiver(group)?
+    };
+    let sock = tokio::net::UdpSocket::from_std(sock)?;
+    let port = sock.local_addr()?.port();
     let mut buf = vec![0u8; 65536];
     let mut inbox = pon::transport::RecvBatch::new();
     let mut n = 0u64;
     let start = Instant::now();
-    println!("ready");
+    println!("ready {port}");
     loop {
         let wait = if n == 0 { limit } else { idle };
         if batched {
@@ -90,7 +102,9 @@ pub async fn receive(
 /// One raw blast: `receivers` processes, datagrams of `size` bytes for `secs`. `batched`: the
 /// sender sends runs of 32 in one segmented send and the receivers read with `recvmmsg`
 /// (what the OLT and the ONUs do, see `pon::transport::send_batch`); else one system call per
-/// datagram on both sides.
+/// datagram on both sides. `unicast`: each run goes to one receiver's own port, receiver after
+/// receiver (a unicast rollout's deliveries: every datagram sent once per ONU), not once to
+/// the group.
 async fn blast(
     program: &[OsString],
     receivers: u16,
@@ -98,6 +112,7 @@ async fn blast(
     secs: f64,
     group: SocketAddrV4,
     batched: bool,
+    unicast: bool,
 ) -> Result<Value> {
     let mut children = Vec::new();
     for _ in 0..receivers {
@@ -111,19 +126,28 @@ async fn blast(
         .args(&program[1..])
         .args(["bench-receive", &format!("--group={group}")])
         .args(batched.then_some("--batched"))
+        .args(unicast.then_some("--unicast"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true);
         children.push(c.spawn().context("starting a receiver")?);
     }
-    // Wait until every receiver has joined ("ready").
+    // Wait until every receiver has joined ("ready PORT").
+    let mut ports = Vec::new();
     for ch in &mut children {
-        let mut out = ch.stdout.take().context("receiver stdout")?;
-        let mut b = [0u8; 6];
-        tokio::time::timeout(Duration::from_secs(10), out.read_exact(&mut b))
+        let out = ch.stdout.take().context("receiver stdout")?;
+        let mut out = tokio::io::BufReader::new(out);
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(10), out.read_line(&mut line))
             .await
             .context("a receiver did not start")??;
-        ch.stdout = Some(out);
+        let port: u16 = line
+            .trim()
+            .strip_prefix("ready ")
+            .and_then(|p| p.parse().ok())
+            .context("a receiver said no port")?;
+        ports.push(SocketAddrV4::new(pon::transport::LOOPBACK, port));
+        ch.stdout = Some(out.into_inner());
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let sender =
@@ -133,20 +157,30 @@ async fn blast(
     let start = Instant::now();
     let mut sent = 0u64;
     let until = Duration::from_secs_f64(secs);
-    let run: Vec<(&[u8], SocketAddrV4)> = vec![(payload.as_slice(), group); 32];
+    // Where each run goes: the group, or the receivers in turn.
+    let targets = if unicast { ports } else { vec![group] };
+    let runs: Vec<Vec<(&[u8], SocketAddrV4)>> = targets
+        .iter()
+        .map(|t| vec![(payload.as_slice(), *t); 32])
+        .collect();
+    let mut next = 0;
     while start.elapsed() < until {
-        if batched {
-            for _ in 0..2 {
-                sent += pon::transport::send_batch(&sender, &run).unwrap_or(0) as u64;
-            }
-        } else {
-            for _ in 0..64 {
-                if sender.send_to(&payload, group).is_ok() {
-                    sent += 1;
+        for _ in 0..2 {
+            let (run, to) = (&runs[next], targets[next]);
+            next = (next + 1) % targets.len();
+            if batched {
+                sent += pon::transport::send_batch(&sender, run).unwrap_or(0) as u64;
+            } else {
+                for _ in 0..32 {
+                    if sender.send_to(&payload, to).is_ok() {
+                        sent += 1;
+                    }
                 }
             }
         }
     }
+    // A unicast datagram reaches one receiver: deliveries are what the receivers counted,
+    // in both modes.
     let elapsed = start.elapsed().as_secs_f64();
     let mut received = 0u64;
     for ch in children {
@@ -162,6 +196,7 @@ async fn blast(
         "receivers": receivers,
         "datagram_bytes": size,
         "batched": batched,
+        "unicast": unicast,
         "seconds": elapsed,
         "sent": sent,
         "received": received,
@@ -170,9 +205,9 @@ async fn blast(
     }))
 }
 
-fn rollout_toml(n: u16, mode: &str, size: usize, extended: bool) -> String {
+fn rollout_toml(n: u16, pons: u8, mode: &str, size: usize, extended: bool) -> String {
     format!(
-        "name = \"bench-{mode}-{n}{}\"\ntime_limit_s = 1800\n[topology]\nonus = {n}\nbusy_ms = 200\n\
+        "name = \"bench-{mode}-{pons}x{n}{}\"\ntime_limit_s = 1800\n[topology]\nonus = {n}\npons = {pons}\nbusy_ms = 200\n\
          [image]\nversion = \"V2.0\"\nsize = {size}\nsecurity_version = 2\n\
          [olt]\nmode = \"{mode}\"\nextended = {extended}\nwindow = {}\ntimeout_ms = 500\nretries = 8\n\
          [[expect.onus]]\nonus = \"all\"\nresult = \"upgraded\"\n",
@@ -181,20 +216,34 @@ fn rollout_toml(n: u16, mode: &str, size: usize, extended: bool) -> String {
     )
 }
 
+/// The phases of a session after its download, End software download to the committed image.
+const AFTER_DOWNLOAD: [&str; 7] = [
+    "end",
+    "busy",
+    "verify",
+    "activate",
+    "reboot",
+    "commit",
+    "verify-commit",
+];
+
 /// Runs the whole plan; writes `bench.json`, `bench.md` and `bench.svg` into `out`.
 pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result<Value> {
     std::fs::create_dir_all(out)?;
     let machine = machine();
     eprintln!("bench: {machine}");
     let mut raw = Vec::new();
-    for batched in [false, true] {
+    // Multicast one call per datagram, multicast batched, then unicast batched (the same
+    // deliveries, each datagram sent to each receiver's own port).
+    for (batched, unicast) in [(false, false), (true, false), (true, true)] {
         for &size in &plan.datagram_sizes {
             for &r in &plan.receivers {
                 let group = SocketAddrV4::new(std::net::Ipv4Addr::new(239, 255, 77, 1), 47770);
-                let b = blast(program, r, size, plan.blast_s, group, batched).await?;
+                let b = blast(program, r, size, plan.blast_s, group, batched, unicast).await?;
                 eprintln!(
-                    "bench: raw {size} B x {r} receivers{}: {:.0} deliveries/s",
+                    "bench: raw {size} B x {r} receivers{}{}: {:.0} deliveries/s",
                     if batched { ", batched" } else { "" },
+                    if unicast { ", unicast" } else { "" },
                     b["deliveries_per_s"].as_f64().unwrap_or(0.0)
                 );
                 raw.push(b);
@@ -216,7 +265,7 @@ pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result
         }
     }
     for (n, mode, size, extended) in cases {
-        let s = parse(&rollout_toml(n, mode, size, extended))
+        let s = parse(&rollout_toml(n, plan.pons, mode, size, extended))
             .map_err(|e| anyhow::anyhow!("bench scenario: {e}"))?;
         let opts = RunOptions {
             measure: true,
@@ -224,12 +273,22 @@ pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result
         };
         let t = Instant::now();
         let r = run(&s, &opts, program).await?;
-        let row = rollout_row(n, mode, size, extended, &r, t.elapsed().as_secs_f64());
+        let row = rollout_row(
+            n,
+            plan.pons,
+            mode,
+            size,
+            extended,
+            &r,
+            t.elapsed().as_secs_f64(),
+        );
         eprintln!(
-            "bench: {mode} {n} ONUs {}: {:.1} s, data {:.1} s, OLT CPU {} s, {} + {} frames{}",
+            "bench: {mode} {} ONUs {}: {:.1} s, data {:.1} s, End to committed {:.1} s, OLT CPU {} s, {} + {} frames{}",
+            u32::from(n) * u32::from(plan.pons),
             if extended { "extended" } else { "baseline" },
             row["wall_s"].as_f64().unwrap_or(0.0),
             row["data_phase_s"].as_f64().unwrap_or(0.0),
+            row["end_to_commit_s"].as_f64().unwrap_or(0.0),
             row["olt_cpu_s"]
                 .as_f64()
                 .map_or("(not measured)".to_string(), |c| format!("{c:.1}")),
@@ -452,6 +511,7 @@ pub fn delta_table(result: &Value) -> String {
 /// or baseline frames), run as `r` in `total_s` seconds in all.
 fn rollout_row(
     n: u16,
+    pons: u8,
     mode: &str,
     size: usize,
     extended: bool,
@@ -465,6 +525,19 @@ fn rollout_row(
         o.onus
             .iter()
             .filter_map(|x| x.phases_s.get("download").copied())
+            .fold(0.0, f64::max)
+    });
+    // After the download: End (and its busy answers) to the committed image, the longest of
+    // any ONU (the phases after "download" in the report).
+    let end_to_commit_s = olt.map_or(0.0, |o| {
+        o.onus
+            .iter()
+            .map(|x| {
+                AFTER_DOWNLOAD
+                    .iter()
+                    .filter_map(|p| x.phases_s.get(*p))
+                    .sum::<f64>()
+            })
             .fold(0.0, f64::max)
     });
     let reasons = olt.map(|o| {
@@ -483,7 +556,9 @@ fn rollout_row(
     });
     let totals = olt.map(|o| &o.totals);
     json!({
-        "onus": n,
+        "onus": u64::from(n) * u64::from(pons),
+        "pons": pons,
+        "onus_per_pon": n,
         "mode": mode,
         "format": if extended { "extended" } else { "baseline" },
         "image_bytes": size,
@@ -494,6 +569,7 @@ fn rollout_row(
         "wall_s": rep.rollout_s,
         "total_s": total_s,
         "data_phase_s": data_s,
+        "end_to_commit_s": end_to_commit_s,
         "olt_cpu_s": rep.usage.olt_cpu_s,
         "olt_user_cpu_s": rep.usage.olt_user_cpu_s,
         "onu_cpu_s_total": rep.usage.onu_cpu_s_total,
@@ -529,6 +605,7 @@ fn raw_rate(result: &Value, receivers: u64, bytes: u64) -> Option<f64> {
         .as_array()?
         .iter()
         .filter(|r| r["datagram_bytes"].as_u64() == Some(bytes))
+        .filter(|r| !r["unicast"].as_bool().unwrap_or(false))
         .collect();
     let nearest = rows
         .iter()
@@ -543,14 +620,15 @@ fn raw_rate(result: &Value, receivers: u64, bytes: u64) -> Option<f64> {
 /// The Markdown table of a result.
 pub fn table(result: &Value) -> String {
     let mut o = format!("Machine: {}\n\n", result["machine"].as_str().unwrap_or("?"));
-    o += "| datagram | receivers | deliveries/s, one system call each | deliveries/s, batched (segmented sends, recvmmsg) |\n|---:|---:|---:|---:|\n";
+    o += "| datagram | receivers | deliveries/s, one system call each | deliveries/s, batched (segmented sends, recvmmsg) | deliveries/s, unicast batched (each run to one receiver's port) |\n|---:|---:|---:|---:|---:|\n";
     let raw = result["raw"].as_array().cloned().unwrap_or_default();
-    let rate = |size: &Value, n: &Value, batched: bool| {
+    let rate = |size: &Value, n: &Value, batched: bool, unicast: bool| {
         raw.iter()
             .find(|r| {
                 &r["datagram_bytes"] == size
                     && &r["receivers"] == n
                     && r["batched"].as_bool().unwrap_or(false) == batched
+                    && r["unicast"].as_bool().unwrap_or(false) == unicast
             })
             .and_then(|r| r["deliveries_per_s"].as_f64())
             .map_or("-".to_string(), |v| format!("{v:.0}"))
@@ -562,27 +640,38 @@ pub fn table(result: &Value) -> String {
         let (size, n) = (&r["datagram_bytes"], &r["receivers"]);
         let _ = writeln!(
             o,
-            "| {size} B | {n} | {} | {} |",
-            rate(size, n, false),
-            rate(size, n, true)
+            "| {size} B | {n} | {} | {} | {} |",
+            rate(size, n, false, false),
+            rate(size, n, true, false),
+            rate(size, n, true, true)
         );
     }
-    o += "\n| ONUs | mode | format | image | wall s | data s | OLT CPU s (of which user) | ONU CPU s | frames on the group | unicast frames | bytes sent | repaired windows | OLT peak RSS | ONU peak RSS | raw limit for the same deliveries |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    o += "\n| ONUs | mode | format | image | wall s | data s | End to committed s | OLT CPU s (of which user) | ONU CPU s | frames on the group | unicast frames | bytes sent | repaired windows | OLT peak RSS | ONU peak RSS | raw limit for the same deliveries |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for r in result["rollouts"].as_array().into_iter().flatten() {
         let n = r["onus"].as_u64().unwrap_or(0);
+        // Each PON port is its own group: the raw rate is the one to a port's receivers.
+        let pons = r["pons"].as_u64().unwrap_or(1).max(1);
+        let label = if pons > 1 {
+            format!("{n} ({pons} × {})", n / pons)
+        } else {
+            n.to_string()
+        };
         let sections = r["sections"].as_u64().unwrap_or(0);
         let bytes = if r["format"] == "extended" { 2000 } else { 64 };
-        let limit = raw_rate(result, n, bytes)
+        let limit = raw_rate(result, n / pons, bytes)
             .map(|rate| format!("{:.2} s", (sections * n) as f64 / rate))
             .unwrap_or_default();
         let _ = writeln!(
             o,
-            "| {n} | {} | {} | {} KiB | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {limit} |",
+            "| {label} | {} | {} | {} KiB | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {limit} |",
             r["mode"].as_str().unwrap_or("?"),
             r["format"].as_str().unwrap_or("?"),
             r["image_bytes"].as_u64().unwrap_or(0) / 1024,
             r["wall_s"].as_f64().unwrap_or(0.0),
             r["data_phase_s"].as_f64().unwrap_or(0.0),
+            r["end_to_commit_s"]
+                .as_f64()
+                .map_or("-".into(), |v| format!("{v:.1}")),
             r["olt_cpu_s"].as_f64().map_or("-".into(), |v| format!(
                 "{v:.2} ({:.2})",
                 r["olt_user_cpu_s"].as_f64().unwrap_or(f64::NAN)
@@ -767,7 +856,7 @@ mod tests {
             summary: String::new(),
             report: rep,
         };
-        let row = rollout_row(3, "multicast", 4096, false, &r, 4.0);
+        let row = rollout_row(3, 1, "multicast", 4096, false, &r, 4.0);
         assert_eq!(row["data_phase_s"], 2.5);
         assert_eq!(row["reasons"], json!(["timeout"]));
         assert_eq!(row["repaired_windows"], 3);
@@ -781,7 +870,7 @@ mod tests {
         // Without the OLT's report, its figures are null (the table prints a dash or null).
         let mut r = r;
         r.report.olt = None;
-        let row = rollout_row(3, "multicast", 4096, false, &r, 4.0);
+        let row = rollout_row(3, 1, "multicast", 4096, false, &r, 4.0);
         assert_eq!(row["data_phase_s"], 0.0);
         assert_eq!(row["frames_multicast"], Value::Null);
         assert_eq!(row["reasons"], Value::Null);

@@ -71,6 +71,9 @@ enum Command {
         /// Read with recvmmsg.
         #[arg(long)]
         batched: bool,
+        /// Bind an own loopback port instead of joining the group (and say which).
+        #[arg(long)]
+        unicast: bool,
     },
 }
 
@@ -79,9 +82,13 @@ struct BenchArgs {
     /// Where to write bench.json, bench.md and bench.svg.
     #[arg(long, default_value = "bench-out")]
     out: PathBuf,
-    /// ONU counts of the rollouts (comma-separated).
+    /// ONU counts of the rollouts (comma-separated), on each PON port.
     #[arg(long, default_value = "1,8,32,128", value_delimiter = ',')]
     onus: Vec<u16>,
+    /// PON ports of the one OLT of every rollout (1..=16): `--pons 8 --onus 128` is 1,024 ONU
+    /// processes, eight multicast groups and eight download engines in one `olt` process.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=16))]
+    pons: u8,
     /// Receiver counts of the raw blaster.
     #[arg(long, default_value = "1,8,32,128", value_delimiter = ',')]
     receivers: Vec<u16>,
@@ -339,12 +346,17 @@ pub fn main() -> ExitCode {
         Command::Soak(a) => runtime().and_then(|rt| rt.block_on(run_soak(a, exe))),
         Command::Bench(a) => runtime().and_then(|rt| rt.block_on(run_bench(a, exe))),
         Command::Project(a) => run_project(&a),
-        Command::BenchReceive { group, batched } => runtime().and_then(|rt| {
+        Command::BenchReceive {
+            group,
+            batched,
+            unicast,
+        } => runtime().and_then(|rt| {
             let n = rt.block_on(crate::bench::receive(
                 group,
                 std::time::Duration::from_millis(500),
                 std::time::Duration::from_secs(60),
                 batched,
+                unicast,
             ))?;
             println!("{n}");
             Ok(ExitCode::SUCCESS)
@@ -734,6 +746,7 @@ async fn run_bench(a: BenchArgs, exe: OsString) -> Result<ExitCode> {
     };
     let plan = crate::bench::BenchPlan {
         onus: a.onus,
+        pons: a.pons,
         receivers: a.receivers,
         datagram_sizes: vec![64, 2000],
         blast_s: 3.0,

@@ -106,18 +106,17 @@ impl Olt {
         result: ResultCode,
         envelope: &Envelope,
     ) {
+        // At most `depth` rounds are open (8 by default), whatever the ONU count: the answer's
+        // rounds are found among them without allocating.
         let g = &mut self.groups[gi];
-        let open: Vec<usize> = (0..g.rounds.len())
-            .filter(|&i| g.rounds[i].window == w && g.rounds[i].pending.contains_key(&onu))
-            .collect();
-        if open.is_empty() {
+        let is_open = |r: &Round| r.window == w && r.pending.contains_key(&onu);
+        if !g.rounds.iter().any(is_open) {
             return; // already settled: a duplicate
         }
         if result == ResultCode::Success {
             // It holds the window, whichever of the window's AR sections this answers: every
             // open round of the window is settled for it (a late answer counts).
-            for i in open {
-                let r = &mut g.rounds[i];
+            for r in g.rounds.iter_mut().filter(|r| is_open(r)) {
                 if r.pending.get(&onu) != Some(&tci) {
                     self.counters.late_answers += 1;
                 }
@@ -132,10 +131,9 @@ impl Olt {
         }
         // A failure counts only as an answer to the newest round of the window (an older one
         // says nothing the newer round will not say better).
-        let Some(&i) = open.last() else {
+        let Some(r) = g.rounds.iter_mut().rev().find(|r| is_open(r)) else {
             return;
         };
-        let r = &mut g.rounds[i];
         if r.pending.get(&onu) != Some(&tci) {
             return;
         }

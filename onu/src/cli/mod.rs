@@ -334,6 +334,10 @@ struct RunArgs {
     /// The largest window (sections) this ONU accepts (1..=256).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=256))]
     max_window: u16,
+    /// Make every window durable (fsync) before acknowledging it, not only the whole image
+    /// before End records it valid (the strict behaviour; docs/onu.md, "Durability").
+    #[arg(long)]
+    sync_every_window: bool,
     /// Discard a download idle this long (s), 1..=86400.
     #[arg(long, default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=MAX_STALE_S))]
@@ -660,6 +664,7 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     onu.max_window_size = a.max_window;
     onu.slot_size = a.slot_size;
     onu.busy_duration = Duration::from_millis(a.busy_ms);
+    onu.sync_every_window = a.sync_every_window;
     onu.stale_download_timeout = Duration::from_secs(a.stale_download_s);
     onu.voice_call_in_progress = a.voice_call;
     for q in &a.quirks {

@@ -45,6 +45,15 @@ pub struct OnuConfig {
     pub rebuild_step: u64,
     /// A download with no traffic for this long is discarded.
     pub stale_download_timeout: Duration,
+    /// Make every acknowledged window durable (`fsync`) before its answer, as well as the
+    /// whole image before End records it valid (`onu run --sync-every-window`). Off by
+    /// default: a download does not survive a reboot in any case (docs/onu.md, "Durability"),
+    /// so only the sync before the metadata calls a slot valid protects anything.
+    pub sync_every_window: bool,
+    /// Bytes of windows held in memory at once, each checked there at its AR section and
+    /// written with one call; a window beyond them goes to flash section by section and is
+    /// checked by reading it back. Bounds the ONU's memory whatever the window size.
+    pub window_buffer_bytes: usize,
     /// A voice call is in progress: Activate and Reboot with condition 1 answer busy.
     pub voice_call_in_progress: bool,
     /// An emergency call is in progress: Activate and Reboot with condition 2 answer busy.
@@ -72,6 +81,8 @@ impl OnuConfig {
             busy_duration: Duration::from_millis(300),
             rebuild_step: super::end::REBUILD_STEP,
             stale_download_timeout: Duration::from_secs(60),
+            sync_every_window: false,
+            window_buffer_bytes: super::download::WINDOW_BUFFER_BYTES,
             voice_call_in_progress: false,
             emergency_call_in_progress: false,
             extended_trailer: ExtendedTrailer::Crc32,

@@ -42,6 +42,12 @@ pub(super) struct Download {
     /// retransmitted AR section whose answer was lost, or a duplicate) is recognised and
     /// never written into the next window.
     recent: VecDeque<(u16, u8, u32)>,
+    /// Window buffers no longer in use, kept for the next windows (no allocation per window).
+    spare: Vec<Vec<u8>>,
+    /// Bytes of the window buffers in `windows`.
+    buffered: usize,
+    /// At most this many.
+    buffer_budget: usize,
     pub(super) last_activity: Instant,
 }
 
@@ -58,6 +64,38 @@ impl Download {
 
     fn is_held(&self, w: u32) -> bool {
         w < self.next_window || self.acked_ahead.contains(&w)
+    }
+
+    /// The state of window `w`, created on its first section with a buffer for its bytes
+    /// while the window buffers have room.
+    fn window_state(&mut self, w: u32, g: &Windowing) -> &mut WindowState {
+        if !self.windows.contains_key(&w) {
+            let r = g.window_range(w);
+            let len = (r.end - r.start) as usize;
+            let buffer = (self.buffered + len <= self.buffer_budget).then(|| {
+                self.buffered += len;
+                let mut b = self.spare.pop().unwrap_or_default();
+                b.clear();
+                b.resize(len, 0);
+                b
+            });
+            self.windows.insert(
+                w,
+                WindowState {
+                    buffer,
+                    ..WindowState::default()
+                },
+            );
+        }
+        self.windows.entry(w).or_default()
+    }
+
+    /// Forgets window `w`'s sections, keeping its buffer for another window.
+    fn forget_window(&mut self, w: u32) {
+        if let Some(b) = self.windows.remove(&w).and_then(|s| s.buffer) {
+            self.buffered -= b.len();
+            self.spare.push(b);
+        }
     }
 
     pub(super) fn complete(&self) -> bool {
@@ -85,13 +123,23 @@ impl Download {
     }
 }
 
-/// Which sections of a window arrived, and whether any came from the multicast group (such a
-/// window closes only with a matching window CRC: a rogue sender cannot slip a section in).
-#[derive(Clone, Copy, Debug, Default)]
+/// Which sections of a window arrived, whether any came from the multicast group (such a
+/// window closes only with a matching window CRC: a rogue sender cannot slip a section in),
+/// and, unless the window buffers are full, the window's bytes received so far.
+#[derive(Clone, Debug, Default)]
 struct WindowState {
     sections: [u64; 4],
     from_group: bool,
+    /// The window's bytes, held until its AR section: checked there from memory and written
+    /// to the slot with one call (G.988 lets an ONU hold a window until it answers it).
+    /// `None`: the window's sections went to the slot as they came (the buffers were full).
+    buffer: Option<Vec<u8>>,
 }
+
+/// Bytes of windows held in memory at once unless configured otherwise
+/// ([`super::OnuConfig::window_buffer_bytes`]): the ONU's memory stays bounded whatever the
+/// window size and however far ahead the OLT sends.
+pub(super) const WINDOW_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Sets bit `n` of a 256-bit section set; true when it was not set before.
 fn set_bit(bits: &mut [u64; 4], n: u8) -> bool {
@@ -173,6 +221,9 @@ impl<F: Flash> Onu<F> {
             windows: BTreeMap::new(),
             acked_ahead: BTreeSet::new(),
             recent: VecDeque::new(),
+            spare: Vec::new(),
+            buffered: 0,
+            buffer_budget: self.cfg.window_buffer_bytes,
             last_activity: now,
         });
         self.events.push_back(OnuEvent::DownloadStarted {
@@ -297,15 +348,35 @@ impl<F: Flash> Onu<F> {
         let useful = (range.end - range.start) as usize;
         let data = &s.data[..useful.min(s.data.len())];
         let slot = d.slot;
-        let state = d.windows.entry(window).or_default();
+        let window_start = g.window_range(window).start;
+        let state = d.window_state(window, &g);
         state.from_group |= multicast;
         if set_bit(&mut state.sections, n) {
+            let at = (offset - window_start) as usize;
             if self.faults.reach(FaultPoint::MidSectionWrite) {
-                let _ = self.flash.write_slot(slot, offset, &data[..data.len() / 2]);
-                self.die(FaultPoint::MidSectionWrite);
-                return;
+                // The power fails while this section's bytes go to flash: with the window
+                // buffered, the window's write is torn in the middle of this section.
+                let torn = match &mut state.buffer {
+                    Some(b) => {
+                        b[at..at + data.len()].copy_from_slice(data);
+                        let _ =
+                            self.flash
+                                .write_slot(slot, window_start, &b[..at + data.len() / 2]);
+                        return self.die(FaultPoint::MidSectionWrite);
+                    }
+                    None => &data[..data.len() / 2],
+                };
+                let _ = self.flash.write_slot(slot, offset, torn);
+                return self.die(FaultPoint::MidSectionWrite);
             }
-            if let Err(e) = self.flash.write_slot(slot, offset, data) {
+            let written = match &mut state.buffer {
+                Some(b) => {
+                    b[at..at + data.len()].copy_from_slice(data);
+                    Ok(())
+                }
+                None => self.flash.write_slot(slot, offset, data),
+            };
+            if let Err(e) = written {
                 // Not written, so not held: the section is missing, and the window's AR
                 // section says so.
                 if let Some(state) = self
@@ -373,35 +444,55 @@ impl<F: Flash> Onu<F> {
             return;
         };
         let expected = g.sections_in(window);
-        let state = d.windows.get(&window).copied().unwrap_or_default();
+        let sections = d.windows.get(&window).map_or([0; 4], |s| s.sections);
+        let from_group = d.windows.get(&window).is_some_and(|s| s.from_group);
         let mut failure = if u32::from(last) + 1 != expected {
             Some(format!(
                 "AR on section {last}, the window has {expected} sections"
             ))
-        } else if !count_prefix(&state.sections, expected) && !self.cfg.quirks.no_section_tracking {
+        } else if !count_prefix(&sections, expected) && !self.cfg.quirks.no_section_tracking {
             Some("a section is missing".to_string())
-        } else if state.from_group && env.window_crc.is_none() {
+        } else if from_group && env.window_crc.is_none() {
             Some("sections came from the group but the AR section carries no window CRC".into())
         } else {
             None
         };
         let (slot, bytes) = (d.slot, g.window_range(window));
+        let (window_start, len) = (bytes.start, bytes.end - bytes.start);
+        let buffer = d.windows.get(&window).and_then(|s| s.buffer.as_deref());
         if failure.is_none()
             && !self.cfg.quirks.ignore_window_crc
             && let Some(want) = env.window_crc
         {
-            // Check what was written, not what was received: a torn or misplaced write shows.
-            let (window_start, len) = (bytes.start, bytes.end - bytes.start);
-            let flash = &mut self.flash;
-            let crc = image::crc_from(len, &mut |o, b| flash.read_slot(slot, window_start + o, b))
-                .unwrap_or(!want);
+            // A buffered window is checked in memory, before it is written; one written as
+            // it came is checked as written, so that a torn or misplaced write shows.
+            let crc = match buffer {
+                Some(b) => omci_codec::crc::crc32_bzip2(b),
+                None => {
+                    let flash = &mut self.flash;
+                    image::crc_from(len, &mut |o, b| flash.read_slot(slot, window_start + o, b))
+                        .unwrap_or(!want)
+                }
+            };
             if crc != want {
                 self.counters.window_crc_failures += 1;
                 failure = Some(format!(
-                    "window CRC 0x{crc:08x} of what was written, 0x{want:08x} expected"
+                    "window CRC 0x{crc:08x} of what was received, 0x{want:08x} expected"
                 ));
                 if let Some(d) = self.download.as_mut() {
-                    d.windows.remove(&window);
+                    d.forget_window(window);
+                }
+            }
+        }
+        if failure.is_none()
+            && let Some(d) = self.download.as_ref()
+            && let Some(b) = d.windows.get(&window).and_then(|s| s.buffer.as_deref())
+        {
+            // The window in one write.
+            if let Err(e) = self.flash.write_slot(slot, window_start, b) {
+                failure = Some(format!("flash write failed: {e}"));
+                if let Some(d) = self.download.as_mut() {
+                    d.forget_window(window);
                 }
             }
         }
@@ -422,9 +513,11 @@ impl<F: Flash> Onu<F> {
                 self.refuse_section(msg, last, missing);
             }
             None => {
-                let _ = self.flash.sync_slot(slot);
+                if self.cfg.sync_every_window {
+                    let _ = self.flash.sync_slot(slot);
+                }
                 if let Some(d) = self.download.as_mut() {
-                    d.windows.remove(&window);
+                    d.forget_window(window);
                     if window == d.next_window {
                         d.next_window += 1;
                         while d.acked_ahead.remove(&d.next_window) {

@@ -218,33 +218,55 @@ impl<F: Flash> Onu<F> {
         };
         let flash = &mut self.flash;
         let size = u64::from(request.image_size);
-        // A refusal: why, and whether it is End's CRC against what was written.
-        let outcome = image::crc_from(size, &mut |o, b| flash.read_slot(slot, o, b))
-            .map_err(|e| (format!("flash read failed: {e}"), None))
-            .and_then(|crc| {
-                if crc != request.crc {
-                    return Err((
-                        format!("image CRC 0x{crc:08x}, End says 0x{:08x}", request.crc),
-                        Some(CrcMismatch {
-                            written: crc,
-                            end: request.crc,
-                        }),
-                    ));
-                }
-                let mut magic = [0u8; 8];
-                flash
-                    .read_slot(slot, 0, &mut magic)
-                    .map_err(|e| (format!("flash read failed: {e}"), None))?;
-                if delta::is_delta(&magic) {
-                    return Ok(None);
-                }
-                image::verify_from(size, &mut |o, b| flash.read_slot(slot, o, b), &policy)
-                    .map(|found| Some(slot_meta(&found)))
-                    .map_err(|e: ImageError| (e.to_string(), None))
-            });
+        let mut magic = [0u8; 8];
+        let is_delta = flash.read_slot(slot, 0, &mut magic).is_ok() && delta::is_delta(&magic);
+        let read_failed = |e: std::io::Error| (format!("flash read failed: {e}"), None);
+        let crc_checked = |crc: u32| {
+            if crc == request.crc {
+                return Ok(());
+            }
+            Err((
+                format!("image CRC 0x{crc:08x}, End says 0x{:08x}", request.crc),
+                Some(CrcMismatch {
+                    written: crc,
+                    end: request.crc,
+                }),
+            ))
+        };
+        // A refusal: why, and whether it is End's CRC against what was written. Streamed from
+        // flash, in one pass for an image (its checks and End's CRC read the same bytes):
+        // what was written is what is checked, and memory stays small. A delta package's own
+        // checks come at its rebuild.
+        let outcome = if is_delta {
+            image::crc_from(size, &mut |o, b| flash.read_slot(slot, o, b))
+                .map_err(read_failed)
+                .and_then(crc_checked)
+                .map(|()| None)
+        } else {
+            image::verify_and_crc_from(size, &mut |o, b| flash.read_slot(slot, o, b), &policy)
+                .map_err(read_failed)
+                .and_then(|(crc, found)| {
+                    crc_checked(crc)?;
+                    found
+                        .map(|found| Some(slot_meta(&found)))
+                        .map_err(|e: ImageError| (e.to_string(), None))
+                })
+        };
         let result = match outcome {
             Ok(None) => return self.start_rebuild(now, slot, request),
-            Ok(Some(slot_meta)) => self.record_valid(slot, slot_meta),
+            // What was written is made durable before the metadata calls it valid (the one
+            // sync of a download unless `sync_every_window`).
+            Ok(Some(slot_meta)) => match self.flash.sync_slot(slot) {
+                Ok(()) => self.record_valid(slot, slot_meta),
+                Err(e) => {
+                    self.events.push_back(OnuEvent::ImageRefused {
+                        slot,
+                        reason: format!("flash sync failed: {e}"),
+                        crc_mismatch: None,
+                    });
+                    Some(ResultCode::ProcessingError)
+                }
+            },
             Err((reason, crc_mismatch)) => {
                 self.events.push_back(OnuEvent::ImageRefused {
                     slot,

@@ -402,6 +402,9 @@ fn onu_args(s: &Scenario, p: &OnuPlan, plan: &Plan, images: &Images, dir: &Path)
         "--supervise".into(),
         "--log-format=json".into(),
     ];
+    if s.topology.sync_every_window {
+        a.push("--sync-every-window".into());
+    }
     if p.voice_call {
         a.push("--voice-call".into());
     }

@@ -138,6 +138,10 @@ pub struct Topology {
     /// How long a reboot takes (ms, 0..=60000).
     #[serde(default = "default_reboot", deserialize_with = "read::reboot_ms")]
     pub reboot_ms: u64,
+    /// Every ONU makes each window durable (fsync) before acknowledging it (`onu run
+    /// --sync-every-window`), not only the whole image before End records it valid.
+    #[serde(default)]
+    pub sync_every_window: bool,
     /// ONUs that differ from the above.
     #[serde(default)]
     pub groups: Vec<OnuGroup>,
