@@ -20,6 +20,10 @@ use crate::engine::{Dest, PonPort};
 use crate::journal::JournalFile;
 use crate::progress::{Meter, Progress};
 
+/// Datagrams taken from the campaigns before they are sent: the OLT's memory for what is on
+/// its way out stays a few MiB whatever the ONU count and window size.
+const SEND_BUDGET: usize = 2048;
+
 /// Where one PON port's ONUs are, and how their datagrams are framed.
 #[derive(Clone, Debug)]
 pub struct PonTarget {
@@ -205,11 +209,17 @@ pub async fn run_linked(
         // (a window's sections and AR to the group in one).
         out.clear();
         let now = Instant::now();
+        // At most this many datagrams at a time: what waits (128 unicast windows of 256
+        // extended sections are 64 MiB) is encoded as it leaves, not all at once.
+        let mut budget = SEND_BUDGET;
         for (pon, campaign) in &mut campaigns {
             let Some(target) = cfg.pons.get(pon) else {
                 continue;
             };
-            while let Some(t) = campaign.poll_transmit(now) {
+            while budget > 0
+                && let Some(t) = campaign.poll_transmit(now)
+            {
+                budget -= 1;
                 let to = match t.dest {
                     Dest::Onu(id) => target.onus.get(&id).copied(),
                     Dest::Group => Some(target.group),
@@ -276,6 +286,9 @@ pub async fn run_linked(
                 }
                 last_line = Instant::now();
             }
+        }
+        if budget == 0 {
+            continue; // more is due now: no wait
         }
         let deadline = campaigns.values().filter_map(Campaign::poll_timeout).min();
         let sleep = async {

@@ -40,6 +40,10 @@ pub struct BenchPlan {
     pub extended_size: usize,
     /// ONU counts of the extended rollouts.
     pub extended_onus: Vec<u16>,
+    /// Sections per window of the baseline rollouts.
+    pub window: u16,
+    /// Sections per window of the extended rollouts.
+    pub extended_window: u16,
     /// Modes.
     pub modes: Vec<&'static str>,
     /// The PON projection ([`crate::project`]): ONUs (0: none).
@@ -99,8 +103,12 @@ pub async fn receive(
     Ok(n)
 }
 
+/// Datagrams of one run of the raw blast: the most one segmented send carries (what the OLT
+/// sends of a window of 64 sections or more in one system call).
+const RUN: usize = 64;
+
 /// One raw blast: `receivers` processes, datagrams of `size` bytes for `secs`. `batched`: the
-/// sender sends runs of 32 in one segmented send and the receivers read with `recvmmsg`
+/// sender sends runs of [`RUN`] in one segmented send and the receivers read with `recvmmsg`
 /// (what the OLT and the ONUs do, see `pon::transport::send_batch`); else one system call per
 /// datagram on both sides. `unicast`: each run goes to one receiver's own port, receiver after
 /// receiver (a unicast rollout's deliveries: every datagram sent once per ONU), not once to
@@ -161,7 +169,7 @@ async fn blast(
     let targets = if unicast { ports } else { vec![group] };
     let runs: Vec<Vec<(&[u8], SocketAddrV4)>> = targets
         .iter()
-        .map(|t| vec![(payload.as_slice(), *t); 32])
+        .map(|t| vec![(payload.as_slice(), *t); RUN])
         .collect();
     let mut next = 0;
     while start.elapsed() < until {
@@ -171,7 +179,7 @@ async fn blast(
             if batched {
                 sent += pon::transport::send_batch(&sender, run).unwrap_or(0) as u64;
             } else {
-                for _ in 0..32 {
+                for _ in 0..RUN {
                     if sender.send_to(&payload, to).is_ok() {
                         sent += 1;
                     }
@@ -205,14 +213,14 @@ async fn blast(
     }))
 }
 
-fn rollout_toml(n: u16, pons: u8, mode: &str, size: usize, extended: bool) -> String {
+fn rollout_toml(n: u16, pons: u8, mode: &str, size: usize, extended: bool, window: u16) -> String {
     format!(
         "name = \"bench-{mode}-{pons}x{n}{}\"\ntime_limit_s = 1800\n[topology]\nonus = {n}\npons = {pons}\nbusy_ms = 200\n\
          [image]\nversion = \"V2.0\"\nsize = {size}\nsecurity_version = 2\n\
          [olt]\nmode = \"{mode}\"\nextended = {extended}\nwindow = {}\ntimeout_ms = 500\nretries = 8\n\
          [[expect.onus]]\nonus = \"all\"\nresult = \"upgraded\"\n",
         if extended { "-ext" } else { "" },
-        if extended { 8 } else { 32 }
+        window
     )
 }
 
@@ -265,7 +273,12 @@ pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result
         }
     }
     for (n, mode, size, extended) in cases {
-        let s = parse(&rollout_toml(n, plan.pons, mode, size, extended))
+        let window = if extended {
+            plan.extended_window
+        } else {
+            plan.window
+        };
+        let s = parse(&rollout_toml(n, plan.pons, mode, size, extended, window))
             .map_err(|e| anyhow::anyhow!("bench scenario: {e}"))?;
         let opts = RunOptions {
             measure: true,
@@ -273,7 +286,7 @@ pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result
         };
         let t = Instant::now();
         let r = run(&s, &opts, program).await?;
-        let row = rollout_row(
+        let mut row = rollout_row(
             n,
             plan.pons,
             mode,
@@ -282,6 +295,9 @@ pub async fn bench(plan: &BenchPlan, program: &[OsString], out: &Path) -> Result
             &r,
             t.elapsed().as_secs_f64(),
         );
+        if let Some(o) = row.as_object_mut() {
+            o.insert("window".into(), json!(window));
+        }
         eprintln!(
             "bench: {mode} {} ONUs {}: {:.1} s, data {:.1} s, End to committed {:.1} s, OLT CPU {} s, {} + {} frames{}",
             u32::from(n) * u32::from(plan.pons),
@@ -663,9 +679,12 @@ pub fn table(result: &Value) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             o,
-            "| {label} | {} | {} | {} KiB | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {limit} |",
+            "| {label} | {} | {}{} | {} KiB | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {limit} |",
             r["mode"].as_str().unwrap_or("?"),
             r["format"].as_str().unwrap_or("?"),
+            r["window"]
+                .as_u64()
+                .map_or(String::new(), |w| format!(", windows of {w}")),
             r["image_bytes"].as_u64().unwrap_or(0) / 1024,
             r["wall_s"].as_f64().unwrap_or(0.0),
             r["data_phase_s"].as_f64().unwrap_or(0.0),

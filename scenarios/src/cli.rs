@@ -101,6 +101,13 @@ struct BenchArgs {
     /// ONU counts of the extended rollouts.
     #[arg(long, default_value = "1,8,32,128", value_delimiter = ',')]
     extended_onus: Vec<u16>,
+    /// Sections per window of the baseline rollouts (1..=256; G.988's largest by default: an
+    /// ONU answers once per window, 128 answers per window at 128 ONUs).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=256))]
+    window: u16,
+    /// Sections per window of the extended rollouts (1..=256).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=256))]
+    extended_window: u16,
     /// Only this mode (default: both).
     #[arg(long)]
     mode: Option<String>,
@@ -753,6 +760,8 @@ async fn run_bench(a: BenchArgs, exe: OsString) -> Result<ExitCode> {
         baseline_size: a.size,
         extended_size: a.extended_size,
         extended_onus: a.extended_onus,
+        window: a.window,
+        extended_window: a.extended_window,
         modes,
         pon_onus: a.pon_onus,
         pon_size: a.pon_size,

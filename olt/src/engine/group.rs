@@ -300,12 +300,10 @@ impl Olt {
         }
         // New windows stay within `depth` of the oldest one still open (and so within the
         // ONUs' horizon of windows ahead they keep track of).
-        let reach = self
-            .mcfg
-            .depth
-            .clamp(1, omci_codec::windowing::WINDOW_HORIZON as usize) as u32;
+        let depth = self.mcfg.depth_for(cut.windowing.window_bytes());
+        let reach = depth.clamp(1, omci_codec::windowing::WINDOW_HORIZON as usize) as u32;
         while !self.groups[gi].members.is_empty()
-            && self.groups[gi].rounds.len() < self.mcfg.depth.max(1)
+            && self.groups[gi].rounds.len() < depth
             && self.groups[gi].next_window < self.groups[gi].windows
             && self.groups[gi]
                 .rounds

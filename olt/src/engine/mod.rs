@@ -96,8 +96,12 @@ impl std::fmt::Display for PonPort {
 /// Settings of the multicast group download.
 #[derive(Clone, Debug)]
 pub struct MulticastConfig {
-    /// Windows sent before the first of them is acknowledged (pipelining).
+    /// Windows sent before the first of them is acknowledged (pipelining), at most.
     pub depth: usize,
+    /// Image bytes in flight at most: large windows are pipelined less deep
+    /// ([`MulticastConfig::depth_for`]), so that what is in flight fits an ONU's receive
+    /// buffer while it is busy elsewhere (every datagram lost there costs a repair).
+    pub bytes_in_flight: u64,
     /// A window is sent to the group again when at least this share of the group needs it
     /// (and at least `min_remulticast` ONUs); fewer get it by unicast.
     pub remulticast_share: f64,
@@ -105,10 +109,23 @@ pub struct MulticastConfig {
     pub min_remulticast: usize,
 }
 
+impl MulticastConfig {
+    /// Windows of `window_bytes` each in flight at most: `depth`, fewer when they would hold
+    /// more than `bytes_in_flight` (at least one). Extended windows of 256 sections (503 KB)
+    /// go 4 deep by default, all others 8.
+    pub fn depth_for(&self, window_bytes: u64) -> usize {
+        let fits = self.bytes_in_flight / window_bytes.max(1);
+        self.depth
+            .min(usize::try_from(fits).unwrap_or(usize::MAX))
+            .max(1)
+    }
+}
+
 impl Default for MulticastConfig {
     fn default() -> Self {
         Self {
             depth: 8,
+            bytes_in_flight: 2 << 20,
             remulticast_share: 0.25,
             min_remulticast: 3,
         }
@@ -519,5 +536,24 @@ impl Olt {
     /// PON counters.
     pub fn counters(&self) -> &PonCounters {
         &self.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MulticastConfig;
+
+    #[test]
+    fn large_windows_are_pipelined_less_deep() {
+        let m = MulticastConfig::default();
+        // Baseline windows of 32 or 256 sections, extended of 8 or 32: 8 deep.
+        for bytes in [32 * 31, 256 * 31, 8 * 1965, 32 * 1965] {
+            assert_eq!(m.depth_for(bytes), 8, "{bytes}-byte windows");
+        }
+        // Extended windows of 256 sections (503 KB): 4 fit in 2 MiB.
+        assert_eq!(m.depth_for(256 * 1965), 4);
+        // A window larger than the budget still goes, one at a time.
+        assert_eq!(m.depth_for(64 << 20), 1);
+        assert_eq!(m.depth_for(0), 8);
     }
 }

@@ -326,6 +326,10 @@ pub struct Session {
     /// Halting (kill switch or abort): why. The session winds down instead of going on.
     halting: Option<String>,
     out: VecDeque<Outgoing>,
+    /// The window being sent, encoded a section at a time as it leaves (memory stays one
+    /// datagram per session whatever the window size): window, next section, and the end of
+    /// the sections before the AR section, which waits, encoded, in `out`.
+    window_out: Option<(u32, usize, usize)>,
     outcome: Option<Outcome>,
     stats: SessionStats,
 }
@@ -354,6 +358,7 @@ impl Session {
             window_tcis: (None, Vec::new()),
             halting: None,
             out: VecDeque::new(),
+            window_out: None,
             outcome: None,
             stats: SessionStats::default(),
             cfg,
@@ -533,6 +538,12 @@ impl Session {
     /// The next datagram to send. `now` is when it leaves: the wait for its answer starts
     /// then (a paced OLT may hold a datagram back for a while).
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Outgoing> {
+        if let Some((w, n, end)) = self.window_out {
+            self.window_out = (n + 1 < end).then_some((w, n + 1, end));
+            if let Some(o) = self.section_out(w, n) {
+                return Some(o);
+            }
+        }
         let out = self.out.pop_front()?;
         if self.out.is_empty()
             && let Wait::Response { deadline, .. } = &mut self.wait
@@ -544,14 +555,14 @@ impl Session {
 
     /// True when the next datagram is a Download section (what pacing counts).
     pub fn next_is_section(&self) -> bool {
-        self.out.front().is_some_and(|o| o.section)
+        self.window_out.is_some() || self.out.front().is_some_and(|o| o.section)
     }
 
     /// When [`Session::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.wait {
             // The wait for an answer starts when the request leaves (pacing may hold it).
-            Wait::Response { .. } if !self.out.is_empty() => None,
+            Wait::Response { .. } if self.queued() => None,
             Wait::Response { deadline, .. } => Some(*deadline),
             Wait::Until(at) => Some(*at),
             Wait::Nothing => None,
@@ -628,7 +639,7 @@ impl Session {
 
     /// Time has reached `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if matches!(self.wait, Wait::Response { .. }) && !self.out.is_empty() {
+        if matches!(self.wait, Wait::Response { .. }) && self.queued() {
             return; // not sent yet: nothing to time out
         }
         match self.wait.clone() {
@@ -703,7 +714,7 @@ impl Session {
     fn finish(&mut self, now: Instant, outcome: Outcome) {
         self.enter(now, Phase::Over);
         self.wait = Wait::Nothing;
-        self.out.clear();
+        self.clear_out();
         self.outcome = Some(outcome);
     }
 
@@ -723,6 +734,18 @@ impl Session {
     }
 
     fn push(&mut self, envelope: Envelope, msg: &Message<'_>) -> Vec<u8> {
+        let datagram = self.encode(envelope, msg);
+        self.out.push_back(Outgoing {
+            onu: self.onu,
+            datagram: datagram.clone(),
+            section: matches!(msg.contents, Contents::DownloadSectionRequest(_)),
+            ar: msg.ar,
+        });
+        datagram
+    }
+
+    /// `msg` in `envelope`, counted as sent.
+    fn encode(&mut self, envelope: Envelope, msg: &Message<'_>) -> Vec<u8> {
         let frame = match self.codec.to_vec(msg) {
             Ok(f) => f,
             Err(e) => unreachable_encode(e),
@@ -731,13 +754,63 @@ impl Session {
         self.stats.frames += 1;
         self.stats.frames_with_ar += u64::from(msg.ar);
         self.stats.bytes += datagram.len() as u64;
-        self.out.push_back(Outgoing {
-            onu: self.onu,
-            datagram: datagram.clone(),
-            section: matches!(msg.contents, Contents::DownloadSectionRequest(_)),
-            ar: msg.ar,
-        });
         datagram
+    }
+
+    /// True while something waits to be sent.
+    fn queued(&self) -> bool {
+        self.window_out.is_some() || !self.out.is_empty()
+    }
+
+    /// Forgets what waits to be sent.
+    fn clear_out(&mut self) {
+        self.out.clear();
+        self.window_out = None;
+    }
+
+    /// Section `n` of window `w` (not its last) as it leaves.
+    fn section_out(&mut self, w: u32, n: usize) -> Option<Outgoing> {
+        let (Some(cut), Some(image)) = (self.cut(), self.image().cloned()) else {
+            return None;
+        };
+        let (envelope, msg) = self.section_message(&image, cut, w, n)?;
+        let datagram = self.encode(envelope, &msg);
+        Some(Outgoing {
+            onu: self.onu,
+            datagram,
+            section: true,
+            ar: msg.ar,
+        })
+    }
+
+    /// Section `n` of window `w`, with AR on the window's last, and its envelope.
+    fn section_message(
+        &self,
+        image: &UpgradeImage,
+        cut: Cut,
+        w: u32,
+        n: usize,
+    ) -> Option<(Envelope, Message<'static>)> {
+        let sections = image.sections_in(cut, w);
+        let ar = n + 1 == sections;
+        let tci = *self.window_tcis.1.get(n)?;
+        let msg = Message::new(
+            tci,
+            self.cfg.format,
+            self.sw(self.target),
+            Contents::DownloadSectionRequest(DownloadSectionRequest {
+                section_number: n as u8,
+                data: Cow::Owned(image.section(cut, w, n)),
+            }),
+        )
+        .with_ar(ar || self.cfg.quirks.ar_on_every_section);
+        let ext = self.cfg.envelope_extensions;
+        let envelope = Envelope {
+            window_no: ext.then_some(WindowNo(w)),
+            window_crc: (ext && ar).then(|| image.window_crc(cut, w)),
+            ..Envelope::omcc(self.onu)
+        };
+        Some((envelope, msg))
     }
 
     /// Sends a request and waits for its response.
@@ -799,40 +872,22 @@ impl Session {
             return;
         };
         let sections = image.sections_in(cut, w);
-        let window_crc = image.window_crc(cut, w);
         self.drop_queued();
         let repeat = self.window_tcis.0 == Some(w) && self.window_tcis.1.len() == sections;
         if !repeat {
             let tcis = (0..sections).map(|_| self.tci.next_tci()).collect();
             self.window_tcis = (Some(w), tcis);
         }
-        let mut ar_tci = Tci(0);
-        let mut ar_datagram = Vec::new();
-        for n in 0..sections {
-            let ar = n + 1 == sections;
-            let tci = self.window_tcis.1[n];
-            let msg = Message::new(
-                tci,
-                self.cfg.format,
-                self.sw(self.target),
-                Contents::DownloadSectionRequest(DownloadSectionRequest {
-                    section_number: n as u8,
-                    data: Cow::Owned(image.section(cut, w, n)),
-                }),
-            )
-            .with_ar(ar || self.cfg.quirks.ar_on_every_section);
-            let ext = self.cfg.envelope_extensions;
-            let envelope = Envelope {
-                window_no: ext.then_some(WindowNo(w)),
-                window_crc: (ext && ar).then_some(window_crc),
-                ..Envelope::omcc(self.onu)
-            };
-            let datagram = self.push(envelope, &msg);
-            if ar {
-                ar_tci = tci;
-                ar_datagram = datagram;
-            }
-        }
+        // The sections before the last are encoded as they leave; the AR section now, for
+        // its retransmission.
+        self.window_out = (sections > 1).then_some((w, 0, sections - 1));
+        let Some((envelope, msg)) =
+            self.section_message(&image, cut, w, sections.saturating_sub(1))
+        else {
+            return;
+        };
+        let ar_tci = msg.tci;
+        let ar_datagram = self.push(envelope, &msg);
         // No answer: the AR section is retransmitted as it was, TCI included (G.988's
         // retransmission; an ONU that has the window answers again, one that misses sections
         // says so), and after the retries the whole window goes again.
@@ -874,6 +929,7 @@ impl Session {
     /// Forgets datagrams still queued (a window about to be sent again makes them stale); the
     /// counters count what was sent, so they are taken back.
     fn drop_queued(&mut self) {
+        self.window_out = None;
         for o in self.out.drain(..) {
             self.stats.frames -= 1;
             self.stats.bytes -= o.datagram.len() as u64;

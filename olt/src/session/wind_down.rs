@@ -70,7 +70,7 @@ impl Session {
 
     fn abort(&mut self, now: Instant) {
         self.enter(now, Phase::Abort);
-        self.out.clear();
+        self.clear_out();
         self.request(
             now,
             self.sw(self.target),

@@ -334,8 +334,8 @@ struct RunArgs {
     /// The largest window (sections) this ONU accepts (1..=256).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=256))]
     max_window: u16,
-    /// Make every window durable (fsync) before acknowledging it, not only the whole image
-    /// before End records it valid (the strict behaviour; docs/onu.md, "Durability").
+    /// Make every window durable (fsync) before acknowledging it, and the image before End
+    /// records it valid (the strict behaviour; docs/onu.md, "Durability").
     #[arg(long)]
     sync_every_window: bool,
     /// Discard a download idle this long (s), 1..=86400.

@@ -45,10 +45,11 @@ pub struct OnuConfig {
     pub rebuild_step: u64,
     /// A download with no traffic for this long is discarded.
     pub stale_download_timeout: Duration,
-    /// Make every acknowledged window durable (`fsync`) before its answer, as well as the
-    /// whole image before End records it valid (`onu run --sync-every-window`). Off by
-    /// default: a download does not survive a reboot in any case (docs/onu.md, "Durability"),
-    /// so only the sync before the metadata calls a slot valid protects anything.
+    /// Make every acknowledged window durable (`fsync`) before its answer, and the whole
+    /// image before End records it valid (`onu run --sync-every-window`). Off by default: a
+    /// download does not survive a reboot in any case, the page cache keeps what was written
+    /// across the lab's power cuts, and the bootloader checks every image before it runs
+    /// (docs/onu.md, "Durability").
     pub sync_every_window: bool,
     /// Bytes of windows held in memory at once, each checked there at its AR section and
     /// written with one call; a window beyond them goes to flash section by section and is

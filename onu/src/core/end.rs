@@ -254,9 +254,11 @@ impl<F: Flash> Onu<F> {
         };
         let result = match outcome {
             Ok(None) => return self.start_rebuild(now, slot, request),
-            // What was written is made durable before the metadata calls it valid (the one
-            // sync of a download unless `sync_every_window`).
-            Ok(Some(slot_meta)) => match self.flash.sync_slot(slot) {
+            // With `sync_every_window`, what was written is made durable before the metadata
+            // calls it valid. Without, the page cache keeps it across the lab's power cuts (a
+            // process killed); should a host crash lose it, the bootloader's check of every
+            // image before it runs refuses the slot and falls back (docs/onu.md, "Durability").
+            Ok(Some(slot_meta)) => match self.sync_if_strict(slot) {
                 Ok(()) => self.record_valid(slot, slot_meta),
                 Err(e) => {
                     self.events.push_back(OnuEvent::ImageRefused {
@@ -282,6 +284,15 @@ impl<F: Flash> Onu<F> {
                 request,
                 result,
             });
+        }
+    }
+
+    /// Syncs `slot` when every write is to be durable at once (`sync_every_window`).
+    fn sync_if_strict(&mut self, slot: u8) -> std::io::Result<()> {
+        if self.cfg.sync_every_window {
+            self.flash.sync_slot(slot)
+        } else {
+            Ok(())
         }
     }
 
