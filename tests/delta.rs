@@ -58,6 +58,12 @@ fn release() -> Release {
 
 /// ONUs 1-2 on V1.0, 3-4 on V1.1 (4 on the impostor), 5-6 on V1.2; deltas from V1.0 and V1.1.
 fn mixed_pon(mode: Mode) -> (Pon<Campaign>, Release) {
+    let (pon, r, _) = mixed_pon_and_setup(mode);
+    (pon, r)
+}
+
+/// [`mixed_pon`], and the campaign's setup (for a resumed campaign).
+fn mixed_pon_and_setup(mode: Mode) -> (Pon<Campaign>, Release, Setup) {
     let r = release();
     let setup = Setup {
         image: UpgradeImage::new(r.target.clone()).unwrap(),
@@ -88,7 +94,7 @@ fn mixed_pon(mode: Mode) -> (Pon<Campaign>, Release) {
         },
         |ids, now| Campaign::new(&setup, ids, now),
     );
-    (pon, r)
+    (pon, r, setup)
 }
 
 fn run(mode: Mode) {
@@ -146,4 +152,55 @@ fn a_mixed_pon_ends_on_the_target_with_deltas_per_base_multicast() {
 #[test]
 fn a_mixed_pon_ends_on_the_target_with_deltas_per_base_unicast() {
     run(Mode::Unicast);
+}
+
+/// The OLT dies once the first base's ONUs are upgraded by their delta, while the next base's
+/// delta is downloading; a new OLT resumes from the journal. The journal keeps each ONU's
+/// result only, so the resumed campaign surveys the others again, groups them by base, and
+/// ends with every ONU on the target byte for byte, the upgraded ones sent nothing again.
+#[test]
+fn a_delta_campaign_resumes_from_its_journal() {
+    let (mut pon, r, setup) = mixed_pon_and_setup(Mode::Multicast);
+    let upgraded = |pon: &Pon<Campaign>, id: u16| {
+        pon.olt.records()[&OnuId(id)].outcome == Some(Outcome::Upgraded)
+    };
+    pon.run_until(|pon| {
+        upgraded(pon, 1) && upgraded(pon, 2) && pon.olt.counters().frames_multicast > 0
+    });
+    assert!(!upgraded(&pon, 3), "the V1.1 ONUs are not done yet");
+    let journal: olt::journal::Journal =
+        serde_json::from_str(&serde_json::to_string(&pon.olt.journal().unwrap()).unwrap()).unwrap();
+    assert_eq!(journal.onus[&1].result, "upgraded");
+    let ids: Vec<OnuId> = (1..=6).map(OnuId).collect();
+    pon.olt = Campaign::resume(&journal, &setup, &ids, false, pon.now);
+    pon.run(Duration::from_secs(300));
+    assert!(pon.olt.finished(), "the resumed campaign did not end");
+    let records = pon.olt.records();
+    for id in 1..=6u16 {
+        assert_eq!(
+            records[&OnuId(id)].outcome,
+            Some(Outcome::Upgraded),
+            "ONU {id}"
+        );
+        let onu = pon.onus[&OnuId(id)].as_ref().expect("up");
+        let slot = usize::from(onu.running());
+        assert_eq!(onu.metadata().committed, onu.running(), "ONU {id}");
+        assert_eq!(
+            pon.flash(OnuId(id)).slots[slot],
+            r.target,
+            "ONU {id}'s flash"
+        );
+    }
+    // The two upgraded before the restart got nothing from the new OLT.
+    for id in [1, 2] {
+        assert_eq!(records[&OnuId(id)].stats.frames, 0, "ONU {id}");
+    }
+    // The V1.1 ONU still got its delta from the resumed campaign, the impostor the full image.
+    assert_eq!(
+        records[&OnuId(3)].package,
+        Some(Package::Delta {
+            base: "V1.1".into()
+        })
+    );
+    assert_eq!(records[&OnuId(4)].package, Some(Package::Full));
 }
