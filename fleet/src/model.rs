@@ -144,8 +144,9 @@ impl WaveKind {
 pub enum PackageKind {
     /// The image replaces the whole software.
     Full,
-    /// The image applies over one base version (kept in the schema; the lab's ONUs take full
-    /// images only, so a campaign of a delta targets exactly its base version).
+    /// A delta package (docs/image-format.md, "Delta packages"): it applies over one base
+    /// version, which the store keeps with it. The ONUs rebuild such a package into the
+    /// target; a fleet campaign of one is not yet run end to end by any test (issue 17).
     Delta,
 }
 
