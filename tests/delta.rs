@@ -97,23 +97,28 @@ fn mixed_pon_and_setup(mode: Mode) -> (Pon<Campaign>, Release, Setup) {
     (pon, r, setup)
 }
 
+/// ONU `id` is upgraded, runs its committed image, and that image read back from its flash is
+/// the target byte for byte.
+fn assert_upgraded_to_target(pon: &Pon<Campaign>, r: &Release, id: u16, case: &str) {
+    let rec = &pon.olt.records()[&OnuId(id)];
+    assert_eq!(rec.outcome, Some(Outcome::Upgraded), "{case}");
+    let onu = pon.onus[&OnuId(id)].as_ref().expect("up");
+    let slot = usize::from(onu.running());
+    assert_eq!(onu.metadata().committed, onu.running(), "{case}");
+    assert_eq!(
+        pon.flash(OnuId(id)).slots[slot],
+        r.target,
+        "{case}: the flash"
+    );
+}
+
 fn run(mode: Mode) {
     let (mut pon, r) = mixed_pon(mode);
     pon.run(Duration::from_secs(300));
     assert!(pon.olt.finished(), "{mode:?}: the campaign did not end");
     let records = pon.olt.records();
     for id in 1..=6u16 {
-        let rec = &records[&OnuId(id)];
-        assert_eq!(rec.outcome, Some(Outcome::Upgraded), "{mode:?}: ONU {id}");
-        let onu = pon.onus[&OnuId(id)].as_ref().expect("up");
-        let slot = usize::from(onu.running());
-        assert_eq!(onu.metadata().committed, onu.running(), "ONU {id}");
-        // The flash read back: the running, committed image is the target byte for byte.
-        assert_eq!(
-            pon.flash(OnuId(id)).slots[slot],
-            r.target,
-            "{mode:?}: ONU {id}'s flash"
-        );
+        assert_upgraded_to_target(&pon, &r, id, &format!("{mode:?}: ONU {id}"));
     }
     let package = |id: u16| records[&OnuId(id)].package.clone();
     let delta = |b: &str| Some(Package::Delta { base: b.into() });
@@ -177,19 +182,7 @@ fn a_delta_campaign_resumes_from_its_journal() {
     assert!(pon.olt.finished(), "the resumed campaign did not end");
     let records = pon.olt.records();
     for id in 1..=6u16 {
-        assert_eq!(
-            records[&OnuId(id)].outcome,
-            Some(Outcome::Upgraded),
-            "ONU {id}"
-        );
-        let onu = pon.onus[&OnuId(id)].as_ref().expect("up");
-        let slot = usize::from(onu.running());
-        assert_eq!(onu.metadata().committed, onu.running(), "ONU {id}");
-        assert_eq!(
-            pon.flash(OnuId(id)).slots[slot],
-            r.target,
-            "ONU {id}'s flash"
-        );
+        assert_upgraded_to_target(&pon, &r, id, &format!("ONU {id}"));
     }
     // The two upgraded before the restart got nothing from the new OLT.
     for id in [1, 2] {

@@ -770,10 +770,7 @@ impl Session {
 
     /// Section `n` of window `w` (not its last) as it leaves.
     fn section_out(&mut self, w: u32, n: usize) -> Option<Outgoing> {
-        let (Some(cut), Some(image)) = (self.cut(), self.image().cloned()) else {
-            return None;
-        };
-        let (envelope, msg) = self.section_message(&image, cut, w, n)?;
+        let (envelope, msg) = self.section_message(w, n)?;
         let datagram = self.encode(envelope, &msg);
         Some(Outgoing {
             onu: self.onu,
@@ -784,13 +781,8 @@ impl Session {
     }
 
     /// Section `n` of window `w`, with AR on the window's last, and its envelope.
-    fn section_message(
-        &self,
-        image: &UpgradeImage,
-        cut: Cut,
-        w: u32,
-        n: usize,
-    ) -> Option<(Envelope, Message<'static>)> {
+    fn section_message(&self, w: u32, n: usize) -> Option<(Envelope, Message<'static>)> {
+        let (cut, image) = (self.cut()?, self.image()?);
         let sections = image.sections_in(cut, w);
         let ar = n + 1 == sections;
         let tci = *self.window_tcis.1.get(n)?;
@@ -881,9 +873,7 @@ impl Session {
         // The sections before the last are encoded as they leave; the AR section now, for
         // its retransmission.
         self.window_out = (sections > 1).then_some((w, 0, sections - 1));
-        let Some((envelope, msg)) =
-            self.section_message(&image, cut, w, sections.saturating_sub(1))
-        else {
+        let Some((envelope, msg)) = self.section_message(w, sections.saturating_sub(1)) else {
             return;
         };
         let ar_tci = msg.tci;

@@ -353,27 +353,22 @@ impl<F: Flash> Onu<F> {
         state.from_group |= multicast;
         if set_bit(&mut state.sections, n) {
             let at = (offset - window_start) as usize;
+            if let Some(b) = &mut state.buffer {
+                b[at..at + data.len()].copy_from_slice(data);
+            }
             if self.faults.reach(FaultPoint::MidSectionWrite) {
                 // The power fails while this section's bytes go to flash: with the window
                 // buffered, the window's write is torn in the middle of this section.
-                let torn = match &mut state.buffer {
-                    Some(b) => {
-                        b[at..at + data.len()].copy_from_slice(data);
-                        let _ =
-                            self.flash
-                                .write_slot(slot, window_start, &b[..at + data.len() / 2]);
-                        return self.die(FaultPoint::MidSectionWrite);
-                    }
-                    None => &data[..data.len() / 2],
+                let _ = match &state.buffer {
+                    Some(b) => self
+                        .flash
+                        .write_slot(slot, window_start, &b[..at + data.len() / 2]),
+                    None => self.flash.write_slot(slot, offset, &data[..data.len() / 2]),
                 };
-                let _ = self.flash.write_slot(slot, offset, torn);
                 return self.die(FaultPoint::MidSectionWrite);
             }
-            let written = match &mut state.buffer {
-                Some(b) => {
-                    b[at..at + data.len()].copy_from_slice(data);
-                    Ok(())
-                }
+            let written = match state.buffer {
+                Some(_) => Ok(()),
                 None => self.flash.write_slot(slot, offset, data),
             };
             if let Err(e) = written {
@@ -444,8 +439,10 @@ impl<F: Flash> Onu<F> {
             return;
         };
         let expected = g.sections_in(window);
-        let sections = d.windows.get(&window).map_or([0; 4], |s| s.sections);
-        let from_group = d.windows.get(&window).is_some_and(|s| s.from_group);
+        let (sections, from_group) = d
+            .windows
+            .get(&window)
+            .map_or(([0; 4], false), |s| (s.sections, s.from_group));
         let mut failure = if u32::from(last) + 1 != expected {
             Some(format!(
                 "AR on section {last}, the window has {expected} sections"
