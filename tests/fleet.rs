@@ -10,6 +10,10 @@
 //!   whose standby takes the PON over from what the store recorded (an ONU committed before
 //!   the kill is not upgraded again, the PON never has two holders), the fleet service itself
 //!   restarted mid-campaign, every ONU on V2.0 at the end.
+//! - `fleet-deltas`: 2 OLTs of 2 PONs, every ONU on V1.0 rebuilds V2.0 from the store's delta.
+//! - Delta packages: a campaign of the full image sends each base's ONUs the store's delta
+//!   from their version, falls back to the full image for an ONU that refuses its delta, and
+//!   records per ONU the package it was sent; a campaign of a delta package is refused.
 //! - Two controllers, two PONs each: a canary spread over the PONs, then cascading groups,
 //!   each started only once the wave before it was healthy, never more PONs at once than the
 //!   cap, ending with every ONU upgraded.
@@ -195,6 +199,31 @@ fn fleet_kill_switch_a_canary_that_fails_to_boot_halts_the_fleet_before_the_othe
         assert_eq!(d["summary"]["results"]["untouched"], 12);
         assert_eq!(r["onus"], 16);
         assert_eq!(r["controllers"].as_array().unwrap().len(), 4);
+    }
+}
+
+#[test]
+fn fleet_deltas_every_pon_gets_the_delta_from_v1_0_and_rebuilds_the_image_byte_for_byte() {
+    // scenarios/fleet-deltas.toml: the full V2.0 and its delta from V1.0 in the store, a
+    // campaign of the full image; every ONU is on V1.0, so every one gets the delta.
+    for r in library_scenario(
+        "fleet-deltas",
+        39000,
+        &[
+            "bricked",
+            "outcome",
+            "upgraded",
+            "delta ONUs",
+            "fell back",
+            "rebuilt byte for byte",
+            "every ONU committed",
+        ],
+    ) {
+        let results = r["campaign"]["results"].as_array().unwrap();
+        assert_eq!(results.len(), 16);
+        for o in results {
+            assert_eq!(o["package"], "delta from V1.0", "{o}");
+        }
     }
 }
 
@@ -393,6 +422,177 @@ fn a_campaign_across_two_controllers_and_four_pons_cascades_from_the_canary_to_a
             "{b}: cascading campaign in {:.1} s",
             started.elapsed().as_secs_f64()
         );
+    }
+}
+
+/// SHA-256 of a file, hex.
+fn sha256_of(path: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn a_fleet_campaign_sends_each_base_its_delta_and_falls_back_to_the_full_image() {
+    for backend in Backend::all("a_fleet_campaign_sends_each_base_its_delta") {
+        let b = backend.name();
+        let mut l = lab(&backend);
+        // V2.0 and V1.1 derive from V1.0 (the golden image); "V1.1-other" is another build of
+        // V1.1, so its delta is one the V1.1 ONUs refuse (its base is not their image).
+        let derive = |version: &str, out: &str, changed: &str, build: &str| {
+            l.onu_tool(&[
+                "image",
+                "build",
+                &format!("--key={}", l.p("lab.key")),
+                "--model=LAB-ONU-1",
+                &format!("--version={version}"),
+                &format!("--build={build}"),
+                &format!("--derive-from={}", l.p("V1.0.img")),
+                &format!("--changed={changed}"),
+                &format!("--out={}", l.p(&format!("{out}.img"))),
+            ]);
+        };
+        derive("V1.1", "V1.1", "2", "1");
+        derive("V1.1", "V1.1-other", "3", "2");
+        derive("V2.0", "V2.0", "5", "1");
+        for (from, out) in [("V1.0", "from-V1.0"), ("V1.1-other", "from-V1.1")] {
+            l.onu_tool(&[
+                "image",
+                "delta",
+                &format!("--from={}", l.p(&format!("{from}.img"))),
+                &format!("--to={}", l.p("V2.0.img")),
+                &format!("--key={}", l.p("lab.key")),
+                &format!("--out={}", l.p(&format!("{out}.pkg"))),
+            ]);
+        }
+        // ONUs 1-2 on V1.0, 3-4 on V1.1.
+        l.add_olt_on("olt-1", 1, 4, 1, &["V1.0", "V1.1"]);
+        std::thread::sleep(Duration::from_millis(1200));
+        l.start_controller(0, "ctl-1");
+        l.wait_for("4 ONUs in the inventory", "/api/inventory", 45, |v| {
+            v["onus"].as_array().is_some_and(|o| o.len() == 4)
+        });
+        let full = add_package(&l, "V2.0");
+        // The deltas' ids default to MODEL-VERSION-from-BASE, their bases read from the
+        // packages themselves.
+        let added = l.fleet_cli(&[
+            "package",
+            "add",
+            &format!("--image={}", l.p("from-V1.0.pkg")),
+            &format!("--manifest={}", l.p("from-V1.0.json")),
+        ]);
+        assert!(
+            added.contains("package LAB-ONU-1-V2.0-from-V1.0:"),
+            "{b}: {added}"
+        );
+        l.fleet_cli(&[
+            "package",
+            "add",
+            &format!("--image={}", l.p("from-V1.1.pkg")),
+            &format!("--manifest={}", l.p("from-V1.1.json")),
+        ]);
+        let packages: Value = l.client("viewer").get("/api/packages").unwrap();
+        let kinds: Vec<(String, String, Value)> = packages
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["id"].as_str().unwrap().to_string(),
+                    p["kind"].as_str().unwrap().to_string(),
+                    p["base_version"].clone(),
+                )
+            })
+            .collect();
+        assert!(
+            kinds.contains(&(
+                "LAB-ONU-1-V2.0-from-V1.1".into(),
+                "delta".into(),
+                json!("V1.1")
+            )),
+            "{b}: {kinds:?}"
+        );
+        // A campaign names the full image: a delta package is refused there (exit 2).
+        let out = fleet()
+            .args(["campaign", "create", "--name=wrong"])
+            .arg("--package=LAB-ONU-1-V2.0-from-V1.0")
+            .arg(format!("--url={}", l.url()))
+            .arg(format!("--state-dir={}", l.p("fleet-state")))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{b}: {err}");
+        assert!(err.contains("is a delta package (from V1.0)"), "{b}: {err}");
+        let id = l
+            .fleet_cli(&[
+                "campaign",
+                "create",
+                "--name=deltas",
+                &format!("--package={full}"),
+                "--canary=0",
+                "--groups=1",
+                "--health-settle-ms=200",
+                "--start",
+            ])
+            .trim()
+            .to_string();
+        let out = fleet()
+            .args(["campaign", "wait", &id, "--timeout-s=90"])
+            .arg(format!("--url={}", l.url()))
+            .arg(format!("--state-dir={}", l.p("fleet-state")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{b}: fleet campaign wait: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let d: Value = l
+            .client("viewer")
+            .get(&format!("/api/campaigns/{id}"))
+            .unwrap();
+        assert_eq!(d["campaign"]["state"], "completed", "{b}: {d:#}");
+        let results = d["results"].as_array().unwrap();
+        assert_eq!(results.len(), 4, "{b}");
+        for r in results {
+            assert_eq!(r["result"], "upgraded", "{b}: {r}");
+            let want = if r["onu_id"].as_u64().unwrap() <= 2 {
+                "delta from V1.0"
+            } else {
+                "full (delta refused)"
+            };
+            assert_eq!(r["package"], want, "{b}: {r}");
+        }
+        // The controller said what it sent, and what the full image alone would have cost.
+        let events: Value = l.client("viewer").get("/api/events?limit=1000").unwrap();
+        let said: Vec<&str> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "pon-packages")
+            .map(|e| e["detail"].as_str().unwrap())
+            .collect();
+        assert_eq!(said.len(), 1, "{b}: {events:#}");
+        assert!(
+            said[0].starts_with(
+                "packages: delta from V1.0 to 2 ONUs, full to 2 ONUs, 2 ONUs refused the delta"
+            ),
+            "{b}: {}",
+            said[0]
+        );
+        // Every flash holds the target byte for byte, committed and active.
+        let target = sha256_of(&l.p("V2.0.img"));
+        for (olt, onu, s) in l.flash() {
+            assert_eq!(slot(&s, "committed"), "V2.0", "{b}: {olt} ONU {onu}: {s}");
+            assert_eq!(slot(&s, "active"), "V2.0", "{b}: {olt} ONU {onu}: {s}");
+            let sha = s["slots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["committed"] == true)
+                .map(|x| x["sha256"].as_str().unwrap().to_string());
+            assert_eq!(sha.as_deref(), Some(target.as_str()), "{b}: ONU {onu}: {s}");
+        }
     }
 }
 

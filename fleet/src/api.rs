@@ -123,12 +123,12 @@ fn who(app: &App, headers: &HeaderMap, role: Role) -> Result<Token, ApiError> {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PackageUpload {
-    /// Its id (default `MODEL-VERSION`).
+    /// Its id (default `MODEL-VERSION`, and `MODEL-VERSION-from-BASE` for a delta package).
     #[serde(default)]
     pub id: Option<String>,
     /// The release manifest.
     pub manifest: pon::manifest::Manifest,
-    /// A delta's base version.
+    /// A delta's base version: optional, the package names its own; when given it must agree.
     #[serde(default)]
     pub base_version: Option<String>,
     /// The image file, base64.
@@ -280,8 +280,12 @@ async fn add_package(
                 format!("image_base64: {e}"),
             )
         })?;
-    let id =
-        p.id.unwrap_or_else(|| format!("{}-{}", p.manifest.device_model, p.manifest.version));
+    let m = &p.manifest;
+    let id = p.id.unwrap_or_else(|| match &m.base {
+        // A delta beside the full image of the same version needs an id of its own.
+        Some(b) => format!("{}-{}-from-{}", m.device_model, m.version, b.version),
+        None => format!("{}-{}", m.device_model, m.version),
+    });
     let new = NewPackage {
         id,
         manifest: p.manifest,

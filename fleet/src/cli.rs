@@ -160,10 +160,11 @@ struct PackageAddArgs {
     /// Its release manifest (JSON).
     #[arg(long)]
     manifest: PathBuf,
-    /// The package's id (default MODEL-VERSION).
+    /// The package's id (default MODEL-VERSION; MODEL-VERSION-from-BASE for a delta package).
     #[arg(long)]
     id: Option<String>,
-    /// A delta package's base version.
+    /// A delta package's base version: optional (the package names its own), refused when it
+    /// disagrees.
     #[arg(long)]
     base_version: Option<String>,
 }
@@ -296,7 +297,18 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("fleet: {e:#}");
-            ExitCode::from(1)
+            // The fleet refused the request as invalid (400, 422) or naming nothing it has
+            // (404): the input was wrong. Anything else: the work failed.
+            let refused_input = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<olt::worker::ClientError>(),
+                    Some(olt::worker::ClientError::Refused {
+                        status: 400 | 404 | 422,
+                        ..
+                    })
+                )
+            });
+            ExitCode::from(if refused_input { 2 } else { 1 })
         }
     }
 }

@@ -145,8 +145,9 @@ pub enum PackageKind {
     /// The image replaces the whole software.
     Full,
     /// A delta package (docs/image-format.md, "Delta packages"): it applies over one base
-    /// version, which the store keeps with it. The ONUs rebuild such a package into the
-    /// target; a fleet campaign of one is not yet run end to end by any test (issue 17).
+    /// version, which the store reads from the package and keeps with it. A campaign never
+    /// names one: it goes with the campaign of its full image, to the ONUs on its base
+    /// (docs/fleet.md, "Delta packages").
     Delta,
 }
 
@@ -323,6 +324,10 @@ pub struct ResultRow {
     pub committed_version: Option<String>,
     /// The version it runs, as last reported.
     pub active_version: Option<String>,
+    /// The package it was sent (`full`, `delta from V1.0`, `full (delta refused)`); None:
+    /// nothing sent yet.
+    #[serde(default)]
+    pub package: Option<String>,
     /// The first report of it running.
     pub started_at: Option<Millis>,
     /// Its last report.

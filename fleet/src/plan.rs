@@ -376,6 +376,7 @@ pub fn apply(v: &mut CampaignView, c: &Change, now: Millis) {
                             from_version: None,
                             committed_version: None,
                             active_version: None,
+                            package: None,
                             started_at: None,
                             updated_at: None,
                             finished_at: None,
@@ -549,6 +550,9 @@ pub fn record(
     }
     if report.active_version.is_some() {
         row.active_version = report.active_version.clone();
+    }
+    if report.package.is_some() {
+        row.package = report.package.clone();
     }
     row.updated_at = Some(now);
     if is_final(row.result) {

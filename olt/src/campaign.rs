@@ -146,6 +146,16 @@ pub enum Package {
     },
 }
 
+impl Package {
+    /// The words the report and the fleet use: `full`, `delta from V1.0`.
+    pub fn words(&self) -> String {
+        match self {
+            Package::Full => "full".to_string(),
+            Package::Delta { base } => format!("delta from {base}"),
+        }
+    }
+}
+
 /// One download of a wave: a package to a set of ONUs.
 #[derive(Clone, Debug)]
 struct Leg {
@@ -746,10 +756,7 @@ impl Campaign {
         tracing::info!(
             stage = ?self.stage,
             onus = leg.onus.len(),
-            package = %match &package {
-                Package::Full => "the full image".to_string(),
-                Package::Delta { base } => format!("the delta from {base}"),
-            },
+            package = %package.words(),
             "download starts"
         );
     }

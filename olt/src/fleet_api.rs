@@ -111,8 +111,13 @@ pub struct Work {
     pub pon: u8,
     /// The ONUs of this port in this wave.
     pub onus: Vec<u16>,
-    /// The image to roll out.
+    /// The image to roll out: always a full image.
     pub package: PackageRef,
+    /// The delta packages the store holds for the same model and version, newest first
+    /// (docs/fleet.md, "Delta packages"): the controller sends each base's ONUs its delta, and
+    /// uses only the deltas that rebuild exactly `package` (by SHA-256).
+    #[serde(default)]
+    pub deltas: Vec<DeltaRef>,
     /// How.
     pub plan: WorkPlan,
     /// The lease ends then unless heartbeaten (ms since the Unix epoch, the fleet's clock).
@@ -140,6 +145,16 @@ pub struct PackageRef {
     pub sha256: String,
     /// The image file's length.
     pub size: u64,
+}
+
+/// A delta package a work may use beside its full image.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeltaRef {
+    /// The package (its version is the target's).
+    pub package: PackageRef,
+    /// The version it applies over: ONUs that run and commit this version get it.
+    pub base_version: String,
 }
 
 /// How a PON's work is run by the OLT's campaign machinery.
@@ -257,6 +272,10 @@ pub struct OnuReport {
     pub committed_version: Option<String>,
     /// The version it runs, as last read.
     pub active_version: Option<String>,
+    /// The package it was sent: `full`, `delta from V1.0`, or `full (delta refused)` when it
+    /// refused its delta and got the full image after it. None: nothing sent (yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
 }
 
 /// Telemetry: something an OLT saw that the fleet keeps (`kind`: `controller-started`,

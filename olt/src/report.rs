@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::campaign::{Campaign, OnuRecord, Package, Stage};
+use crate::campaign::{Campaign, OnuRecord, Stage};
 use crate::engine::{Drops, Mode, PonPort};
 use crate::image::UpgradeImage;
 use crate::session::Outcome;
@@ -113,13 +113,9 @@ fn packages_report(c: &Campaign) -> PackagesReport {
             .records()
             .iter()
             .filter_map(|(id, r)| {
-                let package = match r.package.as_ref()? {
-                    Package::Full => "full".to_string(),
-                    Package::Delta { base } => format!("delta from {base}"),
-                };
                 Some(OnuPackage {
                     id: id.0,
-                    package,
+                    package: r.package.as_ref()?.words(),
                     fell_back: r.fell_back,
                 })
             })

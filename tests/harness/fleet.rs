@@ -264,6 +264,17 @@ impl FleetLab {
     /// `first_id` on, distinct across the lab so that serial numbers are too), its ONU
     /// processes started from the V1.0 golden image.
     pub fn add_olt(&mut self, name: &str, pons: u8, onus: u16, first_id: u16) {
+        self.add_olt_on(name, pons, onus, first_id, &["V1.0"]);
+    }
+
+    /// [`FleetLab::add_olt`], each port's ONUs split in order into as many equal runs as
+    /// `bases` names, run `k` started from the golden image `bases[k].img` (built first).
+    pub fn add_olt_on(&mut self, name: &str, pons: u8, onus: u16, first_id: u16, bases: &[&str]) {
+        let runs = bases.len() as u16;
+        assert!(
+            runs > 0 && onus.is_multiple_of(runs),
+            "{onus} ONUs a port do not split into {runs} runs"
+        );
         // Each OLT of every lab of this test process searches its own range: the labs of tests
         // running in parallel never pick the same free ports before their ONUs bind them.
         static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
@@ -281,29 +292,33 @@ impl FleetLab {
             let port = base + (p as u16 - 1) * onus;
             let group = format!("239.255.{}.{}:47000", 100 + self.olts.len(), p);
             let dir = self.p(&format!("onus-{name}-{p}"));
-            let child = self
-                .tool("onu")
-                .args([
-                    "run",
-                    "--supervise",
-                    "--busy-ms",
-                    "100",
-                    "--reboot-ms",
-                    "100",
-                ])
-                .arg(format!("--count={onus}"))
-                .arg(format!("--base-id={first}"))
-                .arg(format!("--listen=127.0.0.1:{port}"))
-                .arg(format!("--olt={listen}"))
-                .arg(format!("--group={group}"))
-                .arg(format!("--state-dir={dir}"))
-                .arg(format!("--public-key={}", self.p("lab.pub")))
-                .arg(format!("--golden={}", self.p("V1.0.img")))
-                .env("RUST_LOG", "error")
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            olt.onus.push(Proc(child));
+            let per = onus / runs;
+            for (k, base) in bases.iter().enumerate() {
+                let k = k as u16;
+                let child = self
+                    .tool("onu")
+                    .args([
+                        "run",
+                        "--supervise",
+                        "--busy-ms",
+                        "100",
+                        "--reboot-ms",
+                        "100",
+                    ])
+                    .arg(format!("--count={per}"))
+                    .arg(format!("--base-id={}", first + k * per))
+                    .arg(format!("--listen=127.0.0.1:{}", port + k * per))
+                    .arg(format!("--olt={listen}"))
+                    .arg(format!("--group={group}"))
+                    .arg(format!("--state-dir={dir}"))
+                    .arg(format!("--public-key={}", self.p("lab.pub")))
+                    .arg(format!("--golden={}", self.p(&format!("{base}.img"))))
+                    .env("RUST_LOG", "error")
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                olt.onus.push(Proc(child));
+            }
             olt.pons.push((p, first, onus, port, group));
         }
         self.olts.push(olt);

@@ -31,8 +31,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow};
 use olt::fleet_api::{
-    Claim, Event, Heartbeat, Lease, LeaseAnswer, OnuReport, PackageRef, Register, Release, Results,
-    Work, WorkPlan,
+    Claim, DeltaRef, Event, Heartbeat, Lease, LeaseAnswer, OnuReport, PackageRef, Register,
+    Release, Results, Work, WorkPlan,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
@@ -202,6 +202,17 @@ fn state<T>(word: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
 fn parse_result(word: &str) -> Result<OnuResult> {
     serde_json::from_value(serde_json::Value::String(word.to_string()))
         .map_err(|_| anyhow!("the store holds an unknown result {word:?}"))
+}
+
+/// A package row's reference, as a work carries it (columns id, model, version, sha256, size).
+fn package_ref(row: &AnyRow) -> Result<PackageRef> {
+    Ok(PackageRef {
+        id: row.try_get("id")?,
+        model: row.try_get("model")?,
+        version: row.try_get("version")?,
+        sha256: row.try_get("sha256")?,
+        size: row.try_get::<i64, _>("size")? as u64,
+    })
 }
 
 fn u8_of(v: i64) -> Result<u8> {
@@ -449,11 +460,47 @@ impl Store {
                 m.kind
             ))));
         };
-        if (kind == PackageKind::Delta) != p.base_version.is_some() {
-            return Ok(Err(Refusal::Invalid(
-                "a delta package names its base version, a full one does not".into(),
-            )));
-        }
+        // The base is the package's own (its header); the manifest and the request, when they
+        // name one, must agree with it.
+        let base = match (kind, image.delta.as_ref()) {
+            (PackageKind::Full, None) if p.base_version.is_some() => {
+                return Ok(Err(Refusal::Invalid(
+                    "a full image has no base version: only a delta package names one".into(),
+                )));
+            }
+            (PackageKind::Full, None) => None,
+            (PackageKind::Full, Some(h)) => {
+                return Ok(Err(Refusal::Invalid(format!(
+                    "the manifest's type is full, the image is a delta package from {}",
+                    h.base_version
+                ))));
+            }
+            (PackageKind::Delta, None) => {
+                return Ok(Err(Refusal::Invalid(
+                    "the manifest's type is delta, the image is a full image".into(),
+                )));
+            }
+            (PackageKind::Delta, Some(h)) => {
+                let checksum = format!("sha256:{}", hex::encode(h.base_sha256));
+                if let Some(b) = &m.base
+                    && (b.version != h.base_version || b.checksum != checksum)
+                {
+                    return Ok(Err(Refusal::Invalid(format!(
+                        "the manifest's base is {} ({}), the package applies over {} ({checksum})",
+                        b.version, b.checksum, h.base_version
+                    ))));
+                }
+                if let Some(v) = &p.base_version
+                    && *v != h.base_version
+                {
+                    return Ok(Err(Refusal::Invalid(format!(
+                        "base version {v}: the package applies over {}",
+                        h.base_version
+                    ))));
+                }
+                Some(h.base_version.clone())
+            }
+        };
         if p.id.is_empty()
             || p.id.len() > 64
             || !p
@@ -487,7 +534,7 @@ impl Store {
         .bind(&m.device_model)
         .bind(&m.version)
         .bind(kind.word())
-        .bind(&p.base_version)
+        .bind(&base)
         .bind(&sha)
         .bind(p.image.len() as i64)
         .bind(&manifest)
@@ -562,14 +609,23 @@ impl Store {
             return Ok(Err(Refusal::Invalid(why)));
         }
         let mut tx = self.pool.begin().await?;
-        let pkg = sqlx::query("SELECT id FROM packages WHERE id = $1")
+        let pkg = sqlx::query("SELECT kind, base_version FROM packages WHERE id = $1")
             .bind(&spec.package)
             .fetch_optional(&mut *tx)
             .await?;
-        if pkg.is_none() {
+        let Some(pkg) = pkg else {
             return Ok(Err(Refusal::Invalid(format!(
                 "no package {}",
                 spec.package
+            ))));
+        };
+        if pkg.try_get::<String, _>("kind")? == PackageKind::Delta.word() {
+            return Ok(Err(Refusal::Invalid(format!(
+                "package {} is a delta package (from {}): a campaign names the full image, \
+                 and the store's deltas to the same version go with it",
+                spec.package,
+                pkg.try_get::<Option<String>, _>("base_version")?
+                    .unwrap_or_default()
             ))));
         }
         let row = sqlx::query(
@@ -826,6 +882,25 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
             let results = work_results(&mut tx, campaign, w).await?;
+            let deltas = sqlx::query(
+                "SELECT id, model, version, sha256, size, base_version FROM packages
+                 WHERE kind = $1 AND model = $2 AND version = $3 ORDER BY created_at DESC, id",
+            )
+            .bind(PackageKind::Delta.word())
+            .bind(pkg.try_get::<String, _>("model")?)
+            .bind(pkg.try_get::<String, _>("version")?)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|d| {
+                Ok(DeltaRef {
+                    package: package_ref(d)?,
+                    base_version: d
+                        .try_get::<Option<String>, _>("base_version")?
+                        .unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
             insert_event(
                 &mut tx,
                 now,
@@ -855,13 +930,8 @@ impl Store {
                 wave: w.wave,
                 pon: w.pon,
                 onus: w.onus.clone(),
-                package: PackageRef {
-                    id: pkg.try_get("id")?,
-                    model: pkg.try_get("model")?,
-                    version: pkg.try_get("version")?,
-                    sha256: pkg.try_get("sha256")?,
-                    size: pkg.try_get::<i64, _>("size")? as u64,
-                },
+                package: package_ref(&pkg)?,
+                deltas,
                 plan: WorkPlan {
                     mode: spec.mode,
                     health_settle_ms: spec.health_settle_ms,

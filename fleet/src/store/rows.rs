@@ -174,6 +174,7 @@ pub(super) fn result_row(r: &AnyRow) -> Result<ResultRow> {
         from_version: r.try_get("from_version")?,
         committed_version: r.try_get("committed_version")?,
         active_version: r.try_get("active_version")?,
+        package: r.try_get("package")?,
         started_at: opt_millis(r, "started_at")?,
         updated_at: opt_millis(r, "updated_at")?,
         finished_at: opt_millis(r, "finished_at")?,
@@ -181,7 +182,7 @@ pub(super) fn result_row(r: &AnyRow) -> Result<ResultRow> {
     })
 }
 
-pub(super) const RESULT_COLUMNS: &str = "olt_id, pon, onu_id, serial, wave, result, reason, from_version, committed_version, active_version, started_at, updated_at, finished_at, controller";
+pub(super) const RESULT_COLUMNS: &str = "olt_id, pon, onu_id, serial, wave, result, reason, from_version, committed_version, active_version, package, started_at, updated_at, finished_at, controller";
 
 /// What the store holds of a work's ONUs, as a controller resumes from it.
 pub(super) async fn work_results(
@@ -209,6 +210,7 @@ pub(super) async fn work_results(
                 from_version: r.from_version,
                 committed_version: r.committed_version,
                 active_version: r.active_version,
+                package: r.package,
             })
         })
         .collect()
@@ -245,8 +247,9 @@ pub(super) async fn record_reports(
         }
         sqlx::query(
             "UPDATE results SET result = $1, reason = $2, from_version = $3, committed_version = $4,
-               active_version = $5, started_at = $6, updated_at = $7, finished_at = $8, controller = $9
-             WHERE campaign_id = $10 AND olt_id = $11 AND pon = $12 AND onu_id = $13",
+               active_version = $5, started_at = $6, updated_at = $7, finished_at = $8, controller = $9,
+               package = $10
+             WHERE campaign_id = $11 AND olt_id = $12 AND pon = $13 AND onu_id = $14",
         )
         .bind(r.result.word())
         .bind(&r.reason)
@@ -257,6 +260,7 @@ pub(super) async fn record_reports(
         .bind(r.updated_at.map(|t| t.0))
         .bind(r.finished_at.map(|t| t.0))
         .bind(&r.controller)
+        .bind(&r.package)
         .bind(campaign)
         .bind(&w.olt)
         .bind(i64::from(w.pon))

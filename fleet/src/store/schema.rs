@@ -56,8 +56,14 @@ pub enum Lock {
 }
 
 /// The migrations, in order: version, description, text with tokens.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "fleet", include_str!("../../migrations/0001_fleet.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "fleet", include_str!("../../migrations/0001_fleet.sql")),
+    (
+        2,
+        "result package",
+        include_str!("../../migrations/0002_result_package.sql"),
+    ),
+];
 
 /// A migration's text for `dialect`.
 pub fn render(sql: &str, dialect: Dialect) -> String {

@@ -155,6 +155,7 @@ fn report(onu: u16, result: OnuResult) -> OnuReport {
             }
             .into(),
         ),
+        package: (result != OnuResult::Pending).then(|| "full".into()),
     }
 }
 
@@ -436,6 +437,22 @@ fn the_store_does_to_its_tables_what_the_plan_does_to_its_rows() {
     });
 }
 
+/// The delta package from `base` to `target` (both from [`image`]) and its manifest.
+fn delta(base: &[u8], target: &[u8]) -> (Vec<u8>, pon::manifest::Manifest) {
+    use sha2::Digest;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let bytes = pon::delta::build(base, target, &key).unwrap();
+    let (_, mut manifest) = image("V2.0");
+    manifest.checksum = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+    manifest.signature = hex::encode(&bytes[bytes.len() - 64..]);
+    manifest.kind = "delta".into();
+    manifest.base = Some(pon::manifest::ManifestBase {
+        version: "V1.0".into(),
+        checksum: format!("sha256:{}", hex::encode(sha2::Sha256::digest(base))),
+    });
+    (bytes, manifest)
+}
+
 #[test]
 fn a_package_must_be_what_its_manifest_says() {
     rt().block_on(async {
@@ -466,15 +483,58 @@ fn a_package_must_be_what_its_manifest_says() {
                 e.to_string().contains("the image is LAB-ONU-1 V2.0"),
                 "{name}: {e}"
             );
+            // A full image called a delta, or given a base, is refused.
             p.manifest = manifest.clone();
             p.manifest.kind = "delta".into();
-            let e = store
-                .add_package(&p, "a", Millis(0))
-                .await
-                .unwrap()
-                .unwrap_err();
-            assert!(e.to_string().contains("base version"), "{name}: {e}");
+            let refused = |p: &NewPackage| {
+                let p = p.clone();
+                async move {
+                    store
+                        .add_package(&p, "a", Millis(0))
+                        .await
+                        .unwrap()
+                        .unwrap_err()
+                        .to_string()
+                }
+            };
+            let e = refused(&p).await;
+            assert!(e.contains("the image is a full image"), "{name}: {e}");
+            p.manifest.kind = "full".into();
             p.base_version = Some("V1.0".into());
+            let e = refused(&p).await;
+            assert!(
+                e.contains("a full image has no base version"),
+                "{name}: {e}"
+            );
+            // A real delta package: its base comes from its own header.
+            let (base, _) = image("V1.0");
+            let (dbytes, dmanifest) = delta(&base, &bytes);
+            p = NewPackage {
+                id: "p".into(),
+                manifest: dmanifest.clone(),
+                base_version: None,
+                image: dbytes.clone(),
+            };
+            p.manifest.kind = "full".into();
+            let e = refused(&p).await;
+            assert!(
+                e.contains("the image is a delta package from V1.0"),
+                "{name}: {e}"
+            );
+            p.manifest.kind = "delta".into();
+            p.base_version = Some("V1.1".into());
+            let e = refused(&p).await;
+            assert!(
+                e.contains("base version V1.1: the package applies over V1.0"),
+                "{name}: {e}"
+            );
+            p.base_version = None;
+            if let Some(b) = p.manifest.base.as_mut() {
+                b.checksum = format!("sha256:{}", "0".repeat(64));
+            }
+            let e = refused(&p).await;
+            assert!(e.contains("the manifest's base is V1.0"), "{name}: {e}");
+            p.manifest = dmanifest;
             let row = store
                 .add_package(&p, "a", Millis(0))
                 .await
@@ -483,6 +543,18 @@ fn a_package_must_be_what_its_manifest_says() {
             assert_eq!(
                 (row.kind, row.base_version.as_deref()),
                 (PackageKind::Delta, Some("V1.0"))
+            );
+            // A campaign names the full image; a delta package is refused there.
+            let e = store
+                .create_campaign(&spec("p"), "a", Millis(0))
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert!(
+                e.to_string().contains(
+                    "package p is a delta package (from V1.0): a campaign names the full image"
+                ),
+                "{name}: {e}"
             );
             let e = store
                 .add_package(&p, "a", Millis(0))

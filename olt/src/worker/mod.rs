@@ -35,8 +35,8 @@ use crate::campaign::{Campaign, CampaignPlan, Setup, Stage};
 use crate::driver::{self, Campaigns, DriverConfig, PonTarget};
 use crate::engine::{MulticastConfig, PonPort};
 use crate::fleet_api::{
-    Claim, Claimed, Event, OnuReport, PonInventory, Register, Registered, Release, ResultsAnswer,
-    Work,
+    Claim, Claimed, Event, OnuReport, PackageRef, PonInventory, Register, Registered, Release,
+    ResultsAnswer, Work,
 };
 use crate::image::UpgradeImage;
 use crate::journal::{Journal, JournalOnu, JournalStage};
@@ -209,19 +209,31 @@ fn event(client: &FleetClient, cfg: &WorkerConfig, pon: Option<u8>, kind: &str, 
 
 /// The image of `work`, from the cache or the fleet, checked against its SHA-256.
 fn image(client: &FleetClient, cfg: &WorkerConfig, work: &Work) -> Result<UpgradeImage> {
-    let want = &work.package.sha256;
+    let image = fetch(client, cfg, &work.package)?;
+    if image.is_delta() {
+        bail!(
+            "package {} is a delta package: a campaign rolls out a full image",
+            work.package.id
+        );
+    }
+    Ok(image)
+}
+
+/// The package `p`, from the cache or the fleet, checked against its SHA-256.
+fn fetch(client: &FleetClient, cfg: &WorkerConfig, p: &PackageRef) -> Result<UpgradeImage> {
+    let want = &p.sha256;
     let path = cfg.cache_dir.join(format!("{want}.img"));
     let bytes = match std::fs::read(&path) {
         Ok(b) if hex::encode(sha2::Sha256::digest(&b)) == *want => b,
         _ => {
             let b = client
-                .get_bytes(&format!("/api/packages/{}/image", work.package.id))
-                .with_context(|| format!("fetching package {}", work.package.id))?;
+                .get_bytes(&format!("/api/packages/{}/image", p.id))
+                .with_context(|| format!("fetching package {}", p.id))?;
             let got = hex::encode(sha2::Sha256::digest(&b));
             if got != *want {
                 bail!(
                     "package {}: the image fetched has SHA-256 {got}, the work says {want}",
-                    work.package.id
+                    p.id
                 );
             }
             let tmp = path.with_extension("tmp");
@@ -230,7 +242,71 @@ fn image(client: &FleetClient, cfg: &WorkerConfig, work: &Work) -> Result<Upgrad
             b
         }
     };
-    UpgradeImage::new(bytes).map_err(|e| anyhow::anyhow!("package {}: {e}", work.package.id))
+    UpgradeImage::new(bytes).map_err(|e| anyhow::anyhow!("package {}: {e}", p.id))
+}
+
+/// The work's delta packages that rebuild exactly `image`, one per base (the first the store
+/// listed, its newest); each one left out is said in an event (`delta-refused`), and the
+/// campaign goes on without it: those ONUs get the full image.
+fn deltas(
+    client: &FleetClient,
+    cfg: &WorkerConfig,
+    work: &Work,
+    image: &UpgradeImage,
+) -> Vec<UpgradeImage> {
+    let mut out: Vec<UpgradeImage> = Vec::new();
+    for d in &work.deltas {
+        let refused = |why: String| {
+            event(
+                client,
+                cfg,
+                Some(work.pon),
+                "delta-refused",
+                &format!(
+                    "package {}: {why}; its ONUs get the full image",
+                    d.package.id
+                ),
+            );
+        };
+        let pkg = match fetch(client, cfg, &d.package) {
+            Ok(p) => p,
+            Err(e) => {
+                refused(format!("{e:#}"));
+                continue;
+            }
+        };
+        let Some(h) = pkg.delta.as_ref() else {
+            refused("a full image, not a delta package".into());
+            continue;
+        };
+        if h.target_sha256 != image.sha256 {
+            refused(format!(
+                "it rebuilds another build of {} {} (its target's SHA-256 is not package {}'s)",
+                h.target.model, h.target.version, work.package.id
+            ));
+            continue;
+        }
+        if h.base_version != d.base_version {
+            refused(format!(
+                "it applies over {}, the store says {}",
+                h.base_version, d.base_version
+            ));
+            continue;
+        }
+        if out.iter().any(|o| {
+            o.delta
+                .as_ref()
+                .is_some_and(|o| o.base_version == h.base_version)
+        }) {
+            refused(format!(
+                "a newer delta from {} is used instead",
+                h.base_version
+            ));
+            continue;
+        }
+        out.push(pkg);
+    }
+    out
 }
 
 /// The journal a work's recorded results make, for [`Campaign::resume`]; None when nothing
@@ -293,6 +369,13 @@ pub fn reports(c: &Campaign) -> Vec<OnuReport> {
                 from_version: r.from_version.clone(),
                 committed_version: r.committed_version.clone(),
                 active_version: r.active_version.clone(),
+                package: r.package.as_ref().map(|p| {
+                    if r.fell_back {
+                        format!("{} (delta refused)", p.words())
+                    } else {
+                        p.words()
+                    }
+                }),
             }
         })
         .collect()
@@ -329,7 +412,7 @@ fn run_works(
             }
         };
         let setup = Setup {
-            deltas: Vec::new(),
+            deltas: deltas(client, cfg, w, &image),
             image_sha256: hex::encode(image.sha256),
             image: image.clone(),
             mode: w.plan.mode,
@@ -453,9 +536,50 @@ fn run_works(
         if let Stage::Halted(why) = c.stage() {
             event(client, cfg, Some(pon.0), "pon-halted", why);
         }
+        if finished && let Some(words) = packages_words(c) {
+            event(client, cfg, Some(pon.0), "pon-packages", &words);
+        }
         give_back(client, cfg, work, finished, reports(c));
     }
     Ok(())
+}
+
+/// What a finished campaign with delta packages sent, in one line: how many ONUs got each
+/// package, and the bytes against the full image's cost. None without deltas.
+fn packages_words(c: &Campaign) -> Option<String> {
+    if c.deltas().is_empty() {
+        return None;
+    }
+    let mut by: BTreeMap<String, usize> = BTreeMap::new();
+    for r in c.records().values() {
+        if let Some(p) = &r.package {
+            *by.entry(p.words()).or_default() += 1;
+        }
+    }
+    let fell_back = c.records().values().filter(|r| r.fell_back).count();
+    let onus = |n: usize| if n == 1 { "ONU" } else { "ONUs" };
+    let mut parts: Vec<String> = by
+        .iter()
+        .map(|(p, n)| format!("{p} to {n} {}", onus(*n)))
+        .collect();
+    if fell_back > 0 {
+        parts.push(format!(
+            "{fell_back} {} refused the delta and got the full image",
+            onus(fell_back)
+        ));
+    }
+    let b = c.package_bytes();
+    Some(format!(
+        "packages: {}; {} bytes sent, {} with the full image only ({:.0} %)",
+        if parts.is_empty() {
+            "none sent".to_string()
+        } else {
+            parts.join(", ")
+        },
+        b.sent,
+        b.full_image_cost,
+        100.0 * b.sent as f64 / b.full_image_cost.max(1) as f64
+    ))
 }
 
 /// Gives a lease back (asking again a while if the fleet does not answer).

@@ -35,6 +35,8 @@ pub(super) struct Images {
     pub(super) manifest: Option<PathBuf>,
     /// The delta packages to it (`--delta`), one per base version the scenario names.
     pub(super) deltas: Vec<PathBuf>,
+    /// Their manifests, for a campaign (a fleet adds each package with its manifest).
+    pub(super) delta_manifests: Vec<PathBuf>,
     /// The TFTP server the ONUs fetch their golden image from in recovery mode (None: each
     /// reads its own file).
     pub(super) tftp: Option<std::net::SocketAddrV4>,
@@ -105,6 +107,7 @@ impl Images {
         let image = dir.join("image.img");
         std::fs::write(&image, &bytes)?;
         let mut deltas = Vec::new();
+        let mut delta_bases = Vec::new();
         for (n, base) in s.image.deltas.iter().enumerate() {
             let from = match s.image.delta_fault {
                 Some(DeltaFault::WrongBase) => {
@@ -128,6 +131,12 @@ impl Images {
             }
             let path = dir.join(format!("delta-{}.img", n + 1));
             std::fs::write(&path, &package)?;
+            delta_bases.push((
+                base.clone(),
+                hex::encode(Sha256::digest(&from)),
+                hex::encode(Sha256::digest(&package)),
+                hex::encode(&package[package.len().saturating_sub(64)..]),
+            ));
             deltas.push(path);
         }
         let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -150,10 +159,32 @@ impl Images {
                 };
                 let path = dir.join("image.json");
                 std::fs::write(&path, serde_json::to_string_pretty(&manifest)?)?;
-                Some(path)
+                Some((path, manifest))
             }
             None => None,
         };
+        // Each delta's manifest: the full image's, with the package's checksum and signature,
+        // its type and its base.
+        let mut delta_manifests = Vec::new();
+        if let Some((_, full)) = &manifest {
+            for ((version, base_sha, sha, signature), path) in delta_bases.iter().zip(&deltas) {
+                let m = pon::manifest::Manifest {
+                    url: format!("file://{}", path.display()),
+                    checksum: format!("sha256:{sha}"),
+                    signature: signature.clone(),
+                    kind: "delta".into(),
+                    base: Some(pon::manifest::ManifestBase {
+                        version: version.clone(),
+                        checksum: format!("sha256:{base_sha}"),
+                    }),
+                    ..full.clone()
+                };
+                let at = path.with_extension("json");
+                std::fs::write(&at, serde_json::to_string_pretty(&m)?)?;
+                delta_manifests.push(at);
+            }
+        }
+        let manifest = manifest.map(|(path, _)| path);
         Ok(Images {
             key,
             public_key,
@@ -163,6 +194,7 @@ impl Images {
             sections,
             manifest,
             deltas,
+            delta_manifests,
             tftp: None,
         })
     }

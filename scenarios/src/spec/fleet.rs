@@ -281,6 +281,12 @@ pub struct FleetExpect {
     /// ... as untouched (their wave never started).
     #[serde(default)]
     pub untouched: Option<Count>,
+    /// ONUs sent a delta package (`image.deltas`) that they rebuilt, by the results.
+    #[serde(default)]
+    pub delta_onus: Option<Count>,
+    /// ONUs that refused their delta and were sent the full image after it.
+    #[serde(default)]
+    pub fell_back: Option<Count>,
     /// The result of every canary ONU is one of these.
     #[serde(default)]
     pub canary: Option<Vec<ResultExpect>>,

@@ -35,6 +35,8 @@ pub(super) struct Found<'a> {
     pub(super) not_done: &'a [String],
     /// The fleet's lease (ms).
     pub(super) lease_ms: u64,
+    /// The new image's SHA-256 (hex): what a rebuilt delta must be, byte for byte.
+    pub(super) image_sha256: &'a str,
 }
 
 fn value(name: &str, expected: String, observed: String, ok: bool) -> Check {
@@ -194,6 +196,47 @@ pub(super) fn check(x: &Found) -> Vec<Check> {
             let n = count_of(key);
             out.push(value(key, want.to_string(), n.to_string(), want.holds(n)));
         }
+    }
+    // Delta packages: which package each ONU was sent, as the results record it.
+    let package_of = |r: &Value| r["package"].as_str().unwrap_or("").to_string();
+    for (key, want, pick) in [
+        (
+            "delta ONUs",
+            e.delta_onus,
+            (|p: &str| p.starts_with("delta")) as fn(&str) -> bool,
+        ),
+        ("fell back", e.fell_back, |p: &str| {
+            p.ends_with("(delta refused)")
+        }),
+    ] {
+        if let Some(want) = want {
+            let n = results.iter().filter(|r| pick(&package_of(r))).count() as u32;
+            out.push(value(key, want.to_string(), n.to_string(), want.holds(n)));
+        }
+    }
+    if !x.s.image.deltas.is_empty() {
+        // Every ONU that committed the new version holds it byte for byte (a rebuilt delta
+        // included), as its bootloader reads the flash back.
+        let wrong: Vec<u16> = x
+            .flash
+            .iter()
+            .filter(|(_, f)| {
+                flash::committed(f).is_some_and(|c| {
+                    c.version.as_deref() == Some(x.s.image.version.as_str())
+                        && c.sha256 != x.image_sha256
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        out.push(said(
+            "rebuilt byte for byte",
+            &format!(
+                "every ONU on {} holds the image byte for byte",
+                x.s.image.version
+            ),
+            format!("other bytes on {}", named(&wrong, x.onus)),
+            wrong.is_empty(),
+        ));
     }
     let canaries: Vec<&Value> = results.iter().copied().filter(|r| r["wave"] == 0).collect();
     let is_canary_wave = rows(d, "waves")

@@ -388,6 +388,15 @@ pub async fn run_fleet(
         format!("--manifest={}", manifest.display()),
         format!("--id={pkg}"),
     ])?;
+    // Its delta packages: the campaign of the full image takes them to the ONUs on each base.
+    for (image, manifest) in images.deltas.iter().zip(&images.delta_manifests) {
+        service.cli(&[
+            "package".into(),
+            "add".into(),
+            format!("--image={}", image.display()),
+            format!("--manifest={}", manifest.display()),
+        ])?;
+    }
     let c = &f.campaign;
     let mut create = vec![
         "campaign".to_string(),
@@ -621,6 +630,7 @@ pub async fn run_fleet(
         kills: &kills,
         timed_out,
         lease_ms: f.lease_ms,
+        image_sha256: &images.sha256,
     };
     let checks = checks::check(&found);
     let failures: Vec<String> = checks

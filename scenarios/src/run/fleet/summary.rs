@@ -122,6 +122,23 @@ pub(super) fn render(s: &Scenario, r: &FleetReport) -> String {
     for (result, n) in d["summary"]["results"].as_object().into_iter().flatten() {
         let _ = writeln!(o, "{result:<11} {n:>5}");
     }
+    // With delta packages: which package the ONUs were sent.
+    let mut packages: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in d["results"].as_array().into_iter().flatten() {
+        if let Some(p) = r["package"].as_str() {
+            *packages.entry(p).or_default() += 1;
+        }
+    }
+    if packages.keys().any(|p| *p != "full") {
+        let _ = writeln!(
+            o,
+            "
+package                 ONUs"
+        );
+        for (p, n) in &packages {
+            let _ = writeln!(o, "{p:<22} {n:>5}");
+        }
+    }
     let failures: Vec<&Value> = d["results"]
         .as_array()
         .into_iter()
