@@ -310,6 +310,76 @@ fn a_recovery_soak_brings_every_wrecked_onu_back_over_tftp() {
 }
 
 #[test]
+fn a_delta_soak_rebuilds_through_power_cuts_inside_the_rebuild() {
+    // Mixed PONs (V1.0 and V1.1 with their deltas, V1.2 with the full image), the usual random
+    // faults plus power cuts at the rebuild's named points: nothing bricked, every ONU on
+    // V2.0, each delta ONU rebuilt it.
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("soak.json");
+    let out = scenario()
+        .args([
+            "soak", "--deltas", "--cases", "2", "--onus", "6", "--seed", "2",
+        ])
+        .arg(format!("--report={}", report.display()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["deltas"], true);
+    assert_eq!(r["bricked"], 0, "{text}");
+    assert_eq!(r["data_lost"], 0, "{text}");
+    assert_eq!(r["upgraded"], 12, "{text}");
+    assert_eq!(
+        r["delta_onus"], 8,
+        "4 of each case's 6 ONUs are on a delta base:\n{text}"
+    );
+    // The seed cuts power inside a rebuild, and those ONUs' processes did die there.
+    let mut cut = 0;
+    for case in r["runs"].as_array().unwrap() {
+        let toml = case["scenario"].as_str().unwrap();
+        let happened: Vec<&str> = case["faults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f.as_str())
+            .collect();
+        for f in toml.split("[[faults]]").skip(1) {
+            if ![
+                "mid-delta-rebuild",
+                "delta-rebuilt-before-swap",
+                "delta-swapped-before-metadata",
+            ]
+            .iter()
+            .any(|p| f.contains(p))
+            {
+                continue;
+            }
+            let id = f
+                .split("onus = \"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let ended = format!("ONU {id} process ended");
+            assert!(
+                happened.iter().any(|h| h.contains(&ended)),
+                "the rebuild cut of ONU {id} never happened: {happened:?}"
+            );
+            cut += 1;
+        }
+    }
+    assert!(cut >= 1, "no power cut inside a rebuild:\n{text}");
+    assert!(text.contains("rebuilt from a delta package"), "{text}");
+}
+
+#[test]
 fn sigkills_and_a_silent_onu_on_a_random_share() {
     // Faults the library files do not use: a SIGKILL on a seeded share of the ONUs at a
     // protocol event, and an ONU silent for a while, mid-download.

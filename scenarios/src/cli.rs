@@ -279,6 +279,11 @@ struct SoakArgs {
     /// embedded server, half of them losing power mid-restore, before the rollout.
     #[arg(long)]
     recovery: bool,
+    /// Cases of delta campaigns: each case's ONUs on V1.0, V1.1 and V1.2, delta packages from
+    /// the first two (the rest get the full image), power cuts inside the rebuild too. The
+    /// image is then derived from V1.0's, of the golden image's size (so not with --size).
+    #[arg(long, conflicts_with = "size")]
+    deltas: bool,
     /// Write the soak report (JSON) here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -712,6 +717,7 @@ async fn run_soak(a: SoakArgs, exe: OsString) -> Result<ExitCode> {
         size: a.size as usize,
         extended: a.extended,
         recovery: a.recovery,
+        deltas: a.deltas,
     };
     let out = soak(&plan, &program, true).await?;
     print!("{}", out.summary);

@@ -4,6 +4,11 @@
 //! longer boot (`bricked`, must be 0) and committed images whose bytes changed (`data_lost`,
 //! must be 0). Each case reports what every ONU ended as, and why.
 //!
+//! With [`SoakPlan::deltas`], every case is a mixed PON: a third of the ONUs on V1.0 and a
+//! third on V1.1, each base with its delta package, the rest on V1.2 with the full image; the
+//! power cuts also fall inside the rebuild (its three named points), and the case's report
+//! says which ONUs rebuilt a delta.
+//!
 //! With [`SoakPlan::recovery`], some ONUs of every case start wrecked (both slots and both
 //! metadata copies garbled, as a power cut in the middle of a flash write can leave them):
 //! their bootloader enters recovery mode and fetches the golden image over TFTP from the
@@ -37,6 +42,9 @@ pub struct SoakPlan {
     /// Cases that end in recovery: some ONUs start wrecked and restore their golden image over
     /// TFTP (some losing power mid-restore) before the rollout.
     pub recovery: bool,
+    /// Cases of delta campaigns: ONUs on three bases, deltas for two of them, power cuts in
+    /// the rebuild too (the image is then derived from V1.0's, of the golden image's size).
+    pub deltas: bool,
 }
 
 /// How a soak ran.
@@ -54,6 +62,10 @@ pub struct SoakOutcome {
     pub extended: bool,
     /// Cases that end in recovery ([`SoakPlan::recovery`]).
     pub recovery: bool,
+    /// Cases of delta campaigns ([`SoakPlan::deltas`]).
+    pub deltas: bool,
+    /// ONUs that rebuilt a delta package (in the first run or the retry; deltas only).
+    pub delta_onus: u32,
     /// ONUs in all.
     pub onus: u32,
     /// ONUs that started wrecked and had to go through recovery mode.
@@ -144,15 +156,41 @@ pub fn case_toml(plan: &SoakPlan, case: u32) -> String {
         size,
         extended,
         recovery,
+        deltas,
         ..
     } = *plan;
     let mut rng = Rng(seed ^ (u64::from(case) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     // Room for the largest cases: every ONU's image over unicast on a loaded machine.
     let limit = (120 + (u64::from(onus) * size as u64) / 20_000).min(crate::spec::TIME_LIMIT_S.max);
+    // A delta case: the first third of the ONUs on V1.0, the second on V1.1, the rest on V1.2.
+    let base_of = |id: u16| -> Option<&'static str> {
+        if !deltas {
+            return None;
+        }
+        let third = onus.div_ceil(3);
+        Some(match (id - 1) / third {
+            0 => "V1.0",
+            1 => "V1.1",
+            _ => "V1.2",
+        })
+    };
+    let (groups, image) = if deltas {
+        let mut groups = String::new();
+        for id in 1..=onus {
+            let _ = write!(
+                groups,
+                "\n[[topology.groups]]\nonus = \"{id}\"\nversion = \"{}\"\n",
+                base_of(id).unwrap_or("V1.0")
+            );
+        }
+        (groups, "deltas = [\"V1.0\", \"V1.1\"]".to_string())
+    } else {
+        (String::new(), format!("size = {size}"))
+    };
     let mut t = format!(
         "name = \"soak-{case}\"\ndescription = \"random faults, case {case} of seed {seed}\"\n\
-         seed = {}\ntime_limit_s = {limit}\n\n[topology]\nonus = {onus}\nbusy_ms = 150\n\n\
-         [image]\nversion = \"V2.0\"\nsize = {size}\nsecurity_version = 2\n\n\
+         seed = {}\ntime_limit_s = {limit}\n\n[topology]\nonus = {onus}\nbusy_ms = 150\n{groups}\n\
+         [image]\nversion = \"V2.0\"\n{image}\nsecurity_version = 2\n\n\
          [olt]\nmode = \"{}\"\ntimeout_ms = 400\nretries = 6\nextended = {extended}\n",
         seed.wrapping_add(u64::from(case)),
         if rng.below(4) == 0 {
@@ -161,6 +199,12 @@ pub fn case_toml(plan: &SoakPlan, case: u32) -> String {
             "multicast"
         }
     );
+    // A delta case's image is derived from the golden image, of its size.
+    let size = if deltas {
+        crate::run::GOLDEN_SIZE
+    } else {
+        size
+    };
     let section = if extended { 1965 } else { 31 };
     let windows = size.div_ceil(section * 32) as u64;
     // Drawn only for recovery soaks, so that the other soaks' cases stay as they were.
@@ -190,6 +234,18 @@ pub fn case_toml(plan: &SoakPlan, case: u32) -> String {
                 "\n[[faults]]\nkind = \"power-loss\"\nonus = \"{id}\"\npoint = \"{}\"\noccurrence = {}\n",
                 FaultPoint::MidGoldenRestore.name(),
                 1 + rng.below(blocks)
+            );
+            continue;
+        }
+        // An ONU with a delta: a third of its power cuts fall in the rebuild (drawn only in
+        // delta soaks, so that the other soaks' cases stay as they were).
+        let rebuilds = matches!(base_of(id), Some("V1.0" | "V1.1"));
+        if rebuilds && rng.below(3) == 0 {
+            let point = FaultPoint::DELTA[rng.below(FaultPoint::DELTA.len() as u64) as usize];
+            let _ = write!(
+                t,
+                "\n[[faults]]\nkind = \"power-loss\"\nonus = \"{id}\"\npoint = \"{}\"\noccurrence = 1\n",
+                point.name()
             );
             continue;
         }
@@ -283,6 +339,8 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
         size: plan.size,
         extended: plan.extended,
         recovery: plan.recovery,
+        deltas: plan.deltas,
+        delta_onus: 0,
         onus: 0,
         wrecked: 0,
         recovered: 0,
@@ -345,6 +403,16 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
         out.data_lost += data_lost;
         out.wrecked += wrecked.len() as u32;
         out.recovered += recovered;
+        let rebuilt: std::collections::BTreeSet<u16> = [first_report, retry_report]
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.olt.as_ref())
+            .flat_map(|o| o.pons.iter().flat_map(|p| p.packages.onus.iter()))
+            .filter(|o| !o.fell_back && o.package.starts_with("delta"))
+            .map(|o| o.id)
+            .filter(|id| retry_report.is_some_and(|r| on_version_id(r, *id, "V2.0")))
+            .collect();
+        out.delta_onus += rebuilt.len() as u32;
         let failures = |r: &Result<crate::run::RunOutcome, String>| match r {
             Ok(o) => o.failures.clone(),
             Err(e) => vec![e.clone()],
@@ -370,8 +438,13 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
                 wrecked.len()
             )
         };
+        let delta = if plan.deltas {
+            format!("; {} rebuilt a delta", rebuilt.len())
+        } else {
+            String::new()
+        };
         let line = format!(
-            "case {case:>4}: {} faults; {upgraded_first}/{n} upgraded at once, {upgraded}/{n} after the retry{recovery}; bricked {bricked}, data lost {data_lost}",
+            "case {case:>4}: {} faults; {upgraded_first}/{n} upgraded at once, {upgraded}/{n} after the retry{recovery}{delta}; bricked {bricked}, data lost {data_lost}",
             row.faults.len(),
             n = plan.onus,
         );
@@ -404,8 +477,13 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
     } else {
         String::new()
     };
+    let delta = if plan.deltas {
+        format!(", {} rebuilt from a delta package", out.delta_onus)
+    } else {
+        String::new()
+    };
     out.summary = format!(
-        "{lines}\ncases {}, ONUs {}, upgraded {} ({} at once, {} after the retry){recovery}, bricked {}, data lost {}, in {:.0} s\n",
+        "{lines}\ncases {}, ONUs {}, upgraded {} ({} at once, {} after the retry){recovery}{delta}, bricked {}, data lost {}, in {:.0} s\n",
         out.cases,
         out.onus,
         out.upgraded,
@@ -496,6 +574,7 @@ mod tests {
             size: 20_000,
             extended: false,
             recovery: false,
+            deltas: false,
         };
         for case in 0..20 {
             let t = case_toml(&plan(7), case);
@@ -515,6 +594,62 @@ mod tests {
         // Without recovery, no case wrecks an ONU (and the cases of a seed stay as they were).
         for case in 0..20 {
             assert!(!case_toml(&plan(7), case).contains("[golden]"));
+            assert!(!case_toml(&plan(7), case).contains("deltas"));
+        }
+    }
+
+    #[test]
+    fn delta_cases_put_the_onus_on_three_bases_and_cut_power_inside_the_rebuild() {
+        let plan = SoakPlan {
+            cases: 30,
+            seed: 5,
+            onus: 9,
+            size: 20_000,
+            extended: false,
+            recovery: false,
+            deltas: true,
+        };
+        let mut in_rebuild = std::collections::BTreeMap::new();
+        for case in 0..30 {
+            let t = case_toml(&plan, case);
+            let s = parse(&t).unwrap_or_else(|e| panic!("{e}\n{t}"));
+            assert_eq!(s.image.deltas, ["V1.0", "V1.1"], "{t}");
+            let version = |id: u16| {
+                s.topology
+                    .groups
+                    .iter()
+                    .rev()
+                    .find(|g| g.onus.resolve(9).contains(&id))
+                    .and_then(|g| g.version.clone())
+            };
+            let bases: Vec<Option<String>> = (1..=9).map(version).collect();
+            let want = [
+                "V1.0", "V1.0", "V1.0", "V1.1", "V1.1", "V1.1", "V1.2", "V1.2", "V1.2",
+            ];
+            assert_eq!(bases, want.map(|v| Some(v.to_string())), "{t}");
+            for p in FaultPoint::DELTA {
+                *in_rebuild.entry(p.name()).or_insert(0) += t.matches(p.name()).count();
+            }
+            // Only the ONUs that get a delta are cut in its rebuild.
+            for f in t.split("[[faults]]").skip(1) {
+                if FaultPoint::DELTA.iter().any(|p| f.contains(p.name())) {
+                    let id: u16 = f
+                        .split("onus = \"")
+                        .nth(1)
+                        .and_then(|x| x.split('"').next())
+                        .and_then(|x| x.parse().ok())
+                        .unwrap();
+                    assert!(id <= 6, "ONU {id} gets the full image: {t}");
+                }
+            }
+            // The retry keeps the bases and the deltas, not the faults.
+            let r = parse(&retry_toml(&t)).unwrap();
+            assert_eq!(r.image.deltas, s.image.deltas);
+            assert_eq!(r.topology.groups.len(), 9);
+        }
+        // 180 delta ONUs, a third of them cut in the rebuild: each point drawn.
+        for (p, n) in &in_rebuild {
+            assert!(*n >= 10, "{p}: {n} cuts in {in_rebuild:?}");
         }
     }
 
@@ -527,6 +662,7 @@ mod tests {
             size: 20_000,
             extended: false,
             recovery: true,
+            deltas: false,
         };
         let (mut wrecked, mut mid_restore) = (0, 0);
         for case in 0..40 {
