@@ -320,23 +320,7 @@ fn a_campaign_across_two_controllers_and_four_pons_cascades_from_the_canary_to_a
             ])
             .trim()
             .to_string();
-        // `fleet campaign wait` exits 0 once the campaign has completed.
-        let out = fleet()
-            .args(["campaign", "wait", &id, "--timeout-s=90"])
-            .arg(format!("--url={}", l.url()))
-            .arg(format!("--state-dir={}", l.p("fleet-state")))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{b}: fleet campaign wait: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let d: Value = l
-            .client("viewer")
-            .get(&format!("/api/campaigns/{id}"))
-            .unwrap();
+        let d = wait_for_campaign(&l, b, &id);
         assert_eq!(d["campaign"]["state"], "completed", "{b}");
         assert_eq!(d["summary"]["kill_switch"]["tripped"], false, "{b}");
         // A canary (3 ONUs, each on a different PON), then two groups, each started only
@@ -423,6 +407,26 @@ fn a_campaign_across_two_controllers_and_four_pons_cascades_from_the_canary_to_a
             started.elapsed().as_secs_f64()
         );
     }
+}
+
+/// Waits for campaign `id` with `fleet campaign wait` (exit 0 once it has completed), then
+/// the campaign as the API has it.
+fn wait_for_campaign(l: &FleetLab, b: &str, id: &str) -> Value {
+    let out = fleet()
+        .args(["campaign", "wait", id, "--timeout-s=90"])
+        .arg(format!("--url={}", l.url()))
+        .arg(format!("--state-dir={}", l.p("fleet-state")))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{b}: fleet campaign wait: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    l.client("viewer")
+        .get(&format!("/api/campaigns/{id}"))
+        .unwrap()
 }
 
 /// SHA-256 of a file, hex.
@@ -535,22 +539,7 @@ fn a_fleet_campaign_sends_each_base_its_delta_and_falls_back_to_the_full_image()
             ])
             .trim()
             .to_string();
-        let out = fleet()
-            .args(["campaign", "wait", &id, "--timeout-s=90"])
-            .arg(format!("--url={}", l.url()))
-            .arg(format!("--state-dir={}", l.p("fleet-state")))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{b}: fleet campaign wait: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let d: Value = l
-            .client("viewer")
-            .get(&format!("/api/campaigns/{id}"))
-            .unwrap();
+        let d = wait_for_campaign(&l, b, &id);
         assert_eq!(d["campaign"]["state"], "completed", "{b}: {d:#}");
         let results = d["results"].as_array().unwrap();
         assert_eq!(results.len(), 4, "{b}");

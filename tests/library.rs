@@ -91,6 +91,15 @@ fn mixed_pon_deltas() {
 }
 
 #[test]
+fn mixed_pon_when_saving() {
+    let text = run("mixed-pon-when-saving", 53800, &[]);
+    assert!(
+        text.contains("1.00 downloads"),
+        "one download of the full image: {text}"
+    );
+}
+
+#[test]
 fn delta_wrong_base() {
     run("delta-wrong-base", 53200, &[]);
 }
@@ -235,57 +244,49 @@ fn a_bad_scenario_file_names_the_line_the_key_and_the_allowed_values() {
     );
 }
 
-#[test]
-fn soak_finds_nothing_bricked_and_no_data_lost() {
+/// Runs `scenario ARGS --report FILE` (a soak), which must succeed: what it printed, and its
+/// report.
+fn soak(args: &[&str]) -> (String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("soak.json");
     let out = scenario()
-        .args(["soak", "--cases", "3", "--onus", "4", "--seed", "11"])
+        .args(args)
         .arg(format!("--report={}", report.display()))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(r["cases"], 3);
-    assert_eq!(r["bricked"], 0);
-    assert_eq!(r["data_lost"], 0);
-    assert_eq!(r["upgraded"], 12);
+    let r = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    (text, r)
+}
+
+#[test]
+fn soak_finds_nothing_bricked_and_no_data_lost() {
+    let (text, r) = soak(&["soak", "--cases", "3", "--onus", "4", "--seed", "11"]);
+    assert_eq!(r["cases"], 3, "{text}");
+    assert_eq!(r["bricked"], 0, "{text}");
+    assert_eq!(r["data_lost"], 0, "{text}");
+    assert_eq!(r["upgraded"], 12, "{text}");
 }
 
 #[test]
 fn a_recovery_soak_brings_every_wrecked_onu_back_over_tftp() {
     // Wrecked flashes restored over the embedded TFTP server, some losing power mid-restore,
     // then upgraded with the usual random faults: every wrecked ONU must end on V2.0.
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("soak.json");
-    let out = scenario()
-        .args([
-            "soak",
-            "--recovery",
-            "--cases",
-            "2",
-            "--onus",
-            "4",
-            "--seed",
-            "5",
-        ])
-        .arg(format!("--report={}", report.display()))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let (text, r) = soak(&[
+        "soak",
+        "--recovery",
+        "--cases",
+        "2",
+        "--onus",
+        "4",
+        "--seed",
+        "5",
+    ]);
     assert_eq!(r["recovery"], true);
     assert_eq!(r["bricked"], 0, "{text}");
     assert_eq!(r["data_lost"], 0, "{text}");
@@ -314,23 +315,9 @@ fn a_delta_soak_rebuilds_through_power_cuts_inside_the_rebuild() {
     // Mixed PONs (V1.0 and V1.1 with their deltas, V1.2 with the full image), the usual random
     // faults plus power cuts at the rebuild's named points: nothing bricked, every ONU on
     // V2.0, each delta ONU rebuilt it.
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("soak.json");
-    let out = scenario()
-        .args([
-            "soak", "--deltas", "--cases", "2", "--onus", "6", "--seed", "2",
-        ])
-        .arg(format!("--report={}", report.display()))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let (text, r) = soak(&[
+        "soak", "--deltas", "--cases", "2", "--onus", "6", "--seed", "2",
+    ]);
     assert_eq!(r["deltas"], true);
     assert_eq!(r["bricked"], 0, "{text}");
     assert_eq!(r["data_lost"], 0, "{text}");
