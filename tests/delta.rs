@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use harness::images::{MODEL, key};
 use harness::sim::Pon;
-use olt::campaign::{Campaign, CampaignPlan, Package, Setup};
+use olt::campaign::{Campaign, CampaignPlan, DeltaPolicy, Package, Setup};
 use olt::engine::{Mode, MulticastConfig};
 use olt::image::UpgradeImage;
 use olt::session::{Outcome, SessionConfig};
@@ -64,6 +64,11 @@ fn mixed_pon(mode: Mode) -> (Pon<Campaign>, Release) {
 
 /// [`mixed_pon`], and the campaign's setup (for a resumed campaign).
 fn mixed_pon_and_setup(mode: Mode) -> (Pon<Campaign>, Release, Setup) {
+    mixed_pon_with(mode, DeltaPolicy::PerBase)
+}
+
+/// [`mixed_pon_and_setup`] with the delta policy `policy`.
+fn mixed_pon_with(mode: Mode, policy: DeltaPolicy) -> (Pon<Campaign>, Release, Setup) {
     let r = release();
     let setup = Setup {
         image: UpgradeImage::new(r.target.clone()).unwrap(),
@@ -75,7 +80,10 @@ fn mixed_pon_and_setup(mode: Mode) -> (Pon<Campaign>, Release, Setup) {
         mode,
         session: SessionConfig::default(),
         multicast: MulticastConfig::default(),
-        plan: CampaignPlan::rollout(),
+        plan: CampaignPlan {
+            delta_policy: policy,
+            ..CampaignPlan::rollout()
+        },
     };
     let goldens = [
         r.bases[0].clone(),
@@ -135,15 +143,17 @@ fn run(mode: Mode) {
     let full = r.target.len() as u64;
     let d: Vec<u64> = pon.olt.deltas().iter().map(|d| d.len() as u64).collect();
     match mode {
-        // One download per base, then one of the full image for V1.2 and the fallback.
+        // One download per base, then one of the full image for V1.2 and the fallback; without
+        // deltas, one download of the full image would have reached all six.
         Mode::Multicast => {
             assert_eq!(bytes.sent, d[0] + d[1] + full);
-            assert_eq!(bytes.full_image_cost, 3 * full);
+            assert_eq!(bytes.full_image_cost, full);
         }
-        // Per ONU: two of each delta (the impostor's counted), then three full images.
+        // Per ONU: two of each delta (the impostor's counted), then three full images; without
+        // deltas, six full images.
         _ => {
             assert_eq!(bytes.sent, 2 * d[0] + 2 * d[1] + 3 * full);
-            assert_eq!(bytes.full_image_cost, 7 * full);
+            assert_eq!(bytes.full_image_cost, 6 * full);
         }
     }
     assert!(d[0] < full / 4 && d[1] < full / 4, "{d:?} against {full}");
@@ -196,4 +206,56 @@ fn a_delta_campaign_resumes_from_its_journal() {
         })
     );
     assert_eq!(records[&OnuId(4)].package, Some(Package::Full));
+}
+
+#[test]
+fn when_saving_a_multicast_wave_that_needs_the_full_image_sends_it_to_all_in_one_download() {
+    // V1.2's ONUs have no delta, so the full image goes to the group anyway: with when-saving,
+    // all six take it in one download (the deltas would only add to it).
+    let (mut pon, r, _) = mixed_pon_with(Mode::Multicast, DeltaPolicy::WhenSaving);
+    pon.run(Duration::from_secs(300));
+    assert!(pon.olt.finished(), "the campaign did not end");
+    for id in 1..=6u16 {
+        assert_upgraded_to_target(&pon, &r, id, &format!("ONU {id}"));
+        let rec = &pon.olt.records()[&OnuId(id)];
+        assert_eq!(rec.package, Some(Package::Full), "ONU {id}");
+        assert!(!rec.fell_back, "ONU {id}");
+    }
+    let bytes = pon.olt.package_bytes();
+    let full = r.target.len() as u64;
+    assert_eq!((bytes.sent, bytes.full_image_cost), (full, full));
+}
+
+#[test]
+fn when_saving_sends_the_deltas_in_unicast_and_in_a_wave_whose_onus_all_have_one() {
+    // Unicast: every delta saves its ONU's bytes, so when-saving is per-base.
+    let (mut pon, r, _) = mixed_pon_with(Mode::Unicast, DeltaPolicy::WhenSaving);
+    pon.run(Duration::from_secs(300));
+    assert!(pon.olt.finished(), "unicast: the campaign did not end");
+    let package = |pon: &Pon<Campaign>, id: u16| pon.olt.records()[&OnuId(id)].package.clone();
+    assert_eq!(
+        package(&pon, 1),
+        Some(Package::Delta {
+            base: "V1.0".into()
+        })
+    );
+    assert_eq!(package(&pon, 5), Some(Package::Full));
+    // Multicast, a PON of V1.0 and V1.1 only (V1.2's ONUs left out): the deltas go.
+    let (mut pon, r2, setup) = mixed_pon_with(Mode::Multicast, DeltaPolicy::WhenSaving);
+    let ids: Vec<OnuId> = (1..=3).map(OnuId).collect();
+    pon.olt = Campaign::new(&setup, &ids, pon.now);
+    pon.run(Duration::from_secs(300));
+    assert!(pon.olt.finished(), "multicast: the campaign did not end");
+    for id in 1..=3u16 {
+        assert_upgraded_to_target(&pon, &r2, id, &format!("ONU {id}"));
+    }
+    assert_eq!(
+        package(&pon, 3),
+        Some(Package::Delta {
+            base: "V1.1".into()
+        })
+    );
+    let bytes = pon.olt.package_bytes();
+    assert!(bytes.sent < bytes.full_image_cost / 2, "{bytes:?}");
+    drop(r);
 }

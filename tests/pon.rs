@@ -383,6 +383,7 @@ fn plan(canary: u8) -> CampaignPlan {
         health_settle: Duration::from_millis(500),
         pace: None,
         serials: None,
+        delta_policy: Default::default(),
     }
 }
 
@@ -468,6 +469,7 @@ fn serial_numbers_select_the_onus_and_name_every_onu_in_the_report() {
         ["LABS00000002", "LABS0000000A"].map(String::from).into();
     let plan = CampaignPlan {
         serials: Some(chosen),
+        delta_policy: Default::default(),
         ..CampaignPlan::rollout()
     };
     // Every ONU carries the default serial number (LABS and its ONU-ID in 8 hex digits: ONU 10

@@ -57,6 +57,41 @@ pub struct CampaignPlan {
     /// Only ONUs with one of these serial numbers are upgraded; the others are skipped before
     /// any download. None: every ONU.
     pub serials: Option<std::collections::BTreeSet<String>>,
+    /// When a wave's ONUs get their base's delta package.
+    pub delta_policy: DeltaPolicy,
+}
+
+/// When a campaign's delta packages are sent (docs/multicast.md, "When deltas pay").
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeltaPolicy {
+    /// Every ONU on a base with a delta gets it; the others get the full image.
+    #[default]
+    PerBase,
+    /// Only where the deltas save bytes: in multicast, a wave that needs the full image for
+    /// some of its ONUs sends it to all of them in one download (its deltas would only add to
+    /// it); a wave whose ONUs all have a delta gets the deltas. In unicast, as `per-base`.
+    WhenSaving,
+}
+
+impl DeltaPolicy {
+    /// The word the command line and the scenario files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeltaPolicy::PerBase => "per-base",
+            DeltaPolicy::WhenSaving => "when-saving",
+        }
+    }
 }
 
 impl CampaignPlan {
@@ -70,6 +105,7 @@ impl CampaignPlan {
             health_settle: Duration::ZERO,
             pace: None,
             serials: None,
+            delta_policy: DeltaPolicy::PerBase,
         }
     }
 }
@@ -164,12 +200,16 @@ struct Leg {
     onus: Vec<OnuId>,
 }
 
-/// The bytes of the packages a campaign sent, against the full image's cost.
+/// The bytes of the packages a campaign sent, against what it would have sent without deltas.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PackageBytes {
     /// Bytes of the packages sent: once per multicast download, once per ONU in unicast.
     pub sent: u64,
-    /// What the same downloads would have sent with the full image instead.
+    /// What the campaign would have sent without its delta packages: the full image once per
+    /// wave in multicast (one group download reaches every ONU of the wave), once per ONU in
+    /// unicast. In multicast, a wave that needs the full image for some of its ONUs sends
+    /// more than this, not less: its deltas save bytes only when they replace the full image
+    /// for every ONU of the wave.
     pub full_image_cost: u64,
 }
 
@@ -183,7 +223,7 @@ pub struct Campaign {
     /// The current wave's downloads, and which one runs.
     legs: Vec<Leg>,
     leg: usize,
-    /// Package bytes sent, against the full image's cost.
+    /// Package bytes sent, against what the campaign would have sent without deltas.
     package_bytes: PackageBytes,
     image_sha256: String,
     mode: Mode,
@@ -552,7 +592,8 @@ impl Campaign {
         &self.deltas
     }
 
-    /// Bytes of the packages sent so far, against the full image's cost.
+    /// Bytes of the packages sent so far, against what the campaign would have sent without
+    /// deltas.
     pub fn package_bytes(&self) -> PackageBytes {
         self.package_bytes
     }
@@ -672,6 +713,14 @@ impl Campaign {
                 r.wave = Some(n);
             }
         }
+        // Without deltas, the wave would have been one download of the full image.
+        if let Some(image) = self.image.as_ref().filter(|_| !ids.is_empty()) {
+            let copies = match self.mode {
+                Mode::Unicast => ids.len() as u64,
+                _ => 1,
+            };
+            self.package_bytes.full_image_cost += image.len() as u64 * copies;
+        }
         // Per base: the ONUs whose committed and active image is the delta's base.
         let mut full = Vec::new();
         let mut by_delta: Vec<Vec<OnuId>> = vec![Vec::new(); self.deltas.len()];
@@ -690,6 +739,20 @@ impl Campaign {
                 Some(i) => by_delta[i].push(id),
                 None => full.push(id),
             }
+        }
+        // The full image goes to the group anyway: all the wave's ONUs take it, in one download.
+        if self.plan.delta_policy == DeltaPolicy::WhenSaving
+            && self.mode != Mode::Unicast
+            && !full.is_empty()
+        {
+            for onus in &mut by_delta {
+                full.append(onus);
+            }
+            full.sort();
+            tracing::info!(
+                onus = full.len(),
+                "some ONUs of the wave have no delta: the full image to all of them"
+            );
         }
         self.legs = by_delta
             .into_iter()
@@ -736,7 +799,6 @@ impl Campaign {
             _ => u64::from(!leg.onus.is_empty()),
         };
         self.package_bytes.sent += image.len() as u64 * copies;
-        self.package_bytes.full_image_cost += full.len() as u64 * copies;
         let cfg = SessionConfig {
             hold_before_commit: self.plan.gate,
             health_settle: self.plan.health_settle,

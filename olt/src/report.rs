@@ -81,7 +81,8 @@ pub struct PackagesReport {
     /// Bytes of the packages sent: once per multicast download, once per ONU in unicast
     /// (repairs and the OMCI framing not counted: the frames' bytes are in `totals`).
     pub sent_bytes: u64,
-    /// What the same downloads would have sent with the full image instead.
+    /// What the campaign would have sent without its delta packages: the full image once per
+    /// wave in multicast, once per ONU in unicast.
     pub full_image_cost_bytes: u64,
     /// Per ONU that was sent something: which package.
     pub onus: Vec<OnuPackage>,

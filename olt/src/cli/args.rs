@@ -24,6 +24,11 @@ pub(super) struct RolloutArgs {
     /// per base; the others, and any ONU that refuses its delta, get --image.
     #[arg(long = "delta", value_name = "FILE")]
     pub(super) deltas: Vec<PathBuf>,
+    /// When the ONUs get their delta: per-base (each base with a delta gets it), or
+    /// when-saving (in multicast, a wave that needs --image for some ONUs sends it to all of
+    /// them in one download, since their deltas would only add to it).
+    #[arg(long, value_enum, default_value_t = crate::campaign::DeltaPolicy::PerBase)]
+    pub(super) delta_policy: crate::campaign::DeltaPolicy,
     /// ONUs: [PON/]ID@ADDR or [PON/]FIRST-LAST@ADDR (consecutive ports from ADDR; at most
     /// 128 ONUs a PON); PON is the OLT's PON port (1..=16, default 1); repeatable.
     #[arg(long = "onus", required = true, value_parser = parse_onus)]

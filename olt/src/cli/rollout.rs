@@ -168,11 +168,13 @@ pub(super) fn rollout(a: RolloutArgs, stages: Stages, until: Option<String>) -> 
             health_settle: Duration::from_millis(a.health_settle_ms),
             pace: a.pace,
             serials: serials.clone(),
+            delta_policy: a.delta_policy,
         }
     } else {
         CampaignPlan {
             pace: a.pace,
             serials: serials.clone(),
+            delta_policy: a.delta_policy,
             ..CampaignPlan::rollout()
         }
     };

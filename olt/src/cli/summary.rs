@@ -107,7 +107,7 @@ pub(super) fn print_summary(
                 .count();
             let fell_back = c.records().values().filter(|r| r.fell_back).count();
             println!(
-                "Packages{at}: {deltas} ONUs kept a delta, {fell_back} fell back to the full image; {} bytes of packages sent, against {} for the full image",
+                "Packages{at}: {deltas} ONUs kept a delta, {fell_back} fell back to the full image; {} bytes of packages sent, against {} without deltas",
                 bytes.sent, bytes.full_image_cost
             );
         }

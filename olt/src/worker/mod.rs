@@ -426,6 +426,9 @@ fn run_works(
                 health_settle: Duration::from_millis(w.plan.health_settle_ms),
                 pace: w.plan.pace,
                 serials: None,
+                // A fleet PON whose ONUs are all on bases with a delta gets the deltas; one
+                // that needs the full image anyway gets it in one download.
+                delta_policy: crate::campaign::DeltaPolicy::WhenSaving,
             },
         };
         let ids: Vec<OnuId> = w.onus.iter().map(|id| OnuId(*id)).collect();
@@ -545,7 +548,8 @@ fn run_works(
 }
 
 /// What a finished campaign with delta packages sent, in one line: how many ONUs got each
-/// package, and the bytes against the full image's cost. None without deltas.
+/// package, and the bytes against what the campaign would have sent without deltas. None
+/// without deltas.
 fn packages_words(c: &Campaign) -> Option<String> {
     if c.deltas().is_empty() {
         return None;
@@ -570,7 +574,7 @@ fn packages_words(c: &Campaign) -> Option<String> {
     }
     let b = c.package_bytes();
     Some(format!(
-        "packages: {}; {} bytes sent, {} with the full image only ({:.0} %)",
+        "packages: {}; {} bytes sent, {} without deltas ({:.0} %)",
         if parts.is_empty() {
             "none sent".to_string()
         } else {

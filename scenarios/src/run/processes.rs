@@ -675,6 +675,9 @@ fn olt_args(
             .iter()
             .map(|d| format!("--delta={}", d.display())),
     );
+    if !images.deltas.is_empty() && step.is_none() {
+        a.push(format!("--delta-policy={}", s.olt.delta_policy.name()));
+    }
     if let Some((_, st)) = step {
         if st.activate_on_success && st.verb == Verb::Download {
             a.push("--activate-on-success".into());

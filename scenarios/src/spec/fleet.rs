@@ -370,6 +370,13 @@ pub(super) fn check(s: &super::Scenario, f: &FleetSpec, text: &str) -> Result<()
             line(key)
         ));
     }
+    if s.olt.delta_policy != olt::campaign::DeltaPolicy::PerBase {
+        return Err(format!(
+            "{}olt.delta_policy is for one OLT: a fleet's controllers send deltas only where \
+             they save bytes (docs/fleet.md, \"Delta packages\")",
+            line("delta_policy")
+        ));
+    }
     if s.olt.strict || s.olt.extended || s.olt.retry_failed {
         return Err(format!(
             "{}olt.strict, olt.extended and olt.retry_failed are for one OLT: a fleet's \

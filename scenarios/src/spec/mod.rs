@@ -342,6 +342,10 @@ pub struct OltSpec {
     /// `olt rollout --retry-failed`, the operator's retry after a transient fault.
     #[serde(default)]
     pub retry_failed: bool,
+    /// When the ONUs get their base's delta (`image.deltas`): `per-base` (the default) or
+    /// `when-saving` (`olt rollout --delta-policy`).
+    #[serde(default)]
+    pub delta_policy: olt::campaign::DeltaPolicy,
     /// Activate software's flags: 0 unconditionally, 1 unless a voice call is in progress, 2
     /// unless an emergency call is.
     #[serde(default, deserialize_with = "read::activate_flags")]
@@ -416,6 +420,7 @@ impl Default for OltSpec {
             strict: false,
             extended: false,
             retry_failed: false,
+            delta_policy: olt::campaign::DeltaPolicy::PerBase,
             activate_flags: 0,
             activate_defer_s: default_defer(),
             campaign: None,
