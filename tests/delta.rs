@@ -259,3 +259,34 @@ fn when_saving_sends_the_deltas_in_unicast_and_in_a_wave_whose_onus_all_have_one
     assert!(bytes.sent < bytes.full_image_cost / 2, "{bytes:?}");
     drop(r);
 }
+
+#[test]
+fn when_saving_sends_the_full_image_when_the_deltas_add_up_to_it() {
+    // ONUs 1-2 on V1.0 and 4 on the impostor, each with a delta: the impostor's, made from
+    // unrelated bytes, is about the image's size, so the two deltas together outweigh the full
+    // image and when-saving sends the full image to all three in one download.
+    let (_, r, mut setup) = mixed_pon_with(Mode::Multicast, DeltaPolicy::WhenSaving);
+    let big =
+        UpgradeImage::new(pon::delta::build(&r.impostor, &r.target, &key()).unwrap()).unwrap();
+    setup.deltas[1] = big;
+    let sizes: u64 = setup.deltas.iter().map(|d| d.len() as u64).sum();
+    assert!(
+        sizes >= r.target.len() as u64,
+        "the test needs deltas of {sizes} bytes to outweigh the {}-byte image",
+        r.target.len()
+    );
+    let (mut pon, ..) = mixed_pon_with(Mode::Multicast, DeltaPolicy::WhenSaving);
+    let ids = [OnuId(1), OnuId(2), OnuId(4)];
+    pon.olt = Campaign::new(&setup, &ids, pon.now);
+    pon.run(Duration::from_secs(300));
+    assert!(pon.olt.finished(), "the campaign did not end");
+    for id in [1u16, 2, 4] {
+        assert_upgraded_to_target(&pon, &r, id, &format!("ONU {id}"));
+        assert_eq!(
+            pon.olt.records()[&OnuId(id)].package,
+            Some(Package::Full),
+            "ONU {id}"
+        );
+    }
+    assert_eq!(pon.olt.package_bytes().sent, r.target.len() as u64);
+}

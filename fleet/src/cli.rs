@@ -639,7 +639,7 @@ fn wait(client: &FleetClient, id: i64, timeout_s: u64) -> Result<ExitCode> {
                 }
             }
             Err(olt::worker::ClientError::Unreachable { .. }) => {}
-            Err(e) => bail!("{e}"),
+            Err(e) => return Err(e.into()),
         }
         if Instant::now() >= end {
             bail!("campaign {id} has not ended after {timeout_s} s");

@@ -80,7 +80,9 @@ pub enum DeltaPolicy {
     PerBase,
     /// Only where the deltas save bytes: in multicast, a wave that needs the full image for
     /// some of its ONUs sends it to all of them in one download (its deltas would only add to
-    /// it); a wave whose ONUs all have a delta gets the deltas. In unicast, as `per-base`.
+    /// it), and so does a wave whose deltas add up to the full image's size or more; a wave
+    /// whose ONUs all have a delta, smaller in sum, gets the deltas. In unicast, as
+    /// `per-base`.
     WhenSaving,
 }
 
@@ -740,10 +742,19 @@ impl Campaign {
                 None => full.push(id),
             }
         }
-        // The full image goes to the group anyway: all the wave's ONUs take it, in one download.
+        // The full image goes to the group anyway (or the deltas the wave needs add up to it):
+        // all the wave's ONUs take it, in one download.
+        let deltas_bytes: u64 = by_delta
+            .iter()
+            .zip(&self.deltas)
+            .filter(|(onus, _)| !onus.is_empty())
+            .map(|(_, d)| d.len() as u64)
+            .sum();
+        let full_len = self.image.as_ref().map_or(0, |i| i.len() as u64);
         if self.plan.delta_policy == DeltaPolicy::WhenSaving
             && self.mode != Mode::Unicast
-            && !full.is_empty()
+            && (!full.is_empty() || deltas_bytes >= full_len)
+            && !by_delta.iter().all(Vec::is_empty)
         {
             for onus in &mut by_delta {
                 full.append(onus);
@@ -751,7 +762,7 @@ impl Campaign {
             full.sort();
             tracing::info!(
                 onus = full.len(),
-                "some ONUs of the wave have no delta: the full image to all of them"
+                "the wave's deltas would not save bytes: the full image to all of its ONUs"
             );
         }
         self.legs = by_delta

@@ -116,7 +116,7 @@ pub struct Work {
     /// The delta packages the store holds for the same model and version, newest first
     /// (docs/fleet.md, "Delta packages"): the controller sends each base's ONUs its delta, and
     /// uses only the deltas that rebuild exactly `package` (by SHA-256).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deltas: Vec<DeltaRef>,
     /// How.
     pub plan: WorkPlan,

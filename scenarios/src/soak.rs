@@ -403,14 +403,22 @@ pub async fn soak(plan: &SoakPlan, program: &[OsString], progress: bool) -> Resu
         out.data_lost += data_lost;
         out.wrecked += wrecked.len() as u32;
         out.recovered += recovered;
-        let rebuilt: std::collections::BTreeSet<u16> = [first_report, retry_report]
+        // Each ONU's package as the last run that sent it one says (the retry's over the first).
+        let mut last_package: std::collections::BTreeMap<u16, bool> = Default::default();
+        for o in [first_report, retry_report]
             .into_iter()
             .flatten()
             .filter_map(|r| r.olt.as_ref())
             .flat_map(|o| o.pons.iter().flat_map(|p| p.packages.onus.iter()))
-            .filter(|o| !o.fell_back && o.package.starts_with("delta"))
-            .map(|o| o.id)
-            .filter(|id| retry_report.is_some_and(|r| on_version_id(r, *id, "V2.0")))
+        {
+            last_package.insert(o.id, !o.fell_back && o.package.starts_with("delta"));
+        }
+        let rebuilt: std::collections::BTreeSet<u16> = last_package
+            .into_iter()
+            .filter(|(id, delta)| {
+                *delta && retry_report.is_some_and(|r| on_version_id(r, *id, "V2.0"))
+            })
+            .map(|(id, _)| id)
             .collect();
         out.delta_onus += rebuilt.len() as u32;
         let failures = |r: &Result<crate::run::RunOutcome, String>| match r {

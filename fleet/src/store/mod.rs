@@ -463,7 +463,7 @@ impl Store {
         // The base is the package's own (its header); the manifest and the request, when they
         // name one, must agree with it.
         let base = match (kind, image.delta.as_ref()) {
-            (PackageKind::Full, None) if p.base_version.is_some() => {
+            (PackageKind::Full, None) if p.base_version.is_some() || m.base.is_some() => {
                 return Ok(Err(Refusal::Invalid(
                     "a full image has no base version: only a delta package names one".into(),
                 )));

@@ -506,6 +506,16 @@ fn a_package_must_be_what_its_manifest_says() {
                 e.contains("a full image has no base version"),
                 "{name}: {e}"
             );
+            p.base_version = None;
+            p.manifest.base = Some(pon::manifest::ManifestBase {
+                version: "V1.0".into(),
+                checksum: format!("sha256:{}", "0".repeat(64)),
+            });
+            let e = refused(&p).await;
+            assert!(
+                e.contains("a full image has no base version"),
+                "{name}: {e}"
+            );
             // A real delta package: its base comes from its own header.
             let (base, _) = image("V1.0");
             let (dbytes, dmanifest) = delta(&base, &bytes);

@@ -281,7 +281,8 @@ pub struct FleetExpect {
     /// ... as untouched (their wave never started).
     #[serde(default)]
     pub untouched: Option<Count>,
-    /// ONUs sent a delta package (`image.deltas`) that they rebuilt, by the results.
+    /// ONUs the results record as sent a delta package (`image.deltas`) that they kept (one
+    /// that refused it is recorded as `full (delta refused)`).
     #[serde(default)]
     pub delta_onus: Option<Count>,
     /// ONUs that refused their delta and were sent the full image after it.
