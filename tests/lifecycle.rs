@@ -208,7 +208,9 @@ fn signalled_mid_rollout(name: &str, onus: &str, port: &str, sig: &str, code: i3
     let starting = run.wait_for("ONU processes on", Duration::from_secs(60));
     let ports = ports_of(&starting);
     run.wait_for("the OLT starts the rollout", Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(500));
+    // Into the download, well before its end (a small rollout on a fast machine is over in
+    // half a second: the signal must find it running).
+    std::thread::sleep(Duration::from_millis(150));
     let n: usize = onus.parse().unwrap();
     let running = naming(tmp.path()).len();
     assert!(running > n, "the ONUs and the OLT run: {running}");
@@ -236,7 +238,7 @@ fn sigint_mid_rollout_stops_everything_and_exits_130() {
 
 #[test]
 fn sigterm_mid_rollout_stops_everything_and_exits_143() {
-    signalled_mid_rollout("unicast-baseline", "4", "36100", "TERM", 143);
+    signalled_mid_rollout("unicast-baseline", "16", "36100", "TERM", 143);
 }
 
 #[test]
@@ -251,7 +253,9 @@ fn sigkill_takes_the_processes_along_and_the_next_run_removes_the_directory() {
     let starting = run.wait_for("ONU processes on", Duration::from_secs(60));
     let ports = ports_of(&starting);
     run.wait_for("the OLT starts the rollout", Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(500));
+    // Into the download, well before its end (a small rollout on a fast machine is over in
+    // half a second: the signal must find it running).
+    std::thread::sleep(Duration::from_millis(150));
     assert!(naming(tmp.path()).len() > 4, "the ONUs and the OLT run");
     run.signal("KILL");
     let (status, said) = run.ends_within(Duration::from_secs(5));
