@@ -284,9 +284,9 @@ async fn add_package(
     let id = p.id.unwrap_or_else(|| {
         // A delta beside the full image of the same version needs an id of its own: its base
         // is the package's own (its header), whatever the manifest says.
-        let base = pon::image::UpgradeImage::new(image.clone())
+        let base = pon::delta::DeltaHeader::parse(&image)
             .ok()
-            .and_then(|i| i.delta.map(|h| h.base_version));
+            .map(|h| h.base_version);
         match base {
             Some(b) => format!("{}-{}-from-{b}", m.device_model, m.version),
             None => format!("{}-{}", m.device_model, m.version),

@@ -537,8 +537,8 @@ pub fn holds(w: &WorkRow, controller: &str, now: Millis) -> bool {
 
 /// Records what `controller` reported of an ONU at `now` in its result row: a final result is
 /// never taken back, nor who reported it and when (a later report changes only the versions
-/// read and the package it was sent); the version it ran before is the first one known, its start is its first report and
-/// its end its first final result.
+/// read and the package it was sent); the version it ran before is the first one known, its
+/// start is its first report and its end its first final result.
 pub fn record(
     row: &mut ResultRow,
     report: &olt::fleet_api::OnuReport,

@@ -412,7 +412,12 @@ fn run_works(
             }
         };
         let setup = Setup {
-            deltas: deltas(client, cfg, w, &image),
+            // A work to wind down downloads nothing: its deltas are not fetched.
+            deltas: if w.halt.is_some() {
+                Vec::new()
+            } else {
+                deltas(client, cfg, w, &image)
+            },
             image_sha256: hex::encode(image.sha256),
             image: image.clone(),
             mode: w.plan.mode,

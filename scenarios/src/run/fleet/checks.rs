@@ -198,19 +198,21 @@ pub(super) fn check(x: &Found) -> Vec<Check> {
         }
     }
     // Delta packages: which package each ONU was sent, as the results record it.
-    let package_of = |r: &Value| r["package"].as_str().unwrap_or("").to_string();
-    for (key, want, pick) in [
+    let sent = |pick: fn(&str) -> bool| {
+        results
+            .iter()
+            .filter(|r| pick(r["package"].as_str().unwrap_or("")))
+            .count() as u32
+    };
+    for (key, want, n) in [
+        ("delta ONUs", e.delta_onus, sent(|p| p.starts_with("delta"))),
         (
-            "delta ONUs",
-            e.delta_onus,
-            (|p: &str| p.starts_with("delta")) as fn(&str) -> bool,
+            "fell back",
+            e.fell_back,
+            sent(|p| p.ends_with("(delta refused)")),
         ),
-        ("fell back", e.fell_back, |p: &str| {
-            p.ends_with("(delta refused)")
-        }),
     ] {
         if let Some(want) = want {
-            let n = results.iter().filter(|r| pick(&package_of(r))).count() as u32;
             out.push(value(key, want.to_string(), n.to_string(), want.holds(n)));
         }
     }

@@ -37,6 +37,11 @@ use crate::journal::{Journal, JournalOnu, JournalStage};
 use crate::report::{OnuResult, WindowSample, reason};
 use crate::session::{Job, Outcome, SessionConfig, SessionStats};
 
+mod legs;
+
+use legs::Leg;
+pub use legs::{DeltaPolicy, Package};
+
 /// What a campaign does beyond one plain rollout.
 #[derive(Clone, Debug)]
 pub struct CampaignPlan {
@@ -59,41 +64,6 @@ pub struct CampaignPlan {
     pub serials: Option<std::collections::BTreeSet<String>>,
     /// When a wave's ONUs get their base's delta package.
     pub delta_policy: DeltaPolicy,
-}
-
-/// When a campaign's delta packages are sent (docs/multicast.md, "When deltas pay").
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum DeltaPolicy {
-    /// Every ONU on a base with a delta gets it; the others get the full image.
-    #[default]
-    PerBase,
-    /// Only where the deltas save bytes: in multicast, a wave that needs the full image for
-    /// some of its ONUs sends it to all of them in one download (its deltas would only add to
-    /// it), and so does a wave whose deltas add up to the full image's size or more; a wave
-    /// whose ONUs all have a delta, smaller in sum, gets the deltas. In unicast, as
-    /// `per-base`.
-    WhenSaving,
-}
-
-impl DeltaPolicy {
-    /// The word the command line and the scenario files use.
-    pub fn name(self) -> &'static str {
-        match self {
-            DeltaPolicy::PerBase => "per-base",
-            DeltaPolicy::WhenSaving => "when-saving",
-        }
-    }
 }
 
 impl CampaignPlan {
@@ -170,36 +140,6 @@ pub struct OnuRecord {
     pub package: Option<Package>,
     /// It refused its delta package and was sent the full image.
     pub fell_back: bool,
-}
-
-/// Which package of a campaign an ONU is sent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Package {
-    /// The full image.
-    Full,
-    /// The delta package from this base version.
-    Delta {
-        /// The base version.
-        base: String,
-    },
-}
-
-impl Package {
-    /// The words the report and the fleet use: `full`, `delta from V1.0`.
-    pub fn words(&self) -> String {
-        match self {
-            Package::Full => "full".to_string(),
-            Package::Delta { base } => format!("delta from {base}"),
-        }
-    }
-}
-
-/// One download of a wave: a package to a set of ONUs.
-#[derive(Clone, Debug)]
-struct Leg {
-    /// The delta's index in `deltas`, or None for the full image.
-    delta: Option<usize>,
-    onus: Vec<OnuId>,
 }
 
 /// The bytes of the packages a campaign sent, against what it would have sent without deltas.
@@ -699,7 +639,10 @@ impl Campaign {
     }
 
     fn start_wave(&mut self, n: usize, now: Instant) {
-        let (Some(wave), Some(_)) = (self.waves.get(n), self.image.as_ref()) else {
+        let (Some(wave), Some(full_len)) = (
+            self.waves.get(n),
+            self.image.as_ref().map(|i| i.len() as u64),
+        ) else {
             self.stage = Stage::Completed;
             self.journal_dirty = true;
             return;
@@ -716,70 +659,27 @@ impl Campaign {
             }
         }
         // Without deltas, the wave would have been one download of the full image.
-        if let Some(image) = self.image.as_ref().filter(|_| !ids.is_empty()) {
-            let copies = match self.mode {
+        self.package_bytes.full_image_cost += full_len
+            * match self.mode {
                 Mode::Unicast => ids.len() as u64,
-                _ => 1,
+                _ => u64::from(!ids.is_empty()),
             };
-            self.package_bytes.full_image_cost += image.len() as u64 * copies;
-        }
         // Per base: the ONUs whose committed and active image is the delta's base.
-        let mut full = Vec::new();
-        let mut by_delta: Vec<Vec<OnuId>> = vec![Vec::new(); self.deltas.len()];
-        for id in ids {
-            let r = &self.records[&id];
-            let base = match (&r.committed_version, &r.active_version) {
-                (Some(c), Some(a)) if c == a => Some(c),
-                _ => None,
-            };
-            let delta = base.and_then(|b| {
-                self.deltas
-                    .iter()
-                    .position(|d| d.delta.as_ref().is_some_and(|h| &h.base_version == b))
-            });
-            match delta {
-                Some(i) => by_delta[i].push(id),
-                None => full.push(id),
-            }
-        }
-        // The full image goes to the group anyway (or the deltas the wave needs add up to it):
-        // all the wave's ONUs take it, in one download.
-        let deltas_bytes: u64 = by_delta
-            .iter()
-            .zip(&self.deltas)
-            .filter(|(onus, _)| !onus.is_empty())
-            .map(|(_, d)| d.len() as u64)
-            .sum();
-        let full_len = self.image.as_ref().map_or(0, |i| i.len() as u64);
-        if self.plan.delta_policy == DeltaPolicy::WhenSaving
-            && self.mode != Mode::Unicast
-            && (!full.is_empty() || deltas_bytes >= full_len)
-            && !by_delta.iter().all(Vec::is_empty)
-        {
-            for onus in &mut by_delta {
-                full.append(onus);
-            }
-            full.sort();
-            tracing::info!(
-                onus = full.len(),
-                "the wave's deltas would not save bytes: the full image to all of its ONUs"
-            );
-        }
-        self.legs = by_delta
-            .into_iter()
-            .enumerate()
-            .filter(|(_, onus)| !onus.is_empty())
-            .map(|(i, onus)| Leg {
-                delta: Some(i),
-                onus,
-            })
-            .collect();
-        if !full.is_empty() || self.legs.is_empty() {
-            self.legs.push(Leg {
-                delta: None,
-                onus: full,
-            });
-        }
+        let records = &self.records;
+        self.legs = legs::plan(
+            ids,
+            |id| {
+                let r = records.get(&id)?;
+                match (&r.committed_version, &r.active_version) {
+                    (Some(c), Some(a)) if c == a => Some(c.as_str()),
+                    _ => None,
+                }
+            },
+            &self.deltas,
+            full_len,
+            self.plan.delta_policy,
+            self.mode,
+        );
         self.leg = 0;
         self.stage = Stage::Wave(n);
         self.start_leg(now);
